@@ -1,0 +1,32 @@
+"""The operator's one settings object, read from the environment (prefix FERRYMAN_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the operator process can be told, each with the env var that sets it."""
+
+    model_config = SettingsConfigDict(env_prefix="FERRYMAN_", extra="ignore")
+
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces to watch (JSON list or comma-free single name); empty means cluster-wide.",
+    )
+    field_manager: str = Field("ferryman", description="Server-side apply field manager for owned objects.")
+    finalizer: str = Field("ferryman.dev/finalizer", description="Finalizer Kopf puts on resources it guards.")
+    annotation_prefix: str = Field(
+        "operator.ferryman.dev", description="Prefix of Kopf's progress and diff-base annotations."
+    )
+    liveness_endpoint: str = Field(
+        "http://0.0.0.0:8081/healthz", description="Where Kopf answers liveness probes; empty to disable."
+    )
+    serving_command: list[str] = Field(
+        default_factory=lambda: ["python", "-m", "ferryman_serving"],
+        description="Command that starts the serving image's server inside its container.",
+    )
+    prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus API for canary analysis.")
+    standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
+    workers: int = Field(20, ge=1, le=200, description="Kopf's thread pool for synchronous handlers.")

@@ -1,0 +1,21 @@
+"""The one place that builds a connection to the Kubernetes API server."""
+
+from __future__ import annotations
+
+import functools
+
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+
+@functools.cache
+def api_client() -> client.ApiClient:
+    """An API client from the in-cluster service account, else from KUBECONFIG / ~/.kube/config."""
+    try:
+        config.load_incluster_config()
+    except ConfigException:
+        config.load_kube_config()
+    configuration = client.Configuration.get_default_copy()
+    # Kopf runs synchronous handlers in a thread pool; give each worker a pooled connection.
+    configuration.connection_pool_maxsize = 64
+    return client.ApiClient(configuration)

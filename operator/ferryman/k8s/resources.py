@@ -1,0 +1,48 @@
+"""Where each kind we write lives in the API: a short explicit table instead of discovery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    def collection_path(self, namespace: str | None) -> str:
+        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if self.namespaced and namespace:
+            return f"{prefix}/namespaces/{namespace}/{self.plural}"
+        return f"{prefix}/{self.plural}"
+
+    def object_path(self, namespace: str | None, name: str) -> str:
+        return f"{self.collection_path(namespace)}/{name}"
+
+
+KNOWN_KINDS: dict[tuple[str, str], ResourceKind] = {
+    (k.api_version, k.kind): k
+    for k in (
+        ResourceKind("v1", "Service", "services"),
+        ResourceKind("v1", "Event", "events"),
+        ResourceKind("apps/v1", "Deployment", "deployments"),
+        ResourceKind("batch/v1", "Job", "jobs"),
+        ResourceKind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
+        ResourceKind("traefik.io/v1alpha1", "TraefikService", "traefikservices"),
+        ResourceKind("ferryman.dev/v1alpha1", "ModelDeployment", "modeldeployments"),
+        ResourceKind("ferryman.dev/v1alpha1", "TrainingJob", "trainingjobs"),
+        ResourceKind("ferryman.dev/v1alpha1", "DriftMonitor", "driftmonitors"),
+    )
+}
+
+
+def kind_of(manifest: dict[str, Any]) -> ResourceKind:
+    """The ResourceKind of a manifest; a clear error for a kind this operator never writes."""
+    key = (manifest.get("apiVersion", ""), manifest.get("kind", ""))
+    try:
+        return KNOWN_KINDS[key]
+    except KeyError:
+        raise ValueError(f"ferryman does not manage {key[1]!r} of apiVersion {key[0]!r}") from None
