@@ -1,0 +1,72 @@
+"""The base every API model shares: camelCase JSON, snake_case Python, CEL rules declared once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+GROUP = "ferryman.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Upper bounds for lists and strings. The API server estimates the worst-case cost of every CEL rule
+# from these bounds and refuses a CRD whose rules could exceed its budget, so every list gets one.
+MAX_NAME = 253
+MAX_TEXT = 1024
+MAX_URI = 2048
+MAX_QUERY = 4096
+MAX_LIST = 32
+
+
+@dataclass(frozen=True)
+class CelRule:
+    """One cross-field rule: enforced by the API server (CEL) and by the pydantic validator that cites it."""
+
+    rule: str
+    message: str
+
+    def as_schema(self) -> dict[str, str]:
+        return {"rule": self.rule, "message": self.message}
+
+
+def cel_rules(*rules: CelRule) -> dict[str, Any]:
+    """The json_schema_extra that attaches ``rules`` as x-kubernetes-validations to a model's schema."""
+    return {"x-kubernetes-validations": [rule.as_schema() for rule in rules]}
+
+
+class ApiModel(BaseModel):
+    """Python names in snake_case, JSON names in camelCase; unknown keys are ignored.
+
+    Ignoring unknown keys mirrors the API server, which prunes fields the schema does not declare; it
+    also lets ``model_validate`` take a whole Kopf body (metadata.managedFields and all).
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+def _rfc3339(moment: datetime) -> str:
+    # metav1.Time is second-precision RFC 3339 in UTC; writing the same form keeps status patches stable.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Timestamp = Annotated[AwareDatetime, PlainSerializer(_rfc3339, return_type=str)]
+"""A timezone-aware datetime in Python, an RFC 3339 string (``2026-01-02T03:04:05Z``) in JSON."""
+
+
+def _quantity_to_text(value: object) -> object:
+    # Users write `cpu: 1` as often as `cpu: "1"`; both mean the same Kubernetes quantity.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity_to_text),
+    WithJsonSchema({"x-kubernetes-int-or-string": True}),
+]
+"""A Kubernetes resource quantity such as ``500m``, ``2Gi`` or ``1``."""

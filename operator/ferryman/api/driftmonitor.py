@@ -1,0 +1,146 @@
+"""DriftMonitor (dm): watch live feature distributions against the training reference; retrain on drift."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from ferryman.api.base import MAX_NAME, MAX_TEXT, ApiModel, Timestamp
+from ferryman.api.durations import Duration
+from ferryman.api.meta import ApiResource, Condition
+from ferryman.api.trainingjob import TrainingJobSpec
+
+DriftPhase = Literal["Pending", "Collecting", "Healthy", "Drifted", "Retraining", "Degraded"]
+MAX_FEATURES = 256
+
+
+class ModelDeploymentRef(ApiModel):
+    """A ModelDeployment in the same namespace."""
+
+    name: str = Field(max_length=MAX_NAME, description="Name of the ModelDeployment.")
+
+
+class DriftTests(ApiModel):
+    """Per-feature thresholds; a feature drifts when any enabled score exceeds its threshold."""
+
+    psi: float | None = Field(
+        default=0.2, ge=0, description="Population Stability Index threshold (0.2 is the usual alarm)."
+    )
+    js: float | None = Field(
+        default=0.1, ge=0, le=1, description="Jensen-Shannon distance threshold (base 2, 0..1)."
+    )
+    prediction: bool = Field(default=True, description="Also test the prediction histogram.")
+
+
+class TemplateMetadata(ApiModel):
+    """Labels and annotations given to each TrainingJob created from the template."""
+
+    labels: dict[str, str] | None = Field(default=None, description="Labels of created TrainingJobs.")
+    annotations: dict[str, str] | None = Field(
+        default=None, description="Annotations of created TrainingJobs."
+    )
+
+
+class TrainingJobTemplate(ApiModel):
+    """The TrainingJob to create when drift is confirmed."""
+
+    metadata: TemplateMetadata | None = Field(default=None, description="Labels and annotations.")
+    spec: TrainingJobSpec = Field(description="Spec of the created TrainingJob.")
+
+
+class RetrainSpec(ApiModel):
+    """Retrain by creating a TrainingJob."""
+
+    training_job_template: TrainingJobTemplate = Field(description="TrainingJob to create on drift.")
+
+
+class OnDrift(ApiModel):
+    """What to do once drift is confirmed."""
+
+    retrain: RetrainSpec | None = Field(default=None, description="Create a TrainingJob; unset only reports.")
+    cooldown: Duration = Field(default="6h", description="Least time between two retrains.")
+
+
+class DriftMonitorSpec(ApiModel):
+    """Which deployment to watch, how, and what to do on drift."""
+
+    model_deployment_ref: ModelDeploymentRef = Field(description="The ModelDeployment to watch.")
+    window: Duration = Field(default="10m", description="Window of live traffic compared with the reference.")
+    interval: Duration = Field(default="1m", description="How often the scores are computed.")
+    features: list[str] | None = Field(
+        default=None,
+        max_length=MAX_FEATURES,
+        description='Features to test; unset (or "all") tests every feature of the reference profile.',
+    )
+    tests: DriftTests = Field(
+        default_factory=DriftTests, description="Thresholds.", json_schema_extra={"default": {}}
+    )
+    min_samples: int = Field(
+        default=500, ge=1, description="Live samples needed in the window before judging."
+    )
+    consecutive: int = Field(
+        default=2, ge=1, le=100, description="Windows in a row a feature must drift before it counts."
+    )
+    on_drift: OnDrift | None = Field(
+        default=None, description="Action on confirmed drift; unset only reports."
+    )
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _all_means_every_feature(cls, value: object) -> object:
+        # DESIGN writes `features: all`; a CRD field cannot be string-or-list, so "all" is "unset".
+        return None if value == "all" else value
+
+    def monitors_all_features(self) -> bool:
+        return self.features is None
+
+
+class FeatureScore(ApiModel):
+    """Drift scores of one feature (or of the prediction) over the last window."""
+
+    feature: str = Field(max_length=MAX_NAME, description="Feature name, or 'prediction'.")
+    psi: float | None = Field(default=None, description="Population Stability Index.")
+    js: float | None = Field(default=None, description="Jensen-Shannon distance.")
+    samples: int = Field(default=0, ge=0, description="Live samples in the window.")
+    drifted: bool = Field(default=False, description="Whether a threshold was exceeded this window.")
+    consecutive: int = Field(default=0, ge=0, description="Drifting windows in a row.")
+
+
+class RetrainRecord(ApiModel):
+    """The most recent retrain this monitor started."""
+
+    at: Timestamp = Field(description="When the TrainingJob was created.")
+    training_job: str = Field(max_length=MAX_NAME, description="Name of the created TrainingJob.")
+    features: list[str] = Field(default_factory=list, description="Features whose drift caused it.")
+
+
+class DriftMonitorStatus(ApiModel):
+    """The last scores and what the monitor did about them."""
+
+    phase: DriftPhase | None = Field(default=None, description="Where the monitor stands.")
+    feature_scores: list[FeatureScore] = Field(default_factory=list, description="Scores per feature.")
+    drifted_features: list[str] = Field(default_factory=list, description="Features with confirmed drift.")
+    last_check_time: Timestamp | None = Field(default=None, description="When scores were last computed.")
+    last_retrain: RetrainRecord | None = Field(default=None, description="The most recent retrain.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready and Drifted.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = Field(default=None, description="metadata.generation observed.")
+    message: str | None = Field(default=None, max_length=MAX_TEXT, description="Human-readable summary.")
+
+
+class DriftMonitor(ApiResource):
+    """Compares live feature distributions with the training reference and retrains on confirmed drift."""
+
+    KIND: ClassVar[str] = "DriftMonitor"
+    PLURAL: ClassVar[str] = "driftmonitors"
+    SINGULAR: ClassVar[str] = "driftmonitor"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("dm",)
+
+    kind: str = Field(default="DriftMonitor", description="DriftMonitor")
+    spec: DriftMonitorSpec = Field(description="Desired state.")
+    status: DriftMonitorStatus | None = Field(default=None, description="Observed state.")

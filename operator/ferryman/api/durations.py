@@ -1,0 +1,45 @@
+"""Durations as users write them in specs (``30s``, ``10m``, ``1h30m``, ``500ms``) and their parsing.
+
+Kubernetes users know Go-style durations from Flagger, Argo Rollouts and kubectl flags. We accept the
+subset that reads unambiguously: one or more ``<digits><unit>`` groups with units ms, s, m, h.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, WithJsonSchema
+
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
+DURATION_FORM = "digits followed by a unit ms, s, m or h, e.g. 500ms, 30s, 10m, 1h30m"
+
+_WHOLE = re.compile(DURATION_PATTERN)
+_GROUP = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """The timedelta that ``text`` (e.g. ``1h30m``) stands for; ValueError naming the text if malformed."""
+    if not isinstance(text, str) or not _WHOLE.fullmatch(text):
+        raise ValueError(f"invalid duration {text!r}: expected {DURATION_FORM}")
+    return sum((int(count) * _UNIT[unit] for count, unit in _GROUP.findall(text)), timedelta())
+
+
+def _check_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": 32}),
+]
+"""A duration string such as ``30s``; kept as text so the API round-trips what the user wrote."""

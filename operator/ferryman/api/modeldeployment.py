@@ -1,0 +1,102 @@
+"""ModelDeployment (md): serve a model version and roll new versions out safely."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Self
+
+from pydantic import Field, model_validator
+
+from ferryman.api.analysis import AnalysisResult
+from ferryman.api.base import MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
+from ferryman.api.meta import ApiResource, Condition
+from ferryman.api.model_source import ModelSource
+from ferryman.api.serving import ServingSpec
+from ferryman.api.strategy import StrategySpec
+from ferryman.api.traffic import TrafficSpec
+
+RolloutPhase = Literal["Pending", "Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Degraded"]
+
+ROUTED_STRATEGY_NEEDS_GATEWAY = CelRule(
+    rule=(
+        "!has(self.strategy) || (!has(self.strategy.shadow) && !has(self.strategy.abTest)) || "
+        "(has(self.traffic) && self.traffic.mode == 'gateway')"
+    ),
+    message=(
+        "spec.strategy: shadow and abTest need spec.traffic.mode: gateway "
+        "(a replica ratio can neither mirror requests nor match headers)"
+    ),
+)
+
+
+class ModelDeploymentSpec(ApiModel, json_schema_extra=cel_rules(ROUTED_STRATEGY_NEEDS_GATEWAY)):
+    """The model to serve, how to serve it, and how new versions roll out."""
+
+    model: ModelSource = Field(
+        description="The model to serve; changing it (or its alias moving) starts a rollout."
+    )
+    serving: ServingSpec = Field(
+        default_factory=ServingSpec,
+        description="Serving pods: replicas, image, resources.",
+        json_schema_extra={"default": {}},
+    )
+    traffic: TrafficSpec = Field(
+        default_factory=TrafficSpec,
+        description="How traffic is split between stable and candidate.",
+        json_schema_extra={"default": {}},
+    )
+    strategy: StrategySpec | None = Field(
+        default=None,
+        description="How a new version rolls out; unset replaces the old version by a plain rolling update.",
+    )
+
+    @model_validator(mode="after")
+    def _routed_strategy_has_gateway(self) -> Self:
+        routed = self.strategy is not None and self.strategy.kind in ("shadow", "abTest")
+        if routed and self.traffic.mode != "gateway":
+            raise ValueError(ROUTED_STRATEGY_NEEDS_GATEWAY.message)
+        return self
+
+
+class ModelDeploymentStatus(ApiModel):
+    """What the operator observed and did; the whole rollout state lives here so it resumes after restarts."""
+
+    phase: RolloutPhase | None = Field(default=None, description="Where the rollout stands.")
+    stable_version: str | None = Field(
+        default=None, max_length=MAX_TEXT, description="Version serving users."
+    )
+    canary_version: str | None = Field(default=None, max_length=MAX_TEXT, description="Candidate version.")
+    stable_uri: str | None = Field(
+        default=None, max_length=MAX_URI, description="Resolved URI of the stable model."
+    )
+    canary_uri: str | None = Field(
+        default=None, max_length=MAX_URI, description="Resolved URI of the candidate."
+    )
+    canary_weight: int = Field(default=0, ge=0, le=100, description="Percent of traffic on the candidate.")
+    current_step: int | None = Field(default=None, ge=0, description="Index into strategy.canary.steps.")
+    step_started_at: Timestamp | None = Field(default=None, description="When the current step began.")
+    rollout_started_at: Timestamp | None = Field(default=None, description="When the current rollout began.")
+    failed_checks: int = Field(default=0, ge=0, description="Failed analyses in this rollout so far.")
+    last_analysis: AnalysisResult | None = Field(default=None, description="The most recent analysis.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready, Progressing and Degraded.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation this status describes."
+    )
+    message: str | None = Field(default=None, max_length=MAX_TEXT, description="Human-readable summary.")
+
+
+class ModelDeployment(ApiResource):
+    """Serves an ONNX model over the Open Inference Protocol and rolls out new versions with analysis."""
+
+    KIND: ClassVar[str] = "ModelDeployment"
+    PLURAL: ClassVar[str] = "modeldeployments"
+    SINGULAR: ClassVar[str] = "modeldeployment"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("md",)
+
+    kind: str = Field(default="ModelDeployment", description="ModelDeployment")
+    spec: ModelDeploymentSpec = Field(description="Desired state.")
+    status: ModelDeploymentStatus | None = Field(default=None, description="Observed state.")

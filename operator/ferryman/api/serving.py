@@ -1,0 +1,81 @@
+"""How the serving pods run: replicas, image, resources, autoscaling, environment."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import Field, model_validator
+
+from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Quantity, cel_rules
+
+DEFAULT_SERVING_IMAGE = "ghcr.io/ferryman-dev/ferryman-serving:0.1.0"
+
+AUTOSCALING_BOUNDS = CelRule(
+    rule="self.minReplicas <= self.maxReplicas",
+    message="spec.serving.autoscaling: minReplicas must not exceed maxReplicas",
+)
+
+
+class ResourceRequirements(ApiModel):
+    """Compute resources for each serving container, as in a Pod spec."""
+
+    requests: dict[str, Quantity] | None = Field(
+        default=None,
+        max_length=16,
+        description="Minimum resources, e.g. {cpu: 500m, memory: 512Mi}.",
+    )
+    limits: dict[str, Quantity] | None = Field(
+        default=None, max_length=16, description="Maximum resources, e.g. {memory: 1Gi}."
+    )
+
+
+class Autoscaling(ApiModel, json_schema_extra=cel_rules(AUTOSCALING_BOUNDS)):
+    """Scale each track's pods on in-flight requests per pod instead of a fixed replica count."""
+
+    min_replicas: int = Field(default=1, ge=1, le=100, description="Fewest pods per track.")
+    max_replicas: int = Field(ge=1, le=100, description="Most pods per track.")
+    target_concurrency: int = Field(
+        default=10, ge=1, le=10000, description="In-flight requests per pod that the autoscaler aims for."
+    )
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"{AUTOSCALING_BOUNDS.message} (got minReplicas {self.min_replicas}, "
+                f"maxReplicas {self.max_replicas})"
+            )
+        return self
+
+
+class EnvVar(ApiModel):
+    """An environment variable for the serving container, as in a Pod spec."""
+
+    name: str = Field(max_length=MAX_NAME, description="Variable name.")
+    value: str | None = Field(default=None, max_length=MAX_URI, description="Literal value.")
+    value_from: dict[str, Any] | None = Field(
+        default=None,
+        description="Source of the value (secretKeyRef, configMapKeyRef, fieldRef), copied to the Pod as is.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+
+class ServingSpec(ApiModel):
+    """The pods that serve the model over the Open Inference Protocol."""
+
+    replicas: int = Field(
+        default=1, ge=0, le=100, description="Pods per track (stable, canary) when autoscaling is not set."
+    )
+    image: str = Field(
+        default=DEFAULT_SERVING_IMAGE, max_length=MAX_TEXT, description="Serving image to run."
+    )
+    port: int = Field(default=8080, ge=1, le=65535, description="Container port for HTTP and /metrics.")
+    resources: ResourceRequirements | None = Field(
+        default=None, description="CPU and memory requests and limits for each serving container."
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="Scale on concurrency between minReplicas and maxReplicas."
+    )
+    env: list[EnvVar] | None = Field(
+        default=None, max_length=MAX_LIST, description="Extra environment for the serving container."
+    )

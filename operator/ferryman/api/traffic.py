@@ -1,0 +1,85 @@
+"""How traffic is split between the stable and the candidate model version."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from ferryman.api.base import MAX_LIST, MAX_NAME, ApiModel, CelRule, cel_rules
+
+TrafficMode = Literal["replicas", "gateway"]
+
+GATEWAY_NEEDS_TARGET = CelRule(
+    rule="has(self.httpRoute) || (has(self.parentRefs) && size(self.parentRefs) > 0)",
+    message="spec.traffic.gateway: set httpRoute (a route to manage) or parentRefs (Gateways to attach to)",
+)
+GATEWAY_MODE_NEEDS_GATEWAY = CelRule(
+    rule="self.mode != 'gateway' || has(self.gateway)",
+    message=(
+        "spec.traffic.gateway is required when spec.traffic.mode is gateway; set it, or use mode: replicas"
+    ),
+)
+
+
+class ParentRef(ApiModel):
+    """A Gateway (or other parent) the HTTPRoute attaches to, as in Gateway API parentRefs."""
+
+    name: str = Field(max_length=MAX_NAME, description="Name of the parent, usually a Gateway.")
+    namespace: str | None = Field(
+        default=None, max_length=63, description="Namespace of the parent; defaults to the route's."
+    )
+    section_name: str | None = Field(
+        default=None, max_length=MAX_NAME, description="Listener of the Gateway to attach to."
+    )
+    port: int | None = Field(default=None, ge=1, le=65535, description="Port of the Gateway to attach to.")
+    group: str = Field(
+        default="gateway.networking.k8s.io", max_length=MAX_NAME, description="API group of the parent."
+    )
+    kind: str = Field(default="Gateway", max_length=63, description="Kind of the parent.")
+
+
+class GatewayTraffic(ApiModel, json_schema_extra=cel_rules(GATEWAY_NEEDS_TARGET)):
+    """Split traffic with Gateway API HTTPRoute backend weights, mirrors and header matches."""
+
+    http_route: str | None = Field(
+        default=None,
+        max_length=MAX_NAME,
+        description=(
+            "HTTPRoute the operator owns and writes; defaults to the ModelDeployment's name. "
+            "Set it to an existing route only if Ferryman may own its rules."
+        ),
+    )
+    parent_refs: list[ParentRef] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Gateways the HTTPRoute attaches to."
+    )
+    hostnames: list[str] = Field(
+        default_factory=list, max_length=16, description="Hostnames the HTTPRoute matches."
+    )
+
+    @model_validator(mode="after")
+    def _has_target(self) -> Self:
+        if self.http_route is None and not self.parent_refs:
+            raise ValueError(GATEWAY_NEEDS_TARGET.message)
+        return self
+
+
+class TrafficSpec(ApiModel, json_schema_extra=cel_rules(GATEWAY_MODE_NEEDS_GATEWAY)):
+    """How requests reach the stable and candidate versions."""
+
+    mode: TrafficMode = Field(
+        default="replicas",
+        description=(
+            "replicas: one Service over both tracks, weight approximated by the pod ratio (no Gateway "
+            "needed). gateway: exact weights, mirroring and header routing via a Gateway API HTTPRoute."
+        ),
+    )
+    gateway: GatewayTraffic | None = Field(
+        default=None, description="The HTTPRoute to manage; required when mode is gateway."
+    )
+
+    @model_validator(mode="after")
+    def _gateway_when_needed(self) -> Self:
+        if self.mode == "gateway" and self.gateway is None:
+            raise ValueError(GATEWAY_MODE_NEEDS_GATEWAY.message)
+        return self

@@ -1,0 +1,196 @@
+"""TrainingJob (tj): train, validate against gates, register in MLflow, and optionally move an alias."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
+from ferryman.api.meta import ApiResource, Condition
+
+TrainingPhase = Literal["Pending", "Running", "Validating", "Succeeded", "Rejected", "Failed"]
+DataCheckKind = Literal["rowCount", "nullFraction", "mean", "min", "max", "uniqueFraction"]
+
+BOUND_NEEDED = CelRule(
+    rule="has(self.min) || has(self.max)",
+    message="validation: each check and metric gate needs min, max or both",
+)
+COLUMN_NEEDED = CelRule(
+    rule="self.check == 'rowCount' || has(self.column)",
+    message="validation.data: every check except rowCount needs a column",
+)
+CHAMPION_NEEDS_ALIAS = CelRule(
+    rule="!has(self.validation) || !has(self.validation.mustBeatChampion) || has(self.promote)",
+    message="validation.mustBeatChampion needs promote.alias: the champion is the version that alias names",
+)
+CRON_PATTERN = r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$"
+
+
+def _require_bound(low: float | None, high: float | None) -> None:
+    if low is None and high is None:
+        raise ValueError(BOUND_NEEDED.message)
+
+
+class MlflowSpec(ApiModel):
+    """Where the run is tracked and the model registered."""
+
+    tracking_uri: str = Field(max_length=MAX_URI, description="MLflow tracking server URL.")
+    experiment: str = Field(max_length=MAX_NAME, description="Experiment the run is logged under.")
+    registered_model: str = Field(
+        max_length=MAX_NAME, description="Registered model that gets the new version."
+    )
+
+
+class DataSource(ApiModel):
+    """The training data."""
+
+    uri: str = Field(max_length=MAX_URI, description="Dataset location (s3://, https://, file:///).")
+    version: str | None = Field(
+        default=None, max_length=MAX_NAME, description="Dataset version or snapshot id, logged with the run."
+    )
+
+
+class DataCheck(ApiModel, json_schema_extra=cel_rules(COLUMN_NEEDED, BOUND_NEEDED)):
+    """A statistic of the training data that must lie within [min, max] before training starts."""
+
+    name: str = Field(max_length=63, description="Short name shown in status.")
+    check: DataCheckKind = Field(description="Which statistic to compute.")
+    column: str | None = Field(
+        default=None, max_length=MAX_NAME, description="Column the statistic is about."
+    )
+    min: float | None = Field(default=None, description="Smallest acceptable value.")
+    max: float | None = Field(default=None, description="Largest acceptable value.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.check != "rowCount" and self.column is None:
+            raise ValueError(COLUMN_NEEDED.message)
+        _require_bound(self.min, self.max)
+        return self
+
+
+class MetricGate(ApiModel, json_schema_extra=cel_rules(BOUND_NEEDED)):
+    """A holdout metric the new model must reach, e.g. {name: auc, min: 0.8}."""
+
+    name: str = Field(max_length=MAX_NAME, description="Metric name as logged to MLflow.")
+    min: float | None = Field(default=None, description="Smallest acceptable value.")
+    max: float | None = Field(default=None, description="Largest acceptable value.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        _require_bound(self.min, self.max)
+        return self
+
+
+class ChampionGate(ApiModel):
+    """The new model must beat the version promote.alias names now, on the same holdout."""
+
+    metric: str = Field(max_length=MAX_NAME, description="Metric compared, as logged to MLflow.")
+    min_delta: float = Field(default=0.0, description="Margin by which the challenger must win.")
+    greater_is_better: bool = Field(default=True, description="False for losses and error metrics.")
+
+
+class ValidationSpec(ApiModel):
+    """Gates between training and registration; a failed gate leaves the job Rejected."""
+
+    data: list[DataCheck] = Field(default_factory=list, max_length=MAX_LIST, description="Data checks.")
+    metrics: list[MetricGate] = Field(default_factory=list, max_length=MAX_LIST, description="Metric gates.")
+    must_beat_champion: ChampionGate | None = Field(default=None, description="Champion comparison.")
+
+
+class PromoteSpec(ApiModel):
+    """Move a registry alias to the new version once every gate passed."""
+
+    alias: str = Field(
+        max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_-]+$", description="Alias to move, e.g. production."
+    )
+
+
+class TrainingJobSpec(ApiModel, json_schema_extra=cel_rules(CHAMPION_NEEDS_ALIAS)):
+    """What to train, where to log it, and which gates it must pass."""
+
+    template: dict[str, Any] = Field(
+        description=(
+            "Pod template (metadata, spec) of the training Job, as in a Kubernetes Job; the operator adds "
+            "MLflow and data settings to every container's environment."
+        ),
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    mlflow: MlflowSpec = Field(description="Tracking server, experiment and registered model.")
+    data: DataSource | None = Field(default=None, description="Training data.")
+    params: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Hyperparameters, passed to the trainer and logged."
+    )
+    validation: ValidationSpec = Field(
+        default_factory=ValidationSpec,
+        description="Gates before registration and promotion.",
+        json_schema_extra={"default": {}},
+    )
+    promote: PromoteSpec | None = Field(default=None, description="Alias to move; unset only registers.")
+    backoff_limit: int = Field(default=1, ge=0, le=20, description="Retries of a failed training pod.")
+    active_deadline_seconds: int | None = Field(default=None, ge=1, description="Time limit of one run.")
+    schedule: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=CRON_PATTERN,
+        description="Cron schedule (like a CronJob) for recurring runs; unset runs once.",
+    )
+
+    @field_validator("template")
+    @classmethod
+    def _template_has_containers(cls, template: dict[str, Any]) -> dict[str, Any]:
+        containers = (template.get("spec") or {}).get("containers")
+        if not isinstance(containers, list) or not containers:
+            raise ValueError("spec.template.spec.containers: set at least one container with an image")
+        return template
+
+    @model_validator(mode="after")
+    def _champion_has_alias(self) -> Self:
+        if self.validation.must_beat_champion is not None and self.promote is None:
+            raise ValueError(CHAMPION_NEEDS_ALIAS.message)
+        return self
+
+
+class GateResult(ApiModel):
+    """The outcome of one data check or metric gate."""
+
+    name: str = Field(max_length=MAX_NAME, description="Check or gate name.")
+    passed: bool = Field(description="Whether it passed.")
+    value: float | None = Field(default=None, description="Measured value.")
+    message: str | None = Field(default=None, max_length=MAX_TEXT, description="Value against its limit.")
+
+
+class TrainingJobStatus(ApiModel):
+    """Progress and outcome of the training run."""
+
+    phase: TrainingPhase | None = Field(default=None, description="Where the run stands.")
+    job_name: str | None = Field(default=None, max_length=63, description="The Kubernetes Job running it.")
+    run_id: str | None = Field(default=None, max_length=MAX_NAME, description="MLflow run id.")
+    model_version: str | None = Field(default=None, max_length=63, description="Registered model version.")
+    metrics: dict[str, float] = Field(default_factory=dict, description="Metrics the run logged.")
+    gates: list[GateResult] = Field(default_factory=list, description="Gate outcomes.")
+    started_at: Timestamp | None = Field(default=None, description="When the run started.")
+    completed_at: Timestamp | None = Field(default=None, description="When the run finished.")
+    last_schedule_time: Timestamp | None = Field(default=None, description="Last scheduled start.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Complete, Failed and Rejected.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = Field(default=None, description="metadata.generation observed.")
+    message: str | None = Field(default=None, max_length=MAX_TEXT, description="Human-readable summary.")
+
+
+class TrainingJob(ApiResource):
+    """Trains a model, checks it against gates, registers it in MLflow and optionally promotes it."""
+
+    KIND: ClassVar[str] = "TrainingJob"
+    PLURAL: ClassVar[str] = "trainingjobs"
+    SINGULAR: ClassVar[str] = "trainingjob"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("tj",)
+
+    kind: str = Field(default="TrainingJob", description="TrainingJob")
+    spec: TrainingJobSpec = Field(description="Desired state.")
+    status: TrainingJobStatus | None = Field(default=None, description="Observed state.")
