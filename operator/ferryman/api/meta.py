@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -44,6 +44,11 @@ class Condition(ApiModel):
 
 class ApiResource(ApiModel):
     """Fields every Ferryman custom resource has; subclasses add spec and status."""
+
+    KIND: ClassVar[str]
+    PLURAL: ClassVar[str]
+    SINGULAR: ClassVar[str]
+    SHORT_NAMES: ClassVar[tuple[str, ...]]
 
     api_version: str = Field(default=API_VERSION, description="ferryman.dev/v1alpha1")
     kind: str = Field(description="Kind of the resource.")
