@@ -1,0 +1,45 @@
+"""`python -m ferryman_serving`: serve the model named by FERRYMAN_* environment variables."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from ferryman_serving.app import create_app
+from ferryman_serving.logs import configure_logging
+from ferryman_serving.server import DrainingServer
+from ferryman_serving.settings import Settings
+
+
+def main() -> int:
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        configure_logging("INFO")
+        logging.getLogger("ferryman_serving").error(
+            "invalid FERRYMAN_* settings", extra={"errors": str(error)}
+        )
+        return 2
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
+        server_header=False,
+    )
+    DrainingServer(config, app.begin_drain, settings.drain_seconds).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

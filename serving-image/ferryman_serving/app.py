@@ -1,0 +1,60 @@
+"""`create_app(settings)`: the ASGI application of one serving process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+
+from ferryman_serving.dataplane import DataPlane
+from ferryman_serving.metrics import ServingMetrics
+from ferryman_serving.openapi import openapi_document
+from ferryman_serving.repository import ModelRepository
+from ferryman_serving.rest import Receive, RestApi, Scope, Send
+from ferryman_serving.settings import Settings
+
+log = logging.getLogger("ferryman_serving.app")
+
+
+class ServingApp:
+    """ASGI entry point: HTTP goes to the REST API; lifespan startup loads the model in the background."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = ServingMetrics(settings.model_name)
+        self.repository = ModelRepository(settings, self.metrics)
+        self.dataplane = DataPlane(self.repository)
+        self.rest = RestApi(
+            self.dataplane, self.metrics, settings.max_body_bytes, orjson.dumps(openapi_document())
+        )
+        self._loading: asyncio.Future[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.rest(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # Load in a worker thread after the socket is bound: liveness answers while a large
+                # model downloads, and readiness stays 503 until the warm-up inference has run.
+                loop = asyncio.get_running_loop()
+                self._loading = loop.run_in_executor(None, self.repository.load)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def begin_drain(self) -> None:
+        """Report unready from now on; requests keep being served until the listener closes."""
+        self.repository.draining = True
+        self.metrics.model_ready = False
+
+
+def create_app(settings: Settings | None = None) -> ServingApp:
+    """The application for settings (default: read from FERRYMAN_* environment variables)."""
+    return ServingApp(settings or Settings())

@@ -1,0 +1,234 @@
+"""The Open Inference Protocol V2 tensor codec: JSON tensors and the binary tensor data extension.
+
+Transport-neutral: it turns request bytes into an `InferenceRequest` and an `InferenceResponse` into
+bytes; the caller tells it where the JSON header ends (`Inference-Header-Content-Length` over HTTP).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ferryman_serving.datatypes import numpy_dtype_of
+from ferryman_serving.errors import BadRequest
+from ferryman_serving.tensors import (
+    InferenceRequest,
+    InferenceResponse,
+    InputTensor,
+    OutputTensor,
+    RequestedOutput,
+)
+
+_EXAMPLE = '{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0.5, 1.5]}]}'
+
+
+def decode_request(body: bytes, json_length: int | None = None) -> InferenceRequest:
+    """Parse an infer request; `json_length` is set when binary tensor data follows the JSON header."""
+    if json_length is not None and not 0 < json_length <= len(body):
+        raise BadRequest(
+            f"Inference-Header-Content-Length is {json_length} but the body has {len(body)} bytes; "
+            "it must be the length of the JSON header that starts the body"
+        )
+    header = body if json_length is None else memoryview(body)[:json_length]
+    try:
+        document = orjson.loads(header)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"request body is not valid JSON ({error}); send e.g. {_EXAMPLE}") from None
+    if not isinstance(document, dict):
+        raise BadRequest(f"request body must be a JSON object, e.g. {_EXAMPLE}")
+    binary = memoryview(body)[json_length:] if json_length is not None else memoryview(b"")
+    inputs, consumed = _decode_inputs(document.get("inputs"), binary)
+    if consumed != len(binary):
+        raise BadRequest(
+            f"{len(binary) - consumed} bytes of binary data follow the JSON header but no input claims them "
+            "with parameters.binary_data_size"
+        )
+    parameters = _optional_object(document.get("parameters"), "parameters")
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequest("id must be a string")
+    binary_default = bool(parameters.get("binary_data_output", False)) if parameters else False
+    return InferenceRequest(
+        inputs=inputs,
+        id=request_id,
+        parameters=parameters,
+        outputs=_decode_outputs(document.get("outputs"), binary_default),
+        binary_default=binary_default,
+    )
+
+
+def _optional_object(value: Any, where: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} must be a JSON object")
+    return value
+
+
+def _decode_inputs(raw: Any, binary: memoryview) -> tuple[list[InputTensor], int]:
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest(f"inputs must be a non-empty list of tensors, e.g. {_EXAMPLE}")
+    inputs = []
+    offset = 0
+    for index, item in enumerate(raw):
+        tensor, used = _decode_input(item, index, binary[offset:])
+        inputs.append(tensor)
+        offset += used
+    return inputs, offset
+
+
+def _decode_input(item: Any, index: int, binary: memoryview) -> tuple[InputTensor, int]:
+    where = f"inputs[{index}]"
+    if not isinstance(item, dict):
+        raise BadRequest(f"{where} must be an object with name, shape, datatype and data")
+    name = item.get("name")
+    if not isinstance(name, str):
+        raise BadRequest(f"{where}.name must be a string naming a model input")
+    where = f"{where} ({name!r})"
+    shape = _decode_shape(item.get("shape"), where)
+    datatype = item.get("datatype")
+    if not isinstance(datatype, str):
+        raise BadRequest(f"{where}.datatype must be a string such as FP32, INT64, BOOL or BYTES")
+    parameters = _optional_object(item.get("parameters"), f"{where}.parameters")
+    size = parameters.get("binary_data_size") if parameters else None
+    if size is not None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > len(binary):
+            raise BadRequest(
+                f"{where}.parameters.binary_data_size is {size!r} but {len(binary)} binary bytes remain"
+            )
+        return InputTensor(name, datatype, _array_from_binary(binary[:size], datatype, shape, where)), size
+    if "data" not in item:
+        raise BadRequest(f"{where} needs data (a flat or nested list) or parameters.binary_data_size")
+    return InputTensor(name, datatype, _array_from_json(item["data"], datatype, shape, where)), 0
+
+
+def _decode_shape(raw: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw
+    ):
+        raise BadRequest(f"{where}.shape must be a list of non-negative integers, e.g. [1, 20]")
+    return tuple(raw)
+
+
+def _array_from_json(data: Any, datatype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
+    dtype = numpy_dtype_of(datatype)
+    if dtype is None and datatype != "BYTES":
+        raise BadRequest(f"{where}.datatype {datatype!r} is not an Open Inference Protocol datatype")
+    try:
+        if dtype is None:
+            array = np.asarray(data, dtype=object)
+        elif dtype.kind in "iu":
+            # Refuse silent truncation of 1.5 to 1: integers must arrive as integers.
+            array = np.asarray(data)
+            if array.size and array.dtype.kind not in "iub":
+                raise ValueError(f"expected integers, got {array.dtype} values")
+            array = array.astype(dtype)
+        else:
+            array = np.asarray(data, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise BadRequest(f"{where}.data does not fit datatype {datatype}: {error}") from None
+    expected = math.prod(shape)
+    if array.size != expected:
+        raise BadRequest(
+            f"{where}.shape {list(shape)} holds {expected} elements but data has {array.size}; "
+            "send shape and data that agree (data may be flat, in row-major order)"
+        )
+    return array.reshape(shape)
+
+
+def _array_from_binary(raw: memoryview, datatype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
+    expected = math.prod(shape)
+    if datatype == "BYTES":
+        return np.asarray(_split_bytes(raw, where), dtype=object).reshape(shape)
+    dtype = numpy_dtype_of(datatype)
+    if dtype is None:
+        raise BadRequest(f"{where}.datatype {datatype!r} is not an Open Inference Protocol datatype")
+    if len(raw) != expected * dtype.itemsize:
+        raise BadRequest(
+            f"{where} has {len(raw)} binary bytes but shape {list(shape)} of {datatype} needs "
+            f"{expected * dtype.itemsize}"
+        )
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+def _split_bytes(raw: memoryview, where: str) -> list[bytes]:
+    # BYTES elements in binary form: a 4-byte little-endian length, then that many bytes, repeated.
+    items, offset = [], 0
+    while offset < len(raw):
+        if offset + 4 > len(raw):
+            raise BadRequest(f"{where} BYTES binary data is truncated inside a length prefix")
+        (length,) = struct.unpack_from("<I", raw, offset)
+        if offset + 4 + length > len(raw):
+            raise BadRequest(f"{where} BYTES binary element of {length} bytes overruns the data")
+        items.append(bytes(raw[offset + 4 : offset + 4 + length]))
+        offset += 4 + length
+    return items
+
+
+def _decode_outputs(raw: Any, binary_default: bool) -> list[RequestedOutput] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise BadRequest('outputs must be a list like [{"name": "y"}]')
+    outputs = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise BadRequest(f'outputs[{index}] must be an object with a string name, e.g. {{"name": "y"}}')
+        parameters = _optional_object(item.get("parameters"), f"outputs[{index}].parameters")
+        binary = parameters.get("binary_data", binary_default) if parameters else binary_default
+        outputs.append(RequestedOutput(item["name"], bool(binary)))
+    return outputs
+
+
+def encode_response(response: InferenceResponse) -> tuple[bytes, int | None]:
+    """Response bytes, and the JSON header length when binary output data follows it (else None)."""
+    outputs = []
+    chunks: list[bytes] = []
+    for tensor in response.outputs:
+        outputs.append(_encode_output(tensor, chunks))
+    document: dict[str, Any] = {
+        "model_name": response.model_name,
+        "model_version": response.model_version,
+        "outputs": outputs,
+    }
+    if response.id is not None:
+        document["id"] = response.id
+    header = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not chunks:
+        return header, None
+    return b"".join([header, *chunks]), len(header)
+
+
+def _encode_output(tensor: OutputTensor, chunks: list[bytes]) -> dict[str, Any]:
+    encoded: dict[str, Any] = {
+        "name": tensor.name,
+        "datatype": tensor.datatype,
+        "shape": list(tensor.array.shape),
+    }
+    if tensor.binary:
+        raw = _bytes_of(tensor)
+        chunks.append(raw)
+        encoded["parameters"] = {"binary_data_size": len(raw)}
+    elif tensor.datatype == "BYTES":
+        encoded["data"] = [_text_of(v) for v in tensor.array.ravel().tolist()]
+    else:
+        encoded["data"] = np.ascontiguousarray(tensor.array).ravel()
+    return encoded
+
+
+def _bytes_of(tensor: OutputTensor) -> bytes:
+    if tensor.datatype != "BYTES":
+        return np.ascontiguousarray(tensor.array).tobytes()
+    parts = []
+    for value in tensor.array.ravel().tolist():
+        item = value if isinstance(value, bytes) else str(value).encode()
+        parts.append(struct.pack("<I", len(item)) + item)
+    return b"".join(parts)
+
+
+def _text_of(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)

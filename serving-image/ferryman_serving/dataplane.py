@@ -1,0 +1,149 @@
+"""The inference data plane: metadata, readiness and infer, with drift metrics. Knows nothing of HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+from ferryman_serving import __version__
+from ferryman_serving.datatypes import oip_datatype_of_array
+from ferryman_serving.errors import BadRequest, NotFound, Unavailable
+from ferryman_serving.model import OnnxModel, TensorSpec
+from ferryman_serving.repository import ModelRepository, ModelState
+from ferryman_serving.tensors import InferenceRequest, InferenceResponse, InputTensor, OutputTensor
+
+SERVER_NAME = "ferryman"
+EXTENSIONS = ["binary_tensor_data"]
+
+
+class DataPlane:
+    """Open Inference Protocol operations on the served model."""
+
+    def __init__(self, repository: ModelRepository) -> None:
+        self.repository = repository
+        self.metrics = repository.metrics
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self.repository.ready
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": SERVER_NAME, "version": __version__, "extensions": EXTENSIONS}
+
+    def check_model(self, name: str, version: str | None) -> None:
+        """404 unless name (and version, when given) is the model this server serves."""
+        repo = self.repository
+        if name != repo.name:
+            raise NotFound(f"model {name!r} is not served here; this server serves {repo.name!r}")
+        if version is not None and repo.state is ModelState.READY and version != repo.version:
+            raise NotFound(
+                f"model {name!r} has no version {version!r} here; this server serves version {repo.version!r}"
+            )
+
+    def model_ready(self, name: str, version: str | None) -> bool:
+        self.check_model(name, version)
+        return self.repository.ready
+
+    def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
+        model = self._serving_model(name, version)
+        return {
+            "name": self.repository.name,
+            "versions": [self.repository.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": [spec.as_metadata() for spec in model.inputs],
+            "outputs": [spec.as_metadata() for spec in model.outputs],
+        }
+
+    def _serving_model(self, name: str, version: str | None) -> OnnxModel:
+        self.check_model(name, version)
+        repo = self.repository
+        if repo.model is None or repo.state is not ModelState.READY:
+            detail = (
+                f"failed to load ({repo.failure})" if repo.state is ModelState.FAILED else "still loading"
+            )
+            raise Unavailable(f"model {name!r} is not ready: {detail}")
+        return repo.model
+
+    def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
+        """Validate the request against the model signature, run it and count drift histograms."""
+        model = self._serving_model(name, version)
+        feeds = {tensor.name: _feed(tensor, model) for tensor in request.inputs}
+        if len(feeds) != len(model.inputs):
+            missing = [spec.name for spec in model.inputs if spec.name not in feeds]
+            raise BadRequest(
+                f"missing model input(s) {missing}; the model needs {list(model.inputs_by_name)}"
+            )
+        wanted = _wanted_outputs(request, model)
+        taps = self.repository.taps
+        run_names = [name for name, _ in wanted]
+        if taps.prediction_output is not None and taps.prediction_output not in run_names:
+            run_names.append(taps.prediction_output)
+        try:
+            results = model.run(feeds, run_names)
+        except InvalidArgument as error:
+            raise BadRequest(f"the model rejected the inputs: {error}") from None
+        by_name = dict(zip(run_names, results, strict=True))
+        self._observe(feeds, by_name)
+        outputs = [
+            OutputTensor(out, oip_datatype_of_array(by_name[out]), by_name[out], binary)
+            for out, binary in wanted
+        ]
+        return InferenceResponse(self.repository.name, self.repository.version, outputs, request.id)
+
+    def _observe(self, feeds: dict[str, np.ndarray], results: dict[str, np.ndarray]) -> None:
+        taps = self.repository.taps
+        if taps.feature_input is not None:
+            rows = feeds[taps.feature_input]
+            if rows.ndim == 2 and rows.dtype.kind in "fiub":
+                self.metrics.observe_features(rows)
+        if taps.prediction_output is not None:
+            values = results[taps.prediction_output]
+            if taps.prediction_column is not None and values.ndim == 2:
+                values = values[:, taps.prediction_column]
+            if values.dtype.kind in "fiub":
+                self.metrics.observe_predictions(values)
+
+
+def _feed(tensor: InputTensor, model: OnnxModel) -> np.ndarray:
+    spec = model.inputs_by_name.get(tensor.name)
+    if spec is None:
+        raise BadRequest(f"model has no input {tensor.name!r}; its inputs are {list(model.inputs_by_name)}")
+    if tensor.datatype != spec.datatype:
+        raise BadRequest(
+            f"input {tensor.name!r} has datatype {tensor.datatype} but the model expects {spec.datatype}"
+        )
+    _check_shape(tensor.array.shape, spec)
+    if spec.datatype == "BYTES":
+        # ONNX Runtime takes string tensors as numpy object arrays of str.
+        return np.vectorize(_as_text, otypes=[object])(tensor.array) if tensor.array.size else tensor.array
+    return tensor.array
+
+
+def _as_text(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _check_shape(shape: tuple[int, ...], spec: TensorSpec) -> None:
+    fits = len(shape) == len(spec.shape) and all(
+        want < 0 or got == want for got, want in zip(shape, spec.shape, strict=True)
+    )
+    if not fits:
+        raise BadRequest(
+            f"input {spec.name!r} has shape {list(shape)} but the model expects {list(spec.shape)} "
+            "(-1 = any size)"
+        )
+
+
+def _wanted_outputs(request: InferenceRequest, model: OnnxModel) -> list[tuple[str, bool]]:
+    if request.outputs is None:
+        return [(name, request.binary_default) for name in model.output_names]
+    wanted = []
+    for output in request.outputs:
+        if output.name not in model.outputs_by_name:
+            raise BadRequest(f"model has no output {output.name!r}; its outputs are {model.output_names}")
+        wanted.append((output.name, output.binary))
+    return wanted

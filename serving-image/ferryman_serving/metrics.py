@@ -1,0 +1,162 @@
+"""Serving metrics, counted in plain Python ints and numpy arrays and exposed by a Prometheus collector.
+
+The hot path only adds to counters; the collector turns them into metric families when /metrics is
+scraped. Everything runs on the event loop thread, so no locks are needed. Names: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString as _untyped_go_float
+
+from ferryman_serving.histograms import BucketCounts
+
+# Fine below 10 ms, where small models live, coarse above it.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _go_float(value: float) -> str:
+    """Prometheus' spelling of a bucket edge (+Inf, 0.005, 1.0)."""
+    text: str = _untyped_go_float(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+class ServingMetrics:
+    """Counters for one served model. Labels (model, version) are read at scrape time."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        self.model_version = ""
+        self.model_ready = False
+        self.source_scheme = ""
+        self.inflight = 0
+        self.requests_by_code: dict[int, int] = {}
+        self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.features: BucketCounts | None = None
+        self.feature_names: list[str] = []
+        self.prediction: BucketCounts | None = None
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+        self.registry.register(ProcessCollector(registry=None))
+        self.registry.register(PlatformCollector(registry=None))
+
+    def record_request(self, code: int, seconds: float) -> None:
+        """One finished infer request."""
+        self.requests_by_code[code] = self.requests_by_code.get(code, 0) + 1
+        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+
+    def use_profile_edges(
+        self, feature_names: Sequence[str], feature_edges: Sequence[Sequence[float]] | None,
+        prediction_edges: Sequence[float] | None,
+    ) -> None:  # fmt: skip
+        """Set bucket edges for the feature and prediction histograms (from the reference profile)."""
+        self.feature_names = list(feature_names)
+        self.features = BucketCounts(feature_edges) if feature_edges else None
+        self.prediction = BucketCounts([prediction_edges]) if prediction_edges is not None else None
+
+    def observe_features(self, rows: np.ndarray) -> None:
+        if self.features is not None:
+            self.features.observe(rows)
+
+    def observe_predictions(self, values: np.ndarray) -> None:
+        if self.prediction is not None:
+            self.prediction.observe(values.reshape(-1, 1))
+
+    def exposition(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+class _Collector:
+    """Reads ServingMetrics at scrape time."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        m = self.metrics
+        labels = [m.model_name, m.model_version]
+        yield from _model_state(m, labels)
+        requests = CounterMetricFamily(
+            "ferryman_requests", "Infer requests by HTTP status code.", labels=["model", "version", "code"]
+        )
+        for code, count in sorted(m.requests_by_code.items()):
+            requests.add_metric([*labels, str(code)], count)
+        yield requests
+        yield _latency(m, labels)
+        inflight = GaugeMetricFamily(
+            "ferryman_inflight_requests", "Infer requests being served now.", labels=["model", "version"]
+        )
+        inflight.add_metric(labels, m.inflight)
+        yield inflight
+        if m.prediction is not None:
+            prediction = HistogramMetricFamily(
+                "ferryman_prediction",
+                "Model predictions, bucketed by the reference profile's prediction edges.",
+                labels=["model", "version"],
+            )
+            _add_series(prediction, labels, m.prediction, 0)
+            yield prediction
+        if m.features is not None:
+            features = HistogramMetricFamily(
+                "ferryman_feature_value",
+                "Input feature values, bucketed by the reference profile's quantile edges.",
+                labels=["model", "version", "feature"],
+            )
+            for index, name in enumerate(m.feature_names):
+                _add_series(features, [*labels, name], m.features, index)
+            yield features
+
+
+def _model_state(m: ServingMetrics, labels: list[str]) -> Iterable[Metric]:
+    ready = GaugeMetricFamily(
+        "ferryman_model_ready",
+        "1 when the model is loaded, warmed up and serving.",
+        labels=["model", "version"],
+    )
+    ready.add_metric(labels, 1.0 if m.model_ready else 0.0)
+    yield ready
+    info = GaugeMetricFamily(
+        "ferryman_model_info",
+        "Always 1; labels describe the loaded model.",
+        labels=["model", "version", "source"],
+    )
+    if m.model_version:
+        info.add_metric([*labels, m.source_scheme], 1.0)
+    yield info
+
+
+def _latency(m: ServingMetrics, labels: list[str]) -> Metric:
+    family = HistogramMetricFamily(
+        "ferryman_request_duration_seconds",
+        "Infer request latency from request start to response sent.",
+        labels=["model", "version"],
+    )
+    running, buckets = 0, []
+    for edge, count in zip((*LATENCY_BUCKETS, float("inf")), m.latency_counts, strict=True):
+        running += count
+        buckets.append((_go_float(edge), running))
+    family.add_metric(labels, buckets, m.latency_sum)
+    return family
+
+
+def _add_series(family: HistogramMetricFamily, labels: list[str], counts: BucketCounts, index: int) -> None:
+    buckets = [(_go_float(edge), total) for edge, total in counts.cumulative(index)]
+    family.add_metric(labels, buckets, float(counts.sums[index]))

@@ -1,0 +1,119 @@
+"""The served model's lifecycle: loading (fetch, session, profile, warm-up), ready, failed, draining."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from dataclasses import dataclass
+
+from ferryman_serving.metrics import ServingMetrics
+from ferryman_serving.model import OnnxModel
+from ferryman_serving.profile import ReferenceProfile, load_profile
+from ferryman_serving.settings import Settings
+from ferryman_serving.sources import fetch_model, redact
+
+log = logging.getLogger("ferryman_serving.repository")
+
+
+class ModelState(enum.Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DriftTaps:
+    """Where the data plane reads features and predictions for the drift histograms."""
+
+    feature_input: str | None
+    prediction_output: str | None
+    prediction_column: int | None
+
+
+class ModelRepository:
+    """Holds the one model this process serves, from loading to shutdown."""
+
+    def __init__(self, settings: Settings, metrics: ServingMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.name = settings.model_name
+        self.version = settings.model_version
+        self.state = ModelState.LOADING
+        self.failure = ""
+        self.draining = False
+        self.model: OnnxModel | None = None
+        self.taps = DriftTaps(None, None, None)
+
+    @property
+    def ready(self) -> bool:
+        return self.state is ModelState.READY and not self.draining
+
+    def load(self) -> None:
+        """Fetch, open, profile and warm up the model. Never raises: a failure leaves the state FAILED."""
+        started = time.monotonic()
+        uri = redact(self.settings.model_uri)
+        log.info("loading model", extra={"model": self.name, "uri": uri})
+        try:
+            self._load()
+        except Exception as error:
+            self.state, self.failure = ModelState.FAILED, f"{type(error).__name__}: {error}"
+            log.error(
+                "model failed to load; staying unready (fix FERRYMAN_MODEL_URI or the model, then restart)",
+                extra={"model": self.name, "uri": uri, "error": self.failure},
+            )
+            return
+        self.metrics.model_ready = True
+        self.state = ModelState.READY
+        log.info(
+            "model ready",
+            extra={
+                "model": self.name, "version": self.version, "uri": uri,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )  # fmt: skip
+
+    def _load(self) -> None:
+        local = fetch_model(self.settings)
+        if local.version and self.version and local.version != self.version:
+            log.warning(
+                "FERRYMAN_MODEL_VERSION differs from the registry version; reporting the configured one",
+                extra={"configured": self.version, "registry": local.version},
+            )
+        self.version = self.version or local.version or "1"
+        model = OnnxModel(local.model_path, self.settings.ort_intra_op_threads)
+        profile = load_profile(local.profile_path) if local.profile_path else None
+        self.taps = self._use_profile(model, profile)
+        model.warm_up()
+        self.model = model
+        self.metrics.model_version = self.version
+        self.metrics.source_scheme = local.source_scheme
+
+    def _use_profile(self, model: OnnxModel, profile: ReferenceProfile | None) -> DriftTaps:
+        if profile is None:
+            log.warning("no profile.json beside the model: feature and prediction histograms are off")
+            return DriftTaps(None, None, None)
+        feature_input = profile.input or model.inputs[0].name
+        spec = model.inputs_by_name.get(feature_input)
+        width = len(profile.features)
+        usable = spec is not None and len(spec.shape) == 2 and spec.shape[1] in (-1, width)
+        if not usable:
+            log.warning(
+                "profile features do not match a [batch, features] model input: feature histograms are off",
+                extra={"input": feature_input, "profile_features": width},
+            )
+        prediction = profile.prediction
+        output = (prediction.output if prediction else None) or model.outputs[0].name
+        if prediction is not None and output not in model.outputs_by_name:
+            log.warning("profile prediction output is not a model output", extra={"output": output})
+            prediction = None
+        self.metrics.use_profile_edges(
+            [f.name for f in profile.features],
+            [f.edges for f in profile.features] if usable else None,
+            prediction.edges if prediction else None,
+        )
+        return DriftTaps(
+            feature_input if usable else None,
+            output if prediction else None,
+            prediction.column if prediction else None,
+        )

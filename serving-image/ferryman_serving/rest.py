@@ -1,0 +1,186 @@
+"""HTTP for the data plane: a plain ASGI app mapping Open Inference Protocol REST paths to DataPlane calls.
+
+No web framework: the infer path is the hot path, and a framework's routing, middleware and request
+objects would cost more than the model itself for small models.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
+from typing import Any
+
+import orjson
+
+from ferryman_serving.codec import decode_request, encode_response
+from ferryman_serving.dataplane import DataPlane
+from ferryman_serving.errors import BadRequest, ClientError, MethodNotAllowed, NotFound, PayloadTooLarge
+from ferryman_serving.metrics import PROMETHEUS_CONTENT_TYPE, ServingMetrics
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("ferryman_serving.rest")
+
+JSON = b"application/json"
+BINARY = b"application/octet-stream"
+HEADER_LENGTH = b"inference-header-content-length"
+
+
+class ClientGone(Exception):
+    """The client disconnected before the request body arrived."""
+
+
+class RestApi:
+    """Routes HTTP requests to the data plane and records request metrics for infer calls."""
+
+    def __init__(
+        self, dataplane: DataPlane, metrics: ServingMetrics, max_body_bytes: int, openapi: bytes
+    ) -> None:
+        self.dataplane = dataplane
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.openapi = openapi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path.endswith("/infer"):
+            await self._infer(scope, receive, send, path)
+            return
+        try:
+            status, body, content_type = self._read_only(scope["method"], path)
+        except ClientError as error:
+            await self._error(send, error)
+            return
+        await self._respond(send, status, body, content_type)
+
+    def _read_only(self, method: str, path: str) -> tuple[int, bytes, bytes]:
+        parts = path.strip("/").split("/")
+        if parts == ["metrics"]:
+            _require(method, "GET")
+            return 200, self.metrics.exposition(), PROMETHEUS_CONTENT_TYPE.encode()
+        if not parts or parts[0] != "v2":
+            raise NotFound(f"no such path {path!r}; the API lives under /v2 (see /v2/openapi.json)")
+        _require(method, "GET")
+        dp = self.dataplane
+        match parts[1:]:
+            case []:
+                return 200, orjson.dumps(dp.server_metadata()), JSON
+            case ["health", "live"]:
+                return 200, b'{"live":true}', JSON
+            case ["health", "ready"]:
+                ready = dp.ready()
+                return (200 if ready else 503), orjson.dumps({"ready": ready}), JSON
+            case ["openapi.json"]:
+                return 200, self.openapi, JSON
+            case ["models", name] | ["models", name, "versions", _]:
+                return 200, orjson.dumps(dp.model_metadata(name, _version(parts))), JSON
+            case ["models", name, "ready"] | ["models", name, "versions", _, "ready"]:
+                ready = dp.model_ready(name, _version(parts))
+                return (200 if ready else 503), orjson.dumps({"name": name, "ready": ready}), JSON
+        raise NotFound(f"no such path {path!r}; see /v2/openapi.json for the API")
+
+    async def _infer(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        metrics = self.metrics
+        metrics.inflight += 1
+        started = perf_counter()
+        status = 500
+        try:
+            parts = path.strip("/").split("/")
+            if not _is_infer_path(parts):
+                raise NotFound(f"no such path {path!r}; infer is POST /v2/models/NAME[/versions/V]/infer")
+            _require(scope["method"], "POST")
+            body, json_length = await self._read_body(scope, receive)
+            request = decode_request(body, json_length)
+            response = self.dataplane.infer(parts[2], _version(parts), request)
+            payload, header_length = encode_response(response)
+            status = 200
+            await self._respond(send, 200, payload, JSON if header_length is None else BINARY, header_length)
+        except ClientError as error:
+            status = error.status
+            await self._error(send, error)
+        except ClientGone:
+            status = 499
+        except Exception:
+            log.exception("infer failed", extra={"path": path})
+            await self._respond(send, 500, b'{"error":"internal error; see the server log"}', JSON)
+        finally:
+            metrics.inflight -= 1
+            metrics.record_request(status, perf_counter() - started)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
+        json_length: int | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                raise self._too_large()
+            if name == HEADER_LENGTH:
+                if not value.isdigit():
+                    raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
+                json_length = int(value)
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            if len(body) > self.max_body_bytes:
+                raise self._too_large()
+            return body, json_length
+        chunks, size = [body], len(body)
+        while message.get("more_body"):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large()
+            chunks.append(chunk)
+        return b"".join(chunks), json_length
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"request body exceeds {self.max_body_bytes} bytes (FERRYMAN_MAX_BODY_BYTES); "
+            "send smaller batches or raise the limit"
+        )
+
+    async def _error(self, send: Send, error: ClientError) -> None:
+        headers = [(b"allow", error.allowed.encode())] if isinstance(error, MethodNotAllowed) else []
+        await self._respond(send, error.status, orjson.dumps({"error": error.message}), JSON, None, headers)
+
+    async def _respond(
+        self,
+        send: Send,
+        status: int,
+        body: bytes,
+        content_type: bytes,
+        header_length: int | None = None,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        if header_length is not None:
+            headers.append((HEADER_LENGTH, str(header_length).encode()))
+        if self.dataplane.repository.draining:
+            # Draining for shutdown: ask clients to reconnect (elsewhere) instead of reusing this connection.
+            headers.append((b"connection", b"close"))
+        if extra:
+            headers.extend(extra)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _version(parts: list[str]) -> str | None:
+    return parts[4] if len(parts) > 4 and parts[3] == "versions" else None
+
+
+def _require(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise MethodNotAllowed(method, allowed)
+
+
+def _is_infer_path(parts: list[str]) -> bool:
+    if parts[:2] != ["v2", "models"]:
+        return False
+    return len(parts) == 4 or (len(parts) == 6 and parts[3] == "versions")

@@ -1,0 +1,53 @@
+"""One settings object per serving process, read from `FERRYMAN_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the serving process can be told; each field is `FERRYMAN_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="FERRYMAN_", extra="ignore", frozen=True)
+
+    model_uri: str = Field(
+        default="",
+        description="Where the model lives: file://, https://, http://, s3://, models:/name/version or "
+        "models:/name@alias. A directory (or the model file's directory) may also hold profile.json.",
+    )
+    model_name: str = Field(default="model", description="Name under which the model is served.")
+    model_version: str = Field(
+        default="",
+        description="Version reported in metadata and metrics; empty means: the registry's version for "
+        "models:/ URIs, otherwise '1'.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address to bind; the operator passes the pod IP.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port for the API and /metrics.")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    mlflow_tracking_uri: str = Field(default="", description="MLflow server for models:/ URIs.")
+    mlflow_tracking_token: SecretStr | None = Field(default=None, description="Bearer token for MLflow.")
+    s3_endpoint_url: str = Field(
+        default="", description="S3-compatible endpoint for s3:// URIs (path-style), e.g. a MinIO service."
+    )
+    s3_access_key_id: str = Field(default="", description="S3 access key; empty means anonymous requests.")
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key.")
+    s3_region: str = Field(default="us-east-1", description="Region used in S3 request signatures.")
+    download_dir: str = Field(default="/tmp/ferryman-models", description="Where remote models are saved.")
+    download_timeout_seconds: float = Field(default=60.0, gt=0, description="Timeout per download request.")
+    ort_intra_op_threads: int = Field(
+        default=1,
+        ge=0,
+        description="ONNX Runtime intra-op threads (0 = runtime default). One thread suits small models: "
+        "the event loop and the runtime do not fight over the pod's cores.",
+    )
+    drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="After SIGTERM: answer unready but keep serving this long, so that load balancers "
+        "stop sending traffic before the listener closes.",
+    )
+    graceful_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="After draining: how long in-flight requests may take to finish."
+    )
+    log_level: str = Field(default="INFO", description="Python log level name.")

@@ -1,0 +1,1 @@
+"""Shared helpers for Ferryman's tests and benchmarks (model makers, server processes)."""
