@@ -7,6 +7,7 @@ everything else TemporaryError (retried with a delay).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -37,7 +38,12 @@ def _call(
     if content_type:
         headers["Content-Type"] = content_type
     _, url, headers, payload, _ = client.param_serialize(
-        method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
+        method,
+        path,
+        query_params=query or [],
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
     )
     response = client.call_api(method, url, header_params=headers, body=payload)
     data: bytes = response.read()
@@ -84,10 +90,8 @@ def get(kind: ResourceKind, namespace: str | None, name: str) -> dict[str, Any] 
 def delete(kind: ResourceKind, namespace: str | None, name: str) -> None:
     """Delete in the background; a missing object is already deleted."""
     body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-    try:
+    with contextlib.suppress(NotFound):
         _call("DELETE", kind.object_path(namespace, name), body=body)
-    except NotFound:
-        pass
 
 
 def patch_status(kind: ResourceKind, namespace: str | None, name: str, status: dict[str, Any]) -> None:

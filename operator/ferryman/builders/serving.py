@@ -1,0 +1,169 @@
+"""Pure builders of the serving Deployment and Services of a ModelDeployment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ferryman.api import ModelDeployment
+from ferryman.builders.naming import (
+    ANNOTATION_MODEL_URI,
+    LABEL_TRACK,
+    LABEL_VERSION,
+    Track,
+    deployment_name,
+    label_value,
+    owned_labels,
+    selector_labels,
+    service_name,
+    track_selector_labels,
+    track_service_name,
+)
+from ferryman.config import Settings
+
+HTTP_PORT_NAME = "http"
+
+
+@dataclass(frozen=True)
+class ServingTarget:
+    """One track of a ModelDeployment: which model it serves and with how many replicas."""
+
+    track: Track
+    model_uri: str
+    model_version: str
+    replicas: int
+
+
+def owner_reference(md: ModelDeployment) -> dict[str, Any]:
+    """Makes the ModelDeployment the controller of an object, so garbage collection removes it."""
+    return {
+        "apiVersion": md.api_version,
+        "kind": md.kind,
+        "name": md.metadata.name,
+        "uid": md.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(md: ModelDeployment, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": md.metadata.namespace,
+        "labels": labels,
+        "ownerReferences": [owner_reference(md)],
+    }
+
+
+def build_serving_deployment(
+    md: ModelDeployment, target: ServingTarget, settings: Settings
+) -> dict[str, Any]:
+    """The Deployment that serves one track's model version."""
+    name = md.metadata.name
+    pod_labels = {
+        **owned_labels(name),
+        LABEL_TRACK: target.track,
+        LABEL_VERSION: label_value(target.model_version),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(md, deployment_name(name, target.track), pod_labels),
+        "spec": {
+            "replicas": target.replicas,
+            "selector": {"matchLabels": track_selector_labels(name, target.track)},
+            # Never take a serving pod away before its replacement is Ready.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        ANNOTATION_MODEL_URI: target.model_uri,
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(md.spec.serving.port),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": _pod_spec(md, target, settings),
+            },
+        },
+    }
+
+
+def _pod_spec(md: ModelDeployment, target: ServingTarget, settings: Settings) -> dict[str, Any]:
+    serving = md.spec.serving
+    container: dict[str, Any] = {
+        "name": "serving",
+        "image": serving.image,
+        "command": list(settings.serving_command),
+        "env": _serving_env(md, target),
+        "ports": [{"name": HTTP_PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}],
+        "readinessProbe": _http_probe("/v2/health/ready", serving.port, period=2, failures=2),
+        "livenessProbe": _http_probe("/v2/health/live", serving.port, period=10, failures=3),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if serving.resources is not None:
+        container["resources"] = serving.resources.model_dump(by_alias=True, exclude_none=True)
+    return {
+        "containers": [container],
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": 30,
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+
+
+def _serving_env(md: ModelDeployment, target: ServingTarget) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "FERRYMAN_MODEL_URI", "value": target.model_uri},
+        {"name": "FERRYMAN_MODEL_NAME", "value": md.metadata.name},
+        {"name": "FERRYMAN_MODEL_VERSION", "value": target.model_version},
+        {"name": "FERRYMAN_PORT", "value": str(md.spec.serving.port)},
+        # Bind to the pod IP: in a real pod that is the pod's own interface, and on the local
+        # cluster several pods share one node network namespace.
+        {"name": "FERRYMAN_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+    ]
+    user_env = md.spec.serving.env or []
+    env.extend(var.model_dump(by_alias=True, exclude_none=True) for var in user_env)
+    return env
+
+
+def _http_probe(path: str, port: int, *, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 1,
+    }
+
+
+def build_service(md: ModelDeployment) -> dict[str, Any]:
+    """The Service clients call; it selects the pods of every track."""
+    name = md.metadata.name
+    return _service(md, service_name(name), selector_labels(name))
+
+
+def build_track_service(md: ModelDeployment, track: Track) -> dict[str, Any]:
+    """A Service for one track only (Gateway API backends, per-track analysis)."""
+    name = md.metadata.name
+    return _service(md, track_service_name(name, track), track_selector_labels(name, track))
+
+
+def _service(md: ModelDeployment, name: str, selector: dict[str, str]) -> dict[str, Any]:
+    port = md.spec.serving.port
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(md, name, owned_labels(md.metadata.name)),
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": HTTP_PORT_NAME, "port": 80, "targetPort": port, "protocol": "TCP"}],
+        },
+    }

@@ -1,0 +1,67 @@
+"""Pure status logic: conditions that keep their transition times, and minimal status patches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+@dataclass(frozen=True)
+class DeploymentReadiness:
+    """What a Deployment's status says about its rollout, reduced to what the operator acts on."""
+
+    ready: bool
+    message: str
+
+    @classmethod
+    def of(cls, deployment: dict[str, Any] | None) -> DeploymentReadiness:
+        if deployment is None:
+            return cls(False, "Deployment not created yet")
+        spec, status = deployment.get("spec", {}), deployment.get("status", {})
+        want = int(spec.get("replicas", 1))
+        if status.get("observedGeneration", 0) < deployment.get("metadata", {}).get("generation", 0):
+            return cls(False, "Deployment change not yet observed by its controller")
+        updated = int(status.get("updatedReplicas", 0))
+        ready = int(status.get("readyReplicas", 0))
+        total = int(status.get("replicas", 0))
+        if updated < want or ready < want or total > want:
+            return cls(False, f"{ready}/{want} replicas ready, {updated} updated, {total} total")
+        return cls(True, f"{ready}/{want} replicas ready")
+
+
+def timestamp(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(
+    kind: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
+    previous: list[dict[str, Any]] | None,
+    generation: int | None = None,
+) -> dict[str, Any]:
+    """A condition whose lastTransitionTime only moves when its status changes (no churn on resync)."""
+    before = next((c for c in previous or [] if c.get("type") == kind), None)
+    moved = before is None or before.get("status") != status
+    result: dict[str, Any] = {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": timestamp(now) if moved or before is None else before.get("lastTransitionTime"),
+    }
+    if generation is not None:
+        result["observedGeneration"] = generation
+    return result
+
+
+def status_patch(current: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+    """The keys of desired whose values differ from current: empty means nothing to write."""
+    current = current or {}
+    return {key: value for key, value in desired.items() if current.get(key) != value}

@@ -1,0 +1,110 @@
+"""ModelDeployment handlers: read the resource, decide with pure builders, apply, report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from ferryman import k8s
+from ferryman.api import GROUP, VERSION, ModelDeployment
+from ferryman.builders.naming import LABEL_MANAGED_BY, LABEL_MODEL_DEPLOYMENT, LABEL_TRACK, MANAGED_BY
+from ferryman.builders.serving import ServingTarget, build_service, build_serving_deployment
+from ferryman.builders.serving_status import invalid_spec_status, serving_status
+from ferryman.builders.status import DeploymentReadiness, status_patch
+from ferryman.config import Settings
+from ferryman.handlers.spec_errors import describe_validation_error
+
+PLURAL = "modeldeployments"
+# Phases in which the stable Deployment alone decides the status; a rollout owns it otherwise.
+STEADY_PHASES = frozenset({None, "Pending", "Succeeded"})
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def model_deployment_status(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict[Any, Any]:
+    """The last seen status of every ModelDeployment, so Deployment events need no extra GET."""
+    return {(namespace, name): dict(status)}
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """Serve the spec's model from the stable Deployment behind the ModelDeployment's Service."""
+    config: Settings = memo.config
+    now = datetime.now(UTC)
+    previous = dict(body.status)
+    try:
+        md = ModelDeployment.model_validate(body)
+        target = stable_target(md)
+    except (ValidationError, ValueError) as error:
+        message = describe_validation_error(error)
+        generation = body.metadata.get("generation")
+        patch.status.update(
+            status_patch(
+                previous,
+                invalid_spec_status(previous=previous, generation=generation, message=message, now=now),
+            )
+        )
+        kopf.warn(body, reason="InvalidSpec", message=message)
+        raise kopf.PermanentError(message) from error
+
+    k8s.apply(build_service(md), config.field_manager)
+    deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
+
+    desired = serving_status(
+        previous=previous,
+        generation=md.metadata.generation,
+        stable_version=target.model_version,
+        stable_uri=target.model_uri,
+        stable=DeploymentReadiness.of(deployment),
+        now=now,
+    )
+    patch.status.update(status_patch(previous, desired))
+    if previous.get("stableVersion") != target.model_version:
+        kopf.info(
+            body,
+            reason="Deploying",
+            message=f"serving version {target.model_version} from {target.model_uri}",
+        )
+
+
+def stable_target(md: ModelDeployment) -> ServingTarget:
+    """Without a rollout strategy the spec's model is served by the stable track directly."""
+    return ServingTarget(
+        track="stable",
+        model_uri=md.spec.model.uri,
+        model_version=md.spec.model.version_label(),
+        replicas=md.spec.serving.replicas,
+    )
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRACK: "stable"})
+def stable_deployment_changed(
+    body: kopf.Body,
+    namespace: str,
+    labels: kopf.Labels,
+    model_deployment_status: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """Readiness of the stable pods flows into the owner's status (written only when it changes)."""
+    md_name = labels.get(LABEL_MODEL_DEPLOYMENT)
+    known = model_deployment_status.get((namespace, md_name))
+    if md_name is None or not known:
+        return
+    previous = next(iter(known))
+    if previous.get("phase") not in STEADY_PHASES or "stableVersion" not in previous:
+        return
+    desired = serving_status(
+        previous=previous,
+        generation=previous.get("observedGeneration"),
+        stable_version=previous["stableVersion"],
+        stable_uri=previous.get("stableUri", ""),
+        stable=DeploymentReadiness.of(dict(body)),
+        now=datetime.now(UTC),
+    )
+    changes = status_patch(previous, desired)
+    if changes:
+        k8s.patch_status(k8s.MODEL_DEPLOYMENT, namespace, md_name, changes)

@@ -1,0 +1,26 @@
+"""Operator-wide Kopf configuration, taken from the one Settings object."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from ferryman.config import Settings
+
+
+@kopf.on.startup()
+def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Our own finalizer and annotation prefix, so Ferryman never fights another Kopf operator."""
+    config = Settings()
+    memo.config = config
+    settings.persistence.finalizer = config.finalizer
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=config.annotation_prefix)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=config.annotation_prefix, key="last-handled-configuration"
+    )
+    # Kopf would post an Event for every handler run; we post our own on real transitions only.
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = config.workers
+    settings.peering.standalone = config.standalone

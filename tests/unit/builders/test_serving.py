@@ -1,0 +1,130 @@
+"""The serving builders turn a ModelDeployment into the Deployment and Service it owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ferryman.api import ModelDeployment
+from ferryman.builders.naming import label_value
+from ferryman.builders.serving import ServingTarget, build_service, build_serving_deployment
+from ferryman.config import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def model_deployment(**spec_overrides: Any) -> ModelDeployment:
+    spec: dict[str, Any] = {
+        "model": {"uri": "models:/fraud/7"},
+        "serving": {"replicas": 2, "image": "registry.example/serving:1"},
+    }
+    spec.update(spec_overrides)
+    return ModelDeployment.model_validate(
+        {
+            "apiVersion": "ferryman.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": "fraud", "namespace": "risk", "uid": "uid-1", "generation": 3},
+            "spec": spec,
+        }
+    )
+
+
+STABLE = ServingTarget(track="stable", model_uri="models:/fraud/7", model_version="7", replicas=2)
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def test_deployment_is_owned_by_the_model_deployment() -> None:
+    """Garbage collection removes the Deployment with its ModelDeployment."""
+    deployment = build_serving_deployment(model_deployment(), STABLE, Settings())
+    (owner,) = deployment["metadata"]["ownerReferences"]
+    assert owner == {
+        "apiVersion": "ferryman.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "name": "fraud",
+        "uid": "uid-1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    assert deployment["metadata"]["namespace"] == "risk"
+    assert deployment["metadata"]["name"] == "fraud-stable"
+
+
+def test_model_uri_and_version_reach_the_server_by_env() -> None:
+    """The serving process learns what to load only from its FERRYMAN_* environment."""
+    env = {
+        e["name"]: e
+        for e in container(build_serving_deployment(model_deployment(), STABLE, Settings()))["env"]
+    }
+    assert env["FERRYMAN_MODEL_URI"]["value"] == "models:/fraud/7"
+    assert env["FERRYMAN_MODEL_VERSION"]["value"] == "7"
+    assert env["FERRYMAN_MODEL_NAME"]["value"] == "fraud"
+    assert env["FERRYMAN_HOST"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+
+
+def test_pods_meet_the_restricted_pod_security_standard() -> None:
+    """Non-root, no privilege escalation, no capabilities, RuntimeDefault seccomp, read-only root."""
+    deployment = build_serving_deployment(model_deployment(), STABLE, Settings())
+    pod = deployment["spec"]["template"]["spec"]
+    security = container(deployment)["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security["readOnlyRootFilesystem"] is True
+
+
+def test_probes_use_the_open_inference_protocol_health_endpoints() -> None:
+    """Readiness waits for the model to load and warm up; liveness only for the process."""
+    serving = container(build_serving_deployment(model_deployment(), STABLE, Settings()))
+    assert serving["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+    assert serving["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+
+
+def test_selector_picks_one_track_and_template_matches_it() -> None:
+    """A Deployment must select exactly the pods its template makes, and only its own track."""
+    deployment = build_serving_deployment(model_deployment(), STABLE, Settings())
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= labels.items()
+    assert selector["ferryman.dev/track"] == "stable"
+    assert labels["ferryman.dev/model-version"] == "7"
+
+
+def test_replicas_come_from_the_target() -> None:
+    """The target, not the spec, decides replicas: a rollout scales tracks independently."""
+    canary = ServingTarget(track="canary", model_uri="models:/fraud/8", model_version="8", replicas=1)
+    deployment = build_serving_deployment(model_deployment(), canary, Settings())
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["metadata"]["name"] == "fraud-canary"
+
+
+def test_builders_are_pure() -> None:
+    """Same input, same output."""
+    md = model_deployment()
+    assert build_serving_deployment(md, STABLE, Settings()) == build_serving_deployment(
+        md, STABLE, Settings()
+    )
+    assert build_service(md) == build_service(md)
+
+
+def test_service_selects_every_track_of_its_model_deployment() -> None:
+    """Clients call one Service; which track answers is the rollout's business."""
+    service = build_service(model_deployment())
+    assert service["metadata"]["name"] == "fraud"
+    assert service["spec"]["selector"] == {"ferryman.dev/model-deployment": "fraud"}
+    assert service["spec"]["ports"][0]["targetPort"] == 8080
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("7", "7"), ("production@3", "production-3"), ("-a/b-", "a-b"), ("x" * 80, "x" * 63)],
+)
+def test_label_values_are_always_valid(text: str, expected: str) -> None:
+    """Model versions can hold characters labels cannot; the label keeps what it can."""
+    assert label_value(text) == expected

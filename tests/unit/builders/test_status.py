@@ -1,0 +1,94 @@
+"""Status is a pure function of what we know; it must not change when nothing changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ferryman.builders.serving_status import invalid_spec_status, serving_status
+from ferryman.builders.status import DeploymentReadiness, condition, status_patch
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def deployment(want: int, ready: int, updated: int | None = None, generation: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": want},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": want,
+            "readyReplicas": ready,
+            "updatedReplicas": want if updated is None else updated,
+        },
+    }
+
+
+def test_deployment_ready_only_when_every_updated_replica_is_ready() -> None:
+    """Ready means all wanted replicas run the current template and pass readiness."""
+    assert DeploymentReadiness.of(deployment(2, 2)).ready
+    assert not DeploymentReadiness.of(deployment(2, 1)).ready
+    assert not DeploymentReadiness.of(deployment(2, 2, updated=1)).ready
+    assert not DeploymentReadiness.of(deployment(2, 2, generation=2)).ready
+    assert not DeploymentReadiness.of(None).ready
+
+
+def test_condition_keeps_its_transition_time_while_status_holds() -> None:
+    """A resync that recomputes the same condition must not rewrite lastTransitionTime."""
+    first = condition("Ready", "True", "StableReady", "ok", now=T0, previous=None)
+    later = condition("Ready", "True", "StableReady", "ok", now=T0 + timedelta(hours=1), previous=[first])
+    flipped = condition("Ready", "False", "Down", "no", now=T0 + timedelta(hours=2), previous=[later])
+    assert later["lastTransitionTime"] == first["lastTransitionTime"] == "2026-01-02T03:04:05Z"
+    assert flipped["lastTransitionTime"] == "2026-01-02T05:04:05Z"
+
+
+def test_recomputing_status_later_yields_an_empty_patch() -> None:
+    """Zero writes on resync: the same facts an hour later produce nothing to patch."""
+    ready = DeploymentReadiness.of(deployment(1, 1))
+    args = {"generation": 1, "stable_version": "7", "stable_uri": "models:/m/7", "stable": ready}
+    first = serving_status(previous=None, now=T0, **args)
+    again = serving_status(previous=first, now=T0 + timedelta(hours=1), **args)
+    assert status_patch(first, again) == {}
+
+
+def test_pending_until_the_stable_pods_are_ready() -> None:
+    """Phase and Ready follow the stable Deployment."""
+    pending = serving_status(
+        previous=None,
+        generation=1,
+        stable_version="7",
+        stable_uri="u",
+        stable=DeploymentReadiness.of(deployment(1, 0)),
+        now=T0,
+    )
+    assert pending["phase"] == "Pending"
+    ready_condition = next(c for c in pending["conditions"] if c["type"] == "Ready")
+    assert ready_condition["status"] == "False"
+
+
+def test_invalid_spec_is_degraded_but_keeps_ready_if_it_was() -> None:
+    """A bad edit marks Degraded and names the field; the old version still serves."""
+    good = serving_status(
+        previous=None,
+        generation=1,
+        stable_version="7",
+        stable_uri="u",
+        stable=DeploymentReadiness.of(deployment(1, 1)),
+        now=T0,
+    )
+    bad = invalid_spec_status(previous=good, generation=2, message="spec.model.uri: bad scheme", now=T0)
+    conditions = {c["type"]: c for c in bad["conditions"]}
+    assert bad["phase"] == "Degraded"
+    assert conditions["Degraded"]["status"] == "True"
+    assert "spec.model.uri" in conditions["Degraded"]["message"]
+    assert conditions["Ready"]["status"] == "True"
+
+
+def test_status_patch_contains_only_changed_keys() -> None:
+    """Minimal patches keep unrelated writers' fields and avoid needless writes."""
+    assert status_patch({"a": 1, "b": 2}, {"a": 1, "b": 3}) == {"b": 3}
+    assert status_patch(None, {"a": 1}) == {"a": 1}
