@@ -1,0 +1,81 @@
+"""The runner's calls to the API server, on plain JSON dicts (the shapes of the manifests)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+Pod = dict[str, Any]
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+
+
+class PodApi:
+    """List/watch pods, write their status, finish their deletion, read env sources."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        # Any: with _preload_content=False the typed client returns raw responses, not its models.
+        self.core: Any = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))  # type: ignore[no-untyped-call]
+
+    def list_pods(self) -> tuple[list[Pod], str]:
+        resp = self.core.list_pod_for_all_namespaces(_preload_content=False, _request_timeout=30)
+        body = json.loads(resp.data)
+        return list(body.get("items", [])), str(body["metadata"]["resourceVersion"])
+
+    def watch_pods(self, resource_version: str) -> Iterator[tuple[str, Pod]]:
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+            self.core.list_pod_for_all_namespaces,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=240,
+            deserialize=False,
+        )
+        for event in stream:
+            yield event["type"], event["object"]
+
+    def write_status(self, pod: Pod, status: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        self.core.patch_namespaced_pod_status(
+            meta["name"],
+            meta["namespace"],
+            {"status": status},
+            _content_type=STRATEGIC_MERGE,
+            _request_timeout=15,
+        )
+
+    def finish_deletion(self, pod: Pod) -> None:
+        """The kubelet's last word: delete now, only this incarnation (uid precondition)."""
+        meta = pod["metadata"]
+        body = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
+        try:
+            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], body=body, _request_timeout=15)
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    def key_value(self, namespace: str, kind: str, name: str, key: str, optional: bool) -> str | None:
+        """A ConfigMap/Secret value for env; key '*' returns all pairs as KEY=VALUE lines (envFrom)."""
+        try:
+            if kind == "configMap":
+                data = self.core.read_namespaced_config_map(name, namespace, _preload_content=False).data
+                values = json.loads(data).get("data") or {}
+            else:
+                data = self.core.read_namespaced_secret(name, namespace, _preload_content=False).data
+                raw = json.loads(data).get("data") or {}
+                values = {k: base64.b64decode(v).decode() for k, v in raw.items()}
+        except ApiException as exc:
+            if exc.status == 404 and optional:
+                return None
+            raise
+        if key == "*":
+            return "\n".join(f"{k}={v}" for k, v in values.items())
+        if key not in values and optional:
+            return None
+        if key not in values:
+            raise KeyError(f"{kind} {namespace}/{name} has no key {key!r}")
+        return str(values[key])

@@ -1,0 +1,154 @@
+"""One container as a local process in its node's network namespace, with restarts and backoff."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ferryman.devcluster.runner.podspec import Probe, restart_backoff, should_restart
+from ferryman.devcluster.runner.probe import ReadinessTracker, probe_once
+from ferryman.devcluster.runner.status import ContainerSnapshot, now_rfc3339
+
+
+class ContainerProcess:
+    """Start, watch, restart and stop one container's command; report its ContainerStatus."""
+
+    def __init__(
+        self, name: str, image: str, restart_policy: str, log_path: Path, probe: Probe | None
+    ) -> None:
+        self.name = name
+        self.image = image
+        self.restart_policy = restart_policy
+        self.log_path = log_path
+        self.probe = probe
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restart_count = 0
+        self.state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
+        self.last_state: dict[str, Any] = {}
+        self.readiness: ReadinessTracker | None = None
+        self.next_start_at = 0.0
+        self.start_failures = 0
+
+    def snapshot(self) -> ContainerSnapshot:
+        running = self.proc is not None and "running" in self.state
+        ready = running and (self.readiness.ready if self.readiness else True)
+        return ContainerSnapshot(
+            self.name, self.image, self.state, self.last_state, ready, self.restart_count
+        )
+
+    @property
+    def finished(self) -> bool:
+        return "terminated" in self.state
+
+    def wants_start(self, now: float) -> bool:
+        return self.proc is None and not self.finished and now >= self.next_start_at
+
+    def start(self, argv: list[str], env: Mapping[str, str], netns: str, cwd: Path) -> None:
+        """Run argv inside netns; on failure record why (the pod's status says it, the runner keeps going)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cwd.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- {now_rfc3339()} starting: {' '.join(argv)}\n".encode())
+            log.flush()
+            # `ip netns exec` execs argv after setns, so the pid is the container's own process;
+            # a new session lets a stop signal reach everything the container started.
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", netns, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
+        self.state = {"running": {"startedAt": now_rfc3339()}}
+        if self.probe is not None:
+            self.readiness = ReadinessTracker(self.probe, started_at=time.monotonic())
+
+    def start_failed(self, reason: str, message: str, now: float) -> None:
+        """The command could not even be started (bad spec, missing executable)."""
+        if should_restart(self.restart_policy, 128):
+            self.start_failures += 1
+            self.next_start_at = now + restart_backoff(self.start_failures)
+            self.state = {"waiting": {"reason": reason, "message": message}}
+        else:
+            self.state = {
+                "terminated": {
+                    "exitCode": 128,
+                    "reason": reason,
+                    "message": message,
+                    "startedAt": None,
+                    "finishedAt": now_rfc3339(),
+                }
+            }
+
+    def poll(self, pod_ip: str, netns: str, now: float) -> None:
+        """Notice an exit (and decide on a restart), and run the readiness probe when due."""
+        if self.proc is None:
+            return
+        code = self.proc.poll()
+        if code is not None:
+            self._exited(code, now)
+            return
+        if self.readiness is not None and self.readiness.due(now):
+            self.readiness.record(probe_once(self.readiness.probe, pod_ip, netns), time.monotonic())
+
+    def _exited(self, code: int, now: float) -> None:
+        started_at = self.state.get("running", {}).get("startedAt")
+        exit_code = code if code >= 0 else 128 - code  # killed by signal N -> 128+N, as in containers
+        terminated = {
+            "exitCode": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+            "startedAt": started_at,
+            "finishedAt": now_rfc3339(),
+        }
+        self.proc = None
+        self.readiness = None
+        if should_restart(self.restart_policy, exit_code):
+            self.restart_count += 1
+            self.last_state = {"terminated": terminated}
+            self.next_start_at = now + restart_backoff(self.restart_count)
+            self.state = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {restart_backoff(self.restart_count):.0f}s restarting "
+                    f"failed container={self.name}",
+                }
+            }
+        else:
+            self.state = {"terminated": terminated}
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM the process group, SIGKILL it after `grace` seconds."""
+        if self.proc is None:
+            return
+        _signal_group(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=max(grace, 0.0))
+        except subprocess.TimeoutExpired:
+            _signal_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._exited_on_stop(self.proc.returncode)
+
+    def _exited_on_stop(self, code: int) -> None:
+        exit_code = code if code >= 0 else 128 - code
+        self.state = {
+            "terminated": {
+                "exitCode": exit_code,
+                "reason": "Completed" if exit_code == 0 else "Error",
+                "startedAt": self.state.get("running", {}).get("startedAt"),
+                "finishedAt": now_rfc3339(),
+            }
+        }
+        self.proc = None
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

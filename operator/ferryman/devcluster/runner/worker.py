@@ -1,0 +1,194 @@
+"""One pod on one node: its IP, its container processes, its status, its deletion."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from ferryman.devcluster import network
+from ferryman.devcluster.network import NodeNetwork
+from ferryman.devcluster.runner.kube_api import PodApi
+from ferryman.devcluster.runner.podspec import (
+    PodSpecError,
+    command_line,
+    container_env,
+    grace_period,
+    readiness_probe,
+)
+from ferryman.devcluster.runner.process import ContainerProcess
+from ferryman.devcluster.runner.status import ConditionClock, now_rfc3339, pod_status, status_fingerprint
+
+log = logging.getLogger("ferryman.devcluster.runner")
+Pod = dict[str, Any]
+TICK_SECONDS = 0.2
+
+
+class PodWorker:
+    """Runs in its own thread until the pod is gone from the API server."""
+
+    def __init__(
+        self,
+        pod: Pod,
+        api: PodApi,
+        net: NodeNetwork,
+        pod_ip: str,
+        pods_dir: Path,
+        base_env: Mapping[str, str],
+        on_done: Callable[[str], None],
+    ) -> None:
+        self.uid: str = pod["metadata"]["uid"]
+        self.key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        self.api, self.net, self.pod_ip, self.base_env, self.on_done = api, net, pod_ip, base_env, on_done
+        self.dir = pods_dir / f"{pod['metadata']['namespace']}_{pod['metadata']['name']}_{self.uid[:8]}"
+        self._pod = pod
+        self._lock = threading.Lock()
+        self._removed = threading.Event()
+        self._shutdown = threading.Event()
+        self._clock = ConditionClock()
+        self._written = ""
+        self._start_time = pod.get("status", {}).get("startTime") or now_rfc3339()
+        self._address_added = False
+        self.containers = self._containers(pod)
+        self._thread = threading.Thread(target=self._run, name=f"pod {self.key}", daemon=True)
+
+    def _containers(self, pod: Pod) -> list[ContainerProcess]:
+        policy = pod["spec"].get("restartPolicy", "Always")
+        out = []
+        for spec in pod["spec"]["containers"]:
+            try:
+                probe = readiness_probe(spec)
+            except PodSpecError as exc:
+                log.warning("%s: %s", self.key, exc)
+                probe = None
+            log_path = self.dir / f"{spec['name']}.log"
+            out.append(ContainerProcess(spec["name"], spec.get("image", ""), policy, log_path, probe))
+        return out
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def update(self, pod: Pod) -> None:
+        with self._lock:
+            self._pod = pod
+
+    def mark_removed(self) -> None:
+        """The pod is gone from the API server (force-deleted): stop its processes now."""
+        self._removed.set()
+
+    def shutdown(self) -> None:
+        """The runner is stopping: stop processes but leave the pod object alone."""
+        self._shutdown.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    if self._step():
+                        break
+                except Exception:  # the runner must outlive API hiccups and odd pods
+                    log.exception("%s: step failed; retrying", self.key)
+                    time.sleep(1)
+                time.sleep(TICK_SECONDS)
+        finally:
+            self._cleanup()
+            self.on_done(self.uid)
+
+    def _step(self) -> bool:
+        """One round of the pod's lifecycle; True when the worker is finished."""
+        with self._lock:
+            pod = self._pod
+        if self._removed.is_set() or self._shutdown.is_set():
+            self._stop_containers(grace=2.0 if self._removed.is_set() else 5.0)
+            return True
+        if pod["metadata"].get("deletionTimestamp"):
+            return self._delete(pod)
+        if not self._address_added:
+            network.add_pod_address(self.net.netns, self.pod_ip)
+            self._address_added = True
+        now = time.monotonic()
+        for container, spec in zip(self.containers, pod["spec"]["containers"], strict=True):
+            if container.wants_start(now):
+                self._start_container(pod, container, spec, now)
+            container.poll(self.pod_ip, self.net.netns, now)
+        self._write_status(pod, terminating=False)
+        return False
+
+    def _start_container(
+        self, pod: Pod, container: ContainerProcess, spec: dict[str, Any], now: float
+    ) -> None:
+        with_ip = {
+            **pod,
+            "status": {
+                **pod.get("status", {}),
+                "podIP": self.pod_ip,
+                "podIPs": [{"ip": self.pod_ip}],
+                "hostIP": self.net.node_address,
+                "hostIPs": [{"ip": self.net.node_address}],
+            },
+        }
+        namespace = pod["metadata"]["namespace"]
+        try:
+            env = container_env(
+                with_ip,
+                spec,
+                self.base_env,
+                lambda kind, name, key, opt: self.api.key_value(namespace, kind, name, key, opt),
+            )
+            argv = command_line(spec, env, self.base_env.get("PATH", ""))
+            cwd = Path(spec["workingDir"]) if spec.get("workingDir") else self.dir / "work"
+            container.start(argv, env, self.net.netns, cwd)
+            log.info("%s: started %s (%s)", self.key, container.name, " ".join(argv))
+        except (PodSpecError, KeyError, ApiException, OSError) as exc:
+            reason = (
+                "CreateContainerConfigError"
+                if isinstance(exc, (KeyError, ApiException))
+                else "RunContainerError"
+            )
+            log.warning("%s: cannot start %s: %s", self.key, container.name, exc)
+            container.start_failed(reason, str(exc), now)
+
+    def _delete(self, pod: Pod) -> bool:
+        self._write_status(pod, terminating=True)
+        self._stop_containers(grace_period(pod))
+        self.api.finish_deletion(pod)
+        log.info("%s: deleted", self.key)
+        return True
+
+    def _stop_containers(self, grace: float) -> None:
+        stoppers = [threading.Thread(target=c.stop, args=(grace,)) for c in self.containers]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
+
+    def _write_status(self, pod: Pod, terminating: bool) -> None:
+        status = pod_status(
+            pod_ip=self.pod_ip,
+            host_ip=self.net.node_address,
+            start_time=self._start_time,
+            containers=[c.snapshot() for c in self.containers],
+            clock=self._clock,
+            terminating=terminating,
+        )
+        fingerprint = status_fingerprint(status)
+        if fingerprint == self._written:
+            return
+        try:
+            self.api.write_status(pod, status)
+        except ApiException as exc:
+            if exc.status != 404:  # gone: the watch will tell us
+                raise
+        self._written = fingerprint
+
+    def _cleanup(self) -> None:
+        if self._address_added:
+            network.remove_pod_address(self.net.netns, self.pod_ip)
