@@ -24,7 +24,11 @@ MAX_LIST = 32
 
 @dataclass(frozen=True)
 class CelRule:
-    """One cross-field rule: enforced by the API server (CEL) and by the pydantic validator that cites it."""
+    """One cross-field rule: enforced by the API server (CEL) and by the pydantic validator that cites it.
+
+    Guard defaulted fields with has(): the API server also checks rules against schema defaults such as
+    ``traffic: {}``, before nested defaults are filled in.
+    """
 
     rule: str
     message: str

@@ -81,7 +81,8 @@ def openapi_schema(resource: type[ApiResource]) -> Schema:
                 "description": "APIVersion of this object: ferryman.dev/v1alpha1.",
             },
             "kind": {"type": "string", "description": f"Kind of this object: {resource.KIND}."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The API server allows nothing but type here (not even a description).
+            "metadata": {"type": "object"},
             "spec": spec,
             "status": status,
         },

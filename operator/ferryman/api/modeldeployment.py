@@ -19,7 +19,7 @@ RolloutPhase = Literal["Pending", "Progressing", "Paused", "Promoting", "Succeed
 ROUTED_STRATEGY_NEEDS_GATEWAY = CelRule(
     rule=(
         "!has(self.strategy) || (!has(self.strategy.shadow) && !has(self.strategy.abTest)) || "
-        "(has(self.traffic) && self.traffic.mode == 'gateway')"
+        "(has(self.traffic) && has(self.traffic.mode) && self.traffic.mode == 'gateway')"
     ),
     message=(
         "spec.strategy: shadow and abTest need spec.traffic.mode: gateway "

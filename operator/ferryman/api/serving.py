@@ -11,7 +11,7 @@ from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, C
 DEFAULT_SERVING_IMAGE = "ghcr.io/ferryman-dev/ferryman-serving:0.1.0"
 
 AUTOSCALING_BOUNDS = CelRule(
-    rule="self.minReplicas <= self.maxReplicas",
+    rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
     message="spec.serving.autoscaling: minReplicas must not exceed maxReplicas",
 )
 

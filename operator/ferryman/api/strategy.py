@@ -40,7 +40,7 @@ STRATEGY_EXACTLY_ONE = CelRule(
     message="spec.strategy: set exactly one of canary, blueGreen, shadow, abTest",
 )
 AUTO_PROMOTE_AFTER_NEEDS_AUTO_PROMOTE = CelRule(
-    rule="!has(self.autoPromoteAfter) || self.autoPromote",
+    rule="!has(self.autoPromoteAfter) || (has(self.autoPromote) && self.autoPromote)",
     message="spec.strategy.blueGreen.autoPromoteAfter needs autoPromote: true",
 )
 MATCH_NEEDS_CONDITION = CelRule(

@@ -27,6 +27,7 @@ def to_structural(schema: Schema, defs: Schema | None = None, path: str = "") ->
     result: Schema = {key: value for key, value in node.items() if key not in _DROPPED}
     if "default" in node and node["default"] is not None:
         result["default"] = node["default"]
+        result["description"] = _with_default(result.get("description", ""), node["default"])
     _convert_exclusive_bounds(result)
     if "properties" in node:
         result["properties"] = {
@@ -62,6 +63,14 @@ def _flatten(schema: Schema, defs: Schema, path: str) -> Schema:
         value = schema["const"]
         return {"type": _JSON_TYPES[type(value)], **siblings, "enum": [value]}
     return schema
+
+
+def _with_default(description: str, default: Any) -> str:
+    # `kubectl explain` does not print schema defaults, so the description carries them.
+    if default == {} or default == []:
+        return description
+    shown = str(default).lower() if isinstance(default, bool) else str(default)
+    return f"{description} Default: {shown}.".strip()
 
 
 def _convert_exclusive_bounds(node: Schema) -> None:

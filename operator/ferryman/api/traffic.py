@@ -15,7 +15,7 @@ GATEWAY_NEEDS_TARGET = CelRule(
     message="spec.traffic.gateway: set httpRoute (a route to manage) or parentRefs (Gateways to attach to)",
 )
 GATEWAY_MODE_NEEDS_GATEWAY = CelRule(
-    rule="self.mode != 'gateway' || has(self.gateway)",
+    rule="!has(self.mode) || self.mode != 'gateway' || has(self.gateway)",
     message=(
         "spec.traffic.gateway is required when spec.traffic.mode is gateway; set it, or use mode: replicas"
     ),

@@ -12,9 +12,14 @@ from ferryman.api.meta import ApiResource, Condition
 TrainingPhase = Literal["Pending", "Running", "Validating", "Succeeded", "Rejected", "Failed"]
 DataCheckKind = Literal["rowCount", "nullFraction", "mean", "min", "max", "uniqueFraction"]
 
-BOUND_NEEDED = CelRule(
+# Messages name the field relative to the TrainingJob spec: the same spec is embedded in a DriftMonitor's
+# retrain template, and the API server prefixes the full path anyway.
+DATA_CHECK_BOUND = CelRule(
+    rule="has(self.min) || has(self.max)", message="validation.data: each check needs min, max or both"
+)
+METRIC_GATE_BOUND = CelRule(
     rule="has(self.min) || has(self.max)",
-    message="validation: each check and metric gate needs min, max or both",
+    message="validation.metrics: each metric gate needs min, max or both",
 )
 COLUMN_NEEDED = CelRule(
     rule="self.check == 'rowCount' || has(self.column)",
@@ -27,9 +32,9 @@ CHAMPION_NEEDS_ALIAS = CelRule(
 CRON_PATTERN = r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$"
 
 
-def _require_bound(low: float | None, high: float | None) -> None:
+def _require_bound(low: float | None, high: float | None, rule: CelRule) -> None:
     if low is None and high is None:
-        raise ValueError(BOUND_NEEDED.message)
+        raise ValueError(rule.message)
 
 
 class MlflowSpec(ApiModel):
@@ -51,7 +56,7 @@ class DataSource(ApiModel):
     )
 
 
-class DataCheck(ApiModel, json_schema_extra=cel_rules(COLUMN_NEEDED, BOUND_NEEDED)):
+class DataCheck(ApiModel, json_schema_extra=cel_rules(COLUMN_NEEDED, DATA_CHECK_BOUND)):
     """A statistic of the training data that must lie within [min, max] before training starts."""
 
     name: str = Field(max_length=63, description="Short name shown in status.")
@@ -66,11 +71,11 @@ class DataCheck(ApiModel, json_schema_extra=cel_rules(COLUMN_NEEDED, BOUND_NEEDE
     def _complete(self) -> Self:
         if self.check != "rowCount" and self.column is None:
             raise ValueError(COLUMN_NEEDED.message)
-        _require_bound(self.min, self.max)
+        _require_bound(self.min, self.max, DATA_CHECK_BOUND)
         return self
 
 
-class MetricGate(ApiModel, json_schema_extra=cel_rules(BOUND_NEEDED)):
+class MetricGate(ApiModel, json_schema_extra=cel_rules(METRIC_GATE_BOUND)):
     """A holdout metric the new model must reach, e.g. {name: auc, min: 0.8}."""
 
     name: str = Field(max_length=MAX_NAME, description="Metric name as logged to MLflow.")
@@ -79,7 +84,7 @@ class MetricGate(ApiModel, json_schema_extra=cel_rules(BOUND_NEEDED)):
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
-        _require_bound(self.min, self.max)
+        _require_bound(self.min, self.max, METRIC_GATE_BOUND)
         return self
 
 
