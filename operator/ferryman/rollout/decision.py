@@ -1,0 +1,135 @@
+"""What the handler must make true after a transition: desired traffic, Deployments, status, Events.
+
+A Decision is declarative (weights, which version each Deployment runs) so that applying it twice,
+or after a crash, is harmless; Events and `reject_canary` mark the transition itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ferryman.rollout.plan import RolloutPlan, StrategyKind
+from ferryman.rollout.state import Phase, RolloutState
+
+
+class EventType(enum.StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A Kubernetes Event on the ModelDeployment."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A status condition; the handler stamps lastTransitionTime when `status` flips."""
+
+    type: str
+    status: str  # "True" | "False"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The new state plus what to do about it.
+
+    - weights: `canary_weight + stable_weight == 100` always (user traffic, not mirrored traffic);
+    - `stable_deployment_version`: the version the stable Deployment must run (the canary's while
+      Promoting, else `state.stable_version`); `canary_deployment_version`: None means scale the
+      canary to zero;
+    - `mirror_percent`: shadow only, percent of requests copied to the canary (responses dropped);
+    - `route_matched_to_canary`: A/B only, header/cookie-matched requests go to the canary;
+    - `reject_canary`: this transition judged or aborted the canary; tag the version rejected and,
+      for a tracked alias, move the alias back to `state.stable_version`;
+    - `requeue_after_seconds`: call `next_step` again after this long (None: nothing left to do).
+    """
+
+    state: RolloutState
+    events: tuple[Event, ...]
+    conditions: tuple[Condition, ...]
+    requeue_after_seconds: float | None
+    mirror_percent: int = 0
+    route_matched_to_canary: bool = False
+    reject_canary: bool = False
+
+    @property
+    def canary_weight(self) -> int:
+        return self.state.canary_weight
+
+    @property
+    def stable_weight(self) -> int:
+        return self.state.stable_weight
+
+    @property
+    def stable_deployment_version(self) -> str:
+        if self.state.phase is Phase.PROMOTING and self.state.canary_version:
+            return self.state.canary_version
+        return self.state.stable_version
+
+    @property
+    def canary_deployment_version(self) -> str | None:
+        return None if self.state.is_terminal else self.state.canary_version
+
+    @property
+    def promote_canary(self) -> bool:
+        return self.state.phase is Phase.PROMOTING
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.state.phase in (Phase.ROLLED_BACK, Phase.DEGRADED)
+
+
+_ACTIVE = frozenset({Phase.PROGRESSING, Phase.PAUSED})
+
+
+def decide(
+    state: RolloutState,
+    plan: RolloutPlan,
+    events: tuple[Event, ...],
+    requeue_after_seconds: float | None,
+    *,
+    reject_canary: bool = False,
+) -> Decision:
+    """Wrap a new state with the outputs that follow from it."""
+    traffic_on = state.traffic_started_at is not None
+    mirroring = plan.strategy is StrategyKind.SHADOW and traffic_on and state.phase in _ACTIVE
+    matching = (
+        plan.strategy is StrategyKind.AB_TEST
+        and traffic_on
+        and (state.phase in _ACTIVE or state.phase is Phase.PROMOTING)
+    )
+    return Decision(
+        state=state,
+        events=events,
+        conditions=conditions_for(state),
+        requeue_after_seconds=None if state.is_terminal else requeue_after_seconds,
+        mirror_percent=plan.mirror_percent if mirroring else 0,
+        route_matched_to_canary=matching,
+        reject_canary=reject_canary,
+    )
+
+
+def conditions_for(state: RolloutState) -> tuple[Condition, ...]:
+    """Ready, Progressing and Degraded, derived from the phase (so they never disagree with it)."""
+    phase, message = state.phase, state.message
+    in_progress = phase in (Phase.PENDING, Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING)
+    failed = phase in (Phase.ROLLED_BACK, Phase.DEGRADED)
+    ready = Condition(
+        "Ready",
+        "True" if phase is Phase.SUCCEEDED else "False",
+        "Succeeded" if phase is Phase.SUCCEEDED else ("RolloutInProgress" if in_progress else str(phase)),
+        message,
+    )
+    progressing = Condition("Progressing", "True" if in_progress else "False", str(phase), message)
+    degraded = Condition(
+        "Degraded", "True" if failed else "False", str(phase) if failed else "Healthy", message
+    )
+    return (ready, progressing, degraded)
