@@ -1,0 +1,248 @@
+"""The local dev cluster behaves like a real one for the things Ferryman relies on.
+
+Real kube-apiserver, etcd, controller-manager, scheduler and kwok nodes; pods are real local processes
+in their node's network namespace, started by the pod runner, reachable at their pod IP.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from tests.support.cluster import DevCluster, wait_for
+
+pytestmark = pytest.mark.cluster
+
+HTTP_PORT = 8080
+
+
+def apply(cluster: DevCluster, namespace: str, *manifests: dict[str, Any]) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(list(manifests)))
+
+
+def web_container(probe_port: int = HTTP_PORT, marker: str = "") -> dict[str, Any]:
+    """python -m http.server bound to the pod IP (downward API), with a real readiness probe."""
+    args = ["-m", "http.server", str(HTTP_PORT), "--bind", "$(POD_IP)"]
+    if marker:  # a unique argument to find the process by
+        args += ["--directory", f"/tmp/{marker}"]
+    return {
+        "name": "web",
+        "image": "python",
+        "command": ["python"],
+        "args": args,
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "ports": [{"name": "http", "containerPort": HTTP_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": probe_port}, "periodSeconds": 1},
+    }
+
+
+def deployment(name: str, container: dict[str, Any]) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"terminationGracePeriodSeconds": 5, "containers": [container]},
+            },
+        },
+    }
+
+
+def service(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": "http"}]},
+    }
+
+
+def pods_of(cluster: DevCluster, namespace: str, app: str) -> list[dict[str, Any]]:
+    return list(cluster.get_json("pods", "-n", namespace, "-l", f"app={app}")["items"])
+
+
+def condition(pod: dict[str, Any], kind: str) -> str | None:
+    for cond in pod.get("status", {}).get("conditions", []):
+        if cond["type"] == kind:
+            return str(cond["status"])
+    return None
+
+
+def endpoints(cluster: DevCluster, namespace: str, service_name: str) -> list[dict[str, Any]]:
+    slices = cluster.get_json(
+        "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={service_name}"
+    )
+    return [ep for s in slices["items"] for ep in s.get("endpoints") or []]
+
+
+def http_get(ip: str, port: int = HTTP_PORT) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection(ip, port, timeout=5)
+    conn.request("GET", "/")
+    return conn.getresponse()
+
+
+def test_at_least_two_nodes_are_ready(cluster: DevCluster) -> None:
+    """The cluster has two or more kwok Nodes, Ready, each with its own pod CIDR."""
+    nodes = cluster.get_json("nodes")["items"]
+    ready = [n for n in nodes if condition(n, "Ready") == "True"]
+    assert len(ready) >= 2
+    assert len({n["spec"]["podCIDR"] for n in ready}) == len(ready)
+
+
+def test_service_endpoints_list_the_pod_ip_and_http_reaches_the_process(
+    cluster: DevCluster, namespace: str
+) -> None:
+    """A ready pod's IP is in its Service's EndpointSlice, and HTTP from the root namespace reaches it."""
+    apply(cluster, namespace, deployment("web", web_container()), service("web"))
+
+    pod = wait_for(
+        lambda: next(
+            (p for p in pods_of(cluster, namespace, "web") if condition(p, "Ready") == "True"), None
+        ),
+        timeout=60,
+        what="the web pod to be Ready",
+    )
+    pod_ip = pod["status"]["podIP"]
+    ready_ips = wait_for(
+        lambda: [
+            ep["addresses"][0] for ep in endpoints(cluster, namespace, "web") if ep["conditions"]["ready"]
+        ],
+        timeout=30,
+        what="a ready endpoint in the Service's EndpointSlice",
+    )
+    assert ready_ips == [pod_ip]
+    response = http_get(pod_ip)
+    assert response.status == 200
+    assert response.getheader("Server", "").startswith("SimpleHTTP")
+
+
+def test_a_pod_whose_probe_fails_stays_unready(cluster: DevCluster, namespace: str) -> None:
+    """Readiness follows the real probe: a probe of a closed port keeps the pod out of ready endpoints."""
+    apply(
+        cluster, namespace, deployment("closed", web_container(probe_port=HTTP_PORT + 1)), service("closed")
+    )
+
+    pod = wait_for(
+        lambda: next(
+            (p for p in pods_of(cluster, namespace, "closed") if p["status"].get("phase") == "Running"), None
+        ),
+        timeout=60,
+        what="the pod to be Running",
+    )
+    pod_ip = pod["status"]["podIP"]
+    # the process serves (once Python has started); only the probe fails
+    assert wait_for(lambda: http_get(pod_ip).status, timeout=30, what="the process to answer") == 200
+    wait_for(lambda: endpoints(cluster, namespace, "closed"), timeout=30, what="the endpoint to be published")
+    for _ in range(5):  # several probe periods
+        pod = pods_of(cluster, namespace, "closed")[0]
+        assert condition(pod, "Ready") == "False"
+        assert not any(ep["conditions"]["ready"] for ep in endpoints(cluster, namespace, "closed"))
+        subprocess.run(["sleep", "1"], check=True)
+
+
+def test_deleting_a_pod_stops_its_process(cluster: DevCluster, namespace: str) -> None:
+    """Pod deletion sends the process SIGTERM (then SIGKILL after the grace period) and the pod goes away."""
+    marker = f"fm-{uuid.uuid4().hex}"
+    subprocess.run(["mkdir", "-p", f"/tmp/{marker}"], check=True)
+    apply(cluster, namespace, deployment("doomed", web_container(marker=marker)))
+    pod = wait_for(
+        lambda: next(
+            (p for p in pods_of(cluster, namespace, "doomed") if condition(p, "Ready") == "True"), None
+        ),
+        timeout=60,
+        what="the pod to be Ready",
+    )
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 0
+
+    cluster.kubectl(
+        "delete", "deployment", "doomed", "-n", namespace, "--cascade=foreground", "--timeout=60s"
+    )
+    wait_for(
+        lambda: subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1,
+        timeout=30,
+        what="the process to exit",
+    )
+    wait_for(
+        lambda: (
+            not cluster.get_json(
+                "pods", "-n", namespace, "--field-selector", f"metadata.name={pod['metadata']['name']}"
+            )["items"]
+        ),
+        timeout=30,
+        what="the pod object to go away",
+    )
+
+
+def job(name: str, code: str) -> dict[str, Any]:
+    container = {"name": "main", "image": "python", "command": ["python", "-c", code]}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [container]}},
+        },
+    }
+
+
+def job_condition(cluster: DevCluster, namespace: str, name: str) -> str | None:
+    status = cluster.get_json("job", name, "-n", namespace).get("status", {})
+    for cond in status.get("conditions", []):
+        if cond["type"] in ("Complete", "Failed") and cond["status"] == "True":
+            return str(cond["type"])
+    return None
+
+
+def test_job_pods_finish_from_the_exit_code(cluster: DevCluster, namespace: str) -> None:
+    """A Job whose process exits 0 completes; one that exits 3 fails (pod phase Succeeded / Failed)."""
+    apply(cluster, namespace, job("ok", "print('done')"), job("bad", "raise SystemExit(3)"))
+    assert (
+        wait_for(lambda: job_condition(cluster, namespace, "ok"), timeout=60, what="job ok to finish")
+        == "Complete"
+    )
+    assert (
+        wait_for(lambda: job_condition(cluster, namespace, "bad"), timeout=60, what="job bad to finish")
+        == "Failed"
+    )
+    phases = {
+        p["metadata"]["labels"]["job-name"]: p["status"]["phase"]
+        for p in cluster.get_json("pods", "-n", namespace)["items"]
+    }
+    assert phases == {"ok": "Succeeded", "bad": "Failed"}
+
+
+@pytest.fixture
+def host_server(cluster: DevCluster) -> Iterator[int]:
+    """An HTTP server in the root namespace on the host address, as MLflow would be for pods."""
+    server = http.server.ThreadingHTTPServer((cluster.host_address, 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_pods_reach_servers_on_the_host_address(
+    cluster: DevCluster, namespace: str, host_server: int
+) -> None:
+    """A pod's process reaches a server that the root namespace runs on the host address."""
+    url = f"http://{cluster.host_address}:{host_server}/"
+    code = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=5)"
+    apply(cluster, namespace, job("fetch", code))
+    assert (
+        wait_for(lambda: job_condition(cluster, namespace, "fetch"), timeout=60, what="job fetch")
+        == "Complete"
+    )
