@@ -10,6 +10,7 @@ import http.client
 import http.server
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -246,3 +247,65 @@ def test_pods_reach_servers_on_the_host_address(
         wait_for(lambda: job_condition(cluster, namespace, "fetch"), timeout=60, what="job fetch")
         == "Complete"
     )
+
+
+def bare_pod(name: str, container: dict[str, Any], grace: int = 5) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"terminationGracePeriodSeconds": grace, "containers": [container]},
+    }
+
+
+def container_status(cluster: DevCluster, namespace: str, name: str) -> dict[str, Any]:
+    statuses = cluster.get_json("pod", name, "-n", namespace).get("status", {}).get("containerStatuses", [])
+    return dict(statuses[0]) if statuses else {}
+
+
+def test_a_crashing_container_is_restarted_with_back_off(cluster: DevCluster, namespace: str) -> None:
+    """restartPolicy Always: an exit is recorded in lastState and the process is started again, not busily."""
+    crash = {"name": "main", "image": "python", "command": ["python", "-c", "raise SystemExit(7)"]}
+    apply(cluster, namespace, bare_pod("crash", crash))
+    status = wait_for(
+        lambda: (s := container_status(cluster, namespace, "crash")).get("restartCount", 0) >= 2 and s,
+        timeout=60,
+        what="two restarts",
+    )
+    assert status["lastState"]["terminated"]["exitCode"] == 7
+    assert status["restartCount"] < 6  # back-off: 1 s, 2 s, 4 s ... not a busy loop
+
+
+def test_a_command_that_cannot_start_is_reported_in_the_status(cluster: DevCluster, namespace: str) -> None:
+    """A missing executable leaves the pod unready with a message that names the executable."""
+    missing = {"name": "main", "image": "python", "command": ["no-such-binary-fm"]}
+    apply(cluster, namespace, bare_pod("missing", missing))
+    waiting = wait_for(
+        lambda: (
+            container_status(cluster, namespace, "missing").get("state", {}).get("waiting", {}).get("message")
+        ),
+        timeout=30,
+        what="a waiting message",
+    )
+    assert "no-such-binary-fm" in waiting
+    assert "not found" in waiting
+
+
+def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(
+    cluster: DevCluster, namespace: str
+) -> None:
+    """Deletion: SIGTERM, then SIGKILL once terminationGracePeriodSeconds have passed."""
+    marker = f"fm-{uuid.uuid4().hex}"
+    code = f"import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)  # {marker}"
+    stubborn = {"name": "main", "image": "python", "command": ["python", "-c", code]}
+    apply(cluster, namespace, bare_pod("stubborn", stubborn, grace=2))
+    wait_for(
+        lambda: cluster.get_json("pod", "stubborn", "-n", namespace)["status"].get("phase") == "Running",
+        timeout=30,
+        what="the pod to run",
+    )
+    started = time.monotonic()
+    cluster.kubectl("delete", "pod", "stubborn", "-n", namespace, "--timeout=60s")
+    elapsed = time.monotonic() - started
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1
+    assert 1.5 <= elapsed < 20

@@ -109,21 +109,25 @@ def _create(settings: DevClusterSettings, bin_dir: Path) -> None:
 
 
 def down(settings: DevClusterSettings) -> None:
-    _teardown(settings, build_binaries(settings))
+    # kwokctl is only needed when a control plane may exist; never start a cold build just to stop.
+    bin_dir = build_binaries(settings) if settings.cluster_dir.exists() else None
+    _teardown(settings, bin_dir)
 
 
-def _teardown(settings: DevClusterSettings, bin_dir: Path) -> None:
+def _teardown(settings: DevClusterSettings, bin_dir: Path | None) -> None:
     """Remove everything a previous run may have left: runner, pod processes, cluster, network."""
     stop_runner(settings)
     stale = {NodeNetwork(settings.name, i) for i in range(8)} | set(node_networks(settings).values())
     for net in sorted(stale, key=lambda n: n.index):
-        _kill_namespace_processes(net.netns)
+        kill_namespace_processes(net.netns)
         network.teardown_node(net)
-    kwok.delete_cluster(settings, bin_dir)
+    if bin_dir is not None:
+        kwok.delete_cluster(settings, bin_dir)
     network.teardown_host_address()
 
 
-def _kill_namespace_processes(netns: str) -> None:
+def kill_namespace_processes(netns: str) -> None:
+    """Every process in a node namespace is a pod's: the runner owns them all."""
     if netns not in network.list_namespaces():
         return
     out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True, check=False).stdout
@@ -136,10 +140,11 @@ def runner_pid(settings: DevClusterSettings) -> int | None:
     pid_file = settings.runner_dir / "runner.pid"
     try:
         pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
         return None
-    return pid
+    # A stale pid file may name a pid that now belongs to someone else: check it is our runner.
+    return pid if b"ferryman.devcluster" in cmdline and b"runner" in cmdline else None
 
 
 def ensure_runner(settings: DevClusterSettings) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ferryman.devcluster import kwok
-from ferryman.devcluster.cluster import node_networks
+from ferryman.devcluster.cluster import kill_namespace_processes, node_networks
 from ferryman.devcluster.network import NodeNetwork
 from ferryman.devcluster.runner.kube_api import PodApi
 from ferryman.devcluster.runner.worker import PodWorker
@@ -177,6 +177,8 @@ def run_forever(settings: DevClusterSettings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    for net in runner.nets.values():  # orphans of a runner that was killed: pods restart under us
+        kill_namespace_processes(net.netns)
     log.info("pod runner for nodes %s (pid %d)", ", ".join(runner.nets), os.getpid())
     try:
         runner.run()
