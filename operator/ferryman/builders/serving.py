@@ -120,10 +120,16 @@ def _pod_spec(md: ModelDeployment, target: ServingTarget, settings: Settings) ->
     }
 
 
+def served_model_name(md: ModelDeployment) -> str:
+    """The name clients use in /v2/models/NAME: explicit, else the registered model, else the resource's."""
+    model = md.spec.model
+    return model.name or model.parsed().registered_model or md.metadata.name
+
+
 def _serving_env(md: ModelDeployment, target: ServingTarget) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "FERRYMAN_MODEL_URI", "value": target.model_uri},
-        {"name": "FERRYMAN_MODEL_NAME", "value": md.metadata.name},
+        {"name": "FERRYMAN_MODEL_NAME", "value": served_model_name(md)},
         {"name": "FERRYMAN_MODEL_VERSION", "value": target.model_version},
         {"name": "FERRYMAN_PORT", "value": str(md.spec.serving.port)},
         # Bind to the pod IP: in a real pod that is the pod's own interface, and on the local

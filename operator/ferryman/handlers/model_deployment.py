@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import kopf
 from pydantic import ValidationError
@@ -15,7 +15,7 @@ from ferryman.builders.serving import ServingTarget, build_service, build_servin
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
 from ferryman.config import Settings
-from ferryman.handlers.spec_errors import describe_validation_error
+from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
 
 PLURAL = "modeldeployments"
 # Phases in which the stable Deployment alone decides the status; a rollout owns it otherwise.
@@ -40,19 +40,12 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
         md = ModelDeployment.model_validate(body)
         target = stable_target(md)
     except (ValidationError, ValueError) as error:
-        message = describe_validation_error(error)
-        generation = body.metadata.get("generation")
-        patch.status.update(
-            status_patch(
-                previous,
-                invalid_spec_status(previous=previous, generation=generation, message=message, now=now),
-            )
-        )
-        kopf.warn(body, reason="InvalidSpec", message=message)
-        raise kopf.PermanentError(message) from error
-
-    k8s.apply(build_service(md), config.field_manager)
-    deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
+        _degrade(body, patch, previous, describe_validation_error(error), now)
+    try:
+        k8s.apply(build_service(md), config.field_manager)
+        deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
+    except kopf.PermanentError as error:
+        _degrade(body, patch, previous, describe_rejected_manifest(error), now)
 
     desired = serving_status(
         previous=previous,
@@ -69,6 +62,17 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
             reason="Deploying",
             message=f"serving version {target.model_version} from {target.model_uri}",
         )
+
+
+def _degrade(
+    body: kopf.Body, patch: kopf.Patch, previous: dict[str, Any], message: str, now: datetime
+) -> NoReturn:
+    """Mark Degraded with a message naming the field, tell the user, and stop retrying this spec."""
+    generation = body.metadata.get("generation")
+    degraded = invalid_spec_status(previous=previous, generation=generation, message=message, now=now)
+    patch.status.update(status_patch(previous, degraded))
+    kopf.warn(body, reason="InvalidSpec", message=message)
+    raise kopf.PermanentError(message)
 
 
 def stable_target(md: ModelDeployment) -> ServingTarget:

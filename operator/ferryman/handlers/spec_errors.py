@@ -14,3 +14,21 @@ def describe_validation_error(error: Exception) -> str:
         field = ".".join(str(part) for part in item["loc"])
         problems.append(f"{field}: {item['msg']}")
     return "; ".join(problems)
+
+
+# Where a field of the serving container comes from in the ModelDeployment spec.
+_CONTAINER_FIELDS = {
+    "resources": "spec.serving.resources",
+    "env": "spec.serving.env",
+    "image": "spec.serving.image",
+    "ports": "spec.serving.port",
+}
+
+
+def describe_rejected_manifest(error: Exception) -> str:
+    """The API server refused an object we built from the spec: say which spec field to fix."""
+    text = str(error)
+    field = next(
+        (spec for key, spec in _CONTAINER_FIELDS.items() if f"containers[0].{key}" in text), "spec.serving"
+    )
+    return f"{field}: the API server refused the serving objects built from it: {text}"

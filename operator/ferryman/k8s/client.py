@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
@@ -14,7 +15,8 @@ def api_client() -> client.ApiClient:
     try:
         config.load_incluster_config()
     except ConfigException:
-        config.load_kube_config()
+        # The client library reads KUBECONFIG once at import; read it at call time like kubectl does.
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
     configuration = client.Configuration.get_default_copy()
     # Kopf runs synchronous handlers in a thread pool; give each worker a pooled connection.
     configuration.connection_pool_maxsize = 64

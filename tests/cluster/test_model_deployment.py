@@ -1,0 +1,166 @@
+"""The ModelDeployment first slice against a real kube-apiserver, controller-manager and scheduler."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kopf.testing import KopfRunner
+from tests.support.kube_cli import Kubectl
+from tests.support.models import make_gradient_boosting_model
+from tests.support.operator import install_crds, running_operator, wait_for
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def kubectl(cluster: Any) -> Kubectl:
+    kubectl = Kubectl(Path(cluster.kubeconfig))
+    install_crds(kubectl)
+    return kubectl
+
+
+@pytest.fixture(scope="module")
+def model_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    files = make_gradient_boosting_model(tmp_path_factory.mktemp("model"), trees=10)
+    return files.model_path.as_uri()
+
+
+@pytest.fixture
+def operator(cluster: Any, namespace: str) -> Iterator[KopfRunner]:
+    with running_operator(Path(cluster.kubeconfig), namespace) as runner:
+        yield runner
+
+
+def model_deployment(namespace: str, uri: str, name: str = "fraud", **serving: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "ferryman.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"model": {"uri": uri}, "serving": {"replicas": 1, **serving}},
+    }
+
+
+def status_of(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str, Any]:
+    return dict(kubectl.get("modeldeployment", name, namespace).get("status") or {})
+
+
+def wait_until_serving(kubectl: Kubectl, namespace: str, version: str | None = None) -> dict[str, Any]:
+    def serving() -> dict[str, Any] | None:
+        status = status_of(kubectl, namespace)
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+        right_version = version is None or status.get("stableVersion") == version
+        return status if ready and right_version and status.get("phase") == "Succeeded" else None
+
+    return wait_for("ModelDeployment Ready", serving, timeout=120)
+
+
+def resource_versions(kubectl: Kubectl, namespace: str) -> dict[str, str]:
+    listing = json.loads(
+        kubectl.run("get", "modeldeployments,deployments,services", "-n", namespace, "-o", "json")
+    )
+    return {f"{item['kind']}/{item['metadata']['name']}": item["metadata"]["resourceVersion"]
+            for item in listing["items"]}  # fmt: skip
+
+
+def test_apply_creates_owned_deployment_and_service_and_becomes_ready(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """A ModelDeployment yields its Deployment and Service, its pod becomes Ready, status says so."""
+    kubectl.apply([model_deployment(namespace, model_uri)])
+    status = wait_until_serving(kubectl, namespace)
+
+    md = kubectl.get("modeldeployment", "fraud", namespace)
+    for kind, name in (("deployment", "fraud-stable"), ("service", "fraud")):
+        owned = kubectl.get(kind, name, namespace)
+        (owner,) = owned["metadata"]["ownerReferences"]
+        assert owner["uid"] == md["metadata"]["uid"]
+        assert owned["metadata"]["managedFields"][0]["manager"] == "ferryman"
+    assert status["observedGeneration"] == md["metadata"]["generation"]
+    pods = json.loads(kubectl.run("get", "pods", "-n", namespace, "-o", "json"))["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Running"]
+
+    table = kubectl.run("get", "md", "-n", namespace).splitlines()
+    assert table[0].split() == ["NAME", "PHASE", "WEIGHT", "STABLE", "CANARY", "AGE"]
+    assert table[1].split()[:4] == ["fraud", "Succeeded", "0", status["stableVersion"]]
+
+
+def test_deleting_the_model_deployment_garbage_collects_what_it_owns(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """Owner references let the real garbage collector remove Deployment, Service and pods."""
+    kubectl.apply([model_deployment(namespace, model_uri)])
+    wait_until_serving(kubectl, namespace)
+    kubectl.delete("modeldeployment", "fraud", namespace, wait=True)
+
+    def gone() -> bool:
+        left = kubectl.run("get", "deployments,services,replicasets", "-n", namespace, "-o", "name")
+        return not left.strip()
+
+    wait_for("owned objects to be garbage-collected", gone, timeout=60)
+
+
+def test_operator_restart_and_idle_resync_write_nothing(
+    cluster: Any, kubectl: Kubectl, namespace: str, model_uri: str
+) -> None:
+    """Once serving, neither a restart of the operator nor idle time changes any resourceVersion."""
+    with running_operator(Path(cluster.kubeconfig), namespace):
+        kubectl.apply([model_deployment(namespace, model_uri)])
+        wait_until_serving(kubectl, namespace)
+        time.sleep(3)  # let the last readiness event land before taking the baseline
+        before = resource_versions(kubectl, namespace)
+    with running_operator(Path(cluster.kubeconfig), namespace):
+        time.sleep(15)  # resume handlers, the initial listing, and idle time
+        after = resource_versions(kubectl, namespace)
+    assert after == before
+
+
+def test_new_model_version_updates_the_deployment_once(
+    kubectl: Kubectl, namespace: str, model_uri: str, tmp_path: Path, operator: KopfRunner
+) -> None:
+    """Without a rollout strategy, a new model URI rolls the stable Deployment exactly once."""
+    kubectl.apply([model_deployment(namespace, model_uri)])
+    first = wait_until_serving(kubectl, namespace)
+    generation = kubectl.get("deployment", "fraud-stable", namespace)["metadata"]["generation"]
+
+    second_model = make_gradient_boosting_model(tmp_path / "v2", trees=5).model_path.as_uri()
+    kubectl.apply([model_deployment(namespace, second_model)])
+    second = wait_for(
+        "the new version to serve",
+        lambda: (
+            (s := status_of(kubectl, namespace)).get("stableUri") == second_model
+            and s.get("phase") == "Succeeded"
+            and s
+        ),
+        timeout=120,
+    )
+    deployment = kubectl.get("deployment", "fraud-stable", namespace)
+    assert second["stableVersion"] != first["stableVersion"]
+    assert deployment["metadata"]["generation"] == generation + 1
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["FERRYMAN_MODEL_URI"] == second_model
+
+
+def test_spec_the_schema_cannot_judge_marks_degraded_and_keeps_serving(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """A quantity only the Deployment's validation rejects gives Degraded naming the field; nothing breaks."""
+    kubectl.apply([model_deployment(namespace, model_uri)])
+    wait_until_serving(kubectl, namespace)
+    pods_before = kubectl.run("get", "pods", "-n", namespace, "-o", "name")
+
+    kubectl.apply([model_deployment(namespace, model_uri, resources={"limits": {"cpu": "lots"}})])
+
+    def degraded() -> dict[str, Any] | None:
+        status = status_of(kubectl, namespace)
+        return status if status.get("phase") == "Degraded" else None
+
+    status = wait_for("Degraded", degraded, timeout=60)
+    assert "spec.serving.resources" in status["message"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {"Ready": "True", "Progressing": "False", "Degraded": "True"}
+    assert kubectl.run("get", "pods", "-n", namespace, "-o", "name") == pods_before
