@@ -30,6 +30,9 @@ from ferryman.api.model_source import (
     uri_version_label,
 )
 from ferryman.api.modeldeployment import (
+    ACTION_ANNOTATION,
+    MANUAL_ACTIONS,
+    ManualAction,
     ModelDeployment,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
@@ -68,10 +71,12 @@ RESOURCES: tuple[type[ApiResource], ...] = (ModelDeployment, TrainingJob, DriftM
 """Every custom resource Ferryman defines, in a stable order."""
 
 __all__ = [
+    "ACTION_ANNOTATION",
     "API_VERSION",
     "DEFAULT_SERVING_IMAGE",
     "DURATION_PATTERN",
     "GROUP",
+    "MANUAL_ACTIONS",
     "RESOURCES",
     "VERSION",
     "AbTestStrategy",
@@ -103,6 +108,7 @@ __all__ = [
     "GatewayTraffic",
     "HeaderMatch",
     "HttpMatch",
+    "ManualAction",
     "MetricGate",
     "MetricResult",
     "MlflowSpec",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ferryman.api.meta import ApiResource
 from ferryman.api.structural import Schema
+
+_DEFAULT_SUFFIX = re.compile(r" Default: [^ ]*\.$")
 
 INTRO = """\
 # API reference (ferryman.dev/v1alpha1)
@@ -71,7 +74,8 @@ def _rules(node: Schema) -> list[dict[str, str]]:
 
 def _row(path: str, node: Schema) -> str:
     default = f"`{_compact(node['default'])}`" if "default" in node else ""
-    description = " ".join(node.get("description", "").split()) + _limits(node)
+    # The table has a Default column; the "Default: x." suffix is there for kubectl explain only.
+    description = _DEFAULT_SUFFIX.sub("", " ".join(node.get("description", "").split())) + _limits(node)
     return f"| `{path}` | {_type(node)} | {default} | {description.replace('|', '&#124;')} |"
 
 

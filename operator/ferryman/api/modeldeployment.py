@@ -14,6 +14,11 @@ from ferryman.api.serving import ServingSpec
 from ferryman.api.strategy import StrategySpec
 from ferryman.api.traffic import TrafficSpec
 
+ManualAction = Literal["promote", "abort", "resume"]
+ACTION_ANNOTATION = "ferryman.dev/action"
+"""Annotation a person (or `ferryman promote|abort|resume`) sets to steer a rollout by hand."""
+MANUAL_ACTIONS: tuple[ManualAction, ...] = ("promote", "abort", "resume")
+
 RolloutPhase = Literal["Pending", "Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Degraded"]
 
 ROUTED_STRATEGY_NEEDS_GATEWAY = CelRule(
@@ -100,3 +105,13 @@ class ModelDeployment(ApiResource):
     kind: str = Field(default="ModelDeployment", description="ModelDeployment")
     spec: ModelDeploymentSpec = Field(description="Desired state.")
     status: ModelDeploymentStatus | None = Field(default=None, description="Observed state.")
+
+    def requested_action(self) -> ManualAction | None:
+        """The manual action in the ferryman.dev/action annotation; ValueError naming it if unknown."""
+        value = (self.metadata.annotations or {}).get(ACTION_ANNOTATION)
+        if value is None:
+            return None
+        for action in MANUAL_ACTIONS:
+            if value == action:
+                return action
+        raise ValueError(f"annotation {ACTION_ANNOTATION}={value!r}: expected one of promote, abort, resume")
