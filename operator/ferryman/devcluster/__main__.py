@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from ferryman.devcluster import cluster
+from ferryman.devcluster.kwok import ControlPlaneError
+from ferryman.devcluster.network import NetworkError
 from ferryman.devcluster.settings import DevClusterSettings
 
 
@@ -17,22 +19,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in {"name": args.name, "nodes": args.nodes}.items() if v is not None}
     settings = DevClusterSettings(**overrides)
+    try:
+        run(args.command, settings)
+    except (
+        cluster.ClusterConflictError,
+        cluster.BuildError,
+        ControlPlaneError,
+        NetworkError,
+        TimeoutError,
+    ) as exc:
+        print(f"dev-cluster {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
-    if args.command == "up":
+
+def run(command: str, settings: DevClusterSettings) -> None:
+    if command == "up":
         print(cluster.up(settings).kubeconfig)
-    elif args.command == "down":
+    elif command == "down":
         cluster.down(settings)
-    elif args.command == "env":
+    elif command == "env":
         print(f"export KUBECONFIG={settings.kubeconfig}")
-    elif args.command == "status":
+    elif command == "status":
         print(cluster.status(settings))
-    elif args.command == "info":
+    elif command == "info":
         print(cluster.info(settings).as_json())
     else:
         from ferryman.devcluster.runner.main import run_forever
 
         run_forever(settings)
-    return 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ class BuildError(RuntimeError):
     """scripts/build-cluster-binaries failed."""
 
 
+class ClusterConflictError(RuntimeError):
+    """Another dev cluster holds the pod network."""
+
+
 @dataclass(frozen=True)
 class ClusterInfo:
     """What a user (or a test fixture) needs to talk to the cluster and its pods."""
@@ -85,6 +89,13 @@ def is_healthy(settings: DevClusterSettings) -> bool:
 
 
 def up(settings: DevClusterSettings) -> ClusterInfo:
+    others = network.other_clusters(settings.name)
+    if others:
+        # All dev clusters use the same addresses and veth names: one at a time per machine.
+        raise ClusterConflictError(
+            f"dev cluster {others[0]!r} is up on this machine; stop it first with "
+            f"`scripts/dev-cluster down --name {others[0]}` (only one dev cluster can run at a time)"
+        )
     bin_dir = build_binaries(settings)
     if is_healthy(settings):
         _log(f"reusing running cluster {settings.name}")

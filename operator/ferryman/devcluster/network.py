@@ -104,9 +104,12 @@ def list_namespaces() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def stale_namespaces(cluster: str) -> list[str]:
-    """Namespaces a previous run of this cluster left behind (any node count)."""
-    return [ns for ns in list_namespaces() if ns.startswith(f"fm-{cluster}-n")]
+def other_clusters(cluster: str) -> list[str]:
+    """Names of other dev clusters whose node namespaces exist (they would share our addresses)."""
+    names = {
+        ns[len("fm-") : ns.rindex("-n")] for ns in list_namespaces() if ns.startswith("fm-") and "-n" in ns
+    }
+    return sorted(name for name in names if name != cluster)
 
 
 def node_is_wired(node: NodeNetwork) -> bool:
@@ -118,7 +121,8 @@ def node_is_wired(node: NodeNetwork) -> bool:
 
 def add_pod_address(netns: str, pod_ip: str) -> None:
     result = _ip("-n", netns, "addr", "add", f"{pod_ip}/32", "dev", "lo", check=False)
-    if result.returncode != 0 and "File exists" not in result.stderr:
+    already = "File exists" in result.stderr or "already assigned" in result.stderr
+    if result.returncode != 0 and not already:
         raise NetworkError(f"cannot add pod address {pod_ip} in {netns}: {result.stderr.strip()}")
 
 
