@@ -128,9 +128,11 @@ def _as_text(value: Any) -> str:
 
 
 def _check_shape(shape: tuple[int, ...], spec: TensorSpec) -> None:
-    fits = len(shape) == len(spec.shape) and all(
-        want < 0 or got == want for got, want in zip(shape, spec.shape, strict=True)
-    )
+    fits = len(shape) == len(spec.shape)
+    if fits:
+        for got, want in zip(shape, spec.shape, strict=True):
+            if want >= 0 and got != want:
+                fits = False
     if not fits:
         raise BadRequest(
             f"input {spec.name!r} has shape {list(shape)} but the model expects {list(spec.shape)} "

@@ -159,4 +159,4 @@ def _latency(m: ServingMetrics, labels: list[str]) -> Metric:
 
 def _add_series(family: HistogramMetricFamily, labels: list[str], counts: BucketCounts, index: int) -> None:
     buckets = [(_go_float(edge), total) for edge, total in counts.cumulative(index)]
-    family.add_metric(labels, buckets, float(counts.sums[index]))
+    family.add_metric(labels, buckets, float(counts.sums()[index]))

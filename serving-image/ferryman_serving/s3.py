@@ -43,14 +43,20 @@ def _hmac(key: bytes, message: str) -> bytes:
 
 
 def sigv4_get_headers(
-    url: str, access_key: str, secret_key: str, region: str, now: datetime
+    url: str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    now: datetime,
+    payload: str = "UNSIGNED-PAYLOAD",
+    extra_headers: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """AWS Signature Version 4 headers for an S3 GET with an unsigned payload."""
+    """AWS Signature Version 4 headers for an S3 GET (payload = its SHA-256, or UNSIGNED-PAYLOAD)."""
     parts = urlsplit(url)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
-    payload = "UNSIGNED-PAYLOAD"
     headers = {"host": parts.netloc, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
+    headers.update({name.lower(): value for name, value in (extra_headers or {}).items()})
     signed = ";".join(sorted(headers))
     canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in sorted(headers))
     query = "&".join(sorted(p for p in parts.query.split("&") if p))
@@ -60,8 +66,7 @@ def sigv4_get_headers(
     key = _hmac(_hmac(_hmac(_hmac(f"AWS4{secret_key}".encode(), day), region), "s3"), "aws4_request")
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     return {
-        "x-amz-content-sha256": payload,
-        "x-amz-date": amz_date,
+        **{name: value for name, value in headers.items() if name != "host"},
         "authorization": f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, "
         f"Signature={signature}",
     }

@@ -1,0 +1,82 @@
+"""The reference profile format: quantile edges, proportions, the `le` binning rule, JSON round trip."""
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from ferryman_serving.profile import (
+    PROFILE_FORMAT,
+    bin_indices,
+    build_profile,
+    profile_from_json,
+    profile_to_json,
+    quantile_edges,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_edges_are_the_deciles_of_the_training_data() -> None:
+    """With 10 bins the interior edges are the 10%..90% quantiles, ascending."""
+    values = np.arange(1, 1001, dtype=np.float64)
+    edges = quantile_edges(values, 10)
+    assert edges == pytest.approx(np.quantile(values, np.linspace(0.1, 0.9, 9)).tolist())
+
+
+def test_proportions_describe_the_training_data() -> None:
+    """Each feature has len(edges)+1 proportions summing to 1; equal-frequency bins get about 10% each."""
+    rng = np.random.default_rng(1)
+    profile = build_profile(rng.standard_normal((5000, 3)), n_bins=10)
+    for feature in profile.features:
+        assert len(feature.proportions) == len(feature.edges) + 1 == 10
+        assert sum(feature.proportions) == pytest.approx(1.0)
+        assert max(feature.proportions) < 0.11
+
+
+def test_a_value_equal_to_an_edge_falls_in_the_lower_bin() -> None:
+    """Bins follow Prometheus `le`: bin i holds edge[i-1] < x <= edge[i]; NaN goes to the overflow bin."""
+    indices = bin_indices(np.array([0.0, 1.0, 1.5, 2.0, 3.0, np.nan]), [1.0, 2.0])
+    assert indices.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_constant_feature_keeps_one_edge() -> None:
+    """Duplicate quantiles collapse, so a constant column has a single edge and all mass in bin 0."""
+    profile = build_profile(np.ones((100, 1)), n_bins=10)
+    assert profile.features[0].edges == [1.0]
+    assert profile.features[0].proportions == [1.0, 0.0]
+
+
+def test_profile_round_trips_through_json() -> None:
+    """What save writes, load reads back unchanged, names and prediction included."""
+    rng = np.random.default_rng(2)
+    features = rng.standard_normal((200, 2))
+    profile = build_profile(
+        features, features.sum(axis=1), feature_names=["age", "amount"], input_name="x", prediction_output="y"
+    )
+    again = profile_from_json(profile_to_json(profile))
+    assert again == profile
+    assert again.format == PROFILE_FORMAT
+    assert [f.name for f in again.features] == ["age", "amount"]
+    assert again.prediction is not None and again.prediction.output == "y"
+
+
+def test_profile_with_unordered_edges_is_rejected_with_the_reason() -> None:
+    """A hand-edited profile with descending edges fails validation and says why."""
+    text = (
+        f'{{"format": "{PROFILE_FORMAT}", "n_samples": 5, '
+        '"features": [{"name": "a", "edges": [2.0, 1.0], "proportions": [0.2, 0.3, 0.5]}]}'
+    )
+    with pytest.raises(ValidationError, match="strictly ascending"):
+        profile_from_json(text)
+
+
+def test_unknown_format_is_rejected() -> None:
+    """A file of another format version is refused instead of being misread."""
+    with pytest.raises(ValidationError, match="unsupported profile format"):
+        profile_from_json('{"format": "other/v9", "n_samples": 1, "features": []}')
+
+
+def test_feature_names_must_match_columns() -> None:
+    """Naming 2 features for a 3-column matrix is an error, not a silent mislabel."""
+    with pytest.raises(ValueError, match="2 feature names for 3 feature columns"):
+        build_profile(np.zeros((4, 3)), feature_names=["a", "b"])
