@@ -309,3 +309,19 @@ def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(
     elapsed = time.monotonic() - started
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1
     assert 1.5 <= elapsed < 20
+
+
+def test_a_simulated_pod_is_ready_without_a_process(cluster: DevCluster, namespace: str) -> None:
+    """Pods annotated devcluster.ferryman.dev/simulate=true become Ready with an IP but run nothing."""
+    marker = f"fm-{uuid.uuid4().hex}"
+    pod = bare_pod("ghost", {"name": "main", "image": "x", "command": ["python", "-c", f"# {marker}"]})
+    pod["metadata"]["annotations"] = {"devcluster.ferryman.dev/simulate": "true"}
+    apply(cluster, namespace, pod)
+    ready = wait_for(
+        lambda: condition(cluster.get_json("pod", "ghost", "-n", namespace), "Ready") == "True",
+        timeout=30,
+        what="the simulated pod to be Ready",
+    )
+    assert ready
+    assert cluster.get_json("pod", "ghost", "-n", namespace)["status"]["podIP"].startswith("198.18.")
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1

@@ -34,9 +34,10 @@ class ContainerProcess:
         self.readiness: ReadinessTracker | None = None
         self.next_start_at = 0.0
         self.start_failures = 0
+        self.simulated = False
 
     def snapshot(self) -> ContainerSnapshot:
-        running = self.proc is not None and "running" in self.state
+        running = (self.proc is not None or self.simulated) and "running" in self.state
         ready = running and (self.readiness.ready if self.readiness else True)
         return ContainerSnapshot(
             self.name, self.image, self.state, self.last_state, ready, self.restart_count
@@ -47,7 +48,7 @@ class ContainerProcess:
         return "terminated" in self.state
 
     def wants_start(self, now: float) -> bool:
-        return self.proc is None and not self.finished and now >= self.next_start_at
+        return self.proc is None and not self.simulated and not self.finished and now >= self.next_start_at
 
     def start(self, argv: list[str], env: Mapping[str, str], netns: str, cwd: Path) -> None:
         """Run argv inside netns; on failure record why (the pod's status says it, the runner keeps going)."""
@@ -70,6 +71,11 @@ class ContainerProcess:
         self.state = {"running": {"startedAt": now_rfc3339()}}
         if self.probe is not None:
             self.readiness = ReadinessTracker(self.probe, started_at=time.monotonic())
+
+    def simulate_running(self) -> None:
+        """No process: the pod only looks Running and Ready (scale tests of controllers)."""
+        self.state = {"running": {"startedAt": now_rfc3339()}}
+        self.simulated = True
 
     def start_failed(self, reason: str, message: str, now: float) -> None:
         """The command could not even be started (bad spec, missing executable)."""

@@ -26,7 +26,9 @@ from ferryman.devcluster.runner.status import ConditionClock, now_rfc3339, pod_s
 
 log = logging.getLogger("ferryman.devcluster.runner")
 Pod = dict[str, Any]
-TICK_SECONDS = 0.2
+TICK_SECONDS = 0.2  # while a process runs: notice exits and due probes quickly
+IDLE_SECONDS = 5.0  # nothing to watch (finished or simulated): wait for an API event instead
+SIMULATE_ANNOTATION = "devcluster.ferryman.dev/simulate"
 
 
 class PodWorker:
@@ -50,6 +52,8 @@ class PodWorker:
         self._lock = threading.Lock()
         self._removed = threading.Event()
         self._shutdown = threading.Event()
+        self._wake = threading.Event()
+        self.simulated = pod["metadata"].get("annotations", {}).get(SIMULATE_ANNOTATION) == "true"
         self._clock = ConditionClock()
         self._written = ""
         self._start_time = pod.get("status", {}).get("startTime") or now_rfc3339()
@@ -76,14 +80,17 @@ class PodWorker:
     def update(self, pod: Pod) -> None:
         with self._lock:
             self._pod = pod
+        self._wake.set()
 
     def mark_removed(self) -> None:
         """The pod is gone from the API server (force-deleted): stop its processes now."""
         self._removed.set()
+        self._wake.set()
 
     def shutdown(self) -> None:
         """The runner is stopping: stop processes but leave the pod object alone."""
         self._shutdown.set()
+        self._wake.set()
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
@@ -97,7 +104,9 @@ class PodWorker:
                 except Exception:  # the runner must outlive API hiccups and odd pods
                     log.exception("%s: step failed; retrying", self.key)
                     time.sleep(1)
-                time.sleep(TICK_SECONDS)
+                busy = any(c.proc is not None or not c.finished for c in self.containers)
+                self._wake.wait(TICK_SECONDS if busy and not self.simulated else IDLE_SECONDS)
+                self._wake.clear()
         finally:
             self._cleanup()
             self.on_done(self.uid)
@@ -116,7 +125,9 @@ class PodWorker:
             self._address_added = True
         now = time.monotonic()
         for container, spec in zip(self.containers, pod["spec"]["containers"], strict=True):
-            if container.wants_start(now):
+            if container.wants_start(now) and self.simulated:
+                container.simulate_running()
+            elif container.wants_start(now):
                 self._start_container(pod, container, spec, now)
             container.poll(self.pod_ip, self.net.netns, now)
         self._write_status(pod, terminating=False)
