@@ -54,16 +54,14 @@ def _resource_section(resource: type[ApiResource], schema: Schema) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _walk(node: Schema, path: str) -> Iterator[tuple[str, Schema]]:
-    yield path, node
+def _walk(node: Schema, path: str, include_self: bool = True) -> Iterator[tuple[str, Schema]]:
+    """Every field under node; list items are not rows of their own, their fields are (path[].field)."""
+    if include_self:
+        yield path, node
     for name, child in node.get("properties", {}).items():
         yield from _walk(child, f"{path}.{name}")
     if "items" in node:
-        yield from (
-            (child_path, child)
-            for child_path, child in _walk(node["items"], f"{path}[]")
-            if child_path != f"{path}[]"
-        )
+        yield from _walk(node["items"], f"{path}[]", include_self=False)
 
 
 def _rules(node: Schema) -> list[dict[str, str]]:
