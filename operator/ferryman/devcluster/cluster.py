@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,21 @@ def is_healthy(settings: DevClusterSettings) -> bool:
     return processes_alive and kwok.api_is_ready(settings) and all(network.node_is_wired(n) for n in nets)
 
 
+@contextlib.contextmanager
+def exclusive(settings: DevClusterSettings) -> Iterator[None]:
+    """One `up`/`down` at a time per machine: test sessions started together must not race."""
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    with open(settings.workdir / "devcluster.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up(settings: DevClusterSettings) -> ClusterInfo:
+    with exclusive(settings):
+        return _up(settings)
+
+
+def _up(settings: DevClusterSettings) -> ClusterInfo:
     others = network.other_clusters(settings.name)
     if others:
         # All dev clusters use the same addresses and veth names: one at a time per machine.
@@ -120,6 +136,11 @@ def _create(settings: DevClusterSettings, bin_dir: Path) -> None:
 
 
 def down(settings: DevClusterSettings) -> None:
+    with exclusive(settings):
+        _down(settings)
+
+
+def _down(settings: DevClusterSettings) -> None:
     # kwokctl is only needed when a control plane may exist; never start a cold build just to stop.
     bin_dir = build_binaries(settings) if settings.cluster_dir.exists() else None
     _teardown(settings, bin_dir)
