@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.meta import ApiResource, Condition
+from ferryman.api.podtemplate import TrainingPodTemplate
 
 TrainingPhase = Literal["Pending", "Running", "Validating", "Succeeded", "Rejected", "Failed"]
 DataCheckKind = Literal["rowCount", "nullFraction", "mean", "min", "max", "uniqueFraction"]
@@ -115,12 +116,8 @@ class PromoteSpec(ApiModel):
 class TrainingJobSpec(ApiModel, json_schema_extra=cel_rules(CHAMPION_NEEDS_ALIAS)):
     """What to train, where to log it, and which gates it must pass."""
 
-    template: dict[str, Any] = Field(
-        description=(
-            "Pod template (metadata, spec) of the training Job, as in a Kubernetes Job; the operator adds "
-            "MLflow and data settings to every container's environment."
-        ),
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    template: TrainingPodTemplate = Field(
+        description="Pod template of the training Job, as in a Kubernetes Job's spec.template."
     )
     mlflow: MlflowSpec = Field(description="Tracking server, experiment and registered model.")
     data: DataSource | None = Field(default=None, description="Training data.")
@@ -141,14 +138,6 @@ class TrainingJobSpec(ApiModel, json_schema_extra=cel_rules(CHAMPION_NEEDS_ALIAS
         pattern=CRON_PATTERN,
         description="Cron schedule (like a CronJob) for recurring runs; unset runs once.",
     )
-
-    @field_validator("template")
-    @classmethod
-    def _template_has_containers(cls, template: dict[str, Any]) -> dict[str, Any]:
-        containers = (template.get("spec") or {}).get("containers")
-        if not isinstance(containers, list) or not containers:
-            raise ValueError("spec.template.spec.containers: set at least one container with an image")
-        return template
 
     @model_validator(mode="after")
     def _champion_has_alias(self) -> Self:

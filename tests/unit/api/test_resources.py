@@ -128,15 +128,28 @@ def test_naive_timestamps_are_refused() -> None:
         ModelDeploymentStatus(step_started_at=datetime(2026, 1, 1))
 
 
-def test_training_template_needs_a_container() -> None:
-    """A TrainingJob pod template without containers is refused at spec.template.spec.containers."""
-    with pytest.raises(ValidationError, match=r"spec.template.spec.containers: set at least one container"):
-        TrainingJobSpec.model_validate(
-            {
-                "template": {"spec": {}},
-                "mlflow": {"trackingUri": "u", "experiment": "e", "registeredModel": "m"},
-            }
-        )
+def test_training_pod_template_keeps_every_field_it_does_not_declare() -> None:
+    """Pod fields Ferryman does not model (volumes, restartPolicy, container env) reach the Job unchanged."""
+    template = {
+        "metadata": {"labels": {"team": "fraud"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "containers": [
+                {
+                    "name": "train",
+                    "image": "trainer:1",
+                    "command": ["python", "-m", "train"],
+                    "env": [{"name": "A"}],
+                }
+            ],
+        },
+    }
+    spec = TrainingJobSpec.model_validate(
+        {"template": template, "mlflow": {"trackingUri": "u", "experiment": "e", "registeredModel": "m"}}
+    )
+    assert spec.template.spec.containers[0].image == "trainer:1"
+    assert spec.template.manifest() == template
 
 
 def test_drift_monitor_features_all_means_every_feature() -> None:
