@@ -27,7 +27,8 @@ class ControlPlaneError(RuntimeError):
 
 def tool_path() -> str:
     """PATH for kwokctl and the pods: the venv's bin first (kubectl, python, ferryman)."""
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")])
+    entries = [str(Path(sys.executable).parent), *os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)]
+    return os.pathsep.join(dict.fromkeys(e for e in entries if e))  # first occurrence wins, no repeats
 
 
 def kubectl_binary() -> str:

@@ -19,8 +19,14 @@ class PodApi:
     """List/watch pods, write their status, finish their deletion, read env sources."""
 
     def __init__(self, kubeconfig: Path) -> None:
+        configuration = client.Configuration()
+        # One connection per pod worker thread at busy moments (default: 5 per CPU, 10 here).
+        configuration.connection_pool_maxsize = 64
+        api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig), client_configuration=configuration
+        )
         # Any: with _preload_content=False the typed client returns raw responses, not its models.
-        self.core: Any = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))  # type: ignore[no-untyped-call]
+        self.core: Any = client.CoreV1Api(api_client)
 
     def list_pods(self) -> tuple[list[Pod], str]:
         resp = self.core.list_pod_for_all_namespaces(_preload_content=False, _request_timeout=30)
