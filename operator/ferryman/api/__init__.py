@@ -38,6 +38,7 @@ from ferryman.api.modeldeployment import (
     ModelDeploymentStatus,
     RolloutPhase,
 )
+from ferryman.api.podtemplate import TrainingContainer, TrainingPodSpec, TrainingPodTemplate
 from ferryman.api.serving import DEFAULT_SERVING_IMAGE, Autoscaling, EnvVar, ResourceRequirements, ServingSpec
 from ferryman.api.strategy import (
     AbTestStrategy,
@@ -136,11 +137,14 @@ __all__ = [
     "Timestamp",
     "TrafficMode",
     "TrafficSpec",
+    "TrainingContainer",
     "TrainingJob",
     "TrainingJobSpec",
     "TrainingJobStatus",
     "TrainingJobTemplate",
     "TrainingPhase",
+    "TrainingPodSpec",
+    "TrainingPodTemplate",
     "ValidationSpec",
     "Verdict",
     "parse_duration",
