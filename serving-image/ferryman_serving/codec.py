@@ -126,7 +126,7 @@ def _array_from_json(data: Any, datatype: str, shape: tuple[int, ...], where: st
             array = np.asarray(data, dtype=object)
         elif dtype.kind in "iu":
             # Refuse silent truncation of 1.5 to 1: integers must arrive as integers.
-            array = _integers(np.asarray(data), dtype)
+            array = _integers(data, dtype)
         else:
             array = np.asarray(data, dtype=dtype)
     except (ValueError, TypeError, OverflowError) as error:
@@ -140,16 +140,22 @@ def _array_from_json(data: Any, datatype: str, shape: tuple[int, ...], where: st
     return array.reshape(shape)
 
 
-def _integers(array: np.ndarray, dtype: np.dtype[np.generic]) -> np.ndarray:
+def _integers(data: Any, dtype: np.dtype[np.generic]) -> np.ndarray:
     # Refuse silent truncation (1.5 -> 1) and wrap-around (300 -> 44 in INT8).
+    array = np.asarray(data)
     if not array.size:
         return array.astype(dtype)
-    if array.dtype.kind not in "iub":
+    if array.dtype.kind in "iub":
+        info = np.iinfo(dtype)  # type: ignore[type-var]  # dtype is an integer dtype here
+        if array.dtype != dtype and (array.min() < info.min or array.max() > info.max):
+            raise ValueError(f"values outside the {dtype.name} range [{info.min}, {info.max}]")
+        return array.astype(dtype)
+    # numpy guesses float64 or object for integers beyond int64 (UINT64 values): convert exactly and
+    # compare as Python numbers, which also rejects fractions.
+    exact = np.asarray(data, dtype=dtype)
+    if not np.array_equal(np.asarray(data, dtype=object), exact.astype(object)):
         raise ValueError(f"expected integers, got {array.dtype} values")
-    info = np.iinfo(dtype)  # type: ignore[type-var]  # dtype is an integer dtype here
-    if array.dtype != dtype and (array.min() < info.min or array.max() > info.max):
-        raise ValueError(f"values outside the {dtype.name} range [{info.min}, {info.max}]")
-    return array.astype(dtype)
+    return exact
 
 
 def _array_from_binary(raw: memoryview, datatype: str, shape: tuple[int, ...], where: str) -> np.ndarray:

@@ -1,0 +1,87 @@
+"""Client faults get a 4xx with {"error": "..."} that says what was wrong; never a 500, never a crash."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from tests.support.models import FEATURES
+from tests.support.servers import ServingProcess
+
+pytestmark = pytest.mark.serving
+
+
+def features(shape: list[int], datatype: str = "FP32", name: str = "features") -> dict[str, object]:
+    count = shape[0] * shape[1] if len(shape) == 2 else shape[0]
+    return {"inputs": [{"name": name, "shape": shape, "datatype": datatype, "data": [0.5] * count}]}
+
+
+CASES = [
+    ("POST", "/v2/models/nope/infer", features([1, FEATURES]), 404, "'nope' is not served here"),
+    ("POST", "/v2/models/fraud/versions/99/infer", features([1, FEATURES]), 404, "serves version '7'"),
+    ("GET", "/v2/models/nope", None, 404, "serves 'fraud'"),
+    ("GET", "/v2/nothing/here", None, 404, "no such path"),
+    ("GET", "/elsewhere", None, 404, "the API lives under /v2"),
+    ("POST", "/v2/models/fraud/infer", features([1, FEATURES - 1]), 400, "expects [-1, 20]"),
+    ("POST", "/v2/models/fraud/infer", features([FEATURES]), 400, "has shape [20]"),
+    ("POST", "/v2/models/fraud/infer", features([1, FEATURES], "FP64"), 400, "model expects FP32"),
+    ("POST", "/v2/models/fraud/infer", features([1, FEATURES], "BYTES"), 400, "model expects FP32"),
+    ("POST", "/v2/models/fraud/infer", features([1, FEATURES], name="x"), 400, "has no input 'x'"),
+    ("POST", "/v2/models/fraud/infer", {"inputs": []}, 400, "non-empty list"),
+    (
+        "POST",
+        "/v2/models/fraud/infer",
+        {**features([1, FEATURES]), "outputs": [{"name": "z"}]},
+        400,
+        "no output",
+    ),
+    ("GET", "/v2/models/fraud/infer", None, 405, "use POST"),
+    ("POST", "/v2/health/ready", None, 405, "use GET"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "message"), CASES)
+def test_client_faults_get_a_4xx_that_explains(
+    gb_server: ServingProcess, method: str, path: str, body: object, status: int, message: str
+) -> None:
+    """Each fault gets its status and a JSON error naming the problem."""
+    answer = httpx.request(method, f"{gb_server.url}{path}", json=body)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+
+
+def test_malformed_json_is_a_400(gb_server: ServingProcess) -> None:
+    answer = httpx.post(f"{gb_server.url}/v2/models/fraud/infer", content=b'{"inputs": [')
+    assert answer.status_code == 400 and "not valid JSON" in answer.json()["error"]
+
+
+def test_body_over_the_limit_is_a_413(gb_server: ServingProcess) -> None:
+    """The gb server allows 64 KiB; a 100 KiB body is refused with the setting's name."""
+    answer = httpx.post(f"{gb_server.url}/v2/models/fraud/infer", content=b" " * 100_000)
+    assert answer.status_code == 413
+    assert "FERRYMAN_MAX_BODY_BYTES" in answer.json()["error"]
+
+
+def test_chunked_body_over_the_limit_is_a_413(gb_server: ServingProcess) -> None:
+    """Without Content-Length (chunked upload) the limit still holds."""
+
+    def chunks() -> object:
+        for _ in range(100):
+            yield b" " * 1000
+
+    answer = httpx.post(f"{gb_server.url}/v2/models/fraud/infer", content=chunks())
+    assert answer.status_code == 413
+
+
+def test_bad_binary_header_length_is_a_400(gb_server: ServingProcess) -> None:
+    answer = httpx.post(
+        f"{gb_server.url}/v2/models/fraud/infer",
+        content=b"{}",
+        headers={"Inference-Header-Content-Length": "abc"},
+    )
+    assert answer.status_code == 400 and "non-negative integer" in answer.json()["error"]
+
+
+def test_server_survives_the_faults(gb_server: ServingProcess) -> None:
+    """After all of the above the same process is still ready."""
+    assert gb_server.process.poll() is None
+    assert httpx.get(f"{gb_server.url}/v2/health/ready").status_code == 200

@@ -1,0 +1,60 @@
+"""Where the e2e tools are (asks scripts/install-e2e-tools, idempotent and cached), and small waits."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-e2e-tools"
+
+
+@dataclass(frozen=True)
+class E2ETools:
+    prometheus: Path
+    traefik: Path
+    gateway_api_crds: Path  # a directory of CRD yaml files (Gateway API standard channel)
+    traefik_crds: Path  # one yaml file with Traefik's CRDs (TraefikService, Middleware, ...)
+
+
+def install_e2e_tools() -> E2ETools:
+    """Run the install script (a no-op when everything is cached) and read its KEY=VALUE lines."""
+    result = subprocess.run([str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{INSTALL_SCRIPT} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    tools = E2ETools(
+        prometheus=Path(values["PROMETHEUS"]),
+        traefik=Path(values["TRAEFIK"]),
+        gateway_api_crds=Path(values["GATEWAY_API_CRDS"]),
+        traefik_crds=Path(values["TRAEFIK_CRDS"]),
+    )
+    for path in (tools.prometheus, tools.traefik, tools.gateway_api_crds, tools.traefik_crds):
+        if not path.exists():
+            raise RuntimeError(f"{INSTALL_SCRIPT} reported {path}, which does not exist")
+    return tools
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str | Callable[[], str], interval: float = 0.2
+) -> float:
+    """Poll `condition` until true; returns the seconds it took, or raises TimeoutError naming `what`."""
+    started = time.monotonic()
+    while True:
+        if condition():
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            description = what() if callable(what) else what
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {description}")
+        time.sleep(interval)

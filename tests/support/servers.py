@@ -1,0 +1,102 @@
+"""Real server processes for tests: the serving image (`python -m ferryman_serving`) on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(
+    url: str, status: int = 200, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Poll url until it answers status (no sleeps of fixed length: poll)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} while waiting for {url}")
+        try:
+            answer = httpx.get(url, timeout=2.0)
+            if answer.status_code == status:
+                return
+            last = f"HTTP {answer.status_code}"
+        except httpx.HTTPError as error:
+            last = repr(error)
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer {status} within {timeout} s (last: {last})")
+
+
+class ServingProcess:
+    """`python -m ferryman_serving` with FERRYMAN_* settings, its JSON log captured to a file."""
+
+    def __init__(self, log_dir: Path, port: int | None = None, **settings: str) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"serving-{self.port}-{time.monotonic_ns()}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FERRYMAN_")}
+        env.update({"FERRYMAN_HOST": "127.0.0.1", "FERRYMAN_PORT": str(self.port)})
+        env.update({f"FERRYMAN_{key.upper()}": value for key, value in settings.items()})
+        pythonpath = [str(REPO / "serving-image"), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in pythonpath if p)
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ferryman_serving"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> ServingProcess:
+        wait_for(f"{self.url}/v2/health/ready", 200, timeout, self.process)
+        return self
+
+    def wait_live(self, timeout: float = 60.0) -> ServingProcess:
+        wait_for(f"{self.url}/v2/health/live", 200, timeout, self.process)
+        return self
+
+    def logs(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def terminate(self) -> None:
+        """SIGTERM (the graceful path Kubernetes uses)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait, and SIGKILL the process group if it will not go."""
+        self.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def __enter__(self) -> ServingProcess:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()

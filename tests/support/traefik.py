@@ -1,0 +1,291 @@
+"""A real Gateway API data plane for the e2e tier: Traefik, out of cluster, watching the local API server.
+
+`start_gateway(traefik_binary, kubectl, crd_files, workdir)` installs the Gateway API standard CRDs and
+Traefik's CRDs, starts Traefik (providers kubernetesGateway + kubernetesCRD) with its `web` entryPoint on
+127.0.0.1:<free port>, creates GatewayClass `ferryman-traefik` and Gateway `ferryman-e2e/ferryman` whose
+listener port is that entryPoint's, waits until Traefik reports the Gateway Accepted and Programmed, and
+returns a `Gateway`: `base_url` for clients, and `route_weights()` for the weights Traefik has in force.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.e2e_tools import free_port, wait_until
+from tests.support.kube_cli import Kubectl, Manifest
+
+GATEWAY_CLASS = "ferryman-traefik"
+GATEWAY_NAMESPACE = "ferryman-e2e"
+GATEWAY_NAME = "ferryman"
+CONTROLLER_NAME = "traefik.io/gateway-controller"
+# Model latency is milliseconds: Traefik's default buckets (0.1 s ... 10 s) cannot tell 5 ms from 50 ms.
+LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
+
+
+def static_config(web_port: int, api_port: int, throttle: str = "200ms") -> dict[str, Any]:
+    """Traefik's static configuration; every listener on loopback, nothing phones home."""
+    return {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "entryPoints": {
+            "web": {"address": f"127.0.0.1:{web_port}"},
+            # `traefik` is the entryPoint of the API, ping and metrics; left undefined it would bind :8080.
+            "traefik": {"address": f"127.0.0.1:{api_port}"},
+        },
+        "api": {"insecure": True, "dashboard": False},
+        "ping": {"entryPoint": "traefik"},
+        "metrics": {
+            "prometheus": {
+                "entryPoint": "traefik",
+                "buckets": LATENCY_BUCKETS,
+                "addServicesLabels": True,
+                "addRoutersLabels": True,
+            }
+        },
+        "providers": {
+            "providersThrottleDuration": throttle,
+            "kubernetesGateway": {},
+            "kubernetesCRD": {"allowCrossNamespace": True},
+        },
+        "log": {"level": "INFO", "noColor": True},
+    }
+
+
+def gateway_manifests(listener_port: int) -> list[Manifest]:
+    """GatewayClass + Gateway; routes from every namespace may attach (tests use their own namespaces)."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GATEWAY_NAMESPACE}},
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": GATEWAY_CLASS},
+            "spec": {"controllerName": CONTROLLER_NAME},
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE},
+            "spec": {
+                "gatewayClassName": GATEWAY_CLASS,
+                "listeners": [
+                    {
+                        "name": "web",
+                        "protocol": "HTTP",
+                        "port": listener_port,
+                        "allowedRoutes": {"namespaces": {"from": "All"}},
+                    }
+                ],
+            },
+        },
+    ]
+
+
+def has_conditions(obj: Manifest, *types: str) -> bool:
+    """True when every condition type is True and observed at the object's current generation."""
+    generation = obj["metadata"].get("generation")
+    conditions = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
+    return all(
+        t in conditions
+        and conditions[t]["status"] == "True"
+        and conditions[t].get("observedGeneration", generation) == generation
+        for t in types
+    )
+
+
+@dataclass
+class TraefikServer:
+    process: subprocess.Popen[bytes]
+    web_port: int
+    api_port: int
+    log_path: Path
+
+    @classmethod
+    def start(cls, binary: Path, kubeconfig: Path, workdir: Path) -> TraefikServer:
+        workdir.mkdir(parents=True, exist_ok=True)
+        web_port, api_port = free_port(), free_port()
+        config_path = workdir / "traefik.yml"
+        config_path.write_text(yaml.safe_dump(static_config(web_port, api_port), sort_keys=False))
+        # Out of cluster: without KUBERNETES_SERVICE_HOST/PORT Traefik's client reads KUBECONFIG.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
+        env["KUBECONFIG"] = str(kubeconfig)
+        log_path = workdir / "traefik.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [str(binary), f"--configFile={config_path}"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        server = cls(process, web_port, api_port, log_path)
+        try:
+            wait_until(server.is_up, timeout=30, what=f"Traefik ping on port {api_port} (log {log_path})")
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def metrics_target(self) -> str:
+        """host:port where Traefik serves /metrics (for a Prometheus static job)."""
+        return f"127.0.0.1:{self.api_port}"
+
+    def is_up(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"Traefik exited with {self.process.returncode}; see {self.log_path}")
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/ping", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def api(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.api_url}{path}", timeout=5) as response:
+            return json.load(response)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+@dataclass
+class Gateway:
+    """The running data plane: clients send to `base_url`; routes attach with `parent_ref`."""
+
+    traefik: TraefikServer
+    kubectl: Kubectl
+    namespace: str = GATEWAY_NAMESPACE
+    name: str = GATEWAY_NAME
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.traefik.web_port}"
+
+    @property
+    def parent_ref(self) -> dict[str, str]:
+        """What an HTTPRoute puts in spec.parentRefs to attach to this Gateway."""
+        return {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "namespace": self.namespace,
+            "name": self.name,
+        }
+
+    def route_weights(self, namespace: str, route: str) -> dict[int, dict[str, int]]:
+        """The weights Traefik has in force for an HTTPRoute: {rule index: {backend name: weight}}.
+
+        HTTPRoute status is written before a change is live; this reads Traefik's own runtime config.
+        A rule whose backend is not a plain Service (e.g. a TraefikService) shows Traefik's service name.
+        """
+        prefix = _normalize(f"httproute-{namespace}-{route}-gw-{self.namespace}-{self.name}-ep-web") + "-"
+        rule_pattern = re.compile(re.escape(prefix) + r"(\d+)-[0-9a-f]+-wrr@kubernetesgateway$")
+        backend_pattern = re.compile(r"-svc-" + re.escape(_normalize(namespace)) + r"-(.+)-\d+$")
+        weights: dict[int, dict[str, int]] = {}
+        for service in self.traefik.api("/api/http/services"):
+            match = rule_pattern.match(service["name"])
+            if not match or "weighted" not in service:
+                continue
+            rule: dict[str, int] = {}
+            for entry in service["weighted"].get("services", []):
+                name = entry["name"].split("@")[0]
+                backend = backend_pattern.search(name)
+                rule[backend.group(1) if backend else name] = int(entry.get("weight", 1))
+            weights[int(match.group(1))] = rule
+        return weights
+
+    def wait_for_weights(
+        self, namespace: str, route: str, expected: dict[str, int], rule: int = 0, timeout: float = 20.0
+    ) -> float:
+        """Wait until Traefik routes rule `rule` of the route with exactly `expected`; returns seconds."""
+        return wait_until(
+            lambda: self.route_weights(namespace, route).get(rule) == expected,
+            timeout=timeout,
+            what=lambda: (
+                f"weights {expected} on {namespace}/{route}, in force: {self.route_weights(namespace, route)}"
+            ),
+        )
+
+    def wait_route_accepted(
+        self,
+        namespace: str,
+        route: str,
+        conditions: tuple[str, ...] = ("Accepted", "ResolvedRefs"),
+        timeout: float = 20.0,
+    ) -> None:
+        """Wait until these conditions are True on the route for this Gateway, at its generation."""
+
+        def accepted() -> bool:
+            obj = self.kubectl.get("httproute", route, namespace)
+            for parent in obj.get("status", {}).get("parents", []):
+                if parent.get("parentRef", {}).get("name") == self.name:
+                    as_object = {
+                        "metadata": obj["metadata"],
+                        "status": {"conditions": parent.get("conditions", [])},
+                    }
+                    return has_conditions(as_object, *conditions)
+            return False
+
+        wait_until(accepted, timeout=timeout, what=f"HTTPRoute {namespace}/{route} {'+'.join(conditions)}")
+
+
+def _normalize(name: str) -> str:
+    """Traefik's provider.Normalize: runs of non-alphanumerics become one '-'."""
+    return "-".join(part for part in re.split(r"[^0-9A-Za-z]+", name) if part)
+
+
+def install_crds(kubectl: Kubectl, gateway_api_crds: Path, traefik_crds: Path) -> None:
+    """Every CRD the providers watch must exist, or the Gateway provider hangs without a word."""
+    files = sorted(gateway_api_crds.glob("*.yaml"))
+    kubectl.apply_files(*files, traefik_crds)
+    for path in [*files, traefik_crds]:
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document.get("kind") == "CustomResourceDefinition":
+                kubectl.run(
+                    "wait",
+                    "--for=condition=Established",
+                    "--timeout=60s",
+                    f"crd/{document['metadata']['name']}",
+                )
+
+
+def start_gateway(
+    traefik_binary: Path,
+    kubectl: Kubectl,
+    gateway_api_crds: Path,
+    traefik_crds: Path,
+    workdir: Path,
+    timeout: float = 60.0,
+) -> Gateway:
+    install_crds(kubectl, gateway_api_crds, traefik_crds)
+    traefik = TraefikServer.start(traefik_binary, kubectl.kubeconfig, workdir)
+    gateway = Gateway(traefik, kubectl)
+    try:
+        kubectl.apply(gateway_manifests(traefik.web_port))
+        wait_until(
+            lambda: has_conditions(
+                kubectl.get("gateway", GATEWAY_NAME, GATEWAY_NAMESPACE), "Accepted", "Programmed"
+            ),
+            timeout=timeout,
+            what=f"Gateway {GATEWAY_NAMESPACE}/{GATEWAY_NAME} Programmed (Traefik log {traefik.log_path})",
+        )
+    except BaseException:
+        traefik.stop()
+        raise
+    return gateway
