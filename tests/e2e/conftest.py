@@ -1,0 +1,87 @@
+"""Fixtures of the e2e tier: the dev cluster, a real Prometheus and a real Gateway API data plane (Traefik).
+
+Session fixtures (each started once, stopped at the end of the session):
+    cluster     the local dev cluster (tests.support.cluster.DevCluster); FERRYMAN_KEEP_CLUSTER=1 keeps it
+    e2e_tools   paths of Prometheus, Traefik and the CRD files (scripts/install-e2e-tools)
+    kubectl     tests.support.kube_cli.Kubectl for the cluster's admin kubeconfig
+    prometheus  tests.support.prometheus.PrometheusServer scraping annotated pods every second
+    gateway     tests.support.traefik.Gateway: Traefik routing the Gateway `ferryman-e2e/ferryman`
+Per test:
+    namespace   a fresh namespace, deleted afterwards
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.cluster import (
+    ClusterStartError,
+    DevCluster,
+    fresh_namespace,
+    keep_cluster,
+    start_dev_cluster,
+    stop_dev_cluster,
+)
+from tests.support.e2e_tools import E2ETools, install_e2e_tools
+from tests.support.kube_cli import Kubectl
+from tests.support.prometheus import PrometheusServer
+from tests.support.traefik import Gateway, start_gateway
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[DevCluster]:
+    """The dev cluster for the whole session. If it cannot start the tier fails; it is never skipped."""
+    try:
+        running = start_dev_cluster()
+    except ClusterStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield running
+    if not keep_cluster():
+        stop_dev_cluster()
+
+
+@pytest.fixture
+def namespace(cluster: DevCluster) -> Iterator[str]:
+    """A fresh namespace for one test."""
+    with fresh_namespace(cluster, prefix="e2e") as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def e2e_tools() -> E2ETools:
+    try:
+        return install_e2e_tools()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster: DevCluster) -> Kubectl:
+    return Kubectl(cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    cluster: DevCluster, e2e_tools: E2ETools, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """Prometheus on 127.0.0.1, discovering pods through the cluster's API server, scraping every 1 s."""
+    server = PrometheusServer.start(
+        e2e_tools.prometheus, cluster.kubeconfig, tmp_path_factory.mktemp("prometheus")
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    kubectl: Kubectl, e2e_tools: E2ETools, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """Traefik (Gateway API and Traefik CRD providers) with a Programmed Gateway; clients use `base_url`."""
+    workdir: Path = tmp_path_factory.mktemp("traefik")
+    running = start_gateway(
+        e2e_tools.traefik, kubectl, e2e_tools.gateway_api_crds, e2e_tools.traefik_crds, workdir
+    )
+    yield running
+    running.traefik.stop()

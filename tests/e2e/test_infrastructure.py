@@ -1,0 +1,221 @@
+"""The e2e tier's real parts work together: pods on the dev cluster, Prometheus, and Traefik as the Gateway.
+
+These tests are the ground the progressive-delivery scenarios stand on: Prometheus finds serving pods by
+Kubernetes service discovery and labels their series by track, and Traefik splits, switches, matches
+and mirrors traffic exactly as the HTTPRoute (or TraefikService) in the API server says.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from tests.support.e2e_tools import wait_until
+from tests.support.echo_app import (
+    ECHO_PORT,
+    echo_deployment,
+    echo_service,
+    pod_ips,
+    requests_served,
+    wait_deployment_ready,
+    wait_service_endpoints,
+)
+from tests.support.kube_cli import Kubectl, Manifest
+from tests.support.prometheus import PrometheusServer
+from tests.support.traefik import Gateway
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def echo_pair(kubectl: Kubectl) -> Iterator[str]:
+    """Namespace with Deployments + Services echo-a (stable) and echo-b (canary), both ready."""
+    namespace = f"e2e-infra-{int(time.time()) % 100000}"
+    kubectl.run("create", "namespace", namespace)
+    try:
+        kubectl.apply(
+            [
+                echo_deployment("echo-a", namespace, track="stable", version="v1"),
+                echo_service("echo-a", namespace),
+                echo_deployment("echo-b", namespace, track="canary", version="v2"),
+                echo_service("echo-b", namespace),
+            ]
+        )
+        for name in ("echo-a", "echo-b"):
+            wait_deployment_ready(kubectl, name, namespace)
+            wait_service_endpoints(kubectl, name, namespace)
+        yield namespace
+    finally:
+        kubectl.run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
+
+
+def http_route(name: str, namespace: str, gateway: Gateway, rules: list[Manifest]) -> Manifest:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"parentRefs": [gateway.parent_ref], "rules": rules},
+    }
+
+
+def path_rule(prefix: str, backends: dict[str, int], **extra: object) -> Manifest:
+    refs = [{"name": name, "port": ECHO_PORT, "weight": weight} for name, weight in backends.items()]
+    return {"matches": [{"path": {"type": "PathPrefix", "value": prefix}}], "backendRefs": refs, **extra}
+
+
+def answers(
+    gateway: Gateway, path: str, count: int, headers: dict[str, str] | None = None
+) -> collections.Counter[str]:
+    """Send `count` sequential GETs through the Gateway; count the bodies (each echo answers its name)."""
+    seen: collections.Counter[str] = collections.Counter()
+    with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
+        for _ in range(count):
+            response = client.get(path, headers=headers)
+            seen[response.text if response.status_code == 200 else f"HTTP {response.status_code}"] += 1
+    return seen
+
+
+def test_prometheus_discovers_annotated_pods_and_labels_series_by_track(
+    prometheus: PrometheusServer, kubectl: Kubectl, echo_pair: str
+) -> None:
+    """A pod annotated prometheus.io/scrape=true is scraped at <pod IP>:<port><path>, and its series carry
+    namespace, pod, model_deployment, track and model_version; a pod without the annotation is not scraped."""
+    namespace = echo_pair
+    kubectl.apply([echo_deployment("echo-unscraped", namespace, scrape=False)])
+    wait_deployment_ready(kubectl, "echo-unscraped", namespace)
+    (canary_ip,) = pod_ips(kubectl, "echo-b", namespace)
+    before = requests_served(canary_ip)
+    with httpx.Client(timeout=5) as client:
+        for _ in range(7):
+            assert client.get(f"http://{canary_ip}:{ECHO_PORT}/predict").status_code == 200
+
+    promql = f'ferryman_requests_total{{namespace="{namespace}", track="canary"}}'
+    (sample,) = prometheus.wait_for(promql, lambda r: len(r) == 1 and r[0].value == before + 7, timeout=30)
+    assert sample.labels["model_deployment"] == "echo"
+    assert sample.labels["model_version"] == "v2"
+    assert sample.labels["pod"].startswith("echo-b-")
+    assert sample.labels["instance"] == f"{canary_ip}:{ECHO_PORT}"
+
+    scraped_pods = {
+        t["labels"]["pod"] for t in prometheus.active_targets() if t["labels"]["namespace"] == namespace
+    }
+    assert {p.split("-")[1] for p in scraped_pods} == {"a", "b"}, scraped_pods
+
+
+def test_weighted_backends_split_traffic_exactly(gateway: Gateway, kubectl: Kubectl, echo_pair: str) -> None:
+    """HTTPRoute backend weights 90/10 send exactly 90 of 100 requests to the first backend (Traefik's
+    weighted round robin is deterministic), and a change to 0/100 is live once Traefik's API shows it."""
+    namespace = echo_pair
+    kubectl.apply(
+        [http_route("split", namespace, gateway, [path_rule("/split", {"echo-a": 90, "echo-b": 10})])]
+    )
+    gateway.wait_route_accepted(namespace, "split")
+    gateway.wait_for_weights(namespace, "split", {"echo-a": 90, "echo-b": 10})
+
+    assert answers(gateway, "/split", 100) == {"echo-a": 90, "echo-b": 10}
+
+    changed_at = time.monotonic()
+    kubectl.apply(
+        [http_route("split", namespace, gateway, [path_rule("/split", {"echo-a": 0, "echo-b": 100})])]
+    )
+    gateway.wait_for_weights(namespace, "split", {"echo-a": 0, "echo-b": 100})
+    print(f"weight change live in Traefik after {time.monotonic() - changed_at:.2f} s")
+
+    assert answers(gateway, "/split", 50) == {"echo-b": 50}
+
+
+def test_header_match_routes_to_its_backend(gateway: Gateway, kubectl: Kubectl, echo_pair: str) -> None:
+    """A rule matching header x-variant: b sends those requests to echo-b; the rest go to echo-a (A/B)."""
+    namespace = echo_pair
+    header_rule = {
+        "matches": [
+            {
+                "path": {"type": "PathPrefix", "value": "/ab"},
+                "headers": [{"type": "Exact", "name": "x-variant", "value": "b"}],
+            }
+        ],
+        "backendRefs": [{"name": "echo-b", "port": ECHO_PORT}],
+    }
+    kubectl.apply([http_route("ab", namespace, gateway, [header_rule, path_rule("/ab", {"echo-a": 1})])])
+    gateway.wait_route_accepted(namespace, "ab")
+    wait_until(
+        lambda: len(gateway.route_weights(namespace, "ab")) == 2, timeout=20, what="both A/B rules live"
+    )
+
+    assert answers(gateway, "/ab", 10, headers={"x-variant": "b"}) == {"echo-b": 10}
+    assert answers(gateway, "/ab", 10, headers={"x-variant": "a"}) == {"echo-a": 10}
+    assert answers(gateway, "/ab", 10) == {"echo-a": 10}
+
+
+def test_traefikservice_mirroring_copies_requests_without_touching_responses(
+    gateway: Gateway, kubectl: Kubectl, echo_pair: str
+) -> None:
+    """A TraefikService mirroring echo-a to echo-b at 50 %, used as an HTTPRoute backendRef, answers every
+    client from echo-a while echo-b receives half of the requests (shadow traffic)."""
+    namespace = echo_pair
+    mirror = {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "TraefikService",
+        "metadata": {"name": "shadow", "namespace": namespace},
+        "spec": {
+            "mirroring": {
+                "name": "echo-a",
+                "port": ECHO_PORT,
+                "mirrors": [{"name": "echo-b", "port": ECHO_PORT, "percent": 50}],
+            }
+        },
+    }
+    rule = {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/shadow"}}],
+        "backendRefs": [{"group": "traefik.io", "kind": "TraefikService", "name": "shadow"}],
+    }
+    kubectl.apply([mirror, http_route("shadow", namespace, gateway, [rule])])
+    gateway.wait_route_accepted(namespace, "shadow")
+    wait_until(lambda: answers(gateway, "/shadow", 1) == {"echo-a": 1}, timeout=20, what="shadow route live")
+    (shadow_ip,) = pod_ips(kubectl, "echo-b", namespace)
+    before = requests_served(shadow_ip)
+
+    assert answers(gateway, "/shadow", 40) == {"echo-a": 40}
+
+    # Mirrored copies are sent asynchronously: wait for them to land, then check nothing more arrives.
+    wait_until(lambda: requests_served(shadow_ip) - before >= 19, timeout=10, what="mirrored requests")
+    time.sleep(0.5)
+    assert requests_served(shadow_ip) - before in (20, 21)  # 50 % of 40 (+1 if the warm-up one was mirrored)
+
+
+def test_httproute_request_mirror_filter_is_not_implemented_by_traefik(
+    gateway: Gateway, kubectl: Kubectl, echo_pair: str
+) -> None:
+    """Traefik 3.7 accepts an HTTPRoute RequestMirror filter but answers 500 on that rule: shadow traffic on
+    Traefik must use a TraefikService. If this starts failing, Traefik implemented it: use the filter."""
+    namespace = echo_pair
+    rule = path_rule("/reqmirror", {"echo-a": 1})
+    rule["filters"] = [
+        {
+            "type": "RequestMirror",
+            "requestMirror": {"backendRef": {"name": "echo-b", "port": ECHO_PORT}, "percent": 50},
+        }
+    ]
+    kubectl.apply([http_route("reqmirror", namespace, gateway, [rule])])
+    gateway.wait_route_accepted(namespace, "reqmirror", conditions=("Accepted",))
+    wait_until(lambda: "HTTP 404" not in answers(gateway, "/reqmirror", 1), timeout=20, what="route live")
+
+    assert answers(gateway, "/reqmirror", 5) == {"HTTP 500": 5}
+
+
+def test_prometheus_scrapes_traefik_service_metrics(prometheus: PrometheusServer, gateway: Gateway) -> None:
+    """Traefik's own metrics (requests per service and code, fine latency buckets) reach Prometheus."""
+    prometheus.add_static_job("traefik", [gateway.traefik.metrics_target])
+    answers(gateway, "/no-such-route", 3)
+    samples = prometheus.wait_for(
+        'traefik_entrypoint_requests_total{entrypoint="web", code="404"}',
+        lambda r: bool(r) and r[0].value >= 3,
+    )
+    assert samples[0].labels["job"] == "traefik"
+    buckets = prometheus.query(
+        'traefik_entrypoint_request_duration_seconds_bucket{entrypoint="web", le="0.005"}'
+    )
+    assert buckets, "the 5 ms latency bucket is configured"
