@@ -68,6 +68,10 @@ class DataPlane:
             raise Unavailable(f"model {name!r} is not ready: {detail}")
         return repo.model
 
+    def check_can_infer(self, name: str, version: str | None) -> None:
+        """NotFound for another model or version, Unavailable while not loaded."""
+        self._serving_model(name, version)
+
     def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
         """Validate the request against the model signature, run it and count drift histograms."""
         model = self._serving_model(name, version)

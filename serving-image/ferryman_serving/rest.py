@@ -93,7 +93,8 @@ class RestApi:
             if not _is_infer_path(parts):
                 raise NotFound(f"no such path {path!r}; infer is POST /v2/models/NAME[/versions/V]/infer")
             _require(scope["method"], "POST")
-            self.dataplane.check_model(parts[2], _version(parts))  # unknown model: 404 before parsing
+            # Unknown model (404) or not ready (503) is decided before the body is read and parsed.
+            self.dataplane.check_can_infer(parts[2], _version(parts))
             body, json_length = await self._read_body(scope, receive)
             request = decode_request(body, json_length)
             response = self.dataplane.infer(parts[2], _version(parts), request)
