@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-
 from tests.support.file_server import StaticFileServer
 from tests.support.models import GradientBoostingFiles
 from tests.support.servers import ServingProcess
