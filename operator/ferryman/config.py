@@ -16,7 +16,9 @@ class Settings(BaseSettings):
         description="Namespaces to watch (JSON list or comma-free single name); empty means cluster-wide.",
     )
     field_manager: str = Field("ferryman", description="Server-side apply field manager for owned objects.")
-    finalizer: str = Field("ferryman.dev/finalizer", description="Finalizer Kopf puts on resources it guards.")
+    finalizer: str = Field(
+        "ferryman.dev/finalizer", description="Finalizer Kopf puts on resources it guards."
+    )
     annotation_prefix: str = Field(
         "operator.ferryman.dev", description="Prefix of Kopf's progress and diff-base annotations."
     )
@@ -26,6 +28,10 @@ class Settings(BaseSettings):
     serving_command: list[str] = Field(
         default_factory=lambda: ["python", "-m", "ferryman_serving"],
         description="Command that starts the serving image's server inside its container.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking server that resolves models:/ URIs; passed on to serving pods.",
     )
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus API for canary analysis.")
     standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")

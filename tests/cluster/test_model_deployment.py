@@ -76,7 +76,9 @@ def test_apply_creates_owned_deployment_and_service_and_becomes_ready(
 
     md = kubectl.get("modeldeployment", "fraud", namespace)
     for kind, name in (("deployment", "fraud-stable"), ("service", "fraud")):
-        owned = kubectl.get(kind, name, namespace)
+        owned = json.loads(
+            kubectl.run("get", kind, name, "-n", namespace, "-o", "json", "--show-managed-fields")
+        )
         (owner,) = owned["metadata"]["ownerReferences"]
         assert owner["uid"] == md["metadata"]["uid"]
         assert owned["metadata"]["managedFields"][0]["manager"] == "ferryman"
@@ -148,19 +150,25 @@ def test_new_model_version_updates_the_deployment_once(
 def test_spec_the_schema_cannot_judge_marks_degraded_and_keeps_serving(
     kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
 ) -> None:
-    """A quantity only the Deployment's validation rejects gives Degraded naming the field; nothing breaks."""
+    """A registry URI on an operator without a registry: Degraded naming the field; old pods keep serving."""
     kubectl.apply([model_deployment(namespace, model_uri)])
     wait_until_serving(kubectl, namespace)
     pods_before = kubectl.run("get", "pods", "-n", namespace, "-o", "name")
 
-    kubectl.apply([model_deployment(namespace, model_uri, resources={"limits": {"cpu": "lots"}})])
+    kubectl.apply([model_deployment(namespace, "models:/fraud/8")])
 
     def degraded() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace)
         return status if status.get("phase") == "Degraded" else None
 
     status = wait_for("Degraded", degraded, timeout=60)
-    assert "spec.serving.resources" in status["message"]
+    assert status["message"].startswith("spec.model.uri: models:/fraud/8")
+    assert "FERRYMAN_MLFLOW_TRACKING_URI" in status["message"]
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions == {"Ready": "True", "Progressing": "False", "Degraded": "True"}
+    assert status["stableUri"] == model_uri
     assert kubectl.run("get", "pods", "-n", namespace, "-o", "name") == pods_before
+    events = kubectl.run(
+        "get", "events", "-n", namespace, "--field-selector", "reason=InvalidSpec", "-o", "name"
+    )
+    assert events.strip()

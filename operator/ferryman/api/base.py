@@ -6,7 +6,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 GROUP = "ferryman.dev"
@@ -68,9 +76,14 @@ def _quantity_to_text(value: object) -> object:
     return value
 
 
+# Kubernetes' own quantity syntax (apimachinery resource.Quantity); checked here so that a typo is refused
+# at the CRD instead of surfacing later as an API error on the Deployment built from it.
+QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+
 Quantity = Annotated[
     str,
     BeforeValidator(_quantity_to_text),
-    WithJsonSchema({"x-kubernetes-int-or-string": True}),
+    StringConstraints(pattern=QUANTITY_PATTERN, max_length=64),
+    WithJsonSchema({"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN, "maxLength": 64}),
 ]
 """A Kubernetes resource quantity such as ``500m``, ``2Gi`` or ``1``."""

@@ -96,7 +96,7 @@ def _pod_spec(md: ModelDeployment, target: ServingTarget, settings: Settings) ->
         "name": "serving",
         "image": serving.image,
         "command": list(settings.serving_command),
-        "env": _serving_env(md, target),
+        "env": _serving_env(md, target, settings),
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}],
         "readinessProbe": _http_probe("/v2/health/ready", serving.port, period=2, failures=2),
         "livenessProbe": _http_probe("/v2/health/live", serving.port, period=10, failures=3),
@@ -120,13 +120,23 @@ def _pod_spec(md: ModelDeployment, target: ServingTarget, settings: Settings) ->
     }
 
 
+def check_model_source(md: ModelDeployment, settings: Settings) -> None:
+    """What the schema cannot know: whether this operator can reach the model's registry."""
+    if md.spec.model.parsed().is_registry and not settings.mlflow_tracking_uri:
+        raise ValueError(
+            f"spec.model.uri: {md.spec.model.uri} names an MLflow registry model, but this operator has no "
+            "registry (set FERRYMAN_MLFLOW_TRACKING_URI on the operator) - or use an s3://, https:// or "
+            "file:/// URI"
+        )
+
+
 def served_model_name(md: ModelDeployment) -> str:
     """The name clients use in /v2/models/NAME: explicit, else the registered model, else the resource's."""
     model = md.spec.model
     return model.name or model.parsed().registered_model or md.metadata.name
 
 
-def _serving_env(md: ModelDeployment, target: ServingTarget) -> list[dict[str, Any]]:
+def _serving_env(md: ModelDeployment, target: ServingTarget, settings: Settings) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "FERRYMAN_MODEL_URI", "value": target.model_uri},
         {"name": "FERRYMAN_MODEL_NAME", "value": served_model_name(md)},
@@ -136,6 +146,8 @@ def _serving_env(md: ModelDeployment, target: ServingTarget) -> list[dict[str, A
         # cluster several pods share one node network namespace.
         {"name": "FERRYMAN_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     ]
+    if settings.mlflow_tracking_uri:
+        env.append({"name": "FERRYMAN_MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
     user_env = md.spec.serving.env or []
     env.extend(var.model_dump(by_alias=True, exclude_none=True) for var in user_env)
     return env

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ferryman.builders.status import DeploymentReadiness, condition
+from ferryman.builders.status import ConditionStatus, DeploymentReadiness, condition
 
 
 def serving_status(
@@ -19,8 +19,8 @@ def serving_status(
 ) -> dict[str, Any]:
     """Status once the stable objects are applied: Pending until its pods are Ready, then Succeeded."""
     previous_conditions = (previous or {}).get("conditions")
-    ready = "True" if stable.ready else "False"
-    progressing = "False" if stable.ready else "True"
+    ready: ConditionStatus = "True" if stable.ready else "False"
+    progressing: ConditionStatus = "False" if stable.ready else "True"
     reason = "StableReady" if stable.ready else "WaitingForStable"
     return {
         "phase": "Succeeded" if stable.ready else "Pending",
@@ -45,7 +45,9 @@ def invalid_spec_status(
     """Degraded with a message that names the field; whatever already runs keeps running."""
     previous_conditions = (previous or {}).get("conditions")
     # The stable pods keep serving, so Ready keeps whatever it said before the bad edit.
-    ready = next((c["status"] for c in previous_conditions or [] if c.get("type") == "Ready"), "False")
+    ready: ConditionStatus = next(
+        (c["status"] for c in previous_conditions or [] if c.get("type") == "Ready"), "False"
+    )
     return {
         "phase": "Degraded",
         "observedGeneration": generation,

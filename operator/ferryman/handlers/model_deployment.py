@@ -11,7 +11,12 @@ from pydantic import ValidationError
 from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment
 from ferryman.builders.naming import LABEL_MANAGED_BY, LABEL_MODEL_DEPLOYMENT, LABEL_TRACK, MANAGED_BY
-from ferryman.builders.serving import ServingTarget, build_service, build_serving_deployment
+from ferryman.builders.serving import (
+    ServingTarget,
+    build_service,
+    build_serving_deployment,
+    check_model_source,
+)
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
 from ferryman.config import Settings
@@ -23,7 +28,9 @@ STEADY_PHASES = frozenset({None, "Pending", "Succeeded"})
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def model_deployment_status(namespace: str, name: str, status: kopf.Status, **_: Any) -> dict[Any, Any]:
+def model_deployment_status(
+    namespace: str | None, name: str, status: kopf.Status, **_: Any
+) -> dict[Any, Any]:
     """The last seen status of every ModelDeployment, so Deployment events need no extra GET."""
     return {(namespace, name): dict(status)}
 
@@ -38,6 +45,7 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
     previous = dict(body.status)
     try:
         md = ModelDeployment.model_validate(body)
+        check_model_source(md, config)
         target = stable_target(md)
     except (ValidationError, ValueError) as error:
         _degrade(body, patch, previous, describe_validation_error(error), now)
@@ -87,16 +95,13 @@ def stable_target(md: ModelDeployment) -> ServingTarget:
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRACK: "stable"})
 def stable_deployment_changed(
-    body: kopf.Body,
-    namespace: str,
-    labels: kopf.Labels,
-    model_deployment_status: kopf.Index[Any, Any],
-    **_: Any,
+    body: kopf.Body, namespace: str | None, labels: kopf.Labels, **kwargs: Any
 ) -> None:
     """Readiness of the stable pods flows into the owner's status (written only when it changes)."""
+    index: kopf.Index[tuple[str | None, str], dict[str, Any]] = kwargs["model_deployment_status"]
     md_name = labels.get(LABEL_MODEL_DEPLOYMENT)
-    known = model_deployment_status.get((namespace, md_name))
-    if md_name is None or not known:
+    known = index.get((namespace, md_name)) if md_name else None
+    if not md_name or not known:
         return
     previous = next(iter(known))
     if previous.get("phase") not in STEADY_PHASES or "stableVersion" not in previous:

@@ -29,7 +29,7 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
 @kopf.on.login()
 def log_in(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In a pod: the service account; elsewhere: KUBECONFIG. Needs no client library's login code."""
-    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
         **kwargs
-    )
+    ) or kopf.login_with_kubeconfig(**kwargs)
     return info

@@ -13,10 +13,10 @@ from kubernetes.config.config_exception import ConfigException
 def api_client() -> client.ApiClient:
     """An API client from the in-cluster service account, else from KUBECONFIG / ~/.kube/config."""
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except ConfigException:
         # The client library reads KUBECONFIG once at import; read it at call time like kubectl does.
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
     # Kopf runs synchronous handlers in a thread pool; give each worker a pooled connection.
     configuration.connection_pool_maxsize = 64

@@ -46,7 +46,7 @@ def _call(
         auth_settings=["BearerToken"],
     )
     response = client.call_api(method, url, header_params=headers, body=payload)
-    data: bytes = response.read()
+    data: bytes = response.read()  # type: ignore[no-untyped-call]
     if not 200 <= response.status < 300:
         raise _as_kopf_error(response.status, data, f"{method} {path}")
     return json.loads(data) if data else None

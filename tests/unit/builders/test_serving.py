@@ -63,7 +63,7 @@ def test_model_uri_and_version_reach_the_server_by_env() -> None:
     }
     assert env["FERRYMAN_MODEL_URI"]["value"] == "models:/fraud/7"
     assert env["FERRYMAN_MODEL_VERSION"]["value"] == "7"
-    assert env["FERRYMAN_MODEL_NAME"]["value"] == "fraud"
+    assert env["FERRYMAN_MODEL_NAME"]["value"] == "fraud"  # the registered model of models:/fraud/7
     assert env["FERRYMAN_HOST"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
 
 
