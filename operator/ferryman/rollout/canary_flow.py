@@ -29,9 +29,12 @@ def progress_canary(
     ready: bool,
 ) -> Decision:
     """One Progressing reconcile of a canary (readiness deadline already checked by the caller)."""
-    index = min(state.current_step_index, len(plan.steps) - 1)  # the plan may have shrunk
-    state = replace(state, current_step_index=index)
-    step = plan.steps[index]
+    if state.current_step_index >= len(plan.steps):  # the spec was edited mid-rollout
+        last = len(plan.steps) - 1
+        text = f"strategy.canary.steps now has {len(plan.steps)} steps; continuing at step {last + 1}"
+        moved = replace(state, current_step_index=last, message=text)
+        return decide(moved, plan, _normal("StepsChanged", text), poll_seconds(plan))
+    step = plan.steps[state.current_step_index]
     if isinstance(step, PauseStep):
         return _pause_step(state, plan, policy, step, observation, now, ready)
     if state.canary_weight != step.weight:

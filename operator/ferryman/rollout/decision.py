@@ -44,7 +44,7 @@ class Decision:
     - weights: `canary_weight + stable_weight == 100` always (user traffic, not mirrored traffic);
     - `stable_deployment_version`: the version the stable Deployment must run (the canary's while
       Promoting, else `state.stable_version`); `canary_deployment_version`: None means scale the
-      canary to zero;
+      canary to zero (blue-green: stable moves only after the cutover to the preview);
     - `mirror_percent`: shadow only, percent of requests copied to the canary (responses dropped);
     - `route_matched_to_canary`: A/B only, header/cookie-matched requests go to the canary;
     - `reject_canary`: this transition judged or aborted the canary; tag the version rejected and,
@@ -70,9 +70,12 @@ class Decision:
 
     @property
     def stable_deployment_version(self) -> str:
-        if self.state.phase is Phase.PROMOTING and self.state.canary_version:
-            return self.state.canary_version
-        return self.state.stable_version
+        state = self.state
+        # Blue-green moves stable only after users were cut over to the preview (no mixed versions).
+        cut_over = state.strategy is not StrategyKind.BLUE_GREEN or state.canary_weight == 100
+        if state.phase is Phase.PROMOTING and state.canary_version and cut_over:
+            return state.canary_version
+        return state.stable_version
 
     @property
     def canary_deployment_version(self) -> str | None:
@@ -80,7 +83,11 @@ class Decision:
 
     @property
     def promote_canary(self) -> bool:
-        return self.state.phase is Phase.PROMOTING
+        """True while the stable Deployment should be moving to the canary's version."""
+        return (
+            self.state.phase is Phase.PROMOTING
+            and self.stable_deployment_version != self.state.stable_version
+        )
 
     @property
     def rolled_back(self) -> bool:
@@ -110,7 +117,9 @@ def decide(
         state=state,
         events=events,
         conditions=conditions_for(state),
-        requeue_after_seconds=None if state.is_terminal else requeue_after_seconds,
+        requeue_after_seconds=None
+        if state.is_terminal or state.phase is Phase.PENDING
+        else requeue_after_seconds,
         mirror_percent=plan.mirror_percent if mirroring else 0,
         route_matched_to_canary=matching,
         reject_canary=reject_canary,

@@ -89,16 +89,15 @@ def next_step(
 ) -> Decision:
     """Continue, wait, promote or roll back: call once per interval (extra calls are harmless)."""
     now = require_aware("now", now)
-    if state.is_terminal or state.canary_version is None:
+    if _idle(state):
         return decide(state, plan, (), None)
-    state = _clamp_future_times(state, now)
+    state = _normalize_times(state, now)
     if state.phase is Phase.PROMOTING:
         return promotion_step(state, plan, observation, now)
     ready = observation is not None and observation.canary_ready
     state = replace(state, unready_since=None if ready else (state.unready_since or now))
     if state.phase is Phase.PAUSED:
         return _while_paused(state, plan, policy, observation, now)
-    state = replace(state, phase=Phase.PROGRESSING)
     if not ready and seconds_since(state.unready_since, now) >= plan.progress_deadline_seconds:
         return fail_not_ready(state, plan)
     if plan.strategy is StrategyKind.CANARY:
@@ -106,14 +105,23 @@ def next_step(
     return progress_stage(state, plan, policy, observation, now, ready)
 
 
-def _clamp_future_times(state: RolloutState, now: datetime) -> RolloutState:
-    """Timestamps from a replica whose clock ran ahead must not postpone deadlines."""
-    future: dict[str, Any] = {
+def _idle(state: RolloutState) -> bool:
+    """Terminal, or Pending (no rollout started: the handler calls `start_rollout` first)."""
+    return state.is_terminal or state.phase is Phase.PENDING or state.canary_version is None
+
+
+def _normalize_times(state: RolloutState, now: datetime) -> RolloutState:
+    """Make every deadline start: timestamps from a replica whose clock ran ahead become `now`,
+    and missing start times (a hand-edited or older status) start counting `now`."""
+    fixed: dict[str, Any] = {
         spec.name: now
         for spec in fields(state)
         if isinstance(getattr(state, spec.name), datetime) and getattr(state, spec.name) > now
     }
-    return replace(state, **future) if future else state
+    for name in ("rollout_started_at", "step_started_at"):
+        if getattr(state, name) is None:
+            fixed[name] = now
+    return replace(state, **fixed) if fixed else state
 
 
 def _canary_has_traffic(state: RolloutState, plan: RolloutPlan) -> bool:
@@ -147,8 +155,8 @@ def _while_paused(
 def apply_action(state: RolloutState, plan: RolloutPlan, action: RolloutAction, now: datetime) -> Decision:
     """Apply `ferryman.dev/action`: promote now, abort now (weight 0), or resume a paused step."""
     now = require_aware("now", now)
-    if state.is_terminal or state.canary_version is None:
-        return _ignored(state, plan, action, f"the rollout is already {state.phase}")
+    if _idle(state):
+        return _ignored(state, plan, action, f"no rollout in progress (phase {state.phase})")
     if action is RolloutAction.ABORT:
         message = (
             f"rollout of {state.canary_version} aborted by ferryman.dev/action: abort; "
@@ -179,5 +187,5 @@ def apply_action(state: RolloutState, plan: RolloutPlan, action: RolloutAction, 
 
 def _ignored(state: RolloutState, plan: RolloutPlan, action: RolloutAction, why: str) -> Decision:
     text = f"ferryman.dev/action: {action} ignored: {why}"
-    requeue = None if state.is_terminal else plan.interval_seconds
+    requeue = None if _idle(state) else plan.interval_seconds
     return decide(state, plan, (Event(EventType.NORMAL, "ActionIgnored", text),), requeue)

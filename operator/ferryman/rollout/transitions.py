@@ -62,17 +62,9 @@ def fail_not_ready(state: RolloutState, plan: RolloutPlan) -> Decision:
 
 
 def begin_promotion(state: RolloutState, plan: RolloutPlan, now: datetime, why: str) -> Decision:
-    """The stable Deployment moves to the canary's version; blue-green cuts all traffic over first."""
-    weight = 100 if plan.strategy is StrategyKind.BLUE_GREEN else state.canary_weight
+    """The canary's version is to become stable; the weights stay until the switch is safe."""
     message = f"promoting {state.canary_version}: {why}"
-    promoting = replace(
-        state,
-        phase=Phase.PROMOTING,
-        canary_weight=weight,
-        step_started_at=now,
-        pause_reason=None,
-        message=message,
-    )
+    promoting = replace(state, phase=Phase.PROMOTING, step_started_at=now, pause_reason=None, message=message)
     return decide(promoting, plan, (Event(EventType.NORMAL, "Promoting", message),), poll_seconds(plan))
 
 
@@ -100,6 +92,12 @@ def promotion_step(
         return end_rollout(
             state, plan, phase=Phase.DEGRADED, reason="PromotionFailed", message=message, reject=False
         )
+    ready = observation is not None and observation.canary_ready
+    if plan.strategy is StrategyKind.BLUE_GREEN and ready and state.canary_weight != 100:
+        # Blue-green switches users in one step to the Ready preview, then moves stable under them.
+        text = f"blue-green cutover: all traffic to {state.canary_version} while stable moves to it"
+        cut_over = replace(state, canary_weight=100, message=text)
+        return decide(cut_over, plan, (Event(EventType.NORMAL, "TrafficShifted", text),), poll_seconds(plan))
     return hold(state, plan, poll_seconds(plan))
 
 

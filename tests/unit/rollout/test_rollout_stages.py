@@ -45,13 +45,28 @@ def test_blue_green_preview_gets_no_user_traffic() -> None:
 
 
 def test_blue_green_auto_promotes_after_pass_and_delay() -> None:
-    """With autoPromote, a pass after autoPromoteAfter cuts all traffic to the preview, then succeeds."""
+    """With autoPromote, a pass after autoPromoteAfter starts the promotion."""
     run = started(RolloutPlan(strategy=StrategyKind.BLUE_GREEN, auto_promote=True, stage_duration_seconds=60))
     run.tick(healthy)
     promoting = run.tick(healthy)
     assert promoting.state.phase is Phase.PROMOTING
-    assert promoting.canary_weight == 100
     assert run.tick(healthy).state.phase is Phase.SUCCEEDED
+
+
+def test_blue_green_cuts_users_over_before_moving_stable() -> None:
+    """Promotion sends 100% to the Ready preview first, and only then moves the stable Deployment."""
+    run = started(RolloutPlan(strategy=StrategyKind.BLUE_GREEN, auto_promote=True))
+    promoting = run.tick(healthy)
+    assert promoting.state.phase is Phase.PROMOTING
+    assert promoting.canary_weight == 0 and promoting.stable_deployment_version == "6"
+    assert not promoting.promote_canary
+    not_ready = run.tick(lambda s, now: observe(s, now, ready=False), seconds=5)
+    assert not_ready.canary_weight == 0
+    cut_over = run.tick(lambda s, now: observe(s, now), seconds=5)
+    assert cut_over.canary_weight == 100 and cut_over.stable_deployment_version == "7"
+    assert cut_over.promote_canary
+    done = run.tick(healthy, seconds=5)
+    assert done.state.phase is Phase.SUCCEEDED and done.stable_weight == 100
 
 
 def test_blue_green_without_auto_promote_waits_for_promote() -> None:
@@ -65,7 +80,7 @@ def test_blue_green_without_auto_promote_waits_for_promote() -> None:
         apply_action(waiting.state, plan, RolloutAction.RESUME, at(100)).events[0].reason == "ActionIgnored"
     )
     promoted = apply_action(waiting.state, plan, RolloutAction.PROMOTE, at(100))
-    assert promoted.state.phase is Phase.PROMOTING and promoted.canary_weight == 100
+    assert promoted.state.phase is Phase.PROMOTING and promoted.canary_weight == 0
 
 
 def test_blue_green_failing_preview_rolls_back() -> None:

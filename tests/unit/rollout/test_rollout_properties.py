@@ -1,0 +1,307 @@
+"""Properties of the state machine over generated plans, states, observations, actions and clocks.
+
+From any state and any sequence: weights stay within 0..100 and sum to 100; a not-Ready canary
+never gains weight; terminal phases absorb; every transition emits an Event and conditions; the
+status round-trips (the sequence continues from the round-tripped state, as after a crash); and,
+given a person who answers pauses, every rollout ends within a bound set by the deadlines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rollout_fixtures import T0, at
+
+from ferryman.rollout import (
+    AnalysisPolicy,
+    CustomCheck,
+    Decision,
+    Observation,
+    Outcome,
+    PauseReason,
+    PauseStep,
+    Phase,
+    RolloutAction,
+    RolloutPlan,
+    RolloutState,
+    Step,
+    StrategyKind,
+    TrackSample,
+    WeightStep,
+    apply_action,
+    next_step,
+    start_rollout,
+)
+
+pytestmark = pytest.mark.unit
+
+PROPERTY_SETTINGS = settings(
+    max_examples=2000,
+    derandomize=False,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+steps = st.lists(
+    st.one_of(
+        st.builds(WeightStep, st.integers(0, 100)),
+        st.builds(PauseStep, st.one_of(st.none(), st.floats(0, 300))),
+    ),
+    min_size=1,
+    max_size=5,
+).map(tuple)
+
+plans = st.builds(
+    RolloutPlan,
+    strategy=st.sampled_from(StrategyKind),
+    steps=steps,
+    interval_seconds=st.floats(1, 120),
+    progress_deadline_seconds=st.floats(1, 900),
+    no_traffic_deadline_seconds=st.floats(1, 1800),
+    auto_promote=st.booleans(),
+    stage_duration_seconds=st.floats(0, 600),
+    mirror_percent=st.integers(0, 100),
+)
+
+policies = st.builds(
+    AnalysisPolicy,
+    min_requests=st.integers(1, 300),
+    failure_limit=st.integers(1, 4),
+    max_latency_p99_seconds=st.one_of(st.none(), st.floats(0.01, 1)),
+    custom_checks=st.sampled_from([(), (CustomCheck("accuracy", min_value=0.9),)]),
+)
+
+
+@dataclass(frozen=True)
+class WorldFacts:
+    """What the handler would observe at one tick (counts, latency, readiness, promotion progress)."""
+
+    canary_requests: int
+    canary_error_share: float
+    stable_requests: int
+    stable_error_share: float
+    canary_p99: float | None
+    ready: bool
+    stable_serves_canary: bool
+    accuracy: float | None
+    missing: bool  # the handler had no observation at all
+
+
+facts = st.builds(
+    WorldFacts,
+    canary_requests=st.integers(0, 3000),
+    canary_error_share=st.sampled_from([0.0, 0.003, 0.05, 0.5]),
+    stable_requests=st.integers(0, 30000),
+    stable_error_share=st.sampled_from([0.0, 0.003, 0.05]),
+    canary_p99=st.one_of(st.none(), st.floats(0.001, 2)),
+    ready=st.booleans(),
+    stable_serves_canary=st.booleans(),
+    accuracy=st.one_of(st.none(), st.floats(0.5, 1)),
+    missing=st.booleans(),
+)
+
+moves = st.lists(
+    st.tuples(st.floats(0, 200), facts, st.one_of(st.none(), st.sampled_from(RolloutAction))),
+    min_size=1,
+    max_size=40,
+)
+
+
+def observation(state: RolloutState, facts: WorldFacts, now_seconds: float) -> Observation | None:
+    if facts.missing:
+        return None
+    now = at(now_seconds)
+    return Observation(
+        window_start=state.window_started_at or now,
+        window_end=now,
+        canary=TrackSample(
+            facts.canary_requests, facts.canary_requests * facts.canary_error_share, facts.canary_p99
+        ),
+        stable=TrackSample(facts.stable_requests, facts.stable_requests * facts.stable_error_share, 0.05),
+        canary_ready=facts.ready,
+        custom={"accuracy": facts.accuracy},
+        stable_serving_version=state.canary_version if facts.stable_serves_canary else state.stable_version,
+    )
+
+
+def check_decision(
+    before: RolloutState, decision: Decision, plan: RolloutPlan, saw_ready: bool | None
+) -> None:
+    """The invariants every single decision must keep."""
+    after = decision.state
+    assert 0 <= decision.canary_weight <= 100
+    assert decision.canary_weight + decision.stable_weight == 100
+    assert 0 <= decision.mirror_percent <= 100
+    assert decision.mirror_percent == 0 or plan.strategy is StrategyKind.SHADOW
+    assert not decision.route_matched_to_canary or plan.strategy is StrategyKind.AB_TEST
+    assert sorted(c.type for c in decision.conditions) == ["Degraded", "Progressing", "Ready"]
+    if saw_ready is False:
+        assert decision.canary_weight <= before.canary_weight, "weight moved to a canary that is not Ready"
+    if before.is_terminal or before.phase is Phase.PENDING:
+        assert after == before and decision.requeue_after_seconds is None
+    changed = (before.phase, before.canary_weight, before.current_step_index, before.failed_checks) != (
+        after.phase,
+        after.canary_weight,
+        after.current_step_index,
+        after.failed_checks,
+    )
+    if changed:
+        assert decision.events, f"silent transition {before.phase} -> {after.phase}"
+    if after.is_terminal:
+        assert decision.requeue_after_seconds is None
+    if decision.requeue_after_seconds is not None:
+        assert decision.requeue_after_seconds >= 1.0
+    assert RolloutState.from_status(after.to_status()) == after
+
+
+def play(state: RolloutState, plan: RolloutPlan, policy: AnalysisPolicy, script: list, clock: float) -> None:
+    for delay, world, action in script:
+        clock += delay
+        if action is not None:
+            decision = apply_action(state, plan, action, at(clock))
+            check_decision(state, decision, plan, saw_ready=None)
+        else:
+            seen = observation(state, world, clock)
+            decision = next_step(state, plan, policy, seen, at(clock))
+            check_decision(state, decision, plan, saw_ready=None if seen is None else seen.canary_ready)
+        state = RolloutState.from_status(decision.state.to_status())  # as if the operator restarted
+
+
+@PROPERTY_SETTINGS
+@given(plan=plans, policy=policies, script=moves)
+def test_invariants_hold_from_a_fresh_rollout(
+    plan: RolloutPlan, policy: AnalysisPolicy, script: list
+) -> None:
+    """Any observations, actions and delays after start keep every invariant."""
+    start = start_rollout(plan, "6", "7", T0)
+    check_decision(start.state, start, plan, saw_ready=None)
+    play(start.state, plan, policy, script, 0.0)
+
+
+timestamps = st.one_of(st.none(), st.floats(-86_400, 86_400).map(lambda s: T0 + timedelta(seconds=s)))
+
+
+@st.composite
+def any_state(draw: st.DrawFn) -> RolloutState:
+    """Any well-formed state, including ones this code would never produce (edited status)."""
+    phase = draw(st.sampled_from(Phase))
+    needs_canary = phase not in (Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.DEGRADED, Phase.PENDING)
+    return RolloutState(
+        phase=phase,
+        strategy=draw(st.sampled_from(StrategyKind)),
+        stable_version="6",
+        canary_version="7" if needs_canary else draw(st.sampled_from([None, "7"])),
+        canary_weight=draw(st.integers(0, 100)),
+        current_step_index=draw(st.integers(0, 8)),
+        rollout_started_at=draw(timestamps),
+        step_started_at=draw(timestamps),
+        window_started_at=draw(timestamps),
+        traffic_started_at=draw(timestamps),
+        unready_since=draw(timestamps),
+        failed_checks=draw(st.integers(0, 6)),
+        no_traffic_seconds=draw(st.floats(0, 10_000)),
+        pause_reason=draw(st.one_of(st.none(), st.sampled_from(PauseReason))),
+        last_verdict=draw(st.one_of(st.none(), st.sampled_from(Outcome))),
+        message=draw(st.text(max_size=20)),
+    )
+
+
+@PROPERTY_SETTINGS
+@given(state=any_state(), plan=plans, policy=policies, script=moves)
+def test_invariants_hold_from_any_state(
+    state: RolloutState, plan: RolloutPlan, policy: AnalysisPolicy, script: list
+) -> None:
+    """Starting from any stored status (even an odd one), every invariant still holds."""
+    play(state, plan, policy, script, 0.0)
+
+
+def time_bound(plan: RolloutPlan, policy: AnalysisPolicy, max_delay: float) -> float:
+    """Seconds within which any rollout must end: the deadlines, not luck, bound it."""
+    longest_pause = max(
+        (s.duration_seconds or 0.0 for s in plan.steps if isinstance(s, PauseStep)), default=0.0
+    )
+    per_stage = (
+        plan.progress_deadline_seconds
+        + plan.no_traffic_deadline_seconds
+        + plan.interval_seconds
+        + longest_pause
+        + plan.stage_duration_seconds
+        + 3 * max_delay
+    )
+    failures = policy.failure_limit * (plan.interval_seconds + max_delay)
+    return (len(plan.steps) + 3) * per_stage + failures
+
+
+def answer_pauses(state: RolloutState, plan: RolloutPlan, clock: float) -> Decision | None:
+    """The patient person: resumes a paused step, promotes a stage that waits for promotion."""
+    if state.phase is not Phase.PAUSED:
+        return None
+    action = (
+        RolloutAction.PROMOTE
+        if state.pause_reason is PauseReason.AWAITING_PROMOTION
+        else RolloutAction.RESUME
+    )
+    return apply_action(state, plan, action, at(clock))
+
+
+def run_to_the_end(
+    state: RolloutState,
+    plan: RolloutPlan,
+    policy: AnalysisPolicy,
+    world: list[tuple[float, WorldFacts]],
+    clock: float,
+) -> float:
+    """Tick with the cycled world until terminal; return the simulated seconds it took."""
+    start = clock
+    bound = time_bound(plan, policy, max(delay for delay, _ in world))
+    tick = 0
+    while not state.is_terminal and state.phase is not Phase.PENDING and state.canary_version is not None:
+        assert clock - start <= bound, f"still {state.phase} after {clock - start:.0f}s (bound {bound:.0f}s)"
+        answered = answer_pauses(state, plan, clock)
+        if answered is not None:
+            state = answered.state
+            continue
+        delay, facts_now = world[tick % len(world)]
+        tick += 1
+        clock += delay
+        state = next_step(state, plan, policy, observation(state, facts_now, clock), at(clock)).state
+    return clock - start
+
+
+worlds = st.lists(st.tuples(st.floats(1, 120), facts), min_size=1, max_size=12)
+
+
+@PROPERTY_SETTINGS
+@given(plan=plans, policy=policies, world=worlds)
+def test_every_rollout_ends_within_the_deadlines(
+    plan: RolloutPlan, policy: AnalysisPolicy, world: list[tuple[float, WorldFacts]]
+) -> None:
+    """No infinite Progressing: whatever the metrics say, the rollout reaches a terminal phase in time."""
+    start = start_rollout(plan, "6", "7", T0)
+    run_to_the_end(start.state, plan, policy, world, 0.0)
+
+
+@PROPERTY_SETTINGS
+@given(state=any_state(), plan=plans, policy=policies, world=worlds)
+def test_every_rollout_ends_from_any_state(
+    state: RolloutState, plan: RolloutPlan, policy: AnalysisPolicy, world: list[tuple[float, WorldFacts]]
+) -> None:
+    """Even from an odd stored status (past or future timestamps), the rollout ends in bounded time."""
+    run_to_the_end(state, plan, policy, world, 0.0)
+
+
+@PROPERTY_SETTINGS
+@given(state=any_state())
+def test_status_round_trips_for_any_state(state: RolloutState) -> None:
+    """to_status / from_status is the identity, so `.status` is the whole memory."""
+    assert RolloutState.from_status(state.to_status()) == state
+
+
+def test_step_type_alias_covers_both_kinds() -> None:
+    """Plans accept a mix of weight and pause steps."""
+    mixed: tuple[Step, ...] = (WeightStep(10), PauseStep(60), PauseStep(None), WeightStep(100))
+    assert RolloutPlan(steps=mixed).steps == mixed
