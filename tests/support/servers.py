@@ -74,7 +74,6 @@ class ServingProcess:
         return self
 
     def logs(self) -> str:
-        self._log.flush()
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def terminate(self) -> None:

@@ -254,15 +254,13 @@ def install_crds(kubectl: Kubectl, gateway_api_crds: Path, traefik_crds: Path) -
     """Every CRD the providers watch must exist, or the Gateway provider hangs without a word."""
     files = sorted(gateway_api_crds.glob("*.yaml"))
     kubectl.apply_files(*files, traefik_crds)
-    for path in [*files, traefik_crds]:
-        for document in yaml.safe_load_all(path.read_text()):
-            if document and document.get("kind") == "CustomResourceDefinition":
-                kubectl.run(
-                    "wait",
-                    "--for=condition=Established",
-                    "--timeout=60s",
-                    f"crd/{document['metadata']['name']}",
-                )
+    names = [
+        f"crd/{document['metadata']['name']}"
+        for path in [*files, traefik_crds]
+        for document in yaml.safe_load_all(path.read_text())
+        if document and document.get("kind") == "CustomResourceDefinition"
+    ]
+    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", *names, timeout=90)
 
 
 def start_gateway(
