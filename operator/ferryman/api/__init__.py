@@ -49,10 +49,11 @@ from ferryman.api.strategy import (
     HeaderMatch,
     HttpMatch,
     PauseStep,
+    RolloutTiming,
     ShadowStrategy,
     StrategySpec,
 )
-from ferryman.api.traffic import GatewayTraffic, ParentRef, TrafficMode, TrafficSpec
+from ferryman.api.traffic import GatewayTraffic, MirrorImplementation, ParentRef, TrafficMode, TrafficSpec
 from ferryman.api.trainingjob import (
     ChampionGate,
     DataCheck,
@@ -112,6 +113,7 @@ __all__ = [
     "ManualAction",
     "MetricGate",
     "MetricResult",
+    "MirrorImplementation",
     "MlflowSpec",
     "ModelDeployment",
     "ModelDeploymentRef",
@@ -130,6 +132,7 @@ __all__ = [
     "RetrainRecord",
     "RetrainSpec",
     "RolloutPhase",
+    "RolloutTiming",
     "ServingSpec",
     "ShadowStrategy",
     "StrategySpec",

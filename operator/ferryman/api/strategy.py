@@ -49,6 +49,15 @@ MATCH_NEEDS_CONDITION = CelRule(
 )
 
 
+class RolloutTiming(ApiModel):
+    """How often the candidate is judged and how long it may take to become ready (every strategy)."""
+
+    interval: Duration = Field(default="30s", description="Time between analyses (and weight steps).")
+    progress_deadline: Duration = Field(
+        default="10m", description="How long the candidate may take to become ready before the rollout fails."
+    )
+
+
 class PauseStep(ApiModel):
     """Hold the current weight: for a duration, or until `ferryman promote` / the resume annotation."""
 
@@ -72,17 +81,13 @@ class CanaryStep(ApiModel, json_schema_extra=cel_rules(STEP_WEIGHT_XOR_PAUSE)):
         return self
 
 
-class CanaryStrategy(ApiModel, json_schema_extra=cel_rules(CANARY_NEEDS_WEIGHT, CANARY_WEIGHTS_RISE)):
+class CanaryStrategy(RolloutTiming, json_schema_extra=cel_rules(CANARY_NEEDS_WEIGHT, CANARY_WEIGHTS_RISE)):
     """Shift traffic to the candidate step by step, judging it after every interval."""
 
     steps: list[CanaryStep] = Field(
         min_length=1,
         max_length=MAX_LIST,
         description="Weights and pauses in order, e.g. [{weight: 5}, {pause: {}}, {weight: 50}]",
-    )
-    interval: Duration = Field(default="30s", description="Time between analyses (and weight steps).")
-    progress_deadline: Duration = Field(
-        default="10m", description="How long the candidate may take to become ready before the rollout fails."
     )
     analysis: AnalysisSpec = Field(
         default_factory=AnalysisSpec,
@@ -101,7 +106,7 @@ class CanaryStrategy(ApiModel, json_schema_extra=cel_rules(CANARY_NEEDS_WEIGHT, 
         return self
 
 
-class BlueGreenStrategy(ApiModel, json_schema_extra=cel_rules(AUTO_PROMOTE_AFTER_NEEDS_AUTO_PROMOTE)):
+class BlueGreenStrategy(RolloutTiming, json_schema_extra=cel_rules(AUTO_PROMOTE_AFTER_NEEDS_AUTO_PROMOTE)):
     """Run the candidate beside stable behind a preview Service, then switch all traffic at once."""
 
     preview_service: str | None = Field(
@@ -126,13 +131,17 @@ class BlueGreenStrategy(ApiModel, json_schema_extra=cel_rules(AUTO_PROMOTE_AFTER
         return self
 
 
-class ShadowStrategy(ApiModel):
+class ShadowStrategy(RolloutTiming):
     """Mirror live requests to the candidate; its responses are discarded and its metrics kept apart."""
 
     mirror_percent: int = Field(
         default=100, ge=0, le=100, description="Percent of requests copied to the candidate."
     )
     duration: Duration = Field(description="How long to mirror before the analysis decides on promotion.")
+    auto_promote: bool = Field(
+        default=False,
+        description="Promote when the analysis over duration passes; otherwise wait for a manual promote.",
+    )
     analysis: AnalysisSpec | None = Field(default=None, description="Checks run on the mirrored traffic.")
 
 
@@ -166,7 +175,7 @@ class HttpMatch(ApiModel, json_schema_extra=cel_rules(MATCH_NEEDS_CONDITION)):
         return self
 
 
-class AbTestStrategy(ApiModel):
+class AbTestStrategy(RolloutTiming):
     """Route requests that match headers or a cookie to the candidate; everything else stays on stable."""
 
     match: list[HttpMatch] = Field(
@@ -174,6 +183,10 @@ class AbTestStrategy(ApiModel):
     )
     duration: Duration | None = Field(
         default=None, description="How long the test runs before promotion; unset waits for a manual promote."
+    )
+    auto_promote: bool = Field(
+        default=False,
+        description="Promote when the analysis over duration passes; otherwise wait for a manual promote.",
     )
     analysis: AnalysisSpec | None = Field(default=None, description="Checks run on the candidate's traffic.")
 

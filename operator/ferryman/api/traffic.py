@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from ferryman.api.base import MAX_LIST, MAX_NAME, ApiModel, CelRule, cel_rules
 
 TrafficMode = Literal["replicas", "gateway"]
+MirrorImplementation = Literal["RequestMirror", "TraefikService"]
 
 GATEWAY_NEEDS_TARGET = CelRule(
     rule="has(self.httpRoute) || (has(self.parentRefs) && size(self.parentRefs) > 0)",
@@ -55,6 +56,14 @@ class GatewayTraffic(ApiModel, json_schema_extra=cel_rules(GATEWAY_NEEDS_TARGET)
     )
     hostnames: list[str] = Field(
         default_factory=list, max_length=16, description="Hostnames the HTTPRoute matches."
+    )
+    mirror_with: MirrorImplementation = Field(
+        default="RequestMirror",
+        description=(
+            "How shadow traffic is mirrored. RequestMirror: the standard HTTPRoute filter (Envoy Gateway, "
+            "Istio, ...). TraefikService: a Traefik mirroring service used as the route's backend, for "
+            "Traefik, which accepts but does not implement RequestMirror."
+        ),
     )
 
     @model_validator(mode="after")
