@@ -127,26 +127,30 @@ def test_weighted_backends_split_traffic_exactly(gateway: Gateway, kubectl: Kube
     assert answers(gateway, "/split", 50) == {"echo-b": 50}
 
 
-def test_header_match_routes_to_its_backend(gateway: Gateway, kubectl: Kubectl, echo_pair: str) -> None:
-    """A rule matching header x-variant: b sends those requests to echo-b; the rest go to echo-a (A/B)."""
+def test_header_and_cookie_matches_route_to_their_backend(
+    gateway: Gateway, kubectl: Kubectl, echo_pair: str
+) -> None:
+    """A/B routing: header x-variant: b, or a cookie variant=b (a RegularExpression match on the Cookie
+    header, the Gateway API has no cookie match), sends a request to echo-b; everything else to echo-a."""
     namespace = echo_pair
-    header_rule = {
+    path = {"type": "PathPrefix", "value": "/ab"}
+    cookie = {"type": "RegularExpression", "name": "cookie", "value": "(^|.*; ?)variant=b(;.*|$)"}
+    b_rule = {
         "matches": [
-            {
-                "path": {"type": "PathPrefix", "value": "/ab"},
-                "headers": [{"type": "Exact", "name": "x-variant", "value": "b"}],
-            }
+            {"path": path, "headers": [{"type": "Exact", "name": "x-variant", "value": "b"}]},
+            {"path": path, "headers": [cookie]},
         ],
         "backendRefs": [{"name": "echo-b", "port": ECHO_PORT}],
     }
-    kubectl.apply([http_route("ab", namespace, gateway, [header_rule, path_rule("/ab", {"echo-a": 1})])])
+    kubectl.apply([http_route("ab", namespace, gateway, [b_rule, path_rule("/ab", {"echo-a": 1})])])
     gateway.wait_route_accepted(namespace, "ab")
     wait_until(
         lambda: len(gateway.route_weights(namespace, "ab")) == 2, timeout=20, what="both A/B rules live"
     )
 
     assert answers(gateway, "/ab", 10, headers={"x-variant": "b"}) == {"echo-b": 10}
-    assert answers(gateway, "/ab", 10, headers={"x-variant": "a"}) == {"echo-a": 10}
+    assert answers(gateway, "/ab", 10, headers={"cookie": "session=1; variant=b"}) == {"echo-b": 10}
+    assert answers(gateway, "/ab", 10, headers={"x-variant": "a", "cookie": "variant=bb"}) == {"echo-a": 10}
     assert answers(gateway, "/ab", 10) == {"echo-a": 10}
 
 
