@@ -117,7 +117,12 @@ def _up(settings: DevClusterSettings) -> ClusterInfo:
         _log(f"reusing running cluster {settings.name}")
     else:
         _teardown(settings, bin_dir)
-        _create(settings, bin_dir)
+        try:
+            _create(settings, bin_dir)
+        except BaseException:
+            _log(f"start failed; cleaning up. Last lines of the component logs:\n{_log_tails(settings)}")
+            _teardown(settings, bin_dir)
+            raise
     api = core_api(settings)
     nets = node_networks(settings)
     ensure_nodes(api, nets)
@@ -249,6 +254,14 @@ def _rss_mib(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def _log_tails(settings: DevClusterSettings, lines: int = 5) -> str:
+    tails = []
+    for log_file in sorted((settings.cluster_dir / "logs").glob("*.log")):
+        text = log_file.read_text(errors="replace").splitlines()[-lines:]
+        tails.append(f"--- {log_file.name}\n" + "\n".join(text))
+    return "\n".join(tails)
 
 
 def _log(message: str) -> None:

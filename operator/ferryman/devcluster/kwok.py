@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ferryman.devcluster.network import HOST_ADDRESS
 from ferryman.devcluster.settings import DevClusterSettings
 
 # The Service ClusterIP range also comes from the lab range (no kube-proxy here: nothing routes it).
@@ -66,6 +67,9 @@ def kwokctl_documents(settings: DevClusterSettings, bin_dir: Path) -> list[dict[
                     # the advertise address as endpoints of the `kubernetes` Service.
                     {"key": "endpoint-reconciler-type", "value": "none"},
                     {"key": "service-cluster-ip-range", "value": SERVICE_CIDR},
+                    # Without it the API server needs a default route to pick an address (CI sandboxes
+                    # may have none); the host address is ours, in the lab range, and not loopback.
+                    {"key": "advertise-address", "value": HOST_ADDRESS},
                 ],
             },
             {
