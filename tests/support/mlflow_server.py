@@ -1,0 +1,62 @@
+"""A real `mlflow server` (SQLite backend, proxied artifacts) on 127.0.0.1, in its own process group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+
+from tests.support.servers import free_port, wait_for
+
+
+class MlflowServer:
+    """Started on enter, stopped (whole process group: it forks job runners) on exit."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.log_path = workdir / "mlflow-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> MlflowServer:
+        mlflow = Path(sys.executable).parent / "mlflow"
+        command = [
+            str(mlflow),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{self.workdir / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(self.workdir / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_for(f"{self.url}/health", 200, timeout=120, process=self.process)
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
