@@ -23,6 +23,10 @@ Pod = dict[str, Any]
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
+class PodCIDRExhaustedError(RuntimeError):
+    """Every address of a node's pod CIDR is in use."""
+
+
 class PodIPs:
     """Pod addresses of one node, from its pod CIDR (.2 up; .0 and .1 are left out by convention)."""
 
@@ -39,7 +43,7 @@ class PodIPs:
             if ip not in self._used:
                 self._used.add(ip)
                 return ip
-        raise RuntimeError("pod CIDR exhausted")
+        raise PodCIDRExhaustedError(f"all {len(self._free)} pod IPs in use")
 
     def release(self, ip: str) -> None:
         self._used.discard(ip)
@@ -95,7 +99,18 @@ class PodRunner:
 
     def _start_worker(self, pod: Pod) -> None:
         node = pod["spec"]["nodeName"]
-        ip = pod.get("status", {}).get("podIP") or self.ips[node].allocate()
+        try:
+            ip = pod.get("status", {}).get("podIP") or self.ips[node].allocate()
+        except PodCIDRExhaustedError as exc:
+            # The pod stays Pending (as with a kubelet that cannot create a sandbox) until IPs free up.
+            log.warning(
+                "%s/%s on %s: %s; add nodes (--nodes)",
+                pod["metadata"]["namespace"],
+                pod["metadata"]["name"],
+                node,
+                exc,
+            )
+            return
         self.ips[node].claim(ip)
         worker = PodWorker(
             pod,
