@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def echo_pair(kubectl: Kubectl) -> Iterator[str]:
     """Namespace with Deployments + Services echo-a (stable) and echo-b (canary), both ready."""
-    namespace = f"e2e-infra-{int(time.time()) % 100000}"
+    namespace = f"e2e-infra-{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", namespace)
     try:
         kubectl.apply(
@@ -69,13 +70,8 @@ def path_rule(prefix: str, backends: dict[str, int], **extra: object) -> Manifes
 def answers(
     gateway: Gateway, path: str, count: int, headers: dict[str, str] | None = None
 ) -> collections.Counter[str]:
-    """Send `count` sequential GETs through the Gateway; count the bodies (each echo answers its name)."""
-    seen: collections.Counter[str] = collections.Counter()
-    with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
-        for _ in range(count):
-            response = client.get(path, headers=headers)
-            seen[response.text if response.status_code == 200 else f"HTTP {response.status_code}"] += 1
-    return seen
+    """Count the bodies of `count` GETs through the Gateway (each echo answers its own name)."""
+    return gateway.count_responses(path, count, headers)
 
 
 def test_prometheus_discovers_annotated_pods_and_labels_series_by_track(

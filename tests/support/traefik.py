@@ -9,15 +9,18 @@ returns a `Gateway`: `base_url` for clients, and `route_weights()` for the weigh
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
 import subprocess
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from tests.support.e2e_tools import free_port, wait_until
@@ -187,6 +190,24 @@ class Gateway:
             "namespace": self.namespace,
             "name": self.name,
         }
+
+    def count_responses(
+        self,
+        path: str,
+        count: int,
+        headers: dict[str, str] | None = None,
+        classify: Callable[[httpx.Response], str] | None = None,
+    ) -> collections.Counter[str]:
+        """Send `count` sequential GETs through the Gateway and count them by `classify(response)`.
+
+        The default key is the body of a 200 (the echo app answers its name) or "HTTP <code>".
+        """
+        key = classify or (lambda r: r.text if r.status_code == 200 else f"HTTP {r.status_code}")
+        seen: collections.Counter[str] = collections.Counter()
+        with httpx.Client(base_url=self.base_url, timeout=5) as client:
+            for _ in range(count):
+                seen[key(client.get(path, headers=headers))] += 1
+        return seen
 
     def route_weights(self, namespace: str, route: str) -> dict[int, dict[str, int]]:
         """The weights Traefik has in force for an HTTPRoute: {rule index: {backend name: weight}}.
