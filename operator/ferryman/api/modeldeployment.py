@@ -81,6 +81,27 @@ class ModelDeploymentStatus(ApiModel):
     step_started_at: Timestamp | None = Field(default=None, description="When the current step began.")
     rollout_started_at: Timestamp | None = Field(default=None, description="When the current rollout began.")
     failed_checks: int = Field(default=0, ge=0, description="Failed analyses in this rollout so far.")
+    strategy: str | None = Field(
+        default=None, max_length=63, description="Strategy of the current rollout (canary, blueGreen, ...)."
+    )
+    window_started_at: Timestamp | None = Field(
+        default=None, description="Start of the analysis window being collected."
+    )
+    traffic_started_at: Timestamp | None = Field(
+        default=None, description="When the candidate first received traffic in this rollout."
+    )
+    unready_since: Timestamp | None = Field(
+        default=None, description="Since when the candidate has not been Ready (progressDeadline counts)."
+    )
+    no_traffic_seconds: float = Field(
+        default=0, ge=0, description="How long the current step has waited for minRequests."
+    )
+    pause_reason: str | None = Field(
+        default=None, max_length=63, description="Why the rollout is Paused (Step or AwaitingPromotion)."
+    )
+    last_verdict: str | None = Field(
+        default=None, max_length=63, description="Outcome of the last analysis: Pass, Fail or Inconclusive."
+    )
     last_analysis: AnalysisResult | None = Field(default=None, description="The most recent analysis.")
     conditions: list[Condition] = Field(
         default_factory=list,

@@ -162,19 +162,21 @@ def _http_probe(path: str, port: int, *, period: int, failures: int) -> dict[str
     }
 
 
-def build_service(md: ModelDeployment) -> dict[str, Any]:
-    """The Service clients call; it selects the pods of every track."""
+def build_service(md: ModelDeployment, *, canary_gets_traffic: bool = False) -> dict[str, Any]:
+    """The Service clients call: the stable pods, plus the canary's while it has a traffic share."""
     name = md.metadata.name
-    return _service(md, service_name(name), selector_labels(name))
+    selector = selector_labels(name) if canary_gets_traffic else track_selector_labels(name, "stable")
+    return service_manifest(md, service_name(name), selector)
 
 
 def build_track_service(md: ModelDeployment, track: Track) -> dict[str, Any]:
     """A Service for one track only (Gateway API backends, per-track analysis)."""
     name = md.metadata.name
-    return _service(md, track_service_name(name, track), track_selector_labels(name, track))
+    return service_manifest(md, track_service_name(name, track), track_selector_labels(name, track))
 
 
-def _service(md: ModelDeployment, name: str, selector: dict[str, str]) -> dict[str, Any]:
+def service_manifest(md: ModelDeployment, name: str, selector: dict[str, str]) -> dict[str, Any]:
+    """A ClusterIP Service on port 80 to the serving port of the selected pods."""
     port = md.spec.serving.port
     return {
         "apiVersion": "v1",

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment
 from ferryman.builders.naming import LABEL_MANAGED_BY, LABEL_MODEL_DEPLOYMENT, LABEL_TRACK, MANAGED_BY
+from ferryman.builders.rollout_objects import canary_scaled_down
+from ferryman.builders.rollout_plan import rollout_inputs
 from ferryman.builders.serving import (
     ServingTarget,
     build_service,
@@ -19,7 +21,9 @@ from ferryman.builders.serving import (
 )
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
+from ferryman.builders.version_change import VersionChange, classify_version_change
 from ferryman.config import Settings
+from ferryman.handlers import rollout
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
 
 PLURAL = "modeldeployments"
@@ -39,22 +43,39 @@ def model_deployment_status(
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """Serve the spec's model from the stable Deployment behind the ModelDeployment's Service."""
+    """Serve the spec's model: in place on the stable track, or through a rollout beside it."""
     config: Settings = memo.config
     now = datetime.now(UTC)
     previous = dict(body.status)
     try:
         md = ModelDeployment.model_validate(body)
         check_model_source(md, config)
-        target = stable_target(md)
+        inputs = rollout_inputs(md)
     except (ValidationError, ValueError) as error:
         _degrade(body, patch, previous, describe_validation_error(error), now)
+    change = classify_version_change(previous, md.spec.model.uri, has_strategy=inputs is not None)
     try:
-        k8s.apply(build_service(md), config.field_manager)
-        deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
+        if change in (VersionChange.SERVE_IN_PLACE, VersionChange.KEEP_STABLE):
+            serve_in_place(md, body, patch, previous, config, now)
+        elif inputs is not None and change in (VersionChange.START_ROLLOUT, VersionChange.REPLACE_CANARY):
+            rollout.begin_rollout(md, body, inputs[0], previous, config)
+        elif inputs is not None and change is VersionChange.ABORT_TO_STABLE:
+            rollout.abort_rollout(md, body, inputs[0], previous, config)
+        # CONTINUE and KEEP_REJECTED: the rollout timer (or the user's next edit) moves things on.
     except kopf.PermanentError as error:
         _degrade(body, patch, previous, describe_rejected_manifest(error), now)
 
+
+def serve_in_place(
+    md: ModelDeployment, body: kopf.Body, patch: kopf.Patch, previous: dict[str, Any], config: Settings,
+    now: datetime,
+) -> None:  # fmt: skip
+    """No rollout: the stable Deployment serves the spec's model (a new one rolls its pods)."""
+    target = stable_target(md)
+    k8s.apply(build_service(md), config.field_manager)
+    deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
+    if (canary := canary_scaled_down(md, previous, config)) is not None:
+        k8s.apply(canary, config.field_manager)
     desired = serving_status(
         previous=previous,
         generation=md.metadata.generation,

@@ -58,7 +58,9 @@ def _as_kopf_error(status: int, body: bytes, what: str) -> Exception:
         return NotFound(f"{what}: not found", delay=RETRY_DELAY_SECONDS)
     if status in (400, 403, 422):
         return kopf.PermanentError(f"{what} refused ({status}): {message}")
-    return kopf.TemporaryError(f"{what} failed ({status}): {message}", delay=RETRY_DELAY_SECONDS)
+    # A conflict means someone wrote first: decide again from fresh data right away.
+    delay = 1.0 if status == 409 else RETRY_DELAY_SECONDS
+    return kopf.TemporaryError(f"{what} failed ({status}): {message}", delay=delay)
 
 
 def _api_message(body: bytes) -> str:
@@ -94,10 +96,24 @@ def delete(kind: ResourceKind, namespace: str | None, name: str) -> None:
         _call("DELETE", kind.object_path(namespace, name), body=body)
 
 
-def patch_status(kind: ResourceKind, namespace: str | None, name: str, status: dict[str, Any]) -> None:
-    """Merge-patch the status subresource."""
+def patch_status(
+    kind: ResourceKind,
+    namespace: str | None,
+    name: str,
+    status: dict[str, Any],
+    *,
+    resource_version: str | None = None,
+) -> None:
+    """Merge-patch the status subresource; with resource_version, only if nobody wrote in between.
+
+    The precondition turns a race (two writers deciding from the same old status) into a 409,
+    which comes back as a TemporaryError: the loser decides again from the fresh status.
+    """
     path = kind.object_path(namespace, name) + "/status"
-    _call("PATCH", path, body={"status": status}, content_type=MERGE_CONTENT_TYPE)
+    body: dict[str, Any] = {"status": status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
+    _call("PATCH", path, body=body, content_type=MERGE_CONTENT_TYPE)
 
 
 def patch_metadata(kind: ResourceKind, namespace: str | None, name: str, metadata: dict[str, Any]) -> None:

@@ -113,12 +113,17 @@ def test_builders_are_pure() -> None:
     assert build_service(md) == build_service(md)
 
 
-def test_service_selects_every_track_of_its_model_deployment() -> None:
-    """Clients call one Service; which track answers is the rollout's business."""
-    service = build_service(model_deployment())
-    assert service["metadata"]["name"] == "fraud"
-    assert service["spec"]["selector"] == {"ferryman.dev/model-deployment": "fraud"}
-    assert service["spec"]["ports"][0]["targetPort"] == 8080
+def test_service_selects_stable_unless_the_canary_has_a_share() -> None:
+    """Clients call one Service; canary pods join it only while the rollout gives them traffic."""
+    stable_only = build_service(model_deployment())
+    both = build_service(model_deployment(), canary_gets_traffic=True)
+    assert stable_only["metadata"]["name"] == "fraud"
+    assert stable_only["spec"]["selector"] == {
+        "ferryman.dev/model-deployment": "fraud",
+        "ferryman.dev/track": "stable",
+    }
+    assert both["spec"]["selector"] == {"ferryman.dev/model-deployment": "fraud"}
+    assert stable_only["spec"]["ports"][0]["targetPort"] == 8080
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,36 @@
+"""What a spec edit means for the rollout: a pure decision from status and the desired model."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+ACTIVE_PHASES = frozenset({"Progressing", "Paused", "Promoting"})
+FAILED_PHASES = frozenset({"RolledBack", "Degraded"})
+
+
+class VersionChange(enum.Enum):
+    SERVE_IN_PLACE = "serve the desired model from the stable track (first deploy, or no strategy)"
+    KEEP_STABLE = "the desired model is already stable"
+    ABORT_TO_STABLE = "the spec went back to the stable model mid-rollout: abort the canary"
+    START_ROLLOUT = "a new model: start a rollout beside stable"
+    REPLACE_CANARY = "a newer model arrived mid-rollout: abort the old canary, start the new one"
+    CONTINUE = "the rollout of this model is under way"
+    KEEP_REJECTED = "this model was rolled back; it stays rejected until the spec names another"
+
+
+def classify_version_change(status: Mapping[str, Any], desired_uri: str, has_strategy: bool) -> VersionChange:
+    """Decide how to treat desired_uri given what status says is stable and in flight."""
+    stable_uri = status.get("stableUri")
+    phase = status.get("phase")
+    canary_uri = status.get("canaryUri")
+    if stable_uri is None or not has_strategy:
+        return VersionChange.SERVE_IN_PLACE
+    if desired_uri == stable_uri:
+        return VersionChange.ABORT_TO_STABLE if phase in ACTIVE_PHASES else VersionChange.KEEP_STABLE
+    if phase in ACTIVE_PHASES:
+        return VersionChange.CONTINUE if canary_uri == desired_uri else VersionChange.REPLACE_CANARY
+    if phase in FAILED_PHASES and canary_uri == desired_uri:
+        return VersionChange.KEEP_REJECTED
+    return VersionChange.START_ROLLOUT

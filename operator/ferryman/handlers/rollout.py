@@ -1,0 +1,126 @@
+"""Rollout handlers: start a rollout on a new model, step it on a timer, apply manual actions.
+
+The rollout's whole memory is in .status; every tick rebuilds it with RolloutState.from_status,
+asks the pure state machine for a Decision, applies the objects it implies, and writes status with
+a resourceVersion precondition, so a crash or a concurrent writer never leaves a half-decided step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from ferryman import k8s
+from ferryman.api import ACTION_ANNOTATION, GROUP, VERSION, ModelDeployment
+from ferryman.builders.rollout_objects import analysis_record, build_rollout_objects, rollout_status
+from ferryman.builders.rollout_plan import rollout_inputs
+from ferryman.builders.status import status_patch
+from ferryman.builders.version_change import ACTIVE_PHASES
+from ferryman.config import Settings
+from ferryman.handlers.rollout_observation import observe
+from ferryman.prometheus import PrometheusSource
+from ferryman.rollout import (
+    Decision,
+    Observation,
+    RolloutAction,
+    RolloutPlan,
+    RolloutState,
+    apply_action,
+    next_step,
+    parse_action,
+    start_rollout,
+)
+
+PLURAL = "modeldeployments"
+TICK_SECONDS = 2.0
+
+
+def rollout_needs_attention(status: kopf.Status, annotations: kopf.Annotations, **_: Any) -> bool:
+    """Tick only while a rollout runs or a manual action waits: idle resources cost no API calls."""
+    return status.get("phase") in ACTIVE_PHASES or ACTION_ANNOTATION in annotations
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, when=rollout_needs_attention)
+def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """One step of the state machine: a manual action if one waits, else judge and move on."""
+    config: Settings = memo.config
+    md = ModelDeployment.model_validate(body)
+    inputs = rollout_inputs(md)
+    previous = dict(body.status)
+    if inputs is None or "stableVersion" not in previous:
+        _clear_action(md)
+        return
+    plan, policy = inputs
+    now = datetime.now(UTC)
+    state = RolloutState.from_status(previous)
+    action = (md.metadata.annotations or {}).get(ACTION_ANNOTATION)
+    if action is not None:
+        decision = _manual_action(state, plan, action, now)
+        apply_decision(md, body, decision, previous, config, now)
+        _clear_action(md)
+        return
+    observation, judged = observe(md, state, plan, PrometheusSource(config.prometheus_url), now)
+    decision = next_step(state, plan, policy, observation, now)
+    apply_decision(md, body, decision, previous, config, now, observation if judged else None)
+
+
+def _manual_action(state: RolloutState, plan: RolloutPlan, text: str, now: datetime) -> Decision:
+    try:
+        action = parse_action(text)
+    except ValueError as error:
+        raise kopf.PermanentError(str(error)) from error
+    return apply_action(state, plan, action, now)
+
+
+def _clear_action(md: ModelDeployment) -> None:
+    if ACTION_ANNOTATION in (md.metadata.annotations or {}):
+        metadata = {"annotations": {ACTION_ANNOTATION: None}}
+        k8s.patch_metadata(k8s.MODEL_DEPLOYMENT, md.metadata.namespace, md.metadata.name, metadata)
+
+
+def begin_rollout(
+    md: ModelDeployment, body: kopf.Body, plan: RolloutPlan, previous: dict[str, Any], config: Settings
+) -> None:
+    """A new model version: its canary starts beside stable with no user traffic yet."""
+    now = datetime.now(UTC)
+    decision = start_rollout(plan, previous["stableVersion"], md.spec.model.version_label(), now)
+    with_canary = {**previous, "canaryUri": md.spec.model.uri}
+    apply_decision(md, body, decision, with_canary, config, now)
+
+
+def abort_rollout(
+    md: ModelDeployment, body: kopf.Body, plan: RolloutPlan, previous: dict[str, Any], config: Settings
+) -> None:
+    """The spec went back to the stable model mid-rollout: all traffic to stable at once."""
+    now = datetime.now(UTC)
+    decision = apply_action(RolloutState.from_status(previous), plan, RolloutAction.ABORT, now)
+    apply_decision(md, body, decision, previous, config, now)
+
+
+def apply_decision(
+    md: ModelDeployment,
+    body: kopf.Body,
+    decision: Decision,
+    previous: dict[str, Any],
+    config: Settings,
+    now: datetime,
+    observation: Observation | None = None,
+) -> None:
+    """Make the cluster match the decision, then record it (objects first: status never runs ahead)."""
+    for manifest in build_rollout_objects(md, decision, previous, config):
+        k8s.apply(manifest, config.field_manager)
+    status = rollout_status(
+        decision, previous, canary_uri=previous.get("canaryUri"), generation=md.metadata.generation, now=now
+    )
+    if observation is not None:
+        status["lastAnalysis"] = analysis_record(observation, decision, now)
+    changes = status_patch(dict(body.status), status)
+    if changes:
+        k8s.patch_status(
+            k8s.MODEL_DEPLOYMENT, md.metadata.namespace, md.metadata.name, changes,
+            resource_version=body.metadata.get("resourceVersion"),
+        )  # fmt: skip
+    for event in decision.events:
+        kopf.event(body, type=event.type.value, reason=event.reason, message=event.message)
