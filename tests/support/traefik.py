@@ -56,7 +56,8 @@ def static_config(web_port: int, api_port: int, throttle: str = "200ms") -> dict
         "providers": {
             "providersThrottleDuration": throttle,
             "kubernetesGateway": {},
-            "kubernetesCRD": {"allowCrossNamespace": True},
+            # Legacy names (<namespace>-<name>@kubernetescrd), said explicitly to silence a start-up warning.
+            "kubernetesCRD": {"safeNaming": False},
         },
         "log": {"level": "INFO", "noColor": True},
     }
