@@ -215,6 +215,7 @@ class Gateway:
 
         HTTPRoute status is written before a change is live; this reads Traefik's own runtime config.
         A rule whose backend is not a plain Service (e.g. a TraefikService) shows Traefik's service name.
+        Traefik makes one router per match of a rule; they share the rule's backends and weights.
         """
         prefix = _normalize(f"httproute-{namespace}-{route}-gw-{self.namespace}-{self.name}-ep-web") + "-"
         rule_pattern = re.compile(re.escape(prefix) + r"(\d+)-[0-9a-f]+-wrr@kubernetesgateway$")
