@@ -325,3 +325,20 @@ def test_a_simulated_pod_is_ready_without_a_process(cluster: DevCluster, namespa
     assert ready
     assert cluster.get_json("pod", "ghost", "-n", namespace)["status"]["podIP"].startswith("198.18.")
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1
+
+
+def test_a_failing_liveness_probe_restarts_the_container(cluster: DevCluster, namespace: str) -> None:
+    """livenessProbe: after failureThreshold failures the process is stopped and started again."""
+    container = web_container()
+    container["livenessProbe"] = {
+        "httpGet": {"path": "/", "port": HTTP_PORT + 1},
+        "periodSeconds": 1,
+        "failureThreshold": 2,
+    }
+    apply(cluster, namespace, bare_pod("unhealthy", container, grace=2))
+    status = wait_for(
+        lambda: (s := container_status(cluster, namespace, "unhealthy")).get("restartCount", 0) >= 1 and s,
+        timeout=30,
+        what="a restart after failed liveness probes",
+    )
+    assert status["lastState"]["terminated"]["finishedAt"]

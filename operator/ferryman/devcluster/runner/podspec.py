@@ -146,7 +146,15 @@ def resolve_port(container: Container, port: int | str) -> int:
 
 
 def readiness_probe(container: Container) -> Probe | None:
-    spec = container.get("readinessProbe")
+    return parse_probe(container, "readinessProbe")
+
+
+def liveness_probe(container: Container) -> Probe | None:
+    return parse_probe(container, "livenessProbe")
+
+
+def parse_probe(container: Container, field: str) -> Probe | None:
+    spec = container.get(field)
     if not spec:
         return None
     timing: dict[str, Any] = {
@@ -177,7 +185,7 @@ def readiness_probe(container: Container) -> Probe | None:
     if "exec" in spec:
         return Probe("exec", 0, "", None, "", (), tuple(spec["exec"]["command"]), **timing)
     raise PodSpecError(
-        f"container {container['name']!r}: readinessProbe kind not supported (use httpGet, tcpSocket or exec)"
+        f"container {container['name']!r}: {field} kind not supported (use httpGet, tcpSocket or exec)"
     )
 
 

@@ -1,4 +1,4 @@
-"""Readiness probes against the pod IP: httpGet, tcpSocket, exec (in the node's namespace)."""
+"""Probes against the pod IP: httpGet, tcpSocket, exec (in the node's namespace)."""
 
 from __future__ import annotations
 
@@ -44,12 +44,16 @@ def _http_get(probe: Probe, host: str) -> bool:
 
 
 @dataclass
-class ReadinessTracker:
-    """Applies a probe's period and success/failure thresholds to single results."""
+class ProbeTracker:
+    """Applies a probe's period and success/failure thresholds to single results.
+
+    `passing` starts False for readiness (not ready until proven) and True for liveness (alive until
+    failureThreshold failures in a row).
+    """
 
     probe: Probe
     started_at: float
-    ready: bool = False
+    passing: bool = False
     _successes: int = 0
     _failures: int = 0
     _next_at: float = field(default=0.0)
@@ -62,11 +66,11 @@ class ReadinessTracker:
         if ok:
             self._successes, self._failures = self._successes + 1, 0
             if self._successes >= self.probe.success_threshold:
-                self.ready = True
+                self.passing = True
         else:
             self._successes, self._failures = 0, self._failures + 1
             if self._failures >= self.probe.failure_threshold:
-                self.ready = False
+                self.passing = False
 
 
 def monotonic() -> float:

@@ -8,37 +8,46 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ferryman.devcluster.runner.podspec import Probe, restart_backoff, should_restart
-from ferryman.devcluster.runner.probe import ReadinessTracker, probe_once
+from ferryman.devcluster.runner.probe import ProbeTracker, probe_once
 from ferryman.devcluster.runner.status import ContainerSnapshot, now_rfc3339
+
+
+@dataclass(frozen=True)
+class ContainerProbes:
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+    grace: float = 30.0  # seconds between SIGTERM and SIGKILL when liveness fails
 
 
 class ContainerProcess:
     """Start, watch, restart and stop one container's command; report its ContainerStatus."""
 
     def __init__(
-        self, name: str, image: str, restart_policy: str, log_path: Path, probe: Probe | None
+        self, name: str, image: str, restart_policy: str, log_path: Path, probes: ContainerProbes
     ) -> None:
         self.name = name
         self.image = image
         self.restart_policy = restart_policy
         self.log_path = log_path
-        self.probe = probe
+        self.probes = probes
         self.proc: subprocess.Popen[bytes] | None = None
         self.restart_count = 0
         self.state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
         self.last_state: dict[str, Any] = {}
-        self.readiness: ReadinessTracker | None = None
+        self.readiness: ProbeTracker | None = None
+        self.liveness: ProbeTracker | None = None
         self.next_start_at = 0.0
         self.start_failures = 0
         self.simulated = False
 
     def snapshot(self) -> ContainerSnapshot:
         running = (self.proc is not None or self.simulated) and "running" in self.state
-        ready = running and (self.readiness.ready if self.readiness else True)
+        ready = running and (self.readiness.passing if self.readiness else True)
         return ContainerSnapshot(
             self.name, self.image, self.state, self.last_state, ready, self.restart_count
         )
@@ -69,8 +78,11 @@ class ContainerProcess:
                 start_new_session=True,
             )
         self.state = {"running": {"startedAt": now_rfc3339()}}
-        if self.probe is not None:
-            self.readiness = ReadinessTracker(self.probe, started_at=time.monotonic())
+        started = time.monotonic()
+        if self.probes.readiness is not None:
+            self.readiness = ProbeTracker(self.probes.readiness, started_at=started)
+        if self.probes.liveness is not None:
+            self.liveness = ProbeTracker(self.probes.liveness, started_at=started, passing=True)
 
     def simulate_running(self) -> None:
         """No process: the pod only looks Running and Ready (scale tests of controllers)."""
@@ -95,7 +107,7 @@ class ContainerProcess:
             }
 
     def poll(self, pod_ip: str, netns: str, now: float) -> None:
-        """Notice an exit (and decide on a restart), and run the readiness probe when due."""
+        """Notice an exit (and decide on a restart), and run the probes when due."""
         if self.proc is None:
             return
         code = self.proc.poll()
@@ -104,6 +116,23 @@ class ContainerProcess:
             return
         if self.readiness is not None and self.readiness.due(now):
             self.readiness.record(probe_once(self.readiness.probe, pod_ip, netns), time.monotonic())
+        if self.liveness is not None and self.liveness.due(now):
+            self.liveness.record(probe_once(self.liveness.probe, pod_ip, netns), time.monotonic())
+            if not self.liveness.passing:
+                self._kill_unhealthy(now)
+
+    def _kill_unhealthy(self, now: float) -> None:
+        """Liveness failed: stop the process like a deletion would, then the restart policy decides."""
+        assert self.proc is not None
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- {now_rfc3339()} liveness probe failed: stopping\n".encode())
+        _signal_group(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=self.probes.grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._exited(self.proc.returncode, now)
 
     def _exited(self, code: int, now: float) -> None:
         started_at = self.state.get("running", {}).get("startedAt")
@@ -116,6 +145,7 @@ class ContainerProcess:
         }
         self.proc = None
         self.readiness = None
+        self.liveness = None
         if should_restart(self.restart_policy, exit_code):
             self.restart_count += 1
             self.last_state = {"terminated": terminated}

@@ -16,12 +16,14 @@ from ferryman.devcluster.network import NodeNetwork
 from ferryman.devcluster.runner.kube_api import PodApi
 from ferryman.devcluster.runner.podspec import (
     PodSpecError,
+    Probe,
     command_line,
     container_env,
     grace_period,
+    liveness_probe,
     readiness_probe,
 )
-from ferryman.devcluster.runner.process import ContainerProcess
+from ferryman.devcluster.runner.process import ContainerProbes, ContainerProcess
 from ferryman.devcluster.runner.status import ConditionClock, now_rfc3339, pod_status, status_fingerprint
 
 log = logging.getLogger("ferryman.devcluster.runner")
@@ -64,15 +66,21 @@ class PodWorker:
     def _containers(self, pod: Pod) -> list[ContainerProcess]:
         policy = pod["spec"].get("restartPolicy", "Always")
         out = []
+        grace = float(pod["spec"].get("terminationGracePeriodSeconds", 30))
         for spec in pod["spec"]["containers"]:
-            try:
-                probe = readiness_probe(spec)
-            except PodSpecError as exc:
-                log.warning("%s: %s", self.key, exc)
-                probe = None
+            probes = ContainerProbes(
+                self._probe(readiness_probe, spec), self._probe(liveness_probe, spec), grace
+            )
             log_path = self.dir / f"{spec['name']}.log"
-            out.append(ContainerProcess(spec["name"], spec.get("image", ""), policy, log_path, probe))
+            out.append(ContainerProcess(spec["name"], spec.get("image", ""), policy, log_path, probes))
         return out
+
+    def _probe(self, parse: Callable[[dict[str, Any]], Probe | None], spec: dict[str, Any]) -> Probe | None:
+        try:
+            return parse(spec)
+        except PodSpecError as exc:  # an unusable probe is ignored, and said so
+            log.warning("%s: %s", self.key, exc)
+            return None
 
     def start(self) -> None:
         self._thread.start()
