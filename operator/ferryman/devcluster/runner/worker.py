@@ -106,6 +106,7 @@ class PodWorker:
     def _run(self) -> None:
         try:
             while True:
+                self._wake.clear()  # before the step: an update during it wakes the next wait
                 try:
                     if self._step():
                         break
@@ -114,7 +115,6 @@ class PodWorker:
                     time.sleep(1)
                 busy = any(c.proc is not None or not c.finished for c in self.containers)
                 self._wake.wait(TICK_SECONDS if busy and not self.simulated else IDLE_SECONDS)
-                self._wake.clear()
         finally:
             self._cleanup()
             self.on_done(self.uid)
