@@ -224,15 +224,14 @@ def _median(results: list[Result]) -> Result:
 def print_table(results: dict[str, Result]) -> None:
     mlserver = results.get("mlserver")
     bare = results.get("bare-asgi")
-    print(
-        f"\n{'server':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs MLServer':>12} {'vs bare':>8}"
-    )
-    for result in results.values():
-        vs_ml = f"{result.requests_per_second / mlserver.requests_per_second:.2f}x" if mlserver else "-"
-        vs_bare = f"{result.requests_per_second / bare.requests_per_second:.0%}" if bare else "-"
+    columns = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs MLServer", "vs bare")
+    print("\n{:<12} {:>9} {:>8} {:>8} {:>7} {:>12} {:>8}".format(*columns))
+    for r in results.values():
+        vs_ml = f"{r.requests_per_second / mlserver.requests_per_second:.2f}x" if mlserver else "-"
+        vs_bare = f"{r.requests_per_second / bare.requests_per_second:.0%}" if bare else "-"
         print(
-            f"{result.name:<12} {result.requests_per_second:>9.0f} {result.p50_ms:>8.2f} {result.p99_ms:>8.2f} "
-            f"{result.errors:>7} {vs_ml:>12} {vs_bare:>8}"
+            f"{r.name:<12} {r.requests_per_second:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{r.errors:>7} {vs_ml:>12} {vs_bare:>8}"
         )
 
 

@@ -23,6 +23,7 @@ from ferryman_serving.tensors import (
     RequestedOutput,
 )
 
+_NO_BINARY = memoryview(b"")
 _EXAMPLE = '{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0.5, 1.5]}]}'
 
 
@@ -40,7 +41,7 @@ def decode_request(body: bytes, json_length: int | None = None) -> InferenceRequ
         raise BadRequest(f"request body is not valid JSON ({error}); send e.g. {_EXAMPLE}") from None
     if not isinstance(document, dict):
         raise BadRequest(f"request body must be a JSON object, e.g. {_EXAMPLE}")
-    binary = memoryview(body)[json_length:] if json_length is not None else memoryview(b"")
+    binary = memoryview(body)[json_length:] if json_length is not None else _NO_BINARY
     inputs, consumed = _decode_inputs(document.get("inputs"), binary)
     if consumed != len(binary):
         raise BadRequest(
@@ -81,60 +82,74 @@ def _decode_inputs(raw: Any, binary: memoryview) -> tuple[list[InputTensor], int
     return inputs, offset
 
 
+def _where(index: int, name: str | None = None) -> str:
+    return f"inputs[{index}]" if name is None else f"inputs[{index}] ({name!r})"
+
+
 def _decode_input(item: Any, index: int, binary: memoryview) -> tuple[InputTensor, int]:
-    where = f"inputs[{index}]"
-    if not isinstance(item, dict):
-        raise BadRequest(f"{where} must be an object with name, shape, datatype and data")
+    # Runs for every input of every request: exact type checks, and error texts built only on error.
+    if type(item) is not dict:
+        raise BadRequest(f"{_where(index)} must be an object with name, shape, datatype and data")
     name = item.get("name")
-    if not isinstance(name, str):
-        raise BadRequest(f"{where}.name must be a string naming a model input")
-    where = f"{where} ({name!r})"
-    shape = _decode_shape(item.get("shape"), where)
+    if type(name) is not str:
+        raise BadRequest(f"{_where(index)}.name must be a string naming a model input")
+    shape = _decode_shape(item.get("shape"), index, name)
     datatype = item.get("datatype")
-    if not isinstance(datatype, str):
-        raise BadRequest(f"{where}.datatype must be a string such as FP32, INT64, BOOL or BYTES")
-    parameters = _optional_object(item.get("parameters"), f"{where}.parameters")
-    size = parameters.get("binary_data_size") if parameters else None
-    if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > len(binary):
-            raise BadRequest(
-                f"{where}.parameters.binary_data_size is {size!r} but {len(binary)} binary bytes remain"
-            )
-        return InputTensor(name, datatype, _array_from_binary(binary[:size], datatype, shape, where)), size
+    if type(datatype) is not str:
+        raise BadRequest(
+            f"{_where(index, name)}.datatype must be a string such as FP32, INT64, BOOL or BYTES"
+        )
+    parameters = item.get("parameters")
+    if parameters is not None:
+        if type(parameters) is not dict:
+            raise BadRequest(f"{_where(index, name)}.parameters must be a JSON object")
+        size = parameters.get("binary_data_size")
+        if size is not None:
+            where = _where(index, name)
+            if type(size) is not int or size < 0 or size > len(binary):
+                raise BadRequest(
+                    f"{where}.parameters.binary_data_size is {size!r} but {len(binary)} binary bytes remain"
+                )
+            return InputTensor(
+                name, datatype, _array_from_binary(binary[:size], datatype, shape, where)
+            ), size
     if "data" not in item:
-        raise BadRequest(f"{where} needs data (a flat or nested list) or parameters.binary_data_size")
-    return InputTensor(name, datatype, _array_from_json(item["data"], datatype, shape, where)), 0
+        raise BadRequest(
+            f"{_where(index, name)} needs data (a flat or nested list) or parameters.binary_data_size"
+        )
+    return InputTensor(name, datatype, _array_from_json(item["data"], datatype, shape, index, name)), 0
 
 
-def _decode_shape(raw: Any, where: str) -> tuple[int, ...]:
-    # A plain loop with exact type checks: this runs on every request (and bool is not an int here).
+def _decode_shape(raw: Any, index: int, name: str) -> tuple[int, ...]:
+    # A plain loop with exact type checks (bool is not an int here).
     if type(raw) is list:
         for dim in raw:
             if type(dim) is not int or dim < 0:
                 break
         else:
             return tuple(raw)
-    raise BadRequest(f"{where}.shape must be a list of non-negative integers, e.g. [1, 20]")
+    raise BadRequest(f"{_where(index, name)}.shape must be a list of non-negative integers, e.g. [1, 20]")
 
 
-def _array_from_json(data: Any, datatype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
+def _array_from_json(data: Any, datatype: str, shape: tuple[int, ...], index: int, name: str) -> np.ndarray:
     dtype = numpy_dtype_of(datatype)
-    if dtype is None and datatype != "BYTES":
-        raise BadRequest(f"{where}.datatype {datatype!r} is not an Open Inference Protocol datatype")
     try:
         if dtype is None:
+            if datatype != "BYTES":
+                raise BadRequest(
+                    f"{_where(index, name)}.datatype {datatype!r} is not an Open Inference Protocol datatype"
+                )
             array = np.asarray(data, dtype=object)
         elif dtype.kind in "iu":
-            # Refuse silent truncation of 1.5 to 1: integers must arrive as integers.
             array = _integers(data, dtype)
         else:
             array = np.asarray(data, dtype=dtype)
     except (ValueError, TypeError, OverflowError) as error:
-        raise BadRequest(f"{where}.data does not fit datatype {datatype}: {error}") from None
+        raise BadRequest(f"{_where(index, name)}.data does not fit datatype {datatype}: {error}") from None
     expected = math.prod(shape)
     if array.size != expected:
         raise BadRequest(
-            f"{where}.shape {list(shape)} holds {expected} elements but data has {array.size}; "
+            f"{_where(index, name)}.shape {list(shape)} holds {expected} elements but data has {array.size}; "
             "send shape and data that agree (data may be flat, in row-major order)"
         )
     return array.reshape(shape)

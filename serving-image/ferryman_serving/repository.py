@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ class ModelRepository:
                 extra={"model": self.name, "uri": uri, "error": self.failure},
             )
             return
+        # Everything allocated so far (runtime, libraries, the model) lives for the whole process:
+        # moving it out of the collector's view keeps full collections from walking it under load.
+        gc.freeze()
         self.metrics.model_ready = True
         self.state = ModelState.READY
         log.info(
