@@ -31,6 +31,9 @@ sys.path.insert(0, str(REPO / "serving-image"))
 MLSERVER_VERSION = "1.7.1"
 MLSERVER_VENV = Path.home() / ".cache" / "ferryman" / f"bench-mlserver-{MLSERVER_VERSION}"
 MODEL_NAME = "model"
+# uvloop 0.22 removed the implicit event loop that MLServer 1.7's parallel workers ask for
+# (RuntimeError in mlserver/parallel/worker.py), so the uvloop of MLServer 1.7's time is pinned.
+MLSERVER_PACKAGES = (f"mlserver=={MLSERVER_VERSION}", "uvloop<0.22", "onnxruntime", "numpy")
 
 MLSERVER_RUNTIME = '''
 import onnxruntime as ort
@@ -118,15 +121,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def ensure_mlserver() -> Path:
     marker = MLSERVER_VENV / ".complete"
-    if not marker.exists():
+    if not marker.exists() or marker.read_text() != " ".join(MLSERVER_PACKAGES):
         print(f"installing MLServer {MLSERVER_VERSION} into {MLSERVER_VENV} (once)", flush=True)
         shutil.rmtree(MLSERVER_VENV, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
         pip = str(MLSERVER_VENV / "bin" / "pip")
-        subprocess.run(
-            [pip, "install", "-q", f"mlserver=={MLSERVER_VERSION}", "onnxruntime", "numpy"], check=True
-        )
-        marker.touch()
+        subprocess.run([pip, "install", "-q", *MLSERVER_PACKAGES], check=True)
+        marker.write_text(" ".join(MLSERVER_PACKAGES))
     return MLSERVER_VENV / "bin" / "mlserver"
 
 
