@@ -342,3 +342,36 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: DevCluster, na
         what="a restart after failed liveness probes",
     )
     assert status["lastState"]["terminated"]["finishedAt"]
+
+
+def test_a_startup_probe_gates_readiness_and_restarts_when_it_never_passes(
+    cluster: DevCluster, namespace: str
+) -> None:
+    """startupProbe: readiness waits for it; after failureThreshold failures the container restarts."""
+    container = web_container()  # its readiness probe would pass
+    container["startupProbe"] = {
+        "httpGet": {"path": "/", "port": HTTP_PORT + 1},
+        "periodSeconds": 1,
+        "failureThreshold": 3,
+    }
+    apply(cluster, namespace, bare_pod("slow", container, grace=2))
+    status = wait_for(
+        lambda: (s := container_status(cluster, namespace, "slow")).get("restartCount", 0) >= 1 and s,
+        timeout=30,
+        what="a restart after the startup probe gave up",
+    )
+    assert status["ready"] is False
+    assert condition(cluster.get_json("pod", "slow", "-n", namespace), "Ready") == "False"
+
+
+def test_a_passing_startup_probe_lets_readiness_take_over(cluster: DevCluster, namespace: str) -> None:
+    """Once the startup probe passes, the readiness probe decides and the pod becomes Ready."""
+    container = web_container()
+    container["startupProbe"] = {"httpGet": {"path": "/", "port": HTTP_PORT}, "periodSeconds": 1}
+    apply(cluster, namespace, bare_pod("starts", container))
+    wait_for(
+        lambda: condition(cluster.get_json("pod", "starts", "-n", namespace), "Ready") == "True",
+        timeout=30,
+        what="the pod to be Ready",
+    )
+    assert container_status(cluster, namespace, "starts")["started"] is True

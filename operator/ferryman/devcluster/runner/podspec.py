@@ -153,6 +153,10 @@ def liveness_probe(container: Container) -> Probe | None:
     return parse_probe(container, "livenessProbe")
 
 
+def startup_probe(container: Container) -> Probe | None:
+    return parse_probe(container, "startupProbe")
+
+
 def parse_probe(container: Container, field: str) -> Probe | None:
     spec = container.get(field)
     if not spec:

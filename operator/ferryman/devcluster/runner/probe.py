@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 
 from ferryman.devcluster.runner.podspec import Probe
@@ -72,6 +71,7 @@ class ProbeTracker:
             if self._failures >= self.probe.failure_threshold:
                 self.passing = False
 
-
-def monotonic() -> float:
-    return time.monotonic()
+    @property
+    def failed_out(self) -> bool:
+        """failureThreshold failures in a row (for a startup probe: give up and restart)."""
+        return self._failures >= self.probe.failure_threshold

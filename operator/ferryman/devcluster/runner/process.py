@@ -21,6 +21,7 @@ from ferryman.devcluster.runner.status import ContainerSnapshot, now_rfc3339
 class ContainerProbes:
     readiness: Probe | None = None
     liveness: Probe | None = None
+    startup: Probe | None = None
     grace: float = 30.0  # seconds between SIGTERM and SIGKILL when liveness fails
 
 
@@ -41,6 +42,7 @@ class ContainerProcess:
         self.last_state: dict[str, Any] = {}
         self.readiness: ProbeTracker | None = None
         self.liveness: ProbeTracker | None = None
+        self.startup: ProbeTracker | None = None
         self.next_start_at = 0.0
         self.start_failures = 0
         self.simulated = False
@@ -48,8 +50,15 @@ class ContainerProcess:
     def snapshot(self) -> ContainerSnapshot:
         running = (self.proc is not None or self.simulated) and "running" in self.state
         ready = running and (self.readiness.passing if self.readiness else True)
+        startup_passed = self.startup is None or self.startup.passing
         return ContainerSnapshot(
-            self.name, self.image, self.state, self.last_state, ready, self.restart_count
+            self.name,
+            self.image,
+            self.state,
+            self.last_state,
+            ready and startup_passed,
+            self.restart_count,
+            startup_passed,
         )
 
     @property
@@ -83,6 +92,8 @@ class ContainerProcess:
             self.readiness = ProbeTracker(self.probes.readiness, started_at=started)
         if self.probes.liveness is not None:
             self.liveness = ProbeTracker(self.probes.liveness, started_at=started, passing=True)
+        if self.probes.startup is not None:
+            self.startup = ProbeTracker(self.probes.startup, started_at=started)
 
     def simulate_running(self) -> None:
         """No process: the pod only looks Running and Ready (scale tests of controllers)."""
@@ -114,18 +125,25 @@ class ContainerProcess:
         if code is not None:
             self._exited(code, now)
             return
+        if self.startup is not None and not self.startup.passing:
+            # Until the startup probe passes, readiness and liveness wait (kubelet semantics).
+            if self.startup.due(now):
+                self.startup.record(probe_once(self.startup.probe, pod_ip, netns), time.monotonic())
+                if self.startup.failed_out:
+                    self._kill_unhealthy(now, "startup")
+            return
         if self.readiness is not None and self.readiness.due(now):
             self.readiness.record(probe_once(self.readiness.probe, pod_ip, netns), time.monotonic())
         if self.liveness is not None and self.liveness.due(now):
             self.liveness.record(probe_once(self.liveness.probe, pod_ip, netns), time.monotonic())
             if not self.liveness.passing:
-                self._kill_unhealthy(now)
+                self._kill_unhealthy(now, "liveness")
 
-    def _kill_unhealthy(self, now: float) -> None:
-        """Liveness failed: stop the process like a deletion would, then the restart policy decides."""
+    def _kill_unhealthy(self, now: float, probe: str) -> None:
+        """A liveness or startup probe gave up: stop the process, then the restart policy decides."""
         assert self.proc is not None
         with open(self.log_path, "ab") as log:
-            log.write(f"--- {now_rfc3339()} liveness probe failed: stopping\n".encode())
+            log.write(f"--- {now_rfc3339()} {probe} probe failed: stopping\n".encode())
         _signal_group(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout=self.probes.grace)
@@ -146,6 +164,7 @@ class ContainerProcess:
         self.proc = None
         self.readiness = None
         self.liveness = None
+        self.startup = None
         if should_restart(self.restart_policy, exit_code):
             self.restart_count += 1
             self.last_state = {"terminated": terminated}

@@ -22,6 +22,7 @@ class ContainerSnapshot:
     last_state: dict[str, Any]
     ready: bool
     restart_count: int
+    startup_passed: bool = True
 
     @property
     def running(self) -> bool:
@@ -42,7 +43,7 @@ class ContainerSnapshot:
             "lastState": self.last_state,
             "ready": self.ready,
             "restartCount": self.restart_count,
-            "started": self.running,
+            "started": self.running and self.startup_passed,
         }
 
 

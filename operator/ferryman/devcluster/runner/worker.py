@@ -22,6 +22,7 @@ from ferryman.devcluster.runner.podspec import (
     grace_period,
     liveness_probe,
     readiness_probe,
+    startup_probe,
 )
 from ferryman.devcluster.runner.process import ContainerProbes, ContainerProcess
 from ferryman.devcluster.runner.status import ConditionClock, now_rfc3339, pod_status, status_fingerprint
@@ -69,7 +70,10 @@ class PodWorker:
         grace = float(pod["spec"].get("terminationGracePeriodSeconds", 30))
         for spec in pod["spec"]["containers"]:
             probes = ContainerProbes(
-                self._probe(readiness_probe, spec), self._probe(liveness_probe, spec), grace
+                readiness=self._probe(readiness_probe, spec),
+                liveness=self._probe(liveness_probe, spec),
+                startup=self._probe(startup_probe, spec),
+                grace=grace,
             )
             log_path = self.dir / f"{spec['name']}.log"
             out.append(ContainerProcess(spec["name"], spec.get("image", ""), policy, log_path, probes))
