@@ -36,9 +36,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_operator(kubeconfig: Path, namespace: str | None = None) -> Iterator[KopfRunner]:
+def running_operator(
+    kubeconfig: Path, namespace: str | None = None, prometheus_url: str | None = None
+) -> Iterator[KopfRunner]:
     """The operator exactly as `ferryman operator` runs it, watching one namespace or all."""
     os.environ["KUBECONFIG"] = str(kubeconfig)
+    if prometheus_url:
+        os.environ["FERRYMAN_PROMETHEUS_URL"] = prometheus_url
     os.environ["FERRYMAN_LIVENESS_ENDPOINT"] = f"http://127.0.0.1:{free_port()}/healthz"
     if namespace:
         os.environ["FERRYMAN_NAMESPACES"] = json.dumps([namespace])

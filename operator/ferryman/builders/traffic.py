@@ -9,7 +9,7 @@ from typing import Any
 
 from ferryman.api import GatewayTraffic, HttpMatch, ModelDeployment
 from ferryman.builders.naming import owned_labels, track_service_name
-from ferryman.builders.serving import owner_reference
+from ferryman.builders.serving import build_track_service, owner_reference
 
 SERVICE_PORT = 80
 
@@ -104,6 +104,18 @@ def _route_match(match: HttpMatch) -> dict[str, Any]:
         cookie = re.escape(f"{match.cookie.name}={match.cookie.value}")
         headers.append({"name": "Cookie", "type": "RegularExpression", "value": f"(^|;\\s*){cookie}(;|$)"})
     return {"headers": headers}
+
+
+def build_steady_traffic(md: ModelDeployment) -> list[dict[str, Any]]:
+    """Without a rollout: in gateway mode, the route with all traffic on stable, and both track Services."""
+    gateway = md.spec.traffic.gateway if md.spec.traffic.mode == "gateway" else None
+    if gateway is None:
+        return []
+    return [
+        build_track_service(md, "stable"),
+        build_track_service(md, "canary"),
+        build_http_route(md, gateway, TrafficSplit(canary_weight=0)),
+    ]
 
 
 def build_traefik_mirror(md: ModelDeployment, split: TrafficSplit) -> dict[str, Any]:

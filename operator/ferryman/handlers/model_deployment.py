@@ -21,6 +21,7 @@ from ferryman.builders.serving import (
 )
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
+from ferryman.builders.traffic import build_steady_traffic
 from ferryman.builders.version_change import VersionChange, classify_version_change
 from ferryman.config import Settings
 from ferryman.handlers import rollout
@@ -74,6 +75,8 @@ def serve_in_place(
     target = stable_target(md)
     k8s.apply(build_service(md), config.field_manager)
     deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
+    for manifest in build_steady_traffic(md):
+        k8s.apply(manifest, config.field_manager)
     if (canary := canary_scaled_down(md, previous, config)) is not None:
         k8s.apply(canary, config.field_manager)
     desired = serving_status(

@@ -1,0 +1,79 @@
+"""Shared pieces of the rollout scenarios: manifests, status reads, and waiting on phases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.kube_cli import Kubectl
+from tests.support.operator import wait_for
+
+MODEL = "fraud"  # the ModelDeployment's name, and the model name clients call (file:// URIs)
+
+
+def model_deployment(
+    namespace: str, uri: str, strategy: dict[str, Any], parent_ref: dict[str, str], **traffic: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "ferryman.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": MODEL, "namespace": namespace},
+        "spec": {
+            "model": {"uri": uri},
+            "serving": {"replicas": 1},
+            "traffic": {"mode": "gateway", "gateway": {"parentRefs": [parent_ref], **traffic}},
+            "strategy": strategy,
+        },
+    }
+
+
+def canary(steps: list[int], interval: str = "3s", **analysis: Any) -> dict[str, Any]:
+    """A fast canary for tests: short interval, few requests needed per window."""
+    defaults: dict[str, Any] = {"minRequests": 10, "failureLimit": 2, "maxLatencyP99": "40ms"}
+    return {
+        "canary": {
+            "steps": [{"weight": w} for w in steps],
+            "interval": interval,
+            "progressDeadline": "60s",
+            "analysis": {**defaults, **analysis},
+        }
+    }
+
+
+def status_of(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    return dict(kubectl.get("modeldeployment", MODEL, namespace).get("status") or {})
+
+
+def wait_for_phase(kubectl: Kubectl, namespace: str, *phases: str, timeout: float = 120) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        status = status_of(kubectl, namespace)
+        return status if status.get("phase") in phases else None
+
+    return wait_for(f"phase {'|'.join(phases)}", reached, timeout=timeout)
+
+
+def wait_for_rollout_end(kubectl: Kubectl, namespace: str, uri: str, timeout: float = 150) -> dict[str, Any]:
+    """The rollout of uri ended: promoted (it is stable) or rolled back / degraded (it is the failed canary)."""
+
+    def ended() -> dict[str, Any] | None:
+        status = status_of(kubectl, namespace)
+        phase = status.get("phase")
+        promoted = phase == "Succeeded" and status.get("stableUri") == uri
+        failed = phase in ("RolledBack", "Degraded") and status.get("canaryUri") == uri
+        return status if promoted or failed else None
+
+    return wait_for(f"the rollout of {uri} to end", ended, timeout=timeout)
+
+
+def wait_until_serving(kubectl: Kubectl, namespace: str, uri: str, timeout: float = 120) -> dict[str, Any]:
+    def serving() -> dict[str, Any] | None:
+        status = status_of(kubectl, namespace)
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+        return status if ready and status.get("stableUri") == uri else None
+
+    return wait_for(f"stable serving {uri}", serving, timeout=timeout)
+
+
+def events(kubectl: Kubectl, namespace: str, reason: str) -> list[str]:
+    listing = kubectl.run("get", "events", "-n", namespace, "--field-selector", f"reason={reason}",
+                          "-o", "jsonpath={range .items[*]}{.message}{'\\n'}{end}")  # fmt: skip
+    return [line for line in listing.splitlines() if line]

@@ -1,0 +1,106 @@
+"""Steady inference traffic for rollout scenarios: bounded in rate and time, counted by outcome."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+
+from tests.support.models import FEATURES, INPUT_NAME
+
+MAX_SECONDS = 600.0  # a load generator never outlives a scenario by much, whatever the caller does
+
+
+def infer_body(seed: int = 0) -> dict[str, object]:
+    row = np.random.default_rng(seed).standard_normal(FEATURES).astype(np.float32)
+    return {
+        "inputs": [{"name": INPUT_NAME, "shape": [1, FEATURES], "datatype": "FP32", "data": row.tolist()}]
+    }
+
+
+@dataclass
+class LoadReport:
+    """Responses by status code and, for 200s, by the model version that answered."""
+
+    codes: collections.Counter[int] = field(default_factory=collections.Counter)
+    versions: collections.Counter[str] = field(default_factory=collections.Counter)
+    failures: int = 0  # connection errors and timeouts
+
+    @property
+    def total(self) -> int:
+        return sum(self.codes.values()) + self.failures
+
+    @property
+    def errors(self) -> int:
+        return self.failures + sum(n for code, n in self.codes.items() if code >= 500)
+
+
+class LoadGenerator:
+    """Sends POST /v2/models/<model>/infer at about `rate` requests per second from one thread."""
+
+    def __init__(self, base_url: str, model: str, rate: float, headers: dict[str, str] | None = None) -> None:
+        self.url = f"{base_url}/v2/models/{model}/infer"
+        self.period = 1.0 / rate
+        self.headers = headers or {}
+        self.report = LoadReport()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def snapshot(self) -> LoadReport:
+        with self._lock:
+            report = self.report
+            return LoadReport(
+                collections.Counter(report.codes), collections.Counter(report.versions), report.failures
+            )
+
+    def _run(self) -> None:
+        body = infer_body()
+        deadline = time.monotonic() + MAX_SECONDS
+        with httpx.Client(timeout=5.0) as client:
+            next_send = time.monotonic()
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                self._send(client, body)
+                next_send += self.period
+                self._stop.wait(max(0.0, next_send - time.monotonic()))
+
+    def _send(self, client: httpx.Client, body: dict[str, object]) -> None:
+        try:
+            response = client.post(self.url, json=body, headers=self.headers)
+        except httpx.HTTPError:
+            with self._lock:
+                self.report.failures += 1
+            return
+        version = ""
+        if response.status_code == 200:
+            version = str(response.json().get("model_version", ""))
+        with self._lock:
+            self.report.codes[response.status_code] += 1
+            if version:
+                self.report.versions[version] += 1
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> LoadReport:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return self.snapshot()
+
+
+@contextmanager
+def steady_load(
+    base_url: str, model: str, rate: float, headers: dict[str, str] | None = None
+) -> Iterator[LoadGenerator]:
+    generator = LoadGenerator(base_url, model, rate, headers)
+    generator.start()
+    try:
+        yield generator
+    finally:
+        generator.stop()
