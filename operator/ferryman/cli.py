@@ -27,7 +27,53 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("operator", help="run the Kopf operator (settings from FERRYMAN_* env)")
     run.set_defaults(run=_run_operator)
     commands.add_parser("dev", help="local cluster without Docker: dev up|down|env|status")
+    for action, text in (
+        ("promote", "promote the rollout now (skip remaining steps)"),
+        ("abort", "abort the rollout: all traffic back to stable at once"),
+        ("resume", "resume a paused rollout"),
+    ):
+        command = commands.add_parser(action, help=text)
+        _add_target(command)
+        command.set_defaults(run=_request_action, action=action)
+    status = commands.add_parser("status", help="show a ModelDeployment's rollout")
+    _add_target(status)
+    status.set_defaults(run=_show_status)
     return parser
+
+
+def _add_target(command: argparse.ArgumentParser) -> None:
+    command.add_argument("name", help="ModelDeployment name")
+    command.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+
+
+def _request_action(options: argparse.Namespace) -> int:
+    """Set the ferryman.dev/action annotation; the operator applies it within seconds and clears it."""
+    from ferryman import k8s
+    from ferryman.api import ACTION_ANNOTATION
+
+    metadata = {"annotations": {ACTION_ANNOTATION: options.action}}
+    k8s.patch_metadata(k8s.MODEL_DEPLOYMENT, options.namespace, options.name, metadata)
+    print(f"modeldeployment {options.namespace}/{options.name}: {options.action} requested")
+    return 0
+
+
+def _show_status(options: argparse.Namespace) -> int:
+    from ferryman import k8s
+
+    found = k8s.get(k8s.MODEL_DEPLOYMENT, options.namespace, options.name)
+    if found is None:
+        print(f"modeldeployment {options.namespace}/{options.name} not found", file=sys.stderr)
+        return 1
+    status = found.get("status") or {}
+    weight = int(status.get("canaryWeight") or 0)
+    print(f"phase:   {status.get('phase', '-')}")
+    print(f"stable:  {status.get('stableVersion', '-')}  ({100 - weight}%)")
+    print(f"canary:  {status.get('canaryVersion') or '-'}  ({weight}%)")
+    print(f"message: {status.get('message', '')}")
+    analysis = status.get("lastAnalysis")
+    if analysis:
+        print(f"last analysis: {analysis.get('verdict')} at {analysis.get('at')}: {analysis.get('message', '')}")
+    return 0
 
 
 def _run_operator(_: argparse.Namespace) -> int:

@@ -79,3 +79,11 @@ class ServingSpec(ApiModel):
     env: list[EnvVar] | None = Field(
         default=None, max_length=MAX_LIST, description="Extra environment for the serving container."
     )
+    pod_annotations: dict[str, str] | None = Field(
+        default=None,
+        max_length=MAX_LIST,
+        description=(
+            "Extra annotations on the serving pods (service mesh, log shipping, ...). The operator's own "
+            "(prometheus.io/*, ferryman.dev/*) take precedence."
+        ),
+    )

@@ -78,6 +78,7 @@ def build_serving_deployment(
                 "metadata": {
                     "labels": pod_labels,
                     "annotations": {
+                        **(md.spec.serving.pod_annotations or {}),
                         ANNOTATION_MODEL_URI: target.model_uri,
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(md.spec.serving.port),
