@@ -40,8 +40,8 @@ from ferryman.rollout import (
 pytestmark = pytest.mark.unit
 
 PROPERTY_SETTINGS = settings(
-    max_examples=2000,
-    derandomize=False,
+    max_examples=400,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -91,18 +91,28 @@ class WorldFacts:
     missing: bool  # the handler had no observation at all
 
 
-facts = st.builds(
-    WorldFacts,
-    canary_requests=st.integers(0, 3000),
-    canary_error_share=st.sampled_from([0.0, 0.003, 0.05, 0.5]),
-    stable_requests=st.integers(0, 30000),
-    stable_error_share=st.sampled_from([0.0, 0.003, 0.05]),
-    canary_p99=st.one_of(st.none(), st.floats(0.001, 2)),
-    ready=st.booleans(),
-    stable_serves_canary=st.booleans(),
-    accuracy=st.one_of(st.none(), st.floats(0.5, 1)),
-    missing=st.booleans(),
-)
+# Everything but the request counts comes from a precomputed grid: one draw instead of seven keeps
+# Hypothesis' own overhead (not the state machine) from dominating the run time.
+PROFILES = [
+    (canary_share, stable_share, p99, ready, serves, accuracy, missing)
+    for canary_share in (0.0, 0.003, 0.05, 0.5)
+    for stable_share in (0.0, 0.003, 0.05)
+    for p99 in (None, 0.02, 0.9)
+    for ready in (True, False)
+    for serves in (True, False)
+    for accuracy in (None, 0.95, 0.6)
+    for missing in (False, True)
+]
+
+
+def world_facts(canary_requests: int, stable_requests: int, profile: tuple) -> WorldFacts:
+    canary_share, stable_share, p99, ready, serves, accuracy, missing = profile
+    return WorldFacts(
+        canary_requests, canary_share, stable_requests, stable_share, p99, ready, serves, accuracy, missing
+    )
+
+
+facts = st.builds(world_facts, st.integers(0, 3000), st.integers(0, 30000), st.sampled_from(PROFILES))
 
 moves = st.lists(
     st.tuples(st.floats(0, 200), facts, st.one_of(st.none(), st.sampled_from(RolloutAction))),
