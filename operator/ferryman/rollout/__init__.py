@@ -4,7 +4,14 @@ The handler maps the ModelDeployment spec to a `RolloutPlan` and an `AnalysisPol
 `RolloutState` from `.status`, gathers an `Observation`, and applies the `Decision` it gets back.
 """
 
-from ferryman.rollout.decision import Condition, Decision, Event, EventType, conditions_for
+from ferryman.rollout.decision import (
+    Condition,
+    Decision,
+    Event,
+    EventType,
+    conditions_for,
+    conditions_status,
+)
 from ferryman.rollout.judge import CheckResult, Outcome, Verdict, judge
 from ferryman.rollout.machine import RolloutAction, apply_action, next_step, parse_action, start_rollout
 from ferryman.rollout.observation import Observation, TrackSample
@@ -48,6 +55,7 @@ __all__ = [
     "WeightStep",
     "apply_action",
     "conditions_for",
+    "conditions_status",
     "judge",
     "next_step",
     "parse_action",

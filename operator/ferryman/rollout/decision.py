@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
+from ferryman.rollout.judge import Verdict
 from ferryman.rollout.plan import RolloutPlan, StrategyKind
 from ferryman.rollout.state import Phase, RolloutState
 
@@ -49,7 +52,8 @@ class Decision:
     - `route_matched_to_canary`: A/B only, header/cookie-matched requests go to the canary;
     - `reject_canary`: this transition judged or aborted the canary; tag the version rejected and,
       for a tracked alias, move the alias back to `state.stable_version`;
-    - `requeue_after_seconds`: call `next_step` again after this long (None: nothing left to do).
+    - `requeue_after_seconds`: call `next_step` again after this long (None: nothing left to do);
+    - `verdict`: the judge's verdict when this call judged a window (for `status.lastAnalysis`).
     """
 
     state: RolloutState
@@ -59,6 +63,7 @@ class Decision:
     mirror_percent: int = 0
     route_matched_to_canary: bool = False
     reject_canary: bool = False
+    verdict: Verdict | None = None
 
     @property
     def canary_weight(self) -> int:
@@ -142,3 +147,25 @@ def conditions_for(state: RolloutState) -> tuple[Condition, ...]:
         "Degraded", "True" if failed else "False", str(phase) if failed else "Healthy", message
     )
     return (ready, progressing, degraded)
+
+
+def conditions_status(
+    conditions: tuple[Condition, ...], previous: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """Conditions as `.status.conditions` entries; `lastTransitionTime` moves only when status flips."""
+    before = {entry.get("type"): entry for entry in previous}
+    stamped = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    entries = []
+    for condition in conditions:
+        old = before.get(condition.type, {})
+        flipped = old.get("status") != condition.status or "lastTransitionTime" not in old
+        entries.append(
+            {
+                "type": condition.type,
+                "status": condition.status,
+                "reason": condition.reason,
+                "message": condition.message,
+                "lastTransitionTime": stamped if flipped else old["lastTransitionTime"],
+            }
+        )
+    return entries

@@ -103,8 +103,8 @@ def judge_error_rate(observation: Observation, policy: AnalysisPolicy) -> CheckR
     failed = p_value < policy.significance and (above_limit or above_ratio)
     vs_stable = f"canary error rate {format_percent(canary_rate)} vs stable {format_percent(stable_rate)}"
     if failed and not above_limit:
-        ratio = f"{canary_rate / stable_rate:.1f}x" if stable_rate > 0 else "more than"
-        message = f"{vs_stable} over {window} ({ratio} stable, limit {policy.max_error_ratio:g}x)"
+        ratio = f"{canary_rate / stable_rate:.1f}x stable" if stable_rate > 0 else "stable had none"
+        message = f"{vs_stable} over {window} ({ratio}, limit {policy.max_error_ratio:g}x stable)"
     else:
         message = f"{vs_stable} over {window} (limit {limit})"
     return CheckResult("errorRate", Outcome.FAIL if failed else Outcome.PASS, message, p_value)

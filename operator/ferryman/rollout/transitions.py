@@ -134,11 +134,13 @@ def apply_verdict(
     on_pass: OnPass,
 ) -> Decision:
     if verdict.outcome is Outcome.FAIL:
-        return _count_failure(state, plan, policy, verdict, now)
-    if verdict.outcome is Outcome.INCONCLUSIVE:
-        return _wait_for_evidence(state, plan, verdict, now, deadline_applies=deadline_applies)
-    judged = replace(state, window_started_at=now, no_traffic_seconds=0.0, last_verdict=Outcome.PASS)
-    return on_pass(replace(judged, message=verdict.message))
+        decision = _count_failure(state, plan, policy, verdict, now)
+    elif verdict.outcome is Outcome.INCONCLUSIVE:
+        decision = _wait_for_evidence(state, plan, verdict, now, deadline_applies=deadline_applies)
+    else:
+        judged = replace(state, window_started_at=now, no_traffic_seconds=0.0, last_verdict=Outcome.PASS)
+        decision = on_pass(replace(judged, message=verdict.message))
+    return replace(decision, verdict=verdict)
 
 
 def _count_failure(

@@ -68,7 +68,14 @@ def test_significant_regression_below_the_limit_fails_on_the_ratio() -> None:
     """Under the absolute limit but significantly worse than stable by more than maxErrorRatio: fail."""
     verdict = judge(window((20_000, 180), stable=(100_000, 300)), POLICY)
     assert verdict.outcome is Outcome.FAIL
-    assert "3.0x stable, limit 1.5x" in verdict.message
+    assert "3.0x stable, limit 1.5x stable" in verdict.message
+
+
+def test_errors_where_stable_has_none_fail_when_significant() -> None:
+    """Stable error-free, canary clearly erring (below the absolute limit): the message says so."""
+    verdict = judge(window((5000, 40), stable=(50_000, 0)), POLICY)
+    assert verdict.outcome is Outcome.FAIL
+    assert "stable had none, limit 1.5x stable" in verdict.message
 
 
 def test_small_significant_regression_within_the_ratio_passes() -> None:

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from rollout_fixtures import Run, healthy
+from rollout_fixtures import Run, at, healthy
 
 from ferryman.rollout import (
     AnalysisPolicy,
     CustomCheck,
+    Outcome,
     PauseStep,
     Phase,
     PlanError,
@@ -20,6 +21,7 @@ from ferryman.rollout import (
     StrategyKind,
     TrackSample,
     WeightStep,
+    conditions_status,
 )
 from ferryman.rollout.formatting import format_duration, format_latency, format_percent
 
@@ -121,3 +123,28 @@ def test_percentages_are_short(fraction: float, text: str) -> None:
 def test_latency_prints_milliseconds_below_a_second() -> None:
     """820ms, not 0.82s."""
     assert (format_latency(0.82), format_latency(1.5)) == ("820ms", "1.5s")
+
+
+def test_condition_transition_time_moves_only_when_status_flips() -> None:
+    """lastTransitionTime keeps its value while a condition's status stays the same."""
+    run = Run()
+    first = conditions_status(run.start().conditions, [], at(0))
+    assert {c["lastTransitionTime"] for c in first} == {"2026-11-23T11:00:00Z"}
+    run.tick(healthy, seconds=5)
+    run.tick(healthy)
+    same = conditions_status(run.last.conditions, first, at(35))
+    assert [c["lastTransitionTime"] for c in same] == [c["lastTransitionTime"] for c in first]
+    done = run.until_done(healthy)
+    flipped = {c["type"]: c for c in conditions_status(done.conditions, same, at(999))}
+    assert flipped["Ready"]["status"] == "True"
+    assert flipped["Ready"]["lastTransitionTime"] == "2026-11-23T11:16:39Z"
+    assert flipped["Degraded"]["lastTransitionTime"] == "2026-11-23T11:00:00Z"
+
+
+def test_decisions_that_judge_carry_the_verdict() -> None:
+    """The verdict of a judged window rides on the Decision (for status.lastAnalysis)."""
+    run = Run()
+    assert run.start().verdict is None
+    run.tick(healthy, seconds=5)
+    judged = run.tick(healthy)
+    assert judged.verdict is not None and judged.verdict.outcome is Outcome.PASS
