@@ -101,3 +101,13 @@ def test_parse_action_rejects_unknown_values_naming_the_annotation() -> None:
         ValueError, match=r"ferryman.dev/action: 'promte' is not one of promote, abort, resume"
     ):
         parse_action("promte")
+
+
+def test_abort_while_promoting_moves_stable_back() -> None:
+    """Aborting a promotion points the stable Deployment at the old version again."""
+    run = paused_run()
+    promoting = apply_action(run.last.state, PAUSING, RolloutAction.PROMOTE, at(100))
+    assert promoting.stable_deployment_version == "7"
+    aborted = apply_action(promoting.state, PAUSING, RolloutAction.ABORT, at(110))
+    assert aborted.state.phase is Phase.ROLLED_BACK
+    assert aborted.stable_deployment_version == "6" and aborted.canary_deployment_version is None

@@ -151,6 +151,10 @@ def check_decision(
     assert sorted(c.type for c in decision.conditions) == ["Degraded", "Progressing", "Ready"]
     if saw_ready is False:
         assert decision.canary_weight <= before.canary_weight, "weight moved to a canary that is not Ready"
+    if plan.strategy is not StrategyKind.CANARY and after.canary_weight > before.canary_weight:
+        # Shadow and A/B never give the candidate user weight; blue-green only at its cutover.
+        assert plan.strategy is StrategyKind.BLUE_GREEN
+        assert after.phase is Phase.PROMOTING and after.canary_weight == 100
     if before.is_terminal or before.phase is Phase.PENDING:
         assert after == before and decision.requeue_after_seconds is None
     changed = (before.phase, before.canary_weight, before.current_step_index, before.failed_checks) != (
