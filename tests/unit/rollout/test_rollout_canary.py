@@ -9,6 +9,7 @@ from rollout_fixtures import Run, at, healthy, observe
 
 from ferryman.rollout import (
     AnalysisPolicy,
+    CustomCheck,
     EventType,
     Observation,
     Outcome,
@@ -302,3 +303,40 @@ def test_naive_now_is_rejected_with_a_clear_error() -> None:
     state = run.start().state
     with pytest.raises(ValueError, match=r"now: .* has no timezone"):
         next_step(state, run.plan, run.policy, None, datetime(2026, 1, 1))
+
+
+def test_shrunk_plan_continues_at_its_last_step_and_says_so() -> None:
+    """If spec.strategy.canary.steps loses steps mid-rollout, the rollout continues at the new last step."""
+    run = Run()
+    run.start()
+    run.tick(healthy, seconds=5)
+    run.tick(healthy)
+    run.tick(healthy)
+    assert run.last.state.current_step_index == 2
+    run.plan = RolloutPlan(steps=(WeightStep(5), WeightStep(25)))
+    decision = run.tick(healthy, seconds=1)
+    assert decision.state.current_step_index == 1
+    assert decision.events[0].reason == "StepsChanged"
+
+
+def test_custom_metric_without_data_degrades_as_no_data() -> None:
+    """A custom query that never returns data stops the rollout at the deadline with reason NoData."""
+    policy = AnalysisPolicy(custom_checks=(CustomCheck("accuracy", min_value=0.9),))
+    run = Run(plan=RolloutPlan(no_traffic_deadline_seconds=120), policy=policy)
+    run.start()
+    run.tick(healthy, seconds=5)
+    final = run.until_done(lambda s, now: observe(s, now, custom={"accuracy": None}))
+    assert final.state.phase is Phase.DEGRADED
+    assert final.events[0].reason == "NoData"
+    assert "metric accuracy has no data" in final.events[0].message
+
+
+def test_timed_pause_requeues_no_later_than_its_end() -> None:
+    """A 10s pause asks to be called back within 10s, not after a whole interval."""
+    plan = RolloutPlan(steps=(WeightStep(10), PauseStep(10), WeightStep(50)))
+    run = Run(plan=plan)
+    run.start()
+    run.tick(healthy, seconds=5)
+    pausing = run.tick(healthy)
+    assert pausing.requeue_after_seconds == 10
+    assert run.tick(healthy, seconds=10).canary_weight == 50

@@ -145,3 +145,11 @@ def test_stage_canary_never_ready_fails_after_the_deadline() -> None:
     final = run.until_done(lambda s, now: observe(s, now, ready=False), seconds=5)
     assert final.state.phase is Phase.DEGRADED
     assert final.events[0].reason == "ProgressDeadlineExceeded"
+
+
+def test_stage_waiting_for_promote_still_rolls_back_when_it_turns_bad() -> None:
+    """While a passed stage waits for a person, the judge keeps watching and can still roll back."""
+    run = started(RolloutPlan(strategy=StrategyKind.AB_TEST))
+    assert run.tick(healthy).state.phase is Phase.PAUSED
+    run.tick(bad)
+    assert run.tick(bad).state.phase is Phase.ROLLED_BACK
