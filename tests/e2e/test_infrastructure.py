@@ -207,16 +207,20 @@ def test_httproute_request_mirror_filter_is_not_implemented_by_traefik(
     assert answers(gateway, "/reqmirror", 5) == {"HTTP 500": 5}
 
 
-def test_prometheus_scrapes_traefik_service_metrics(prometheus: PrometheusServer, gateway: Gateway) -> None:
-    """Traefik's own metrics (requests per service and code, fine latency buckets) reach Prometheus."""
+def test_prometheus_scrapes_traefik_metrics(
+    prometheus: PrometheusServer, gateway: Gateway, kubectl: Kubectl, echo_pair: str
+) -> None:
+    """Traefik's own metrics (requests per router and code, fine latency buckets) reach Prometheus."""
+    namespace = echo_pair
     prometheus.add_static_job("traefik", [gateway.traefik.metrics_target])
-    answers(gateway, "/no-such-route", 3)
-    samples = prometheus.wait_for(
-        'traefik_entrypoint_requests_total{entrypoint="web", code="404"}',
-        lambda r: bool(r) and r[0].value >= 3,
+    kubectl.apply([http_route("tm", namespace, gateway, [path_rule("/traefik-metrics", {"echo-a": 1})])])
+    gateway.wait_route_accepted(namespace, "tm")
+    wait_until(lambda: 0 in gateway.route_weights(namespace, "tm"), timeout=20, what="route tm live")
+
+    assert answers(gateway, "/traefik-metrics", 5) == {"echo-a": 5}
+    router = f'router=~"httproute-{namespace}-tm-.*", code="200"'
+    prometheus.wait_for(
+        f"sum(traefik_router_requests_total{{{router}}})", lambda r: bool(r) and r[0].value == 5
     )
-    assert samples[0].labels["job"] == "traefik"
-    buckets = prometheus.query(
-        'traefik_entrypoint_request_duration_seconds_bucket{entrypoint="web", le="0.005"}'
-    )
-    assert buckets, "the 5 ms latency bucket is configured"
+    fast = prometheus.query(f'sum(traefik_router_request_duration_seconds_bucket{{{router}, le="0.025"}})')
+    assert fast and fast[0].value > 0, "the fine latency buckets are configured (and echo answers in < 25 ms)"

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,6 +160,26 @@ class TraefikServer:
         with urllib.request.urlopen(f"{self.api_url}{path}", timeout=5) as response:
             return json.load(response)
 
+    def api_list(self, path: str, search: str = "") -> list[dict[str, Any]]:
+        """Every item of a list endpoint (e.g. /api/http/services), following Traefik's pagination.
+
+        Traefik answers 100 items a page by default: a busy cluster's routes do not fit on the first.
+        `search` keeps items whose name contains it.
+        """
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            params = {"per_page": 500, "page": page, **({"search": search} if search else {})}
+            with urllib.request.urlopen(
+                f"{self.api_url}{path}?{urllib.parse.urlencode(params)}", timeout=5
+            ) as response:
+                items.extend(json.load(response))
+                next_page = int(response.headers.get("X-Next-Page", "1"))
+            if next_page <= page:  # the last page names page 1 as the next one
+                break
+            page = next_page
+        return items
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -221,7 +242,7 @@ class Gateway:
         rule_pattern = re.compile(re.escape(prefix) + r"(\d+)-[0-9a-f]+-wrr@kubernetesgateway$")
         backend_pattern = re.compile(r"-svc-" + re.escape(_normalize(namespace)) + r"-(.+)-\d+$")
         weights: dict[int, dict[str, int]] = {}
-        for service in self.traefik.api("/api/http/services"):
+        for service in self.traefik.api_list("/api/http/services", search=prefix):
             match = rule_pattern.match(service["name"])
             if not match or "weighted" not in service:
                 continue
