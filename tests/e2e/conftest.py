@@ -5,7 +5,7 @@ Session fixtures (each started once, stopped at the end of the session):
     e2e_tools   paths of Prometheus, Traefik and the CRD files (scripts/install-e2e-tools)
     kubectl     tests.support.kube_cli.Kubectl for the cluster's admin kubeconfig
     prometheus  tests.support.prometheus.PrometheusServer scraping annotated pods every second
-    gateway     tests.support.traefik.Gateway: Traefik routing the Gateway `ferryman-e2e/ferryman`
+    gateway     tests.support.traefik.Gateway: Traefik routing this session's Gateway (`gateway.parent_ref`)
 Per test:
     namespace   a fresh namespace, deleted afterwards
 """
@@ -84,4 +84,4 @@ def gateway(
         e2e_tools.traefik, kubectl, e2e_tools.gateway_api_crds, e2e_tools.traefik_crds, workdir
     )
     yield running
-    running.traefik.stop()
+    running.close()

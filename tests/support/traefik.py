@@ -1,11 +1,11 @@
 """A real Gateway API data plane for the e2e tier: Traefik, out of cluster, watching the local API server.
 
-`start_gateway(traefik_binary, kubectl, crd_files, workdir)` installs the Gateway API standard CRDs and
-Traefik's CRDs, starts Traefik (providers kubernetesGateway + kubernetesCRD) with its `web` entryPoint on
-127.0.0.1:<free port>, creates GatewayClass `ferryman-traefik` and Gateway `ferryman-e2e/ferryman` whose
-listener port is that entryPoint's, waits until Traefik reports the Gateway Accepted and Programmed, and
-returns a `Gateway`: `base_url` for clients, and `route_weights()` for the weights Traefik has in force.
-"""
+`start_gateway(traefik_binary, kubectl, gateway_api_crds, traefik_crds, workdir)` installs the Gateway API
+standard CRDs and Traefik's CRDs, starts Traefik (providers kubernetesGateway + kubernetesCRD) with its
+`web` entryPoint on 127.0.0.1:<free port>, creates GatewayClass `ferryman-traefik-<session>` and Gateway
+`ferryman-e2e/ferryman-<session>` whose listener port is that entryPoint's, waits until Traefik reports
+the Gateway Accepted and Programmed, and returns a `Gateway`: `base_url` for clients, `parent_ref` for
+routes, and `route_weights()` for the weights Traefik has in force."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import re
 import subprocess
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +28,17 @@ import yaml
 from tests.support.e2e_tools import free_port, wait_until
 from tests.support.kube_cli import Kubectl, Manifest
 
-GATEWAY_CLASS = "ferryman-traefik"
 GATEWAY_NAMESPACE = "ferryman-e2e"
-GATEWAY_NAME = "ferryman"
+# Each session gets its own GatewayClass and Gateway (names end in the session id), and its Traefik
+# watches only GatewayClasses with its session label: routes of another session, or left over from an
+# earlier one, never reach this session's data plane.
+SESSION_LABEL = "ferryman.dev/e2e-session"
 CONTROLLER_NAME = "traefik.io/gateway-controller"
 # Model latency is milliseconds: Traefik's default buckets (0.1 s ... 10 s) cannot tell 5 ms from 50 ms.
 LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
 
 
-def static_config(web_port: int, api_port: int, throttle: str = "200ms") -> dict[str, Any]:
+def static_config(web_port: int, api_port: int, session: str, throttle: str = "200ms") -> dict[str, Any]:
     """Traefik's static configuration; every listener on loopback, nothing phones home."""
     return {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
@@ -56,7 +59,7 @@ def static_config(web_port: int, api_port: int, throttle: str = "200ms") -> dict
         },
         "providers": {
             "providersThrottleDuration": throttle,
-            "kubernetesGateway": {},
+            "kubernetesGateway": {"labelSelector": f"{SESSION_LABEL}={session}"},
             # Legacy names (<namespace>-<name>@kubernetescrd), said explicitly to silence a start-up warning.
             "kubernetesCRD": {"safeNaming": False},
         },
@@ -64,22 +67,23 @@ def static_config(web_port: int, api_port: int, throttle: str = "200ms") -> dict
     }
 
 
-def gateway_manifests(listener_port: int) -> list[Manifest]:
+def gateway_manifests(listener_port: int, session: str) -> list[Manifest]:
     """GatewayClass + Gateway; routes from every namespace may attach (tests use their own namespaces)."""
+    gateway_class = f"ferryman-traefik-{session}"
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GATEWAY_NAMESPACE}},
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "GatewayClass",
-            "metadata": {"name": GATEWAY_CLASS},
+            "metadata": {"name": gateway_class, "labels": {SESSION_LABEL: session}},
             "spec": {"controllerName": CONTROLLER_NAME},
         },
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "Gateway",
-            "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE},
+            "metadata": {"name": f"ferryman-{session}", "namespace": GATEWAY_NAMESPACE},
             "spec": {
-                "gatewayClassName": GATEWAY_CLASS,
+                "gatewayClassName": gateway_class,
                 "listeners": [
                     {
                         "name": "web",
@@ -113,11 +117,11 @@ class TraefikServer:
     log_path: Path
 
     @classmethod
-    def start(cls, binary: Path, kubeconfig: Path, workdir: Path) -> TraefikServer:
+    def start(cls, binary: Path, kubeconfig: Path, workdir: Path, session: str) -> TraefikServer:
         workdir.mkdir(parents=True, exist_ok=True)
         web_port, api_port = free_port(), free_port()
         config_path = workdir / "traefik.yml"
-        config_path.write_text(yaml.safe_dump(static_config(web_port, api_port), sort_keys=False))
+        config_path.write_text(yaml.safe_dump(static_config(web_port, api_port, session), sort_keys=False))
         # Out of cluster: without KUBERNETES_SERVICE_HOST/PORT Traefik's client reads KUBECONFIG.
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
         env["KUBECONFIG"] = str(kubeconfig)
@@ -196,8 +200,22 @@ class Gateway:
 
     traefik: TraefikServer
     kubectl: Kubectl
+    session: str
     namespace: str = GATEWAY_NAMESPACE
-    name: str = GATEWAY_NAME
+
+    @property
+    def name(self) -> str:
+        return f"ferryman-{self.session}"
+
+    @property
+    def gateway_class(self) -> str:
+        return f"ferryman-traefik-{self.session}"
+
+    def close(self) -> None:
+        """Stop Traefik and delete this session's Gateway and GatewayClass."""
+        self.traefik.stop()
+        self.kubectl.delete("gateway", self.name, self.namespace)
+        self.kubectl.delete("gatewayclass", self.gateway_class)
 
     @property
     def base_url(self) -> str:
@@ -316,18 +334,19 @@ def start_gateway(
     timeout: float = 60.0,
 ) -> Gateway:
     install_crds(kubectl, gateway_api_crds, traefik_crds)
-    traefik = TraefikServer.start(traefik_binary, kubectl.kubeconfig, workdir)
-    gateway = Gateway(traefik, kubectl)
+    session = uuid.uuid4().hex[:6]
+    traefik = TraefikServer.start(traefik_binary, kubectl.kubeconfig, workdir, session)
+    gateway = Gateway(traefik, kubectl, session)
     try:
-        kubectl.apply(gateway_manifests(traefik.web_port))
+        kubectl.apply(gateway_manifests(traefik.web_port, session))
         wait_until(
             lambda: has_conditions(
-                kubectl.get("gateway", GATEWAY_NAME, GATEWAY_NAMESPACE), "Accepted", "Programmed"
+                kubectl.get("gateway", gateway.name, gateway.namespace), "Accepted", "Programmed"
             ),
             timeout=timeout,
-            what=f"Gateway {GATEWAY_NAMESPACE}/{GATEWAY_NAME} Programmed (Traefik log {traefik.log_path})",
+            what=f"Gateway {gateway.namespace}/{gateway.name} Programmed (Traefik log {traefik.log_path})",
         )
     except BaseException:
-        traefik.stop()
+        gateway.close()
         raise
     return gateway
