@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,15 @@ def model_deployments(namespace: str, n: int) -> list[dict[str, Any]]:
         }
         for i in range(n)
     ]
+
+
+def apply_in_parallel(kubeconfig: Path, manifests: list[dict[str, Any]], workers: int = 16) -> None:
+    """Server-side apply from a thread pool, as a CI pipeline or Argo CD sync would write them."""
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    from ferryman import k8s
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda manifest: k8s.apply(manifest, "bench"), manifests))
 
 
 def start_operator(kubeconfig: Path, namespace: str, log: Path) -> subprocess.Popen[bytes]:
@@ -108,11 +118,14 @@ def main() -> int:
     try:
         time.sleep(3)  # let the operator list and start watching
         started = time.monotonic()
-        kubectl.apply(model_deployments(namespace, args.n))
+        apply_in_parallel(Path(cluster.kubeconfig), model_deployments(namespace, args.n))
         applied = time.monotonic() - started
         ready = deployments = 0
+        all_deployments = float("nan")
         while time.monotonic() - started < args.timeout:
             ready, deployments = count_ready(kubectl, namespace)
+            if deployments == args.n and all_deployments != all_deployments:
+                all_deployments = time.monotonic() - started
             if ready == args.n:
                 break
             time.sleep(1)
@@ -129,7 +142,8 @@ def main() -> int:
 
     print(f"\nModelDeployments: {args.n}   (operator log: {log})")
     print(f"{'measure':<40}{'value':>12}{'goal':>12}")
-    print(f"{'apply (kubectl, server-side)':<40}{applied:>11.1f}s")
+    print(f"{'apply (16 threads, server-side)':<40}{applied:>11.1f}s")
+    print(f"{'every Deployment created':<40}{all_deployments:>11.1f}s")
     print(f"{'all Ready (status)':<40}{to_ready:>11.1f}s{'<= 60 s':>12}")
     print(f"{'':<40}({ready}/{args.n} Ready, {deployments} Deployments)")
     print(f"{'operator peak RSS':<40}{rss:>10.0f}MB{'<= 200 MB':>12}")

@@ -72,7 +72,9 @@ def _show_status(options: argparse.Namespace) -> int:
     print(f"message: {status.get('message', '')}")
     analysis = status.get("lastAnalysis")
     if analysis:
-        print(f"last analysis: {analysis.get('verdict')} at {analysis.get('at')}: {analysis.get('message', '')}")
+        print(
+            f"last analysis: {analysis.get('verdict')} at {analysis.get('at')}: {analysis.get('message', '')}"
+        )
     return 0
 
 

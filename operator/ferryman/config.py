@@ -34,5 +34,13 @@ class Settings(BaseSettings):
         description="MLflow tracking server that resolves models:/ URIs; passed on to serving pods.",
     )
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus API for canary analysis.")
+    scale_down_delay_seconds: float = Field(
+        10.0,
+        ge=0,
+        description=(
+            "How long a finished canary keeps its pods after traffic left it, so that data planes that "
+            "apply route changes asynchronously never send a request to a pod that is going away."
+        ),
+    )
     standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
     workers: int = Field(20, ge=1, le=200, description="Kopf's thread pool for synchronous handlers.")

@@ -52,7 +52,7 @@ def wait_for_phase(kubectl: Kubectl, namespace: str, *phases: str, timeout: floa
 
 
 def wait_for_rollout_end(kubectl: Kubectl, namespace: str, uri: str, timeout: float = 150) -> dict[str, Any]:
-    """The rollout of uri ended: promoted (it is stable) or rolled back / degraded (it is the failed canary)."""
+    """The rollout of uri ended: promoted (now stable) or rolled back / degraded (the failed canary)."""
 
     def ended() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,6 @@ from tests.e2e.rollout_harness import (
     events,
     model_deployment,
     status_of,
-    wait_for_phase,
     wait_for_rollout_end,
     wait_until_serving,
 )
@@ -24,7 +26,7 @@ from tests.support.cluster import DevCluster
 from tests.support.kube_cli import Kubectl
 from tests.support.load import steady_load
 from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import install_crds, running_operator
+from tests.support.operator import install_crds, running_operator, wait_for
 from tests.support.prometheus import PrometheusServer
 from tests.support.traefik import Gateway
 
@@ -103,3 +105,108 @@ def test_canary_with_errors_is_rolled_back(
     assert status["stableUri"] == models["v1"]
     (message,) = events(kubectl, namespace, "RolledBack")
     assert "error rate" in message
+
+
+def test_canary_with_high_latency_is_rolled_back(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
+) -> None:
+    """A canary whose p99 is far above maxLatencyP99 and above stable's is rolled back."""
+    strategy = canary([20, 50])
+    deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
+    with steady_load(gateway.base_url, MODEL, rate=20):
+        roll_out(kubectl, namespace, gateway, models["slow"], strategy)
+        status = wait_for_rollout_end(kubectl, namespace, models["slow"])
+    assert status["phase"] == "RolledBack", status
+    assert status["canaryWeight"] == 0
+    (message,) = events(kubectl, namespace, "RolledBack")
+    assert "p99" in message
+
+
+def test_canary_that_never_gets_ready_fails_cleanly(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
+) -> None:
+    """A model that cannot load keeps the canary unready; after progressDeadline the rollout is Degraded."""
+    strategy = canary([20, 50])
+    strategy["canary"]["progressDeadline"] = "15s"
+    deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
+    with steady_load(gateway.base_url, MODEL, rate=10) as load:
+        roll_out(kubectl, namespace, gateway, models["missing"], strategy)
+        status = wait_for_rollout_end(kubectl, namespace, models["missing"], timeout=90)
+        report = load.stop()
+    assert status["phase"] == "Degraded", status
+    assert status["canaryWeight"] == 0
+    assert "progressDeadline" in status["message"]
+    assert report.errors == 0, "no user request may reach a canary that is not Ready"
+
+
+def test_low_traffic_waits_instead_of_rolling_back(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
+) -> None:
+    """Below minRequests the step waits: no traffic is not failure, even for a canary that errs."""
+    strategy = canary([20, 50], minRequests=5000)
+    deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
+    with steady_load(gateway.base_url, MODEL, rate=5):
+        roll_out(kubectl, namespace, gateway, models["failing"], strategy)
+        time.sleep(20)  # more than five intervals
+        status = status_of(kubectl, namespace)
+    assert status["phase"] == "Progressing", status
+    assert status["canaryWeight"] == 20
+    assert status["failedChecks"] == 0
+    assert status["lastVerdict"] == "Inconclusive"
+    assert "not enough traffic" in status["message"]
+
+
+def test_abort_returns_all_traffic_to_stable_at_once(
+    cluster: DevCluster, kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str],
+    operator: KopfRunner,
+) -> None:  # fmt: skip
+    """`ferryman abort` mid-rollout: weight 0 in Traefik within seconds, phase RolledBack."""
+    strategy = canary([20, 50, 80], interval="5s")
+    deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
+    with steady_load(gateway.base_url, MODEL, rate=20):
+        roll_out(kubectl, namespace, gateway, models["v2"], strategy)
+        wait_for("weight 20", lambda: status_of(kubectl, namespace).get("canaryWeight") == 20, timeout=60)
+        ferryman("abort", MODEL, "-n", namespace, kubeconfig=Path(cluster.kubeconfig))
+        started = time.monotonic()
+        gateway.wait_for_weights(namespace, MODEL, {f"{MODEL}-stable": 100, f"{MODEL}-canary": 0}, timeout=15)
+        to_zero = time.monotonic() - started
+        status = wait_for_rollout_end(kubectl, namespace, models["v2"], timeout=30)
+    assert status["phase"] == "RolledBack"
+    assert to_zero < 10
+    assert "ferryman.dev/action" not in kubectl.get("modeldeployment", MODEL, namespace)["metadata"].get(
+        "annotations", {}
+    )
+
+
+def test_operator_killed_mid_rollout_resumes(
+    cluster: DevCluster, kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str],
+    prometheus: PrometheusServer,
+) -> None:  # fmt: skip
+    """All rollout state is in .status: a new operator process finishes what the old one started."""
+    install_crds(kubectl)
+    strategy = canary([20, 50])
+    kubeconfig = Path(cluster.kubeconfig)
+    with steady_load(gateway.base_url, MODEL, rate=20) as load:
+        with running_operator(kubeconfig, namespace, prometheus.url):
+            deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
+            roll_out(kubectl, namespace, gateway, models["v2"], strategy)
+            wait_for("weight 20", lambda: status_of(kubectl, namespace).get("canaryWeight") == 20, timeout=60)
+        paused_at = status_of(kubectl, namespace)
+        time.sleep(5)  # no operator: nothing moves
+        assert status_of(kubectl, namespace)["canaryWeight"] == paused_at["canaryWeight"]
+        with running_operator(kubeconfig, namespace, prometheus.url):
+            status = wait_for_rollout_end(kubectl, namespace, models["v2"])
+        report = load.stop()
+    assert status["phase"] == "Succeeded", status
+    assert status["rolloutStartedAt"] == paused_at["rolloutStartedAt"]
+    assert report.errors == 0, report
+
+
+def ferryman(*args: str, kubeconfig: Path) -> str:
+    """The `ferryman` command line, as a user runs it."""
+    binary = Path(sys.executable).parent / "ferryman"
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    done = subprocess.run(
+        [str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout

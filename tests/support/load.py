@@ -31,6 +31,7 @@ class LoadReport:
     codes: collections.Counter[int] = field(default_factory=collections.Counter)
     versions: collections.Counter[str] = field(default_factory=collections.Counter)
     failures: int = 0  # connection errors and timeouts
+    first_error: str = ""  # the body of the first error answer, to say what went wrong
 
     @property
     def total(self) -> int:
@@ -81,6 +82,10 @@ class LoadGenerator:
         if response.status_code == 200:
             version = str(response.json().get("model_version", ""))
         with self._lock:
+            if response.status_code >= 500 and not self.report.first_error:
+                self.report.first_error = (
+                    f"{time.strftime('%H:%M:%S')} {response.status_code} {response.text[:200]}"
+                )
             self.report.codes[response.status_code] += 1
             if version:
                 self.report.versions[version] += 1

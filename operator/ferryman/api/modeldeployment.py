@@ -96,6 +96,10 @@ class ModelDeploymentStatus(ApiModel):
     no_traffic_seconds: float = Field(
         default=0, ge=0, description="How long the current step has waited for minRequests."
     )
+    canary_scale_down_at: Timestamp | None = Field(
+        default=None,
+        description="When the finished canary's pods go away: traffic leaves them first (scale-down delay).",
+    )
     pause_reason: str | None = Field(
         default=None, max_length=63, description="Why the rollout is Paused (Step or AwaitingPromotion)."
     )

@@ -25,18 +25,33 @@ from ferryman.config import Settings
 from ferryman.rollout import Decision, Observation, Outcome
 
 
-def model_uri_of(version: str | None, status: dict[str, Any], state_stable: str) -> str | None:
-    """The URI behind a version the state machine names: stable's or the canary's."""
+def model_uri_of(version: str | None, status: dict[str, Any]) -> str | None:
+    """The URI behind a version the state machine names, looked up in the status it was decided from.
+
+    The state machine speaks in versions; status pairs each version with its URI. Looking up the
+    *previous* status is what stays right at the moment of promotion, when the canary's version
+    becomes the stable one but its URI is still recorded as the canary's.
+    """
     if version is None:
         return None
-    return status.get("stableUri") if version == state_stable else status.get("canaryUri")
+    if version == status.get("canaryVersion"):
+        return status.get("canaryUri")
+    if version == status.get("stableVersion"):
+        return status.get("stableUri")
+    return None
 
 
 def build_rollout_objects(
-    md: ModelDeployment, decision: Decision, status: dict[str, Any], settings: Settings
+    md: ModelDeployment,
+    decision: Decision,
+    status: dict[str, Any],
+    settings: Settings,
 ) -> list[dict[str, Any]]:
-    """Everything to apply so the cluster matches the decision; applying it twice is harmless."""
-    state = decision.state
+    """Everything to apply, in order, so the cluster matches the decision; applying it twice is harmless.
+
+    Services first (routes point at them), then the route (traffic moves before pods do), then the
+    Deployments. A canary that lost its traffic is left as it is: the handler scales it down later.
+    """
     split = TrafficSplit(decision.canary_weight, decision.mirror_percent, decision.route_matched_to_canary)
     replicas = md.spec.serving.replicas
     gateway = md.spec.traffic.gateway if md.spec.traffic.mode == "gateway" else None
@@ -46,46 +61,36 @@ def build_rollout_objects(
     canary_version = decision.canary_deployment_version
     stable_version = decision.stable_deployment_version
     objects: list[dict[str, Any]] = [
-        build_serving_deployment(
-            md, _target(md, "stable", stable_version, status, state.stable_version, stable_replicas), settings
-        ),
         build_service(md, canary_gets_traffic=split.canary_weight > 0 and gateway is None),
         build_track_service(md, "stable"),
         build_track_service(md, "canary"),
     ]
-    canary_uri = status.get("canaryUri")
-    if canary_version is not None and canary_uri:
-        # A canary needs a pod to become Ready before it gets any traffic.
-        target = ServingTarget("canary", canary_uri, canary_version, max(canary_replicas, 1))
-        objects.append(build_serving_deployment(md, target, settings))
-    elif (scaled_down := canary_scaled_down(md, status, settings)) is not None:
-        objects.append(scaled_down)
     if md.spec.strategy and md.spec.strategy.blue_green:
         preview = md.spec.strategy.blue_green.preview_service or f"{md.metadata.name}-preview"
         objects.append(service_manifest(md, preview, track_selector_labels(md.metadata.name, "canary")))
     if gateway is not None:
-        objects.append(build_http_route(md, gateway, split))
         if gateway.mirror_with == "TraefikService" and split.mirror_percent > 0:
             objects.append(build_traefik_mirror(md, split))
+        objects.append(build_http_route(md, gateway, split))
+    stable = _target(md, "stable", stable_version, status, stable_replicas)
+    objects.append(build_serving_deployment(md, stable, settings))
+    canary_uri = model_uri_of(canary_version, status)
+    if canary_version is not None and canary_uri:
+        # A canary needs a pod to become Ready before it gets any traffic.
+        target = ServingTarget("canary", canary_uri, canary_version, max(canary_replicas, 1))
+        objects.append(build_serving_deployment(md, target, settings))
     return objects
 
 
 def _target(
-    md: ModelDeployment, track: Track, version: str, status: dict[str, Any], stable: str, replicas: int
+    md: ModelDeployment, track: Track, version: str, status: dict[str, Any], replicas: int
 ) -> ServingTarget:
-    uri = model_uri_of(version, status, stable) or md.spec.model.uri
+    uri = model_uri_of(version, status)
+    if uri is None:
+        raise ValueError(
+            f"status: no model URI recorded for version {version}; the status was edited by hand?"
+        )
     return ServingTarget(track, uri, version, replicas)
-
-
-def canary_scaled_down(
-    md: ModelDeployment, status: dict[str, Any], settings: Settings
-) -> dict[str, Any] | None:
-    """The canary Deployment at zero replicas, if a canary was ever started (cheap to keep and reuse)."""
-    uri = status.get("canaryUri")
-    version = status.get("canaryVersion")
-    if not uri or not version:
-        return None
-    return build_serving_deployment(md, ServingTarget("canary", uri, version, 0), settings)
 
 
 _VERDICTS = {Outcome.PASS: "Pass", Outcome.FAIL: "Fail", Outcome.INCONCLUSIVE: "Wait"}

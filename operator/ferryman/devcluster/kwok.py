@@ -74,7 +74,22 @@ def kwokctl_documents(settings: DevClusterSettings, bin_dir: Path) -> list[dict[
             },
             {
                 "name": "kube-controller-manager",
-                "extraArgs": [{"key": "service-cluster-ip-range", "value": SERVICE_CIDR}],
+                "extraArgs": [
+                    {"key": "service-cluster-ip-range", "value": SERVICE_CIDR},
+                    # The default client budget (20 QPS) makes 1,000 Deployments take minutes to get
+                    # their ReplicaSets and pods; a one-machine dev cluster can afford more.
+                    {"key": "kube-api-qps", "value": "300"},
+                    {"key": "kube-api-burst", "value": "600"},
+                    {"key": "concurrent-deployment-syncs", "value": "20"},
+                    {"key": "concurrent-replicaset-syncs", "value": "20"},
+                ],
+            },
+            {
+                "name": "kube-scheduler",
+                "extraArgs": [
+                    {"key": "kube-api-qps", "value": "300"},
+                    {"key": "kube-api-burst", "value": "600"},
+                ],
             },
         ],
     }

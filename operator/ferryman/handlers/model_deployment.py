@@ -10,8 +10,13 @@ from pydantic import ValidationError
 
 from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment
-from ferryman.builders.naming import LABEL_MANAGED_BY, LABEL_MODEL_DEPLOYMENT, LABEL_TRACK, MANAGED_BY
-from ferryman.builders.rollout_objects import canary_scaled_down
+from ferryman.builders.naming import (
+    LABEL_MANAGED_BY,
+    LABEL_MODEL_DEPLOYMENT,
+    LABEL_TRACK,
+    MANAGED_BY,
+    deployment_name,
+)
 from ferryman.builders.rollout_plan import rollout_inputs
 from ferryman.builders.serving import (
     ServingTarget,
@@ -77,8 +82,9 @@ def serve_in_place(
     deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
     for manifest in build_steady_traffic(md):
         k8s.apply(manifest, config.field_manager)
-    if (canary := canary_scaled_down(md, previous, config)) is not None:
-        k8s.apply(canary, config.field_manager)
+    if previous.get("canaryVersion") or previous.get("canaryScaleDownAt"):
+        # No traffic reaches a canary outside a rollout.
+        k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, deployment_name(md.metadata.name, "canary"), 0)
     desired = serving_status(
         previous=previous,
         generation=md.metadata.generation,

@@ -7,16 +7,17 @@ a resourceVersion precondition, so a crash or a concurrent writer never leaves a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
 
 from ferryman import k8s
 from ferryman.api import ACTION_ANNOTATION, GROUP, VERSION, ModelDeployment
+from ferryman.builders.naming import deployment_name
 from ferryman.builders.rollout_objects import analysis_record, build_rollout_objects, rollout_status
 from ferryman.builders.rollout_plan import rollout_inputs
-from ferryman.builders.status import status_patch
+from ferryman.builders.status import status_patch, timestamp
 from ferryman.builders.version_change import ACTIVE_PHASES
 from ferryman.config import Settings
 from ferryman.handlers.rollout_observation import observe
@@ -38,8 +39,12 @@ TICK_SECONDS = 2.0
 
 
 def rollout_needs_attention(status: kopf.Status, annotations: kopf.Annotations, **_: Any) -> bool:
-    """Tick only while a rollout runs or a manual action waits: idle resources cost no API calls."""
-    return status.get("phase") in ACTIVE_PHASES or ACTION_ANNOTATION in annotations
+    """Tick only while a rollout runs, its canary awaits scale-down, or a manual action waits.
+
+    Idle resources cost no API calls at all.
+    """
+    active = status.get("phase") in ACTIVE_PHASES or status.get("canaryScaleDownAt") is not None
+    return active or ACTION_ANNOTATION in annotations
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, when=rollout_needs_attention)
@@ -66,6 +71,20 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     apply_decision(md, body, decision, previous, config, now, observation if judged else None)
 
 
+def canary_scale_down_time(
+    decision: Decision, previous: dict[str, Any], now: datetime, delay_seconds: float
+) -> datetime | None:
+    """When the canary's pods may go: delay_seconds after its traffic left, None while it still serves."""
+    if decision.canary_deployment_version is not None:
+        return None
+    pending = previous.get("canaryScaleDownAt")
+    if pending:
+        return datetime.fromisoformat(str(pending))
+    if previous.get("phase") in ACTIVE_PHASES:  # this decision ended the rollout
+        return now + timedelta(seconds=delay_seconds)
+    return None
+
+
 def _manual_action(state: RolloutState, plan: RolloutPlan, text: str, now: datetime) -> Decision:
     try:
         action = parse_action(text)
@@ -86,7 +105,7 @@ def begin_rollout(
     """A new model version: its canary starts beside stable with no user traffic yet."""
     now = datetime.now(UTC)
     decision = start_rollout(plan, previous["stableVersion"], md.spec.model.version_label(), now)
-    with_canary = {**previous, "canaryUri": md.spec.model.uri}
+    with_canary = {**previous, "canaryUri": md.spec.model.uri, "canaryVersion": md.spec.model.version_label()}
     apply_decision(md, body, decision, with_canary, config, now)
 
 
@@ -109,10 +128,17 @@ def apply_decision(
     observation: Observation | None = None,
 ) -> None:
     """Make the cluster match the decision, then record it (objects first: status never runs ahead)."""
+    scale_down_at = canary_scale_down_time(decision, previous, now, config.scale_down_delay_seconds)
+    scale_down_now = scale_down_at is not None and now >= scale_down_at
     for manifest in build_rollout_objects(md, decision, previous, config):
         k8s.apply(manifest, config.field_manager)
+    if scale_down_now:
+        k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, deployment_name(md.metadata.name, "canary"), 0)
     status = rollout_status(
         decision, previous, canary_uri=previous.get("canaryUri"), generation=md.metadata.generation, now=now
+    )
+    status["canaryScaleDownAt"] = (
+        None if scale_down_at is None or scale_down_now else timestamp(scale_down_at)
     )
     if observation is not None:
         status["lastAnalysis"] = analysis_record(observation, decision, now)

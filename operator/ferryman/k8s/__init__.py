@@ -1,6 +1,6 @@
 """The only package that talks to the Kubernetes API server."""
 
-from ferryman.k8s.objects import NotFound, apply, delete, get, patch_metadata, patch_status
+from ferryman.k8s.objects import NotFound, apply, delete, get, patch_metadata, patch_status, scale
 from ferryman.k8s.resources import KNOWN_KINDS, ResourceKind, kind_of
 
 MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
@@ -20,4 +20,5 @@ __all__ = [
     "kind_of",
     "patch_metadata",
     "patch_status",
+    "scale",
 ]

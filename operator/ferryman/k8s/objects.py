@@ -120,3 +120,10 @@ def patch_metadata(kind: ResourceKind, namespace: str | None, name: str, metadat
     """Merge-patch metadata (e.g. to clear a handled action annotation)."""
     path = kind.object_path(namespace, name)
     _call("PATCH", path, body={"metadata": metadata}, content_type=MERGE_CONTENT_TYPE)
+
+
+def scale(kind: ResourceKind, namespace: str | None, name: str, replicas: int) -> None:
+    """Set replicas through the scale subresource, leaving the rest of the object alone; absent is fine."""
+    path = kind.object_path(namespace, name) + "/scale"
+    with contextlib.suppress(NotFound):
+        _call("PATCH", path, body={"spec": {"replicas": replicas}}, content_type=MERGE_CONTENT_TYPE)
