@@ -10,6 +10,12 @@ from tests.support.operator import wait_for
 MODEL = "fraud"  # the ModelDeployment's name, and the model name clients call (file:// URIs)
 
 
+def host_of(namespace: str) -> dict[str, str]:
+    """The Host header of a test's route. Every test's HTTPRoute matches only its own hostname: routes
+    with equal matches on one Gateway resolve to the oldest, which may be a finished test's."""
+    return {"Host": f"{namespace}.ferryman.test"}
+
+
 def model_deployment(
     namespace: str, uri: str, strategy: dict[str, Any], parent_ref: dict[str, str], **traffic: Any
 ) -> dict[str, Any]:
@@ -20,7 +26,10 @@ def model_deployment(
         "spec": {
             "model": {"uri": uri},
             "serving": {"replicas": 1},
-            "traffic": {"mode": "gateway", "gateway": {"parentRefs": [parent_ref], **traffic}},
+            "traffic": {
+                "mode": "gateway",
+                "gateway": {"parentRefs": [parent_ref], "hostnames": [host_of(namespace)["Host"]], **traffic},
+            },
             "strategy": strategy,
         },
     }

@@ -16,6 +16,7 @@ from tests.e2e.rollout_harness import (
     MODEL,
     canary,
     events,
+    host_of,
     model_deployment,
     status_of,
     wait_for_rollout_end,
@@ -72,7 +73,7 @@ def test_healthy_canary_is_promoted_through_all_steps(
     """Every step passes analysis; the new version becomes stable and serves all traffic."""
     strategy = canary([20, 50])
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
-    with steady_load(gateway.base_url, MODEL, rate=20) as load:
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as load:
         roll_out(kubectl, namespace, gateway, models["v2"], strategy)
         weights_seen = set()
         deadline = time.monotonic() + 150
@@ -97,7 +98,7 @@ def test_canary_with_errors_is_rolled_back(
     """A canary answering 5xx fails analysis against stable; weight returns to 0 and an Event says why."""
     strategy = canary([20, 50])
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
-    with steady_load(gateway.base_url, MODEL, rate=20):
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
         roll_out(kubectl, namespace, gateway, models["failing"], strategy)
         status = wait_for_rollout_end(kubectl, namespace, models["failing"])
     assert status["phase"] == "RolledBack", status
@@ -113,7 +114,7 @@ def test_canary_with_high_latency_is_rolled_back(
     """A canary whose p99 is far above maxLatencyP99 and above stable's is rolled back."""
     strategy = canary([20, 50])
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
-    with steady_load(gateway.base_url, MODEL, rate=20):
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
         roll_out(kubectl, namespace, gateway, models["slow"], strategy)
         status = wait_for_rollout_end(kubectl, namespace, models["slow"])
     assert status["phase"] == "RolledBack", status
@@ -129,7 +130,7 @@ def test_canary_that_never_gets_ready_fails_cleanly(
     strategy = canary([20, 50])
     strategy["canary"]["progressDeadline"] = "15s"
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
-    with steady_load(gateway.base_url, MODEL, rate=10) as load:
+    with steady_load(gateway.base_url, MODEL, rate=10, headers=host_of(namespace)) as load:
         roll_out(kubectl, namespace, gateway, models["missing"], strategy)
         status = wait_for_rollout_end(kubectl, namespace, models["missing"], timeout=90)
         report = load.stop()
@@ -145,7 +146,7 @@ def test_low_traffic_waits_instead_of_rolling_back(
     """Below minRequests the step waits: no traffic is not failure, even for a canary that errs."""
     strategy = canary([20, 50], minRequests=5000)
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
-    with steady_load(gateway.base_url, MODEL, rate=5):
+    with steady_load(gateway.base_url, MODEL, rate=5, headers=host_of(namespace)):
         roll_out(kubectl, namespace, gateway, models["failing"], strategy)
         time.sleep(20)  # more than five intervals
         status = status_of(kubectl, namespace)
@@ -163,7 +164,7 @@ def test_abort_returns_all_traffic_to_stable_at_once(
     """`ferryman abort` mid-rollout: weight 0 in Traefik within seconds, phase RolledBack."""
     strategy = canary([20, 50, 80], interval="5s")
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
-    with steady_load(gateway.base_url, MODEL, rate=20):
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
         roll_out(kubectl, namespace, gateway, models["v2"], strategy)
         wait_for("weight 20", lambda: status_of(kubectl, namespace).get("canaryWeight") == 20, timeout=60)
         ferryman("abort", MODEL, "-n", namespace, kubeconfig=Path(cluster.kubeconfig))
@@ -186,9 +187,10 @@ def test_operator_killed_mid_rollout_resumes(
     install_crds(kubectl)
     strategy = canary([20, 50])
     kubeconfig = Path(cluster.kubeconfig)
-    with steady_load(gateway.base_url, MODEL, rate=20) as load:
+    with running_operator(kubeconfig, namespace, prometheus.url):
+        deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as load:
         with running_operator(kubeconfig, namespace, prometheus.url):
-            deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
             roll_out(kubectl, namespace, gateway, models["v2"], strategy)
             wait_for("weight 20", lambda: status_of(kubectl, namespace).get("canaryWeight") == 20, timeout=60)
         paused_at = status_of(kubectl, namespace)

@@ -13,6 +13,7 @@ from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import (
     MODEL,
     events,
+    host_of,
     model_deployment,
     status_of,
     wait_for_phase,
@@ -76,7 +77,7 @@ def test_blue_green_preview_then_promote(
     strategy = {"blueGreen": {"interval": "3s", "analysis": FAST_ANALYSIS}}
     apply(kubectl, namespace, gateway, models["v1"], strategy)
     blue = wait_until_serving(kubectl, namespace, models["v1"])["stableVersion"]
-    with steady_load(gateway.base_url, MODEL, rate=10) as users:
+    with steady_load(gateway.base_url, MODEL, rate=10, headers=host_of(namespace)) as users:
         apply(kubectl, namespace, gateway, models["v2"], strategy)
         preview = f"http://{canary_pod_ip(kubectl, namespace)}:8080"
         with steady_load(preview, MODEL, rate=10):  # smoke traffic on the preview only
@@ -102,7 +103,7 @@ def test_shadow_leaves_client_responses_untouched(
     }
     apply(kubectl, namespace, gateway, models["v1"], strategy, mirrorWith="TraefikService")
     stable = wait_until_serving(kubectl, namespace, models["v1"])["stableVersion"]
-    with steady_load(gateway.base_url, MODEL, rate=20) as users:
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as users:
         apply(kubectl, namespace, gateway, models["failing"], strategy, mirrorWith="TraefikService")
         status = wait_for_rollout_end(kubectl, namespace, models["failing"], timeout=120)
         report = users.stop()
@@ -127,12 +128,17 @@ def test_ab_header_routes_matching_requests_to_the_candidate(
     candidate = status_of(kubectl, namespace)["canaryVersion"]
 
     def versions(headers: dict[str, str]) -> set[str]:
+        """Which versions answer 20 requests (or which HTTP errors, while the route is not live yet)."""
         with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
             answers = [
-                client.post(f"/v2/models/{MODEL}/infer", json=infer_body(), headers=headers)
+                client.post(
+                    f"/v2/models/{MODEL}/infer", json=infer_body(), headers={**host_of(namespace), **headers}
+                )
                 for _ in range(20)
             ]
-        return {a.json()["model_version"] for a in answers}
+        return {
+            a.json()["model_version"] if a.status_code == 200 else f"HTTP {a.status_code}" for a in answers
+        }
 
     wait_for("the header rule in force", lambda: versions({"x-variant": "b"}) == {candidate}, timeout=20)
     assert versions({}) == {stable}

@@ -57,9 +57,8 @@ class LoadGenerator:
     def snapshot(self) -> LoadReport:
         with self._lock:
             report = self.report
-            return LoadReport(
-                collections.Counter(report.codes), collections.Counter(report.versions), report.failures
-            )
+            codes, versions = collections.Counter(report.codes), collections.Counter(report.versions)
+            return LoadReport(codes, versions, report.failures, report.first_error)
 
     def _run(self) -> None:
         body = infer_body()

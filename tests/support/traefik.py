@@ -334,7 +334,8 @@ def start_gateway(
     timeout: float = 60.0,
 ) -> Gateway:
     install_crds(kubectl, gateway_api_crds, traefik_crds)
-    session = uuid.uuid4().hex[:6]
+    # A letter first: an all-digit or digits-e-digits id would be read as a number by the YAML decoder.
+    session = "s" + uuid.uuid4().hex[:6]
     traefik = TraefikServer.start(traefik_binary, kubectl.kubeconfig, workdir, session)
     gateway = Gateway(traefik, kubectl, session)
     try:
