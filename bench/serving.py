@@ -86,6 +86,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us_per_request: float = 0.0
 
 
 def free_port() -> int:
@@ -172,7 +173,25 @@ def start_mlserver(model_dir: Path, port: int, cpus: str | None, workdir: Path) 
     settings = {"host": "127.0.0.1", "http_port": port, "grpc_port": free_port(), "metrics_port": free_port()}
     (root / "settings.json").write_text(json.dumps(settings))
     command = pinned([str(mlserver), "start", str(root)], cpus)
-    return subprocess.Popen(command, cwd=model_root, start_new_session=True, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(
+        command, cwd=model_root, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def group_cpu_seconds(process_group: int) -> float:
+    """User+system CPU seconds of every live process in a process group (MLServer forks workers).
+
+    CPU per request is robust to other load on the machine, unlike req/s: a second, fairer view."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == process_group:  # field 5 (pgrp), counted after the command name
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def run_wrk(port: int, script: Path, seconds: int, connections: int, cpus: str | None) -> tuple[int, ...]:
@@ -201,13 +220,17 @@ def measure_all(args: argparse.Namespace, model_dir: Path, workdir: Path) -> dic
         for round_number in range(1, args.rounds + 1):
             for name in names:
                 print(f"round {round_number}/{args.rounds}: {name} for {args.duration} s", flush=True)
+                cpu_before = group_cpu_seconds(processes[name].pid)
                 requests, duration_us, errors, p50_us, p99_us = run_wrk(
                     ports[name], script, args.duration, args.connections, args.wrk_cpus
                 )
-                result = Result(name, requests / (duration_us / 1e6), p50_us / 1000, p99_us / 1000, errors)
+                cpu_us = (group_cpu_seconds(processes[name].pid) - cpu_before) / max(requests, 1) * 1e6
+                result = Result(
+                    name, requests / (duration_us / 1e6), p50_us / 1000, p99_us / 1000, errors, cpu_us
+                )
                 print(
                     f"  {result.requests_per_second:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-                    f"p99 {result.p99_ms:.2f} ms, errors {result.errors}",
+                    f"p99 {result.p99_ms:.2f} ms, errors {result.errors}, {cpu_us:.0f} server CPU us/request",
                     flush=True,
                 )
                 rounds[name].append(result)
@@ -225,14 +248,14 @@ def _median(results: list[Result]) -> Result:
 def print_table(results: dict[str, Result]) -> None:
     mlserver = results.get("mlserver")
     bare = results.get("bare-asgi")
-    columns = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs MLServer", "vs bare")
-    print("\n{:<12} {:>9} {:>8} {:>8} {:>7} {:>12} {:>8}".format(*columns))
+    columns = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs MLServer", "vs bare", "CPU us/req")
+    print("\n{:<12} {:>9} {:>8} {:>8} {:>7} {:>12} {:>8} {:>11}".format(*columns))
     for r in results.values():
         vs_ml = f"{r.requests_per_second / mlserver.requests_per_second:.2f}x" if mlserver else "-"
         vs_bare = f"{r.requests_per_second / bare.requests_per_second:.0%}" if bare else "-"
         print(
             f"{r.name:<12} {r.requests_per_second:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-            f"{r.errors:>7} {vs_ml:>12} {vs_bare:>8}"
+            f"{r.errors:>7} {vs_ml:>12} {vs_bare:>8} {r.cpu_us_per_request:>11.0f}"
         )
 
 

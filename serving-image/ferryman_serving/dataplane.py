@@ -39,7 +39,7 @@ class DataPlane:
         repo = self.repository
         if name != repo.name:
             raise NotFound(f"model {name!r} is not served here; this server serves {repo.name!r}")
-        if version is not None and repo.state is ModelState.READY and version != repo.version:
+        if version is not None and repo.serving is not None and version != repo.version:
             raise NotFound(
                 f"model {name!r} has no version {version!r} here; this server serves version {repo.version!r}"
             )
@@ -59,14 +59,13 @@ class DataPlane:
         }
 
     def _serving_model(self, name: str, version: str | None) -> OnnxModel:
-        self.check_model(name, version)
         repo = self.repository
-        if repo.model is None or repo.state is not ModelState.READY:
-            detail = (
-                f"failed to load ({repo.failure})" if repo.state is ModelState.FAILED else "still loading"
-            )
-            raise Unavailable(f"model {name!r} is not ready: {detail}")
-        return repo.model
+        model = repo.serving
+        if model is not None and name == repo.name and (version is None or version == repo.version):
+            return model
+        self.check_model(name, version)
+        detail = f"failed to load ({repo.failure})" if repo.state is ModelState.FAILED else "still loading"
+        raise Unavailable(f"model {name!r} is not ready: {detail}")
 
     def check_can_infer(self, name: str, version: str | None) -> None:
         """NotFound for another model or version, Unavailable while not loaded."""

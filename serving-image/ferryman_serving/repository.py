@@ -44,11 +44,13 @@ class ModelRepository:
         self.failure = ""
         self.draining = False
         self.model: OnnxModel | None = None
+        # The model once READY, else None: one attribute read on the hot path (enum compares are slow).
+        self.serving: OnnxModel | None = None
         self.taps = DriftTaps(None, None, None)
 
     @property
     def ready(self) -> bool:
-        return self.state is ModelState.READY and not self.draining
+        return self.serving is not None and not self.draining
 
     def load(self) -> None:
         """Fetch, open, profile and warm up the model. Never raises: a failure leaves the state FAILED."""
@@ -69,6 +71,7 @@ class ModelRepository:
         gc.freeze()
         self.metrics.model_ready = True
         self.state = ModelState.READY
+        self.serving = self.model
         log.info(
             "model ready",
             extra={

@@ -44,6 +44,7 @@ class RestApi:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.openapi = openapi
+        self._routes: dict[str, tuple[str, str | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -89,15 +90,13 @@ class RestApi:
         started = perf_counter()
         status = 500
         try:
-            parts = path.strip("/").split("/")
-            if not _is_infer_path(parts):
-                raise NotFound(f"no such path {path!r}; infer is POST /v2/models/NAME[/versions/V]/infer")
+            name, version = self._infer_route(path)
             _require(scope["method"], "POST")
             # Unknown model (404) or not ready (503) is decided before the body is read and parsed.
-            self.dataplane.check_can_infer(parts[2], _version(parts))
+            self.dataplane.check_can_infer(name, version)
             body, json_length = await self._read_body(scope, receive)
             request = decode_request(body, json_length)
-            response = self.dataplane.infer(parts[2], _version(parts), request)
+            response = self.dataplane.infer(name, version, request)
             payload, header_length = encode_response(response)
             status = 200
             await self._respond(send, 200, payload, JSON if header_length is None else BINARY, header_length)
@@ -112,6 +111,18 @@ class RestApi:
         finally:
             metrics.inflight -= 1
             metrics.record_request(status, perf_counter() - started)
+
+    def _infer_route(self, path: str) -> tuple[str, str | None]:
+        """(model name, version or None) of an infer path; remembered, because clients reuse a few."""
+        route = self._routes.get(path)
+        if route is None:
+            parts = path.strip("/").split("/")
+            if not _is_infer_path(parts):
+                raise NotFound(f"no such path {path!r}; infer is POST /v2/models/NAME[/versions/V]/infer")
+            route = (parts[2], _version(parts))
+            if len(self._routes) < 64:  # bounded: arbitrary paths from clients must not grow memory
+                self._routes[path] = route
+        return route
 
     async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
         json_length: int | None = None
