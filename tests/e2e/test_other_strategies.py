@@ -52,6 +52,8 @@ def operator(
     install_crds(kubectl)
     with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url) as runner:
         yield runner
+        # While the operator still runs, so that its finalizer (it guards rollout timers) is released.
+        kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 def apply(
