@@ -35,7 +35,9 @@ def operator(cluster: Any, namespace: str) -> Iterator[KopfRunner]:
     with running_operator(Path(cluster.kubeconfig), namespace) as runner:
         yield runner
         # While the operator still runs, so that any finalizer it placed is released.
-        cluster.kubectl("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+        cluster.kubectl(
+            "delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s"
+        )
 
 
 def model_deployment(namespace: str, uri: str, name: str = "fraud", **serving: Any) -> dict[str, Any]:

@@ -1,0 +1,123 @@
+"""Time from a bad canary's first user traffic to weight 0, on the real stack, with default settings.
+
+    .venv/bin/python bench/rollback_time.py                 # default canary settings, 100 req/s
+    .venv/bin/python bench/rollback_time.py --rate 50 --interval 30s
+
+Everything real: the local cluster, serving processes, Traefik weights, Prometheus scraping every
+second, the operator as `ferryman operator`. The canary is a model that fails every real request
+(made by the harness, tests/support/bad_models.py). Default strategy: steps 5/25/50/100, interval
+30s, failureLimit 2, minRequests 100. The clock starts when Traefik first has a non-zero canary
+weight in force and stops when its weight is 0 again; failed user requests are counted meanwhile.
+Anchor: Flagger's default (interval x threshold = 1m x 5 = 5 minutes of failing analysis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+from tests.support.bad_models import make_failing_model  # noqa: E402
+from tests.support.cluster import start_dev_cluster  # noqa: E402
+from tests.support.e2e_tools import install_e2e_tools  # noqa: E402
+from tests.support.kube_cli import Kubectl  # noqa: E402
+from tests.support.load import steady_load  # noqa: E402
+from tests.support.models import make_gradient_boosting_model  # noqa: E402
+from tests.support.operator import install_crds  # noqa: E402
+from tests.support.prometheus import PrometheusServer  # noqa: E402
+from tests.support.traefik import Gateway, start_gateway  # noqa: E402
+
+from demo import operator_process  # noqa: E402
+
+NAMESPACE = "demo"  # operator_process watches this namespace
+HOST = {"Host": "rollback.bench.test"}
+
+
+def manifest(uri: str, parent_ref: dict[str, str], interval: str | None) -> dict[str, object]:
+    canary: dict[str, object] = {"steps": [{"weight": 5}, {"weight": 25}, {"weight": 50}, {"weight": 100}]}
+    if interval:
+        canary["interval"] = interval
+    return {
+        "apiVersion": "ferryman.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "bench", "namespace": NAMESPACE},
+        "spec": {
+            "model": {"uri": uri},
+            "serving": {"replicas": 1},
+            "traffic": {
+                "mode": "gateway",
+                "gateway": {"parentRefs": [parent_ref], "hostnames": [HOST["Host"]]},
+            },
+            "strategy": {"canary": canary},
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=100.0, help="user requests per second (default 100)")
+    parser.add_argument("--interval", default=None, help="canary interval (default: the CRD default, 30s)")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="ferryman-rollback-bench-"))
+    cluster = start_dev_cluster()
+    kubectl = Kubectl(cluster.kubeconfig)
+    install_crds(kubectl)
+    kubectl.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
+    tools = install_e2e_tools()
+    prometheus = PrometheusServer.start(tools.prometheus, cluster.kubeconfig, workdir / "prometheus")
+    gateway = start_gateway(
+        tools.traefik, kubectl, tools.gateway_api_crds, tools.traefik_crds, workdir / "traefik"
+    )
+    good = make_gradient_boosting_model(workdir / "good", trees=20).model_path.as_uri()
+    bad = make_failing_model(workdir / "bad" / "model.onnx").as_uri()
+    try:
+        with operator_process(cluster.kubeconfig, prometheus.url, workdir / "operator.log"):
+            kubectl.delete("modeldeployment", "bench", NAMESPACE, wait=True)
+            kubectl.apply([manifest(good, gateway.parent_ref, args.interval)])
+            gateway.wait_route_accepted(NAMESPACE, "bench")
+            time.sleep(3)
+            with steady_load(gateway.base_url, "bench", rate=args.rate, headers=HOST) as load:
+                kubectl.apply([manifest(bad, gateway.parent_ref, args.interval)])
+                first_traffic = wait_weight(gateway, lambda w: w > 0, timeout=300)
+                before = load.snapshot().errors
+                back_to_zero = wait_weight(gateway, lambda w: w == 0, timeout=900)
+                failed = load.snapshot().errors - before
+            status = kubectl.get("modeldeployment", "bench", NAMESPACE)["status"]
+            kubectl.delete("modeldeployment", "bench", NAMESPACE, wait=True)
+    finally:
+        gateway.close()
+        prometheus.stop()
+    seconds = back_to_zero - first_traffic
+    print(
+        f"\nbad canary at {args.rate:.0f} req/s, interval {args.interval or '30s (default)'}, failureLimit 2"
+    )
+    print(f"{'first canary traffic -> weight 0 in Traefik':<48}{seconds:>8.1f} s   (goal <= 60 s)")
+    print(f"{'Flagger default (1m interval x 5 threshold)':<48}{300:>8.1f} s   ({300 / seconds:.1f}x longer)")
+    print(f"{'user requests failed meanwhile':<48}{failed:>8}")
+    print(f"{'final phase':<48}{status['phase']:>8}   {status.get('message', '')[:120]}")
+    return 0
+
+
+def wait_weight(gateway: Gateway, condition: Callable[[int], bool], timeout: float) -> float:
+    """Poll the canary weight Traefik has in force; return the monotonic time the condition first held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        weights = gateway.route_weights(NAMESPACE, "bench").get(0, {})
+        if condition(weights.get("bench-canary", 0)):
+            return time.monotonic()
+        time.sleep(0.2)
+    raise SystemExit("timed out waiting for the canary weight")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
