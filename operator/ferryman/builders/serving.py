@@ -131,6 +131,14 @@ def check_model_source(md: ModelDeployment, settings: Settings) -> None:
         )
 
 
+def served_model_of(deployment: dict[str, Any]) -> tuple[str, str]:
+    """(version, model URI) a serving Deployment we built runs, read back from its pod template."""
+    template = deployment.get("spec", {}).get("template", {}).get("metadata", {})
+    version = str(template.get("labels", {}).get(LABEL_VERSION, ""))
+    uri = str(template.get("annotations", {}).get(ANNOTATION_MODEL_URI, ""))
+    return version, uri
+
+
 def served_model_name(md: ModelDeployment) -> str:
     """The name clients use in /v2/models/NAME: explicit, else the registered model, else the resource's."""
     model = md.spec.model

@@ -23,6 +23,7 @@ from ferryman.builders.serving import (
     build_service,
     build_serving_deployment,
     check_model_source,
+    served_model_of,
 )
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
@@ -35,14 +36,7 @@ from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_v
 PLURAL = "modeldeployments"
 # Phases in which the stable Deployment alone decides the status; a rollout owns it otherwise.
 STEADY_PHASES = frozenset({None, "Pending", "Succeeded"})
-
-
-@kopf.index(GROUP, VERSION, PLURAL)
-def model_deployment_status(
-    namespace: str | None, name: str, status: kopf.Status, **_: Any
-) -> dict[Any, Any]:
-    """The last seen status of every ModelDeployment, so Deployment events need no extra GET."""
-    return {(namespace, name): dict(status)}
+STATUS_WRITE_ATTEMPTS = 3
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -62,7 +56,7 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
     change = classify_version_change(previous, md.spec.model.uri, has_strategy=inputs is not None)
     try:
         if change in (VersionChange.SERVE_IN_PLACE, VersionChange.KEEP_STABLE):
-            serve_in_place(md, body, patch, previous, config, now)
+            serve_in_place(md, body, previous, config, now)
         elif inputs is not None and change in (VersionChange.START_ROLLOUT, VersionChange.REPLACE_CANARY):
             rollout.begin_rollout(md, body, inputs[0], previous, config)
         elif inputs is not None and change is VersionChange.ABORT_TO_STABLE:
@@ -73,7 +67,7 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
 
 
 def serve_in_place(
-    md: ModelDeployment, body: kopf.Body, patch: kopf.Patch, previous: dict[str, Any], config: Settings,
+    md: ModelDeployment, body: kopf.Body, previous: dict[str, Any], config: Settings,
     now: datetime,
 ) -> None:  # fmt: skip
     """No rollout: the stable Deployment serves the spec's model (a new one rolls its pods)."""
@@ -93,7 +87,14 @@ def serve_in_place(
         stable=DeploymentReadiness.of(deployment),
         now=now,
     )
-    patch.status.update(status_patch(previous, desired))
+    # With a precondition: a readiness update that landed meanwhile wins, and this handler, retried,
+    # decides again from the Deployment as it is then (a late stale "Pending" would stick forever).
+    changes = status_patch(previous, desired)
+    if changes:
+        k8s.patch_status(
+            k8s.MODEL_DEPLOYMENT, md.metadata.namespace, md.metadata.name, changes,
+            resource_version=body.metadata.get("resourceVersion"),
+        )  # fmt: skip
     if previous.get("stableVersion") != target.model_version:
         kopf.info(
             body,
@@ -124,26 +125,37 @@ def stable_target(md: ModelDeployment) -> ServingTarget:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRACK: "stable"})
-def stable_deployment_changed(
-    body: kopf.Body, namespace: str | None, labels: kopf.Labels, **kwargs: Any
-) -> None:
-    """Readiness of the stable pods flows into the owner's status (written only when it changes)."""
-    index: kopf.Index[tuple[str | None, str], dict[str, Any]] = kwargs["model_deployment_status"]
+def stable_deployment_changed(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+    """Readiness of the stable pods flows into the owner's status (written only when it changes).
+
+    Event handlers are not retried, so this one reads the owner fresh and retries a lost race itself.
+    """
     md_name = labels.get(LABEL_MODEL_DEPLOYMENT)
-    known = index.get((namespace, md_name)) if md_name else None
-    if not md_name or not known:
+    deployment = dict(body)
+    if not md_name or deployment.get("metadata", {}).get("deletionTimestamp"):
         return
-    previous = next(iter(known))
-    if previous.get("phase") not in STEADY_PHASES or "stableVersion" not in previous:
-        return
-    desired = serving_status(
-        previous=previous,
-        generation=previous.get("observedGeneration"),
-        stable_version=previous["stableVersion"],
-        stable_uri=previous.get("stableUri", ""),
-        stable=DeploymentReadiness.of(dict(body)),
-        now=datetime.now(UTC),
-    )
-    changes = status_patch(previous, desired)
-    if changes:
-        k8s.patch_status(k8s.MODEL_DEPLOYMENT, namespace, md_name, changes)
+    for _attempt in range(STATUS_WRITE_ATTEMPTS):
+        owner = k8s.get(k8s.MODEL_DEPLOYMENT, namespace, md_name)
+        if owner is None:
+            return
+        previous = dict(owner.get("status") or {})
+        if previous.get("phase") not in STEADY_PHASES:
+            return
+        version, uri = served_model_of(deployment)
+        desired = serving_status(
+            previous=previous,
+            generation=previous.get("observedGeneration"),
+            stable_version=version,
+            stable_uri=uri,
+            stable=DeploymentReadiness.of(deployment),
+            now=datetime.now(UTC),
+        )
+        changes = status_patch(previous, desired)
+        if not changes:
+            return
+        try:
+            rv = owner["metadata"]["resourceVersion"]
+            k8s.patch_status(k8s.MODEL_DEPLOYMENT, namespace, md_name, changes, resource_version=rv)
+            return
+        except kopf.TemporaryError:  # a conflict: someone wrote first; read again and decide again
+            continue
