@@ -91,6 +91,18 @@ def count_ready(kubectl: Kubectl, namespace: str) -> tuple[int, int]:
     return ready, deployments
 
 
+def report_stragglers(kubectl: Kubectl, namespace: str) -> None:
+    """Say which ModelDeployments never became Ready, and what their status and Deployment say."""
+    listing = json.loads(kubectl.run("get", "modeldeployments", "-n", namespace, "-o", "json"))
+    for item in listing["items"]:
+        status = item.get("status") or {}
+        if status.get("phase") != "Succeeded":
+            name = item["metadata"]["name"]
+            deployment = kubectl.run("get", "deployment", f"{name}-stable", "-n", namespace, "-o",
+                                     "jsonpath={.status}")  # fmt: skip
+            print(f"not Ready: {name}: {status.get('phase')} {status.get('message')} deployment={deployment}")
+
+
 def versions(kubectl: Kubectl, namespace: str) -> dict[str, str]:
     kinds = "modeldeployments,deployments,replicasets,services,pods,events"
     listing = json.loads(kubectl.run("get", kinds, "-n", namespace, "-o", "json", timeout=120))
@@ -130,6 +142,8 @@ def main() -> int:
                 break
             time.sleep(1)
         to_ready = time.monotonic() - started
+        if ready < args.n:
+            report_stragglers(kubectl, namespace)
         before = versions(kubectl, namespace)
         time.sleep(args.idle)
         after = versions(kubectl, namespace)

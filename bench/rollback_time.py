@@ -30,7 +30,7 @@ from tests.support.e2e_tools import install_e2e_tools  # noqa: E402
 from tests.support.kube_cli import Kubectl  # noqa: E402
 from tests.support.load import steady_load  # noqa: E402
 from tests.support.models import make_gradient_boosting_model  # noqa: E402
-from tests.support.operator import install_crds  # noqa: E402
+from tests.support.operator import install_crds, wait_for  # noqa: E402
 from tests.support.prometheus import PrometheusServer  # noqa: E402
 from tests.support.traefik import Gateway, start_gateway  # noqa: E402
 
@@ -84,6 +84,7 @@ def main() -> int:
         with operator_process(cluster.kubeconfig, prometheus.url, workdir / "operator.log"):
             kubectl.delete("modeldeployment", "bench", NAMESPACE, wait=True)
             kubectl.apply([manifest(good, gateway.parent_ref, args.interval)])
+            wait_for("the stable version to serve", lambda: phase(kubectl) == "Succeeded", timeout=180)
             gateway.wait_route_accepted(NAMESPACE, "bench")
             time.sleep(3)
             with steady_load(gateway.base_url, "bench", rate=args.rate, headers=HOST) as load:
@@ -106,6 +107,11 @@ def main() -> int:
     print(f"{'user requests failed meanwhile':<48}{failed:>8}")
     print(f"{'final phase':<48}{status['phase']:>8}   {status.get('message', '')[:120]}")
     return 0
+
+
+def phase(kubectl: Kubectl) -> str | None:
+    status = kubectl.get("modeldeployment", "bench", NAMESPACE).get("status") or {}
+    return status.get("phase")
 
 
 def wait_weight(gateway: Gateway, condition: Callable[[int], bool], timeout: float) -> float:
