@@ -1,7 +1,7 @@
 """Fixtures of the e2e tier: the dev cluster, a real Prometheus and a real Gateway API data plane (Traefik).
 
 Session fixtures (each started once, stopped at the end of the session):
-    cluster     the local dev cluster (tests.support.cluster.DevCluster); FERRYMAN_KEEP_CLUSTER=1 keeps it
+    cluster     (tests/conftest.py) the local dev cluster; FERRYMAN_KEEP_CLUSTER=1 keeps it
     e2e_tools   paths of Prometheus, Traefik and the CRD files (scripts/install-e2e-tools)
     kubectl     tests.support.kube_cli.Kubectl for the cluster's admin kubeconfig
     prometheus  tests.support.prometheus.PrometheusServer scraping annotated pods every second
@@ -16,30 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kopf.testing import KopfRunner
 from tests.support.cluster import (
-    ClusterStartError,
     DevCluster,
     fresh_namespace,
-    keep_cluster,
-    start_dev_cluster,
-    stop_dev_cluster,
 )
 from tests.support.e2e_tools import E2ETools, install_e2e_tools
 from tests.support.kube_cli import Kubectl
+from tests.support.operator import install_crds, running_operator
 from tests.support.prometheus import PrometheusServer
 from tests.support.traefik import Gateway, start_gateway
-
-
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[DevCluster]:
-    """The dev cluster for the whole session. If it cannot start the tier fails; it is never skipped."""
-    try:
-        running = start_dev_cluster()
-    except ClusterStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield running
-    if not keep_cluster():
-        stop_dev_cluster()
 
 
 @pytest.fixture
@@ -85,3 +71,15 @@ def gateway(
     )
     yield running
     running.close()
+
+
+@pytest.fixture
+def operator(
+    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
+) -> Iterator[KopfRunner]:
+    """The operator (Kopf handlers in a thread) watching this test's namespace, analysing with Prometheus."""
+    install_crds(kubectl)
+    with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url) as runner:
+        yield runner
+        # While the operator still runs, so that its finalizer (it guards rollout timers) is released.
+        kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")

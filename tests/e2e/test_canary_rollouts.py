@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +44,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "slow": make_slow_model(root / "slow" / "model.onnx", size=1000).as_uri(),
         "missing": (root / "missing" / "model.onnx").as_uri(),
     }
-
-
-@pytest.fixture
-def operator(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
-) -> Iterator[KopfRunner]:
-    install_crds(kubectl)
-    with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url) as runner:
-        yield runner
-        # While the operator still runs, so that its finalizer (it guards rollout timers) is released.
-        kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 def deploy_stable(

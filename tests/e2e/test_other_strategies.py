@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,7 @@ from tests.support.cluster import DevCluster
 from tests.support.kube_cli import Kubectl
 from tests.support.load import infer_body, steady_load
 from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import install_crds, running_operator, wait_for
-from tests.support.prometheus import PrometheusServer
+from tests.support.operator import wait_for
 from tests.support.traefik import Gateway
 
 pytestmark = pytest.mark.e2e
@@ -43,17 +41,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "v2": make_gradient_boosting_model(root / "v2", trees=12).model_path.as_uri(),
         "failing": make_failing_model(root / "failing" / "model.onnx").as_uri(),
     }
-
-
-@pytest.fixture
-def operator(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
-) -> Iterator[KopfRunner]:
-    install_crds(kubectl)
-    with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url) as runner:
-        yield runner
-        # While the operator still runs, so that its finalizer (it guards rollout timers) is released.
-        kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 def apply(

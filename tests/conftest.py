@@ -1,0 +1,30 @@
+"""Fixtures shared by the tiers that need the local cluster (cluster, e2e)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.cluster import (
+    ClusterStartError,
+    DevCluster,
+    keep_cluster,
+    start_dev_cluster,
+    stop_dev_cluster,
+)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[DevCluster]:
+    """The dev cluster for the whole session; torn down at the end unless FERRYMAN_KEEP_CLUSTER=1.
+
+    If it cannot start the tier fails: a cluster or e2e test is never skipped.
+    """
+    try:
+        running = start_dev_cluster()
+    except ClusterStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield running
+    if not keep_cluster():
+        stop_dev_cluster()
