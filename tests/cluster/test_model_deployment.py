@@ -176,3 +176,23 @@ def test_spec_the_schema_cannot_judge_marks_degraded_and_keeps_serving(
         "get", "events", "-n", namespace, "--field-selector", "reason=InvalidSpec", "-o", "name"
     )
     assert events.strip()
+
+
+def test_action_without_a_rollout_is_ignored_with_a_warning_and_cleared(
+    cluster: Any, kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """`ferryman abort` on a ModelDeployment with nothing to abort: a Warning Event, the annotation goes."""
+    kubectl.apply([model_deployment(namespace, model_uri)])
+    wait_until_serving(kubectl, namespace)
+    kubectl.run("annotate", "modeldeployment", "fraud", "-n", namespace, "ferryman.dev/action=abort")
+
+    def cleared() -> bool:
+        annotations = kubectl.get("modeldeployment", "fraud", namespace)["metadata"].get("annotations", {})
+        return "ferryman.dev/action" not in annotations
+
+    wait_for("the action annotation to be cleared", cleared, timeout=30)
+    events = kubectl.run(
+        "get", "events", "-n", namespace, "--field-selector", "reason=ActionIgnored", "-o", "name"
+    )
+    assert events.strip()
+    assert status_of(kubectl, namespace)["phase"] == "Succeeded"

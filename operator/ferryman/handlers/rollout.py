@@ -55,17 +55,19 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     inputs = rollout_inputs(md)
     previous = dict(body.status)
     if inputs is None or "stableVersion" not in previous:
-        _clear_action(md)
+        if ACTION_ANNOTATION in (md.metadata.annotations or {}):
+            kopf.warn(
+                body, reason="ActionIgnored", message=f"{ACTION_ANNOTATION}: no rollout strategy or rollout"
+            )
+            _clear_action(md)
         return
     plan, policy = inputs
     now = datetime.now(UTC)
-    state = RolloutState.from_status(previous)
     action = (md.metadata.annotations or {}).get(ACTION_ANNOTATION)
     if action is not None:
-        decision = _manual_action(state, plan, action, now)
-        apply_decision(md, body, decision, previous, config, now)
-        _clear_action(md)
+        _handle_action(md, body, plan, action, previous, config, now)
         return
+    state = RolloutState.from_status(previous)
     observation, judged = observe(md, state, plan, PrometheusSource(config.prometheus_url), now)
     decision = next_step(state, plan, policy, observation, now)
     apply_decision(md, body, decision, previous, config, now, observation if judged else None)
@@ -85,12 +87,24 @@ def canary_scale_down_time(
     return None
 
 
-def _manual_action(state: RolloutState, plan: RolloutPlan, text: str, now: datetime) -> Decision:
+def _handle_action(
+    md: ModelDeployment, body: kopf.Body, plan: RolloutPlan, text: str, previous: dict[str, Any],
+    config: Settings, now: datetime,
+) -> None:  # fmt: skip
+    """Apply ferryman.dev/action once, then remove it; a bad value or no rollout gets a Warning."""
     try:
         action = parse_action(text)
-    except ValueError as error:
-        raise kopf.PermanentError(str(error)) from error
-    return apply_action(state, plan, action, now)
+        if previous.get("phase") not in ACTIVE_PHASES:
+            raise ValueError(
+                f"annotation {ACTION_ANNOTATION}={text}: no rollout in progress, nothing to {text}"
+            )
+        decision = apply_action(RolloutState.from_status(previous), plan, action, now)
+    except ValueError as error:  # includes StatusError
+        kopf.warn(body, reason="ActionIgnored", message=str(error))
+        _clear_action(md)
+        return
+    apply_decision(md, body, decision, previous, config, now)
+    _clear_action(md)
 
 
 def _clear_action(md: ModelDeployment) -> None:
