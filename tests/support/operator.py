@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 from kopf.testing import KopfRunner
 
 from tests.support.kube_cli import Kubectl
+from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "crds"
@@ -26,13 +26,6 @@ def install_crds(kubectl: Kubectl) -> None:
     for path in sorted(CRD_DIR.glob("*.yaml")):
         name = path.name.removesuffix(".yaml")
         kubectl.run("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -51,6 +44,7 @@ def running_operator(
     with KopfRunner(args, timeout=60) as runner:
         yield runner
     os.environ.pop("FERRYMAN_NAMESPACES", None)
+    os.environ.pop("FERRYMAN_PROMETHEUS_URL", None)
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0, every: float = 0.5) -> T:

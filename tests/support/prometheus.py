@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from tests.support.e2e_tools import free_port, wait_until
+from tests.support.e2e_tools import wait_until
+from tests.support.servers import free_port, stop_process
 
 POD_JOB = "kubernetes-pods"
 
@@ -163,13 +164,7 @@ class PrometheusServer:
             return False
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
 
     def add_static_job(self, name: str, targets: list[str]) -> None:
         """Also scrape fixed host:port targets (e.g. Traefik's metrics), then reload the config."""

@@ -1,4 +1,5 @@
-"""Real server processes for tests: the serving image (`python -m ferryman_serving`) on a free port."""
+"""Real server processes for tests: the serving image (`python -m ferryman_serving`) on a free port,
+and the small helpers every locally started server shares (a free port, a clean stop)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM, wait, then SIGKILL if it will not go; a process already gone is fine."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def wait_for(

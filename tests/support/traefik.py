@@ -25,8 +25,9 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.e2e_tools import free_port, wait_until
+from tests.support.e2e_tools import wait_until
 from tests.support.kube_cli import Kubectl, Manifest
+from tests.support.servers import free_port, stop_process
 
 GATEWAY_NAMESPACE = "ferryman-e2e"
 # Each session gets its own GatewayClass and Gateway (names end in the session id), and its Traefik
@@ -185,13 +186,7 @@ class TraefikServer:
         return items
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 @dataclass

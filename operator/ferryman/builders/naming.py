@@ -13,7 +13,6 @@ LABEL_MODEL_DEPLOYMENT = "ferryman.dev/model-deployment"
 LABEL_TRACK = "ferryman.dev/track"
 LABEL_VERSION = "ferryman.dev/model-version"
 ANNOTATION_MODEL_URI = "ferryman.dev/model-uri"
-ANNOTATION_ACTION = "ferryman.dev/action"
 
 _LABEL_VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from ferryman import k8s
 from ferryman.api import ModelDeployment
-from ferryman.builders.naming import LABEL_VERSION, deployment_name
+from ferryman.builders.naming import deployment_name
 from ferryman.builders.rollout_plan import analysis_spec
+from ferryman.builders.serving import served_model_of
 from ferryman.builders.status import DeploymentReadiness
 from ferryman.prometheus import PrometheusSource
 from ferryman.rollout import Observation, RolloutPlan, RolloutState, TrackSample
@@ -50,5 +51,5 @@ def _serving_version(deployment: dict[str, Any] | None) -> str | None:
     """The version the stable Deployment runs with every replica Ready, else None."""
     if deployment is None or not DeploymentReadiness.of(deployment).ready:
         return None
-    labels: dict[str, str] = deployment["spec"]["template"]["metadata"].get("labels", {})
-    return labels.get(LABEL_VERSION)
+    version, _uri = served_model_of(deployment)
+    return version or None

@@ -89,13 +89,6 @@ def get(kind: ResourceKind, namespace: str | None, name: str) -> dict[str, Any] 
     return result
 
 
-def delete(kind: ResourceKind, namespace: str | None, name: str) -> None:
-    """Delete in the background; a missing object is already deleted."""
-    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
-    with contextlib.suppress(NotFound):
-        _call("DELETE", kind.object_path(namespace, name), body=body)
-
-
 def patch_status(
     kind: ResourceKind,
     namespace: str | None,
