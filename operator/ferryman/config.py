@@ -34,6 +34,20 @@ class Settings(BaseSettings):
         description="MLflow tracking server that resolves models:/ URIs; passed on to serving pods.",
     )
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus API for canary analysis.")
+    gateway_latency_metric: str = Field(
+        "traefik_service_request_duration_seconds",
+        description=(
+            "Histogram (without _bucket) in which the Gateway data plane times each backend Service; the "
+            "latency check reads it where traffic passes a Gateway and falls back to the serving pods' own "
+            "histogram when it has no series. Empty: always the pods' histogram."
+        ),
+    )
+    gateway_latency_service_matcher: str = Field(
+        'service=~"{namespace}-{service}-80@kubernetes.*"',
+        description=(
+            "PromQL label matcher of one backend Service in gateway_latency_metric ({namespace}, {service})."
+        ),
+    )
     scale_down_delay_seconds: float = Field(
         10.0,
         ge=0,

@@ -1,83 +1,137 @@
-"""The only module that asks Prometheus anything: canary and stable measured over the same window."""
+"""The only module that asks Prometheus anything: canary and stable measured over the same window.
+
+What to ask comes from `ferryman.rollout.checks` (one entry per count check); this module turns each
+check's source into PromQL, reads the answers, and never raises for an unreachable Prometheus: the
+observation carries the error and the state machine counts it (analysis error limit).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
-import kopf
 
 from ferryman.api import CustomMetric
-from ferryman.rollout import TrackSample
+from ferryman.rollout import COUNT_CHECKS, AnalysisPolicy, Tally, TrackSample
+from ferryman.rollout.checks import LATENCY_QUANTILE, CounterSource, HistogramSource
+from ferryman.rollout.histogram import Buckets, count_above, quantile
 
 QUERY_TIMEOUT_SECONDS = 5.0
-RETRY_DELAY_SECONDS = 5.0
 
 
-def _selector(namespace: str, name: str, track: str, extra: str = "") -> str:
+class PrometheusError(RuntimeError):
+    """Prometheus could not be asked (down, timeout, bad answer); the message says which."""
+
+
+def selector(namespace: str, name: str, track: str, extra: str = "") -> str:
     # Target labels come from the pod labels through the scrape config (docs/metrics.md).
     return f'namespace="{namespace}",model_deployment="{name}",track="{track}"{extra}'
 
 
-def track_queries(namespace: str, name: str, track: str, window_seconds: int) -> dict[str, str]:
-    """PromQL for one track over the window: requests, 5xx errors, p99 latency."""
-    window = f"[{max(window_seconds, 1)}s]"
-    every = _selector(namespace, name, track)
-    errors = _selector(namespace, name, track, ',code=~"5.."')
-    return {
-        "requests": f"sum(increase(ferryman_requests_total{{{every}}}{window}))",
-        "errors": f"sum(increase(ferryman_requests_total{{{errors}}}{window}))",
-        "p99": (
-            "histogram_quantile(0.99, sum by (le) "
-            f"(increase(ferryman_request_duration_seconds_bucket{{{every}}}{window})))"
-        ),
-    }
+@dataclass(frozen=True, slots=True)
+class GatewayLatency:
+    """The data plane's per-backend latency histogram: `metric` and a label matcher per backend Service.
+
+    `service_matcher` is a template with {namespace} and {service} (settings.gateway_latency_*).
+    """
+
+    metric: str
+    service_matcher: str
+
+    def selector(self, namespace: str, service: str) -> str:
+        return self.service_matcher.format(namespace=namespace, service=service)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackQuery:
+    namespace: str
+    name: str
+    track: str
+    service: str  # the track's Service, as the gateway sees it
+
+
+class PrometheusSource:
+    """Instant queries against the Prometheus HTTP API over one reused connection pool."""
+
+    def __init__(self, base_url: str, gateway: GatewayLatency | None = None) -> None:
+        self._client = httpx.Client(base_url=base_url, timeout=QUERY_TIMEOUT_SECONDS)
+        self._gateway = gateway
+
+    def close(self) -> None:
+        self._client.close()
+
+    def vector(self, promql: str, at: datetime) -> list[tuple[dict[str, str], float]]:
+        """The query's series as (labels, value); NaN values are dropped."""
+        try:
+            response = self._client.get("/api/v1/query", params={"query": promql, "time": at.timestamp()})
+            response.raise_for_status()
+            result = response.json()["data"]["result"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+            raise PrometheusError(f"Prometheus query failed: {type(error).__name__}: {error}") from error
+        series = []
+        for entry in result:
+            raw = entry.get("value")
+            number = float(raw[1]) if isinstance(raw, list) and len(raw) == 2 else math.nan
+            if math.isfinite(number):
+                series.append((entry.get("metric", {}), number))
+        return series
+
+    def value(self, promql: str, at: datetime) -> float | None:
+        """The single value of a query, None when it has no data."""
+        series = self.vector(promql, at)
+        return series[0][1] if series else None
+
+    def track_sample(
+        self, query: TrackQuery, policy: AnalysisPolicy, start: datetime, end: datetime
+    ) -> TrackSample:
+        """Every count check's tally for one track between start and end (raises PrometheusError)."""
+        window = f"[{max(math.ceil((end - start).total_seconds()), 1)}s]"
+        every = selector(query.namespace, query.name, query.track)
+        requests = self.value(f"sum(increase(ferryman_requests_total{{{every}}}{window}))", end) or 0.0
+        tallies: dict[str, Tally] = {}
+        p99, latency_source = None, None
+        for check in COUNT_CHECKS:
+            limit = check.limit(policy)
+            if limit is None:
+                continue
+            source = check.source
+            if isinstance(source, CounterSource):
+                bad = self.value(
+                    f"sum(increase({source.metric}{{{every},{source.bad_matcher}}}{window}))", end
+                )
+                tallies[check.name] = Tally(min(bad or 0.0, requests), requests)
+            elif isinstance(source, HistogramSource):
+                buckets, latency_source = self._latency_buckets(source, query, every, window, end)
+                slow, timed, _bound = count_above(buckets, policy.max_latency_p99_seconds or 0.0)
+                tallies[check.name] = Tally(slow, timed)
+                p99 = quantile(buckets, LATENCY_QUANTILE)
+        return TrackSample(requests, tallies, p99, latency_source)
+
+    def _latency_buckets(
+        self, source: HistogramSource, query: TrackQuery, every: str, window: str, end: datetime
+    ) -> tuple[Buckets, str]:
+        """The gateway's histogram for the track's Service when it has one, else the server's."""
+        if self._gateway is not None:
+            matcher = self._gateway.selector(query.namespace, query.service)
+            buckets = self._buckets(self._gateway.metric, matcher, window, end)
+            if buckets:
+                return buckets, "gateway"
+        return self._buckets(source.metric, every, window, end), "server"
+
+    def _buckets(self, metric: str, matcher: str, window: str, end: datetime) -> Buckets:
+        promql = f"sum by (le) (increase({metric}_bucket{{{matcher}}}{window}))"
+        return [(float(labels["le"]), value) for labels, value in self.vector(promql, end) if "le" in labels]
+
+    def custom_values(
+        self, metrics: Sequence[CustomMetric], namespace: str, name: str, at: datetime
+    ) -> dict[str, float | None]:
+        return {m.name: self.value(custom_query(m, namespace, name, "canary"), at) for m in metrics}
 
 
 def custom_query(metric: CustomMetric, namespace: str, name: str, track: str) -> str:
     return (
         metric.query.replace("{{namespace}}", namespace).replace("{{name}}", name).replace("{{track}}", track)
     )
-
-
-class PrometheusSource:
-    """Instant queries against the Prometheus HTTP API; failures become Kopf retries."""
-
-    def __init__(self, base_url: str) -> None:
-        self._client = httpx.Client(base_url=base_url, timeout=QUERY_TIMEOUT_SECONDS)
-
-    def value(self, promql: str, at: datetime) -> float | None:
-        """The single value of a query, None when it has no data (no series, or NaN)."""
-        try:
-            response = self._client.get("/api/v1/query", params={"query": promql, "time": at.timestamp()})
-            response.raise_for_status()
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as error:
-            raise kopf.TemporaryError(
-                f"Prometheus query failed: {error}", delay=RETRY_DELAY_SECONDS
-            ) from error
-        result: Sequence[dict[str, object]] = body.get("data", {}).get("result", [])
-        if not result:
-            return None
-        raw = result[0].get("value")
-        number = float(raw[1]) if isinstance(raw, list) and len(raw) == 2 else math.nan
-        return number if math.isfinite(number) else None
-
-    def track_sample(
-        self, namespace: str, name: str, track: str, start: datetime, end: datetime
-    ) -> TrackSample:
-        """Requests, errors and p99 of one track between start and end."""
-        window = math.ceil((end - start).total_seconds())
-        queries = track_queries(namespace, name, track, window)
-        return TrackSample(
-            requests=self.value(queries["requests"], end) or 0.0,
-            errors=self.value(queries["errors"], end) or 0.0,
-            latency_p99_seconds=self.value(queries["p99"], end),
-        )
-
-    def custom_values(
-        self, metrics: Sequence[CustomMetric], namespace: str, name: str, at: datetime
-    ) -> dict[str, float | None]:
-        return {m.name: self.value(custom_query(m, namespace, name, "canary"), at) for m in metrics}

@@ -73,3 +73,48 @@ def make_slow_model(path: Path, size: int = 800) -> Path:
     nodes[2], nodes[3] = nodes[3], nodes[2]
     graph = helper.make_graph(nodes, "slow", [features], [prediction], constants)
     return _save(graph, path)
+
+
+def make_sometimes_slow_model(path: Path, size: int = 1800, marker: float = 5.0) -> Path:
+    """Fast, except for requests whose first feature is above `marker`: those take a size x size
+    matrix product (about half a second on these machines). Warm-up on zeros stays fast, so the
+    model becomes Ready; a client that marks 1 request in 100 makes a canary slow on 1% of inputs.
+    """
+    features, prediction = _io()
+    repeats = numpy_helper.from_array(np.array([size, size // FEATURES], dtype=np.int64), "repeats")
+    heavy = helper.make_graph(
+        [
+            helper.make_node("Slice", [INPUT_NAME, "zero", "one", "zero"], ["first_row"]),
+            helper.make_node("Tile", ["first_row", "repeats"], ["square"]),
+            helper.make_node("Transpose", ["square"], ["square_t"]),
+            helper.make_node("MatMul", ["square", "square_t"], ["product"]),
+            helper.make_node("ReduceMean", ["product"], ["busy"], keepdims=0),
+            helper.make_node("Mul", ["busy", "nothing"], ["zeroed"]),
+            helper.make_node("Add", ["row_sum", "zeroed"], ["slow_out"]),
+        ],
+        "heavy",
+        [],
+        [helper.make_tensor_value_info("slow_out", TensorProto.FLOAT, [None, 1])],
+    )
+    light = helper.make_graph(
+        [helper.make_node("Identity", ["row_sum"], ["fast_out"])],
+        "light",
+        [],
+        [helper.make_tensor_value_info("fast_out", TensorProto.FLOAT, [None, 1])],
+    )
+    nodes = [
+        helper.make_node("ReduceSum", [INPUT_NAME, "one"], ["row_sum"], keepdims=1),
+        helper.make_node("Slice", [INPUT_NAME, "zero", "one", "one", "one"], ["first_feature"]),
+        helper.make_node("ReduceMax", ["first_feature"], ["x00"], keepdims=0),
+        helper.make_node("Greater", ["x00", "marker"], ["marked"]),
+        helper.make_node("If", ["marked"], [OUTPUT_NAME], then_branch=heavy, else_branch=light),
+    ]
+    constants = [
+        repeats,
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "nothing"),
+        numpy_helper.from_array(np.array(marker, dtype=np.float32), "marker"),
+    ]
+    graph = helper.make_graph(nodes, "sometimes_slow", [features], [prediction], constants)
+    return _save(graph, path)

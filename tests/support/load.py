@@ -17,8 +17,11 @@ from tests.support.models import FEATURES, INPUT_NAME
 MAX_SECONDS = 600.0  # a load generator never outlives a scenario by much, whatever the caller does
 
 
-def infer_body(seed: int = 0) -> dict[str, object]:
+def infer_body(seed: int = 0, first_feature: float | None = None) -> dict[str, object]:
+    """A one-row request; `first_feature` overrides the first value (bad_models use it as a marker)."""
     row = np.random.default_rng(seed).standard_normal(FEATURES).astype(np.float32)
+    if first_feature is not None:
+        row[0] = first_feature
     return {
         "inputs": [{"name": INPUT_NAME, "shape": [1, FEATURES], "datatype": "FP32", "data": row.tolist()}]
     }
@@ -45,8 +48,16 @@ class LoadReport:
 class LoadGenerator:
     """Sends POST /v2/models/<model>/infer at about `rate` requests per second from one thread."""
 
-    def __init__(self, base_url: str, model: str, rate: float, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        rate: float,
+        headers: dict[str, str] | None = None,
+        bodies: list[dict[str, object]] | None = None,
+    ) -> None:
         self.url = f"{base_url}/v2/models/{model}/infer"
+        self.bodies = bodies or [infer_body()]  # sent in turn
         self.period = 1.0 / rate
         self.headers = headers or {}
         self.report = LoadReport()
@@ -61,12 +72,13 @@ class LoadGenerator:
             return LoadReport(codes, versions, report.failures, report.first_error)
 
     def _run(self) -> None:
-        body = infer_body()
         deadline = time.monotonic() + MAX_SECONDS
+        sent = 0
         with httpx.Client(timeout=5.0) as client:
             next_send = time.monotonic()
             while not self._stop.is_set() and time.monotonic() < deadline:
-                self._send(client, body)
+                self._send(client, self.bodies[sent % len(self.bodies)])
+                sent += 1
                 next_send += self.period
                 self._stop.wait(max(0.0, next_send - time.monotonic()))
 
@@ -100,9 +112,13 @@ class LoadGenerator:
 
 @contextmanager
 def steady_load(
-    base_url: str, model: str, rate: float, headers: dict[str, str] | None = None
+    base_url: str,
+    model: str,
+    rate: float,
+    headers: dict[str, str] | None = None,
+    bodies: list[dict[str, object]] | None = None,
 ) -> Iterator[LoadGenerator]:
-    generator = LoadGenerator(base_url, model, rate, headers)
+    generator = LoadGenerator(base_url, model, rate, headers, bodies)
     generator.start()
     try:
         yield generator

@@ -4,7 +4,14 @@ Python attributes are snake_case, JSON is camelCase. ``Model.model_validate(body
 or Kopf body; ``model_dump(by_alias=True, exclude_none=True)`` gives API JSON.
 """
 
-from ferryman.api.analysis import AnalysisResult, AnalysisSpec, CustomMetric, MetricResult, Verdict
+from ferryman.api.analysis import (
+    AnalysisResult,
+    AnalysisSpec,
+    CheckRecord,
+    CustomMetric,
+    EvidenceRecord,
+    MetricResult,
+)
 from ferryman.api.base import API_VERSION, GROUP, VERSION, ApiModel, CelRule, Quantity, Timestamp
 from ferryman.api.driftmonitor import (
     DriftMonitor,
@@ -36,7 +43,6 @@ from ferryman.api.modeldeployment import (
     ModelDeployment,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
-    RolloutPhase,
 )
 from ferryman.api.podtemplate import TrainingContainer, TrainingPodSpec, TrainingPodTemplate
 from ferryman.api.serving import DEFAULT_SERVING_IMAGE, Autoscaling, EnvVar, ResourceRequirements, ServingSpec
@@ -92,6 +98,7 @@ __all__ = [
     "CanaryStrategy",
     "CelRule",
     "ChampionGate",
+    "CheckRecord",
     "Condition",
     "ConditionStatus",
     "CookieMatch",
@@ -105,6 +112,7 @@ __all__ = [
     "DriftTests",
     "Duration",
     "EnvVar",
+    "EvidenceRecord",
     "FeatureScore",
     "GateResult",
     "GatewayTraffic",
@@ -131,7 +139,6 @@ __all__ = [
     "ResourceRequirements",
     "RetrainRecord",
     "RetrainSpec",
-    "RolloutPhase",
     "RolloutTiming",
     "ServingSpec",
     "ShadowStrategy",
@@ -149,7 +156,6 @@ __all__ = [
     "TrainingPodSpec",
     "TrainingPodTemplate",
     "ValidationSpec",
-    "Verdict",
     "parse_duration",
     "parse_model_uri",
     "uri_version_label",

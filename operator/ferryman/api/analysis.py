@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import Field, model_validator
 
 from ferryman.api.base import MAX_LIST, MAX_QUERY, MAX_TEXT, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.durations import Duration
+from ferryman.api.vocabulary import (
+    DEFAULT_FAILURE_LIMIT,
+    DEFAULT_MAX_ERROR_RATE,
+    DEFAULT_MAX_LATENCY_P99,
+    DEFAULT_MIN_REQUESTS,
+    DEFAULT_NO_TRAFFIC_DEADLINE,
+    OutcomeField,
+)
 
 METRIC_NEEDS_BOUND = CelRule(
     rule="has(self.max) || has(self.min)",
     message="analysis.metrics: each custom metric needs max, min or both",
 )
-
-Verdict = Literal["Pass", "Fail", "Wait"]
 
 
 class CustomMetric(ApiModel, json_schema_extra=cel_rules(METRIC_NEEDS_BOUND)):
@@ -46,17 +52,36 @@ class AnalysisSpec(ApiModel):
     """How the candidate is judged against the stable version in the same window."""
 
     max_error_rate: float = Field(
-        default=0.01, ge=0, le=1, description="Highest acceptable share of 5xx responses (0.01 = 1%)."
+        default=DEFAULT_MAX_ERROR_RATE,
+        ge=0,
+        le=1,
+        description=(
+            "Highest acceptable share of 5xx responses (0.01 = 1%). A canary is also rolled back below it "
+            "when it is clearly worse than stable (docs/rollouts.md, The judge)."
+        ),
     )
-    max_latency_p99: Duration = Field(default="500ms", description="Highest acceptable p99 latency.")
+    max_latency_p99: Duration = Field(
+        default=DEFAULT_MAX_LATENCY_P99,
+        description=(
+            "Highest acceptable p99 latency, as users see it (at the Gateway where traffic passes one)."
+        ),
+    )
     min_requests: int = Field(
-        default=100,
+        default=DEFAULT_MIN_REQUESTS,
         ge=0,
         description="Requests the candidate needs in the window before it is judged; fewer means wait.",
     )
-    failure_limit: int = Field(default=2, ge=1, le=100, description="Failed checks that trigger a rollback.")
+    failure_limit: int = Field(
+        default=DEFAULT_FAILURE_LIMIT,
+        ge=1,
+        le=100,
+        description=(
+            "Failed windows of the custom metrics that trigger a rollback. Errors and latency roll back "
+            "as soon as their evidence is decisive."
+        ),
+    )
     no_traffic_deadline: Duration = Field(
-        default="10m",
+        default=DEFAULT_NO_TRAFFIC_DEADLINE,
         description="How long a step may wait for minRequests before the rollout is marked Degraded.",
     )
     metrics: list[CustomMetric] = Field(
@@ -72,11 +97,43 @@ class MetricResult(ApiModel):
     passed: bool = Field(description="Whether the value stayed within its bounds.")
 
 
+class CheckRecord(ApiModel):
+    """One count check (errors, slow requests) in the judged window: bad events among all, per track."""
+
+    name: str = Field(max_length=63, description="errorRate or latency.")
+    canary_bad: int = Field(ge=0, description="Candidate requests that failed this check in the window.")
+    canary_total: int = Field(ge=0, description="Candidate requests the check counted in the window.")
+    stable_bad: int = Field(ge=0, description="Stable requests that failed this check in the window.")
+    stable_total: int = Field(ge=0, description="Stable requests the check counted in the window.")
+    evidence: float = Field(
+        ge=0,
+        description=(
+            "Odds against a healthy candidate from all windows of this rollout; the rollout rolls back "
+            "when they reach 1/significance."
+        ),
+    )
+
+
+class EvidenceRecord(ApiModel):
+    """What one check learned in the windows closed so far (the judge's memory; see docs/rollouts.md)."""
+
+    log_e: list[float] = Field(max_length=16, description="Log of the test martingale for each ratio.")
+    canary: list[int] = Field(max_length=2, description="[bad, total] candidate events beside stable.")
+    stable: list[int] = Field(max_length=2, description="[bad, total] stable events beside the candidate.")
+    alone: list[int] = Field(
+        max_length=2, description="[bad, total] candidate events without stable to compare."
+    )
+
+
 class AnalysisResult(ApiModel):
     """The most recent comparison of candidate and stable."""
 
     at: Timestamp | None = Field(default=None, description="When the analysis ran.")
-    verdict: Verdict = Field(description="Pass (continue), Fail (counts toward failureLimit) or Wait.")
+    verdict: OutcomeField = Field(
+        description=(
+            "Pass (continue), Fail (rolled back or counted toward failureLimit) or Inconclusive (wait)."
+        )
+    )
     message: str | None = Field(
         default=None, max_length=MAX_TEXT, description="Which check decided, with measured value and limit."
     )
@@ -90,9 +147,10 @@ class AnalysisResult(ApiModel):
     )
     canary_requests: float | None = Field(default=None, description="Candidate requests in the window.")
     stable_requests: float | None = Field(default=None, description="Stable requests in the window.")
-    p_value: float | None = Field(
-        default=None, description="p-value of the test that candidate errors exceed stable errors."
+    latency_source: str | None = Field(
+        default=None, max_length=63, description="Where latency was measured: gateway or server."
     )
+    checks: list[CheckRecord] = Field(default_factory=list, max_length=16, description="Count checks.")
     metrics: list[MetricResult] = Field(
         default_factory=list, max_length=MAX_LIST, description="Custom metric values."
     )

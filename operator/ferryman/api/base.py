@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -16,6 +15,8 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic.alias_generators import to_camel
+
+from ferryman.api.vocabulary import format_timestamp
 
 GROUP = "ferryman.dev"
 VERSION = "v1alpha1"
@@ -60,12 +61,8 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
 
-def _rfc3339(moment: datetime) -> str:
-    # metav1.Time is second-precision RFC 3339 in UTC; writing the same form keeps status patches stable.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-Timestamp = Annotated[AwareDatetime, PlainSerializer(_rfc3339, return_type=str)]
+# metav1.Time is second-precision RFC 3339 in UTC; writing the same form keeps status patches stable.
+Timestamp = Annotated[AwareDatetime, PlainSerializer(format_timestamp, return_type=str)]
 """A timezone-aware datetime in Python, an RFC 3339 string (``2026-01-02T03:04:05Z``) in JSON."""
 
 

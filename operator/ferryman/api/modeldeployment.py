@@ -6,20 +6,19 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from ferryman.api.analysis import AnalysisResult
+from ferryman.api.analysis import AnalysisResult, EvidenceRecord
 from ferryman.api.base import MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.meta import ApiResource, Condition
 from ferryman.api.model_source import ModelSource
 from ferryman.api.serving import ServingSpec
 from ferryman.api.strategy import StrategySpec
 from ferryman.api.traffic import TrafficSpec
+from ferryman.api.vocabulary import OutcomeField, PauseReasonField, PhaseField, StrategyKindField
 
 ManualAction = Literal["promote", "abort", "resume"]
 ACTION_ANNOTATION = "ferryman.dev/action"
 """Annotation a person (or `ferryman promote|abort|resume`) sets to steer a rollout by hand."""
 MANUAL_ACTIONS: tuple[ManualAction, ...] = ("promote", "abort", "resume")
-
-RolloutPhase = Literal["Pending", "Progressing", "Paused", "Promoting", "Succeeded", "RolledBack", "Degraded"]
 
 ROUTED_STRATEGY_NEEDS_GATEWAY = CelRule(
     rule=(
@@ -65,7 +64,7 @@ class ModelDeploymentSpec(ApiModel, json_schema_extra=cel_rules(ROUTED_STRATEGY_
 class ModelDeploymentStatus(ApiModel):
     """What the operator observed and did; the whole rollout state lives here so it resumes after restarts."""
 
-    phase: RolloutPhase | None = Field(default=None, description="Where the rollout stands.")
+    phase: PhaseField | None = Field(default=None, description="Where the rollout stands.")
     stable_version: str | None = Field(
         default=None, max_length=MAX_TEXT, description="Version serving users."
     )
@@ -81,8 +80,11 @@ class ModelDeploymentStatus(ApiModel):
     step_started_at: Timestamp | None = Field(default=None, description="When the current step began.")
     rollout_started_at: Timestamp | None = Field(default=None, description="When the current rollout began.")
     failed_checks: int = Field(default=0, ge=0, description="Failed analyses in this rollout so far.")
-    strategy: str | None = Field(
-        default=None, max_length=63, description="Strategy of the current rollout (canary, blueGreen, ...)."
+    analysis_errors: int = Field(
+        default=0, ge=0, description="Metric reads that failed in a row (Prometheus unreachable)."
+    )
+    strategy: StrategyKindField | None = Field(
+        default=None, description="Strategy of the current rollout (canary, blueGreen, ...)."
     )
     window_started_at: Timestamp | None = Field(
         default=None, description="Start of the analysis window being collected."
@@ -93,24 +95,29 @@ class ModelDeploymentStatus(ApiModel):
     unready_since: Timestamp | None = Field(
         default=None, description="Since when the candidate has not been Ready (progressDeadline counts)."
     )
-    no_traffic_seconds: float = Field(
-        default=0, ge=0, description="How long the current step has waited for minRequests."
-    )
-    canary_scale_down_at: Timestamp | None = Field(
+    canary_retire_at: Timestamp | None = Field(
         default=None,
         description="When the finished canary's pods go away: traffic leaves them first (scale-down delay).",
     )
-    pause_reason: str | None = Field(
-        default=None, max_length=63, description="Why the rollout is Paused (Step or AwaitingPromotion)."
+    pause_reason: PauseReasonField | None = Field(
+        default=None, description="Why the rollout is Paused (Step or AwaitingPromotion)."
     )
-    last_verdict: str | None = Field(
-        default=None, max_length=63, description="Outcome of the last analysis: Pass, Fail or Inconclusive."
+    last_verdict: OutcomeField | None = Field(
+        default=None, description="Outcome of the last analysis: Pass, Fail or Inconclusive."
+    )
+    evidence: dict[str, EvidenceRecord] = Field(
+        default_factory=dict, description="What each check (errorRate, latency) learned in this rollout."
+    )
+    rejected_version: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT,
+        description="The last version judged bad (or aborted); the same spec does not roll it out again.",
     )
     last_analysis: AnalysisResult | None = Field(default=None, description="The most recent analysis.")
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
-        description="Ready, Progressing and Degraded.",
+        description="Ready, Progressing, Degraded and (during a rollout) MetricsAvailable.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     observed_generation: int | None = Field(

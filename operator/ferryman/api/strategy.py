@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from ferryman.api.analysis import AnalysisSpec
 from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, ApiModel, CelRule, cel_rules
 from ferryman.api.durations import Duration
+from ferryman.api.vocabulary import DEFAULT_CANARY_WEIGHTS, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE
 
 STEP_WEIGHT_XOR_PAUSE = CelRule(
     rule="has(self.weight) != has(self.pause)",
@@ -52,9 +53,12 @@ MATCH_NEEDS_CONDITION = CelRule(
 class RolloutTiming(ApiModel):
     """How often the candidate is judged and how long it may take to become ready (every strategy)."""
 
-    interval: Duration = Field(default="30s", description="Time between analyses (and weight steps).")
+    interval: Duration = Field(
+        default=DEFAULT_INTERVAL, description="Length of an analysis window (the least time a step lasts)."
+    )
     progress_deadline: Duration = Field(
-        default="10m", description="How long the candidate may take to become ready before the rollout fails."
+        default=DEFAULT_PROGRESS_DEADLINE,
+        description="How long the candidate may take to become ready before the rollout fails.",
     )
 
 
@@ -85,9 +89,11 @@ class CanaryStrategy(RolloutTiming, json_schema_extra=cel_rules(CANARY_NEEDS_WEI
     """Shift traffic to the candidate step by step, judging it after every interval."""
 
     steps: list[CanaryStep] = Field(
+        default_factory=lambda: [CanaryStep(weight=weight) for weight in DEFAULT_CANARY_WEIGHTS],
         min_length=1,
         max_length=MAX_LIST,
         description="Weights and pauses in order, e.g. [{weight: 5}, {pause: {}}, {weight: 50}]",
+        json_schema_extra={"default": [{"weight": weight} for weight in DEFAULT_CANARY_WEIGHTS]},
     )
     analysis: AnalysisSpec = Field(
         default_factory=AnalysisSpec,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
 from ferryman.api import ModelDeployment
+from ferryman.api.vocabulary import format_timestamp
 from ferryman.builders.naming import Track, track_selector_labels
 from ferryman.builders.serving import (
     ServingTarget,
@@ -22,7 +24,7 @@ from ferryman.builders.traffic import (
     replica_split,
 )
 from ferryman.config import Settings
-from ferryman.rollout import Decision, Observation, Outcome
+from ferryman.rollout import ERRORS_NAME, AnalysisPolicy, Decision, Observation, Outcome, Phase
 
 
 def model_uri_of(version: str | None, status: dict[str, Any]) -> str | None:
@@ -93,9 +95,6 @@ def _target(
     return ServingTarget(track, uri, version, replicas)
 
 
-_VERDICTS = {Outcome.PASS: "Pass", Outcome.FAIL: "Fail", Outcome.INCONCLUSIVE: "Wait"}
-
-
 def rollout_status(
     decision: Decision,
     previous: dict[str, Any],
@@ -107,7 +106,7 @@ def rollout_status(
     """Status after a decision: the state machine's memory, the URIs behind versions, conditions."""
     state = decision.state
     status = state.to_status()
-    promoted = state.phase.value == "Succeeded" and previous.get("canaryVersion") == state.stable_version
+    promoted = state.phase is Phase.SUCCEEDED and previous.get("canaryVersion") == state.stable_version
     status["stableUri"] = canary_uri if promoted else previous.get("stableUri")
     status["canaryUri"] = None if promoted else canary_uri
     status["observedGeneration"] = generation
@@ -122,21 +121,49 @@ def rollout_status(
         )
         for c in decision.conditions
     ]
+    if decision.reject_canary:
+        status["rejectedVersion"] = state.canary_version
     return status
 
 
-def analysis_record(observation: Observation, decision: Decision, now: datetime) -> dict[str, Any]:
-    """status.lastAnalysis: what was measured and what the judge said."""
+def analysis_record(
+    observation: Observation, decision: Decision, policy: AnalysisPolicy, now: datetime
+) -> dict[str, Any]:
+    """status.lastAnalysis: what was measured in the window and what the judge said."""
     canary, stable = observation.canary, observation.stable
-    verdict = decision.state.last_verdict
+    verdict = decision.verdict
+    evidence = decision.state.evidence
+    errors_c, errors_s = canary.tally(ERRORS_NAME), stable.tally(ERRORS_NAME)
     return {
-        "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "verdict": _VERDICTS.get(verdict, "Wait") if verdict else "Wait",
-        "message": decision.state.message[:1024],
+        "at": format_timestamp(now),
+        "verdict": str(verdict.outcome) if verdict else str(Outcome.INCONCLUSIVE),
+        "message": (verdict.message if verdict else decision.state.message)[:1024],
         "canaryRequests": canary.requests,
         "stableRequests": stable.requests,
-        "canaryErrorRate": canary.errors / canary.requests if canary.requests else None,
-        "stableErrorRate": stable.errors / stable.requests if stable.requests else None,
+        "canaryErrorRate": errors_c.share,
+        "stableErrorRate": errors_s.share,
         "canaryLatencyP99Seconds": canary.latency_p99_seconds,
         "stableLatencyP99Seconds": stable.latency_p99_seconds,
+        "latencySource": canary.latency_source,
+        "checks": [
+            {
+                "name": name,
+                "canaryBad": canary.tally(name).bad_count,
+                "canaryTotal": canary.tally(name).total_count,
+                "stableBad": stable.tally(name).bad_count,
+                "stableTotal": stable.tally(name).total_count,
+                "evidence": round(math.exp(min(evidence[name].harm_log, 700.0)), 6)
+                if name in evidence
+                else 1.0,
+            }
+            for name in sorted(canary.tallies)
+        ],
+        "metrics": [
+            {
+                "name": check.name,
+                "value": observation.custom.get(check.name),
+                "passed": (value := observation.custom.get(check.name)) is not None and check.allows(value),
+            }
+            for check in policy.custom_checks
+        ],
     }

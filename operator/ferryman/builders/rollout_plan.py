@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ferryman.api import AnalysisSpec, ModelDeployment, StrategySpec, parse_duration
+from ferryman.config import Settings
 from ferryman.rollout import (
     AnalysisPolicy,
     CustomCheck,
@@ -18,7 +19,7 @@ def _seconds(text: str) -> float:
     return parse_duration(text).total_seconds()
 
 
-def build_rollout_plan(strategy: StrategySpec) -> RolloutPlan:
+def build_rollout_plan(strategy: StrategySpec, scale_down_delay_seconds: float) -> RolloutPlan:
     """Timing and traffic shape of the strategy the user chose."""
     kind = StrategyKind(strategy.kind)
     if strategy.canary is not None:
@@ -35,6 +36,7 @@ def build_rollout_plan(strategy: StrategySpec) -> RolloutPlan:
             interval_seconds=_seconds(canary.interval),
             progress_deadline_seconds=_seconds(canary.progress_deadline),
             no_traffic_deadline_seconds=_seconds(canary.analysis.no_traffic_deadline),
+            canary_scale_down_delay_seconds=scale_down_delay_seconds,
         )
     chosen = strategy.blue_green or strategy.shadow or strategy.ab_test
     assert chosen is not None  # StrategySpec guarantees exactly one strategy
@@ -48,6 +50,7 @@ def build_rollout_plan(strategy: StrategySpec) -> RolloutPlan:
         auto_promote=chosen.auto_promote,
         stage_duration_seconds=stage,
         mirror_percent=strategy.shadow.mirror_percent if strategy.shadow else 100,
+        canary_scale_down_delay_seconds=scale_down_delay_seconds,
     )
 
 
@@ -82,9 +85,10 @@ def build_analysis_policy(spec: AnalysisSpec) -> AnalysisPolicy:
     )
 
 
-def rollout_inputs(md: ModelDeployment) -> tuple[RolloutPlan, AnalysisPolicy] | None:
+def rollout_inputs(md: ModelDeployment, settings: Settings) -> tuple[RolloutPlan, AnalysisPolicy] | None:
     """Plan and policy of md's strategy, or None when it has none (new versions replace in place)."""
     strategy = md.spec.strategy
     if strategy is None:
         return None
-    return build_rollout_plan(strategy), build_analysis_policy(analysis_spec(strategy))
+    plan = build_rollout_plan(strategy, settings.scale_down_delay_seconds)
+    return plan, build_analysis_policy(analysis_spec(strategy))

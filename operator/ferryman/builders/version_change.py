@@ -6,8 +6,9 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-ACTIVE_PHASES = frozenset({"Progressing", "Paused", "Promoting"})
-FAILED_PHASES = frozenset({"RolledBack", "Degraded"})
+from ferryman.api.vocabulary import ACTIVE_PHASES, Phase
+
+FAILED_PHASES = frozenset({Phase.ROLLED_BACK, Phase.DEGRADED})
 
 
 class VersionChange(enum.Enum):

@@ -30,7 +30,7 @@ from ferryman.builders.status import DeploymentReadiness, status_patch
 from ferryman.builders.traffic import build_steady_traffic
 from ferryman.builders.version_change import VersionChange, classify_version_change
 from ferryman.config import Settings
-from ferryman.handlers import rollout
+from ferryman.handlers import rollout_steps
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
 
 PLURAL = "modeldeployments"
@@ -50,7 +50,7 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
     try:
         md = ModelDeployment.model_validate(body)
         check_model_source(md, config)
-        inputs = rollout_inputs(md)
+        inputs = rollout_inputs(md, config)
     except (ValidationError, ValueError) as error:
         _degrade(body, patch, previous, describe_validation_error(error), now)
     change = classify_version_change(previous, md.spec.model.uri, has_strategy=inputs is not None)
@@ -58,9 +58,9 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
         if change in (VersionChange.SERVE_IN_PLACE, VersionChange.KEEP_STABLE):
             serve_in_place(md, body, previous, config, now)
         elif inputs is not None and change in (VersionChange.START_ROLLOUT, VersionChange.REPLACE_CANARY):
-            rollout.begin_rollout(md, body, inputs[0], previous, config)
+            rollout_steps.begin_rollout(md, body, inputs[0], previous, config)
         elif inputs is not None and change is VersionChange.ABORT_TO_STABLE:
-            rollout.abort_rollout(md, body, inputs[0], previous, config)
+            rollout_steps.abort_rollout(md, body, inputs[0], previous, config)
         # CONTINUE and KEEP_REJECTED: the rollout timer (or the user's next edit) moves things on.
     except kopf.PermanentError as error:
         _degrade(body, patch, previous, describe_rejected_manifest(error), now)
@@ -76,7 +76,7 @@ def serve_in_place(
     deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
     for manifest in build_steady_traffic(md):
         k8s.apply(manifest, config.field_manager)
-    if previous.get("canaryVersion") or previous.get("canaryScaleDownAt"):
+    if previous.get("canaryVersion") or previous.get("canaryRetireAt"):
         # No traffic reaches a canary outside a rollout.
         k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, deployment_name(md.metadata.name, "canary"), 0)
     desired = serving_status(

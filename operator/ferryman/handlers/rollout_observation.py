@@ -7,35 +7,49 @@ from typing import Any
 
 from ferryman import k8s
 from ferryman.api import ModelDeployment
-from ferryman.builders.naming import deployment_name
+from ferryman.builders.naming import Track, deployment_name, track_service_name
 from ferryman.builders.rollout_plan import analysis_spec
 from ferryman.builders.serving import served_model_of
 from ferryman.builders.status import DeploymentReadiness
-from ferryman.prometheus import PrometheusSource
-from ferryman.rollout import Observation, RolloutPlan, RolloutState, TrackSample
+from ferryman.prometheus import PrometheusError, PrometheusSource, TrackQuery
+from ferryman.rollout import AnalysisPolicy, Observation, Phase, RolloutState, TrackSample
 
-NO_REQUESTS = TrackSample(requests=0.0, errors=0.0)
+NO_REQUESTS = TrackSample(requests=0.0)
+
+
+def metrics_wanted(state: RolloutState) -> bool:
+    """The state machine judges only while the candidate has traffic; otherwise Prometheus is left alone."""
+    has_traffic = state.canary_weight > 0 or state.traffic_started_at is not None
+    return state.phase in (Phase.PROGRESSING, Phase.PAUSED) and has_traffic
 
 
 def observe(
-    md: ModelDeployment, state: RolloutState, plan: RolloutPlan, prometheus: PrometheusSource, now: datetime
-) -> tuple[Observation, bool]:
-    """The observation for next_step, and whether metrics were queried (the window is complete).
+    md: ModelDeployment,
+    state: RolloutState,
+    policy: AnalysisPolicy,
+    prometheus: PrometheusSource,
+    now: datetime,
+) -> Observation:
+    """Readiness of both tracks, and their metrics over [window start, now] when they matter.
 
-    Before a window has lasted an interval the state machine only waits, so Prometheus is left alone.
+    A Prometheus failure does not raise: the observation carries it, and the state machine counts
+    consecutive failures toward the analysis error limit.
     """
     namespace, name = md.metadata.namespace or "default", md.metadata.name
     canary = k8s.get(k8s.DEPLOYMENT, namespace, deployment_name(name, "canary"))
     stable = k8s.get(k8s.DEPLOYMENT, namespace, deployment_name(name, "stable"))
     start = state.window_started_at or now
-    window_complete = (now - start).total_seconds() >= plan.interval_seconds
     canary_sample = stable_sample = NO_REQUESTS
     custom: dict[str, float | None] = {}
-    if window_complete and md.spec.strategy is not None:
-        canary_sample = prometheus.track_sample(namespace, name, "canary", start, now)
-        stable_sample = prometheus.track_sample(namespace, name, "stable", start, now)
-        custom = prometheus.custom_values(analysis_spec(md.spec.strategy).metrics, namespace, name, now)
-    observation = Observation(
+    error = None
+    if metrics_wanted(state) and md.spec.strategy is not None:
+        try:
+            canary_sample = prometheus.track_sample(_query(namespace, name, "canary"), policy, start, now)
+            stable_sample = prometheus.track_sample(_query(namespace, name, "stable"), policy, start, now)
+            custom = prometheus.custom_values(analysis_spec(md.spec.strategy).metrics, namespace, name, now)
+        except PrometheusError as failure:
+            error = str(failure)
+    return Observation(
         window_start=start,
         window_end=now,
         canary=canary_sample,
@@ -43,8 +57,12 @@ def observe(
         canary_ready=DeploymentReadiness.of(canary).ready,
         custom=custom,
         stable_serving_version=_serving_version(stable),
+        error=error,
     )
-    return observation, window_complete
+
+
+def _query(namespace: str, name: str, track: Track) -> TrackQuery:
+    return TrackQuery(namespace, name, track, track_service_name(name, track))
 
 
 def _serving_version(deployment: dict[str, Any] | None) -> str | None:

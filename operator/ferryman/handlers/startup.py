@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from ferryman.config import Settings
+from ferryman.prometheus import GatewayLatency, PrometheusSource
 
 
 @kopf.on.startup()
@@ -15,6 +16,11 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     """Our own finalizer and annotation prefix, so Ferryman never fights another Kopf operator."""
     config = Settings()
     memo.config = config
+    gateway = None
+    if config.gateway_latency_metric:
+        gateway = GatewayLatency(config.gateway_latency_metric, config.gateway_latency_service_matcher)
+    # One client (and connection pool) for the process: every rollout's queries share it.
+    memo.prometheus = PrometheusSource(config.prometheus_url, gateway)
     settings.persistence.finalizer = config.finalizer
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=config.annotation_prefix)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

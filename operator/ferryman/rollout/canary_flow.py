@@ -1,139 +1,123 @@
-"""The canary strategy: user traffic moves through weight and pause steps, judged every interval."""
+"""The canary strategy: user traffic moves through weight and pause steps, judged all along."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 
-from ferryman.rollout.decision import Decision, Event, EventType, decide
+from ferryman.api.vocabulary import PauseReason, Phase
+from ferryman.rollout.analysis import Passed, analyse
+from ferryman.rollout.decision import Decision, Event, EventType
+from ferryman.rollout.endings import begin_promotion
 from ferryman.rollout.formatting import format_duration
-from ferryman.rollout.observation import Observation
-from ferryman.rollout.plan import AnalysisPolicy, PauseStep, RolloutPlan, WeightStep
-from ferryman.rollout.state import PauseReason, Phase, RolloutState
-from ferryman.rollout.transitions import (
-    MIN_REQUEUE_SECONDS,
-    analyse_window,
-    begin_promotion,
-    hold,
-    poll_seconds,
-    seconds_since,
-)
+from ferryman.rollout.plan import PauseStep, RolloutPlan, WeightStep
+from ferryman.rollout.state import RolloutState
+from ferryman.rollout.tick import MIN_REQUEUE_SECONDS, PEEK_SECONDS, Tick
 
 
-def progress_canary(
-    state: RolloutState,
-    plan: RolloutPlan,
-    policy: AnalysisPolicy,
-    observation: Observation | None,
-    now: datetime,
-    ready: bool,
-) -> Decision:
+def progress_canary(tick: Tick) -> Decision:
     """One Progressing reconcile of a canary (readiness deadline already checked by the caller)."""
+    state, plan = tick.state, tick.plan
     if state.current_step_index >= len(plan.steps):  # the spec was edited mid-rollout
         last = len(plan.steps) - 1
         text = f"strategy.canary.steps now has {len(plan.steps)} steps; continuing at step {last + 1}"
         moved = replace(state, current_step_index=last, message=text)
-        return decide(moved, plan, _normal("StepsChanged", text), poll_seconds(plan))
+        return tick.decide(moved, _normal("StepsChanged", text), tick.poll_seconds)
     step = plan.steps[state.current_step_index]
     if isinstance(step, PauseStep):
-        return _pause_step(state, plan, policy, step, observation, now, ready)
+        return _pause_step(tick, step)
     if state.canary_weight != step.weight:
-        if ready:
-            return shift_weight(state, plan, step.weight, now, prefix="")
+        if tick.ready:
+            return shift_weight(tick, step.weight, prefix="")
         waiting = (
             f"waiting for canary {state.canary_version} to become Ready before sending it {step.weight}%"
         )
-        return hold(state, plan, poll_seconds(plan), waiting)
-
-    def after_pass(passed: RolloutState) -> Decision:
-        return advance(passed, plan, now, ready, f"analysis passed ({passed.message})")
-
-    return analyse_window(state, plan, policy, observation, now, deadline_applies=True, on_pass=after_pass)
+        return tick.hold(tick.poll_seconds, waiting)
+    result = analyse(
+        tick, deadline_applies=True, requires_evidence=state.current_step_index == plan.evidence_step_index
+    )
+    if isinstance(result, Passed):
+        return advance(tick.with_state(result.state), f"analysis passed ({result.state.message})", result)
+    return result
 
 
 def _step_label(state: RolloutState, plan: RolloutPlan) -> str:
     return f"step {state.current_step_index + 1} of {len(plan.steps)}"
 
 
-def shift_weight(state: RolloutState, plan: RolloutPlan, weight: int, now: datetime, prefix: str) -> Decision:
+def shift_weight(tick: Tick, weight: int, prefix: str, passed: Passed | None = None) -> Decision:
     """Set the canary's share of user traffic and open a fresh analysis window."""
+    state, plan, now = tick.state, tick.plan, tick.now
     old = state.canary_weight
     first_traffic = state.traffic_started_at is None and weight > 0
     shifted = replace(
         state,
         canary_weight=weight,
         window_started_at=now,
-        no_traffic_seconds=0.0,
         traffic_started_at=now if first_traffic else state.traffic_started_at,
-        last_verdict=None,
+        last_verdict=state.last_verdict if passed else None,
         message=f"canary {state.canary_version} at {weight}% ({_step_label(state, plan)})",
     )
     text = f"{prefix}canary {state.canary_version} weight {old}% -> {weight}% ({_step_label(state, plan)})"
-    return decide(shifted, plan, (Event(EventType.NORMAL, "TrafficShifted", text),), plan.interval_seconds)
+    events = (Event(EventType.NORMAL, "TrafficShifted", text),)
+    # Look again soon: a canary that fails its first requests is rolled back without waiting a window.
+    return tick.decide(shifted, events, PEEK_SECONDS, verdict=passed.verdict if passed else None)
 
 
-def advance(state: RolloutState, plan: RolloutPlan, now: datetime, ready: bool, why: str) -> Decision:
+def advance(tick: Tick, why: str, passed: Passed | None = None) -> Decision:
     """Leave the current step: enter the next one, or promote after the last."""
+    state, plan, now = tick.state, tick.plan, tick.now
+    verdict = passed.verdict if passed else None
     next_index = state.current_step_index + 1
     if next_index >= len(plan.steps):
-        return begin_promotion(state, plan, now, f"{why}; all {len(plan.steps)} steps done")
+        decision = begin_promotion(tick, f"{why}; all {len(plan.steps)} steps done")
+        return replace(decision, verdict=verdict)
     entered = replace(state, current_step_index=next_index, step_started_at=now, window_started_at=now)
     step = plan.steps[next_index]
     label = _step_label(entered, plan)
     if isinstance(step, WeightStep):
-        if ready and step.weight != entered.canary_weight:
-            return shift_weight(entered, plan, step.weight, now, prefix=f"{why}; ")
-        if ready:
+        if tick.ready and step.weight != entered.canary_weight:
+            return shift_weight(tick.with_state(entered), step.weight, prefix=f"{why}; ", passed=passed)
+        if tick.ready:
             text = f"{why}; {label}: weight stays {step.weight}%"
-            return decide(
-                replace(entered, message=text), plan, _normal("StepStarted", text), plan.interval_seconds
-            )
+            return tick.decide(replace(entered, message=text), _normal("StepStarted", text),
+                               plan.interval_seconds, verdict=verdict)  # fmt: skip
         text = f"{why}; {label}: waiting for canary to become Ready before sending it {step.weight}%"
-        return decide(replace(entered, message=text), plan, _normal("StepStarted", text), poll_seconds(plan))
+        return tick.decide(replace(entered, message=text), _normal("StepStarted", text), tick.poll_seconds,
+                           verdict=verdict)  # fmt: skip
     weight = entered.canary_weight
     if step.duration_seconds is None:
         text = f"{why}; {label}: paused at weight {weight}% until ferryman.dev/action: resume or promote"
         paused = replace(entered, phase=Phase.PAUSED, pause_reason=PauseReason.STEP, message=text)
-        return decide(paused, plan, _normal("Paused", text), plan.interval_seconds)
+        return tick.decide(paused, _normal("Paused", text), plan.interval_seconds, verdict=verdict)
     text = f"{why}; {label}: pausing {format_duration(step.duration_seconds)} at weight {weight}%"
     requeue = min(plan.interval_seconds, max(MIN_REQUEUE_SECONDS, step.duration_seconds))
-    return decide(replace(entered, message=text), plan, _normal("PauseStarted", text), requeue)
+    return tick.decide(
+        replace(entered, message=text), _normal("PauseStarted", text), requeue, verdict=verdict
+    )
 
 
 def _normal(reason: str, text: str) -> tuple[Event, ...]:
     return (Event(EventType.NORMAL, reason, text),)
 
 
-def _pause_step(
-    state: RolloutState,
-    plan: RolloutPlan,
-    policy: AnalysisPolicy,
-    step: PauseStep,
-    observation: Observation | None,
-    now: datetime,
-    ready: bool,
-) -> Decision:
+def _pause_step(tick: Tick, step: PauseStep) -> Decision:
     """Hold the weight; keep judging (a bad canary still rolls back); move on when the pause is over."""
+    state = tick.state
     if step.duration_seconds is None:  # reached only if status or plan was edited under us
         text = f"paused at weight {state.canary_weight}% until ferryman.dev/action: resume or promote"
         paused = replace(state, phase=Phase.PAUSED, pause_reason=PauseReason.STEP, message=text)
-        return decide(paused, plan, _normal("Paused", text), plan.interval_seconds)
-    elapsed = seconds_since(state.step_started_at, now)
-    remaining = step.duration_seconds - elapsed
+        return tick.decide(paused, _normal("Paused", text), tick.plan.interval_seconds)
+    remaining = step.duration_seconds - tick.since(state.step_started_at)
     if remaining <= 0:
-        return advance(state, plan, now, ready, f"pause of {format_duration(step.duration_seconds)} done")
+        return advance(tick, f"pause of {format_duration(step.duration_seconds)} done")
     if state.canary_weight == 0:
-        return hold(state, plan, remaining)
-
-    def keep_pausing(passed: RolloutState) -> Decision:
-        return decide(passed, plan, (), min(plan.interval_seconds, remaining))
-
-    decision = analyse_window(
-        state, plan, policy, observation, now, deadline_applies=False, on_pass=keep_pausing
-    )
-    if decision.requeue_after_seconds is None:
-        return decision
-    return replace(
-        decision,
-        requeue_after_seconds=max(MIN_REQUEUE_SECONDS, min(decision.requeue_after_seconds, remaining)),
-    )
+        return tick.hold(remaining)
+    result = analyse(tick, deadline_applies=False, requires_evidence=False)
+    if isinstance(result, Passed):  # keep pausing with a fresh window
+        return tick.decide(
+            result.state, (), min(tick.plan.interval_seconds, remaining), verdict=result.verdict
+        )
+    if result.requeue_after_seconds is None:
+        return result
+    requeue = max(MIN_REQUEUE_SECONDS, min(result.requeue_after_seconds, remaining))
+    return replace(result, requeue_after_seconds=requeue)

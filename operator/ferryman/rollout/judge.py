@@ -1,32 +1,31 @@
-"""The canary judge: one window of canary and stable metrics in, pass / fail / inconclusive out.
+"""The canary judge: what this window adds to the rollout's evidence, and what follows from it.
 
 The rules (docs/rollouts.md, "The judge"):
-- fewer than `min_requests` canary requests: inconclusive, never fail (no traffic is not failure);
-- errors: fail when the canary is significantly worse than stable in the same window (one-sided
-  Fisher exact, p < significance) AND the difference matters (above `max_error_rate`, or more than
-  `max_error_ratio` times stable's rate). Requiring "worse than stable" keeps an outage that hurts
-  both tracks (a database, the network) from rolling back a healthy canary. Without comparable stable
-  traffic (weight 100, or a stable with fewer than `min_requests`), the canary must be significantly
-  above `max_error_rate` (exact binomial test);
-- latency: fail when canary p99 is above `max_latency_p99` AND above stable p99 by `latency_margin`;
-- custom metrics: fail outside their bounds; no data is inconclusive.
+- harm, at any moment: a count check (errors, slow requests) fails the rollout at once when its
+  sequential evidence (evidence.py) reaches 1/alpha (alpha = significance split over the active
+  checks) AND the canary's share is material: above the limit, or above `max_error_ratio` times
+  stable's share (stable's share floored at `ratio_floor_fraction` of the limit, so a handful of
+  errors beside a stable with none is not a regression); latency needs both (`checks.Rule`);
+- a complete window (one interval long) with fewer than `min_requests` canary requests, or without
+  latency data while a latency limit is set, is inconclusive: no traffic is not failure;
+- custom metrics fail a window outside their bounds (toward `failure_limit`); no data is inconclusive;
+- before promotion, `evidence_gap` says whether a regression of `detect_ratio` is ruled out yet.
 """
 
 from __future__ import annotations
 
-import enum
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ferryman.rollout.formatting import format_duration, format_latency, format_percent
+from ferryman.api.vocabulary import Outcome
+from ferryman.rollout.checks import CountCheck, Rule, active_checks
+from ferryman.rollout.evidence import Evidence, safety_log
+from ferryman.rollout.formatting import format_duration, format_percent
 from ferryman.rollout.observation import Observation
 from ferryman.rollout.plan import AnalysisPolicy, CustomCheck
-from ferryman.rollout.stats import binomial_sf, fisher_greater
 
-
-class Outcome(enum.StrEnum):
-    PASS = "Pass"
-    FAIL = "Fail"
-    INCONCLUSIVE = "Inconclusive"
+EvidenceMap = Mapping[str, Evidence]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +35,16 @@ class CheckResult:
     name: str
     outcome: Outcome
     message: str
-    p_value: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The judge's answer; `decisive` failures roll back at once, others count toward failureLimit."""
+
     outcome: Outcome
     message: str
     checks: tuple[CheckResult, ...] = ()
+    decisive: bool = False
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -51,19 +52,92 @@ class Verdict:
         return tuple(check.message for check in self.checks if check.outcome is Outcome.FAIL)
 
 
-def judge(observation: Observation, policy: AnalysisPolicy) -> Verdict:
-    """Compare canary with stable over one window (module docstring has the rules)."""
+def comparable(observation: Observation, check: CountCheck, policy: AnalysisPolicy) -> bool:
+    """Stable served enough of this check's events in the window to compare the canary with."""
+    return observation.stable.tally(check.name).total_count >= policy.min_requests
+
+
+def with_window(
+    evidence: EvidenceMap, observation: Observation, policy: AnalysisPolicy
+) -> dict[str, Evidence]:
+    """The evidence as it would be with this window folded in (every active check)."""
+    folded = {}
+    for check in active_checks(policy):
+        before = evidence.get(check.name, Evidence())
+        folded[check.name] = before.plus(
+            observation.canary.tally(check.name),
+            observation.stable.tally(check.name),
+            comparable=comparable(observation, check, policy),
+            limit=check.limit(policy) or 0.0,
+        )
+    return folded
+
+
+def harm_threshold_log(policy: AnalysisPolicy) -> float:
+    """log(1/alpha) per check: the significance is shared by the active checks (a union bound)."""
+    return math.log(max(1, len(active_checks(policy))) / policy.significance)
+
+
+def find_harm(observation: Observation, policy: AnalysisPolicy, evidence: EvidenceMap) -> Verdict | None:
+    """A decisive failure if any check's evidence, this window included, is decisive and material."""
+    combined = with_window(evidence, observation, policy)
+    failed = [
+        CheckResult(check.name, Outcome.FAIL, _harm_message(check, combined[check.name], policy))
+        for check in active_checks(policy)
+        if combined[check.name].harm_log >= harm_threshold_log(policy)
+        and is_material(check, combined[check.name], policy)
+    ]
+    if not failed:
+        return None
+    return Verdict(Outcome.FAIL, "; ".join(c.message for c in failed), tuple(failed), decisive=True)
+
+
+def is_material(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy) -> bool:
+    """Whether the measured difference matters to users (checks.Rule), not only whether it is real."""
+    limit = check.limit(policy) or 0.0
+    if evidence.alone_total and evidence.alone_bad / evidence.alone_total > limit:
+        return True
+    if not evidence.canary_total:
+        return False
+    canary_share = evidence.canary_bad / evidence.canary_total
+    stable_share = evidence.stable_bad / evidence.stable_total if evidence.stable_total else 0.0
+    above_limit = canary_share > limit
+    above_stable = canary_share > policy.max_error_ratio * max(stable_share, check.floor(policy))
+    return above_limit and above_stable if check.rule is Rule.BOTH else above_limit or above_stable
+
+
+def _harm_message(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy) -> str:
+    odds = math.exp(min(evidence.harm_log, 700.0))
+    if evidence.canary_total:
+        canary = evidence.canary_bad / evidence.canary_total
+        stable = evidence.stable_bad / evidence.stable_total if evidence.stable_total else 0.0
+        shares = f"canary {check.describe(policy, canary)} vs stable {format_percent(stable)}"
+        counts = (
+            f"({evidence.canary_bad} of {evidence.canary_total} vs "
+            f"{evidence.stable_bad} of {evidence.stable_total})"
+        )
+    else:
+        shares = f"canary {check.describe(policy, evidence.alone_bad / evidence.alone_total)}"
+        counts = f"({evidence.alone_bad} of {evidence.alone_total}, stable too idle to compare)"
+    limit = check.describe_limit(policy)
+    return f"{shares} {counts} ({limit}); evidence {odds:.3g} to 1 against a healthy canary"
+
+
+def judge_window(observation: Observation, policy: AnalysisPolicy, evidence: EvidenceMap) -> Verdict:
+    """A complete window: decisive harm, not enough data, a custom metric out of bounds, or a pass."""
+    harm = find_harm(observation, policy, evidence)
+    if harm is not None:
+        return harm
     window = format_duration(observation.window_seconds)
     canary_requests = observation.canary.request_count
     if canary_requests < policy.min_requests:
         return Verdict(
             Outcome.INCONCLUSIVE,
             f"not enough traffic to judge: canary served {canary_requests} of {policy.min_requests} "
-            f"required requests over {window}",
+            f"required requests (minRequests) since the window opened",
         )
     checks = (
-        judge_error_rate(observation, policy),
-        *judge_latency(observation, policy),
+        *(_count_result(check, observation, policy, window) for check in active_checks(policy)),
         *(judge_custom(check, observation) for check in policy.custom_checks),
     )
     failed = [check.message for check in checks if check.outcome is Outcome.FAIL]
@@ -76,59 +150,17 @@ def judge(observation: Observation, policy: AnalysisPolicy) -> Verdict:
     return Verdict(Outcome.PASS, f"all checks passed: {summary}", checks)
 
 
-def _comparable(requests: int, policy: AnalysisPolicy) -> bool:
-    return requests >= policy.min_requests
-
-
-def judge_error_rate(observation: Observation, policy: AnalysisPolicy) -> CheckResult:
-    """Error-rate check: significantly worse than stable and material, or above the limit."""
-    canary, stable = observation.canary, observation.stable
-    window = format_duration(observation.window_seconds)
-    canary_rate = canary.error_count / canary.request_count
-    limit = format_percent(policy.max_error_rate)
-    if not _comparable(stable.request_count, policy):
-        p_value = binomial_sf(canary.error_count, canary.request_count, policy.max_error_rate)
-        failed = canary_rate > policy.max_error_rate and p_value < policy.significance
-        message = (
-            f"canary error rate {format_percent(canary_rate)} over {window} (limit {limit}; "
-            f"stable served {stable.request_count} requests, too few to compare)"
-        )
-        return CheckResult("errorRate", Outcome.FAIL if failed else Outcome.PASS, message, p_value)
-    stable_rate = stable.error_count / stable.request_count
-    p_value = fisher_greater(
-        canary.error_count, canary.request_count, stable.error_count, stable.request_count
-    )
-    above_limit = canary_rate > policy.max_error_rate
-    above_ratio = canary_rate > policy.max_error_ratio * stable_rate
-    failed = p_value < policy.significance and (above_limit or above_ratio)
-    vs_stable = f"canary error rate {format_percent(canary_rate)} vs stable {format_percent(stable_rate)}"
-    if failed and not above_limit:
-        ratio = f"{canary_rate / stable_rate:.1f}x stable" if stable_rate > 0 else "stable had none"
-        message = f"{vs_stable} over {window} ({ratio}, limit {policy.max_error_ratio:g}x stable)"
-    else:
-        message = f"{vs_stable} over {window} (limit {limit})"
-    return CheckResult("errorRate", Outcome.FAIL if failed else Outcome.PASS, message, p_value)
-
-
-def judge_latency(observation: Observation, policy: AnalysisPolicy) -> tuple[CheckResult, ...]:
-    """Latency check: p99 above the limit and above stable's p99 by the margin (none if no limit)."""
-    limit = policy.max_latency_p99_seconds
-    if limit is None:
-        return ()
-    window = format_duration(observation.window_seconds)
-    canary_p99 = observation.canary.latency_p99_seconds
-    if canary_p99 is None:
-        message = f"canary latency p99 has no data over {window}"
-        return (CheckResult("latencyP99", Outcome.INCONCLUSIVE, message),)
-    stable_p99 = observation.stable.latency_p99_seconds
-    if stable_p99 is None or not _comparable(observation.stable.request_count, policy):
-        failed = canary_p99 > limit
-        vs_stable = f"canary latency p99 {format_latency(canary_p99)}"
-    else:
-        failed = canary_p99 > limit and canary_p99 > stable_p99 * (1.0 + policy.latency_margin)
-        vs_stable = f"canary latency p99 {format_latency(canary_p99)} vs stable {format_latency(stable_p99)}"
-    message = f"{vs_stable} over {window} (limit {format_latency(limit)})"
-    return (CheckResult("latencyP99", Outcome.FAIL if failed else Outcome.PASS, message),)
+def _count_result(
+    check: CountCheck, observation: Observation, policy: AnalysisPolicy, window: str
+) -> CheckResult:
+    canary = observation.canary.tally(check.name)
+    if canary.total_count == 0:
+        return CheckResult(check.name, Outcome.INCONCLUSIVE, f"canary {check.name} has no data over {window}")
+    stable = observation.stable.tally(check.name)
+    text = f"canary {check.describe(policy, canary.share)}"
+    if comparable(observation, check, policy):
+        text += f" vs stable {format_percent(stable.share or 0.0)}"
+    return CheckResult(check.name, Outcome.PASS, f"{text} over {window} ({check.describe_limit(policy)})")
 
 
 def judge_custom(check: CustomCheck, observation: Observation) -> CheckResult:
@@ -143,3 +175,26 @@ def judge_custom(check: CustomCheck, observation: Observation) -> CheckResult:
     return CheckResult(
         check.name, outcome, f"metric {check.name} {value:g} over {window} (allowed {low}..{high})"
     )
+
+
+def evidence_gap(policy: AnalysisPolicy, evidence: EvidenceMap) -> str | None:
+    """None once every check has ruled out a `detect_ratio` regression beside stable; else what is missing.
+
+    A check with no comparable stable traffic at all (a preview beside an idle stable) has nothing
+    to compare and is not held.
+    """
+    missing = []
+    for check in active_checks(policy):
+        ev = evidence.get(check.name, Evidence())
+        if not ev.stable_total:
+            continue
+        baseline = max(ev.stable_bad / ev.stable_total, check.floor(policy))
+        worse = policy.detect_ratio * baseline
+        if check.rule is Rule.BOTH:
+            worse = max(worse, check.limit(policy) or 0.0)
+        if safety_log(ev.canary_bad, ev.canary_total, baseline, worse) < math.log(1.0 / policy.miss_rate):
+            missing.append(
+                f"{check.name}: {ev.canary_total} canary events do not yet rule out "
+                f"{check.describe(policy, worse)} (stable {format_percent(baseline)})"
+            )
+    return "; ".join(missing) or None

@@ -10,23 +10,22 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
+from ferryman.api.vocabulary import PauseReason, Phase, StrategyKind
+from ferryman.rollout.analysis import Passed, analyse
 from ferryman.rollout.canary_flow import advance, progress_canary
-from ferryman.rollout.decision import Decision, Event, EventType, decide
-from ferryman.rollout.observation import Observation
-from ferryman.rollout.plan import AnalysisPolicy, PauseStep, RolloutPlan, StrategyKind
-from ferryman.rollout.stage_flow import progress_stage
-from ferryman.rollout.state import PauseReason, Phase, RolloutState, require_aware
-from ferryman.rollout.transitions import (
-    ACTION_FOLLOW_UP_SECONDS,
-    analyse_window,
+from ferryman.rollout.decision import Decision, Event, EventType
+from ferryman.rollout.endings import (
     begin_promotion,
     end_rollout,
     fail_not_ready,
-    hold,
-    poll_seconds,
     promotion_step,
-    seconds_since,
+    retire_canary,
 )
+from ferryman.rollout.observation import Observation
+from ferryman.rollout.plan import AnalysisPolicy, PauseStep, RolloutPlan
+from ferryman.rollout.stage_flow import progress_stage
+from ferryman.rollout.state import RolloutState, require_aware
+from ferryman.rollout.tick import ACTION_FOLLOW_UP_SECONDS, Tick, decide
 
 
 class RolloutAction(enum.StrEnum):
@@ -75,9 +74,9 @@ def start_rollout(plan: RolloutPlan, stable_version: str, canary_version: str, n
     ):
         text = f"{message}; paused at weight 0% until ferryman.dev/action: resume or promote"
         state = replace(state, phase=Phase.PAUSED, pause_reason=PauseReason.STEP, message=text)
-    return decide(
-        state, plan, (Event(EventType.NORMAL, "RolloutStarted", state.message),), poll_seconds(plan)
-    )
+    events = (Event(EventType.NORMAL, "RolloutStarted", state.message),)
+    tick = Tick(state, plan, AnalysisPolicy(), None, now)
+    return decide(plan, state, events, tick.poll_seconds)
 
 
 def next_step(
@@ -87,27 +86,24 @@ def next_step(
     observation: Observation | None,
     now: datetime,
 ) -> Decision:
-    """Continue, wait, promote or roll back: call once per interval (extra calls are harmless)."""
+    """Continue, wait, promote or roll back: call when requeued (extra calls are harmless)."""
     now = require_aware("now", now)
-    if _idle(state):
-        return decide(state, plan, (), None)
+    if state.is_terminal:
+        return retire_canary(Tick(state, plan, policy, observation, now))
+    if state.phase is Phase.PENDING or state.canary_version is None:
+        return decide(plan, state, (), None)
     state = _normalize_times(state, now)
+    tick = Tick(state, plan, policy, observation, now)
     if state.phase is Phase.PROMOTING:
-        return promotion_step(state, plan, observation, now)
-    ready = observation is not None and observation.canary_ready
-    state = replace(state, unready_since=None if ready else (state.unready_since or now))
+        return promotion_step(tick)
+    tick = tick.with_state(replace(state, unready_since=None if tick.ready else (state.unready_since or now)))
     if state.phase is Phase.PAUSED:
-        return _while_paused(state, plan, policy, observation, now)
-    if not ready and seconds_since(state.unready_since, now) >= plan.progress_deadline_seconds:
-        return fail_not_ready(state, plan)
+        return _while_paused(tick)
+    if not tick.ready and tick.since(tick.state.unready_since) >= plan.progress_deadline_seconds:
+        return fail_not_ready(tick)
     if plan.strategy is StrategyKind.CANARY:
-        return progress_canary(state, plan, policy, observation, now, ready)
-    return progress_stage(state, plan, policy, observation, now, ready)
-
-
-def _idle(state: RolloutState) -> bool:
-    """Terminal, or Pending (no rollout started: the handler calls `start_rollout` first)."""
-    return state.is_terminal or state.phase is Phase.PENDING or state.canary_version is None
+        return progress_canary(tick)
+    return progress_stage(tick)
 
 
 def _normalize_times(state: RolloutState, now: datetime) -> RolloutState:
@@ -124,68 +120,64 @@ def _normalize_times(state: RolloutState, now: datetime) -> RolloutState:
     return replace(state, **fixed) if fixed else state
 
 
-def _canary_has_traffic(state: RolloutState, plan: RolloutPlan) -> bool:
-    if plan.strategy is StrategyKind.CANARY:
-        return state.canary_weight > 0
-    return state.traffic_started_at is not None
+def _canary_has_traffic(tick: Tick) -> bool:
+    if tick.plan.strategy is StrategyKind.CANARY:
+        return tick.state.canary_weight > 0
+    return tick.state.traffic_started_at is not None
 
 
-def _while_paused(
-    state: RolloutState,
-    plan: RolloutPlan,
-    policy: AnalysisPolicy,
-    observation: Observation | None,
-    now: datetime,
-) -> Decision:
-    """A human holds the rollout; the judge keeps watching so a bad canary still rolls back."""
-    if not _canary_has_traffic(state, plan):
-        return hold(state, plan, plan.interval_seconds)
+def _while_paused(tick: Tick) -> Decision:
+    """A person holds the rollout; the judge keeps watching so a bad canary still rolls back.
 
-    def stay_paused(passed: RolloutState) -> Decision:
-        return decide(passed, plan, (), plan.interval_seconds)
-
-    decision = analyse_window(
-        state, plan, policy, observation, now, deadline_applies=False, on_pass=stay_paused
-    )
-    if decision.state.phase is Phase.PAUSED:  # keep telling the person what the rollout waits for
-        return replace(decision, state=replace(decision.state, message=state.message))
-    return decision
+    Windows that pass while paused only fold their evidence: they record no verdict and change no
+    message, so the person sees what the rollout waits for and status is not rewritten every window.
+    """
+    if not _canary_has_traffic(tick):
+        return tick.hold(tick.plan.interval_seconds)
+    result = analyse(tick, deadline_applies=False, requires_evidence=False)
+    if isinstance(result, Passed):
+        return tick.decide(replace(result.state, message=tick.state.message), (), tick.plan.interval_seconds)
+    if result.state.phase is Phase.PAUSED:  # waiting for traffic while paused: no Event, same message
+        quiet = replace(result.state, message=tick.state.message)
+        return replace(result, state=quiet, events=(), verdict=None)
+    return result
 
 
 def apply_action(state: RolloutState, plan: RolloutPlan, action: RolloutAction, now: datetime) -> Decision:
     """Apply `ferryman.dev/action`: promote now, abort now (weight 0), or resume a paused step."""
     now = require_aware("now", now)
-    if _idle(state):
-        return _ignored(state, plan, action, f"no rollout in progress (phase {state.phase})")
+    tick = Tick(state, plan, AnalysisPolicy(), None, now)
+    if state.is_terminal or state.phase is Phase.PENDING or state.canary_version is None:
+        return _ignored(tick, action, f"no rollout in progress (phase {state.phase})")
     if action is RolloutAction.ABORT:
         message = (
             f"rollout of {state.canary_version} aborted by ferryman.dev/action: abort; "
             f"all traffic back to stable {state.stable_version}"
         )
-        return end_rollout(
-            state, plan, phase=Phase.ROLLED_BACK, reason="Aborted", message=message, reject=True
-        )
+        return end_rollout(tick, phase=Phase.ROLLED_BACK, reason="Aborted", message=message, reject=True)
     if action is RolloutAction.PROMOTE:
         if state.phase is Phase.PROMOTING:
-            return _ignored(state, plan, action, "the rollout is already promoting")
+            return _ignored(tick, action, "the rollout is already promoting")
         why = f"ferryman.dev/action: promote at weight {state.canary_weight}%, remaining steps skipped"
-        return begin_promotion(state, plan, now, why)
+        return begin_promotion(tick, why)
     if state.phase is not Phase.PAUSED:
-        return _ignored(state, plan, action, f"the rollout is {state.phase}, not paused")
+        return _ignored(tick, action, f"the rollout is {state.phase}, not paused")
     if state.pause_reason is PauseReason.AWAITING_PROMOTION:
-        return _ignored(state, plan, action, "analysis already passed; use promote (or abort)")
-    resumed = replace(state, phase=Phase.PROGRESSING, pause_reason=None, unready_since=None)
+        return _ignored(tick, action, "analysis already passed; use promote (or abort)")
+    resumed = tick.with_state(replace(state, phase=Phase.PROGRESSING, pause_reason=None, unready_since=None))
     if plan.strategy is not StrategyKind.CANARY:
-        return decide(
-            resumed, plan, (Event(EventType.NORMAL, "Resumed", "resumed"),), ACTION_FOLLOW_UP_SECONDS
+        return resumed.decide(
+            resumed.state, (Event(EventType.NORMAL, "Resumed", "resumed"),), ACTION_FOLLOW_UP_SECONDS
         )
-    decision = advance(resumed, plan, now, False, "resumed by ferryman.dev/action: resume")
+    # The person vouches for readiness only by resuming; the next tick shifts weight once Ready.
+    decision = advance(resumed, "resumed by ferryman.dev/action: resume")
     if decision.requeue_after_seconds is None:
         return decision
     return replace(decision, requeue_after_seconds=ACTION_FOLLOW_UP_SECONDS)
 
 
-def _ignored(state: RolloutState, plan: RolloutPlan, action: RolloutAction, why: str) -> Decision:
+def _ignored(tick: Tick, action: RolloutAction, why: str) -> Decision:
     text = f"ferryman.dev/action: {action} ignored: {why}"
-    requeue = None if _idle(state) else plan.interval_seconds
-    return decide(state, plan, (Event(EventType.NORMAL, "ActionIgnored", text),), requeue)
+    idle = tick.state.is_terminal or tick.state.phase is Phase.PENDING
+    return tick.decide(tick.state, (Event(EventType.NORMAL, "ActionIgnored", text),),
+                       None if idle else tick.plan.interval_seconds)  # fmt: skip

@@ -1,7 +1,7 @@
 """What the world looked like over one analysis window: plain numbers the handler gathered.
 
 The handler queries Prometheus over [state.window_started_at, now] (so evidence accumulates while a
-low-traffic step waits) and reads readiness from the API server; nothing here does I/O.
+low-traffic window waits) and reads readiness from the API server; nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -11,34 +11,48 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ferryman.rollout.checks import ERRORS_NAME, LATENCY_NAME
+from ferryman.rollout.evidence import NO_EVENTS, Tally
+
 
 @dataclass(frozen=True, slots=True)
 class TrackSample:
-    """Counts for one track (canary or stable) in the window.
+    """One track (canary or stable) over the window.
 
+    `tallies` holds each count check's bad and total events (checks.COUNT_CHECKS); `requests` says
+    whether there was enough traffic to judge; the p99 is shown to people, never judged;
+    `latency_source` says where latency was measured (gateway or server).
     Floats because Prometheus `increase()` extrapolates; the judge rounds them.
     """
 
     requests: float
-    errors: float
+    tallies: Mapping[str, Tally] = field(default_factory=dict)
     latency_p99_seconds: float | None = None
+    latency_source: str | None = None
 
     def __post_init__(self) -> None:
-        for name, value in (("requests", self.requests), ("errors", self.errors)):
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"observation.{name}: {value!r}; counts must be finite and >= 0")
+        if not math.isfinite(self.requests) or self.requests < 0:
+            raise ValueError(f"observation.requests: {self.requests!r}; counts must be finite and >= 0")
         p99 = self.latency_p99_seconds
         if p99 is not None and (not math.isfinite(p99) or p99 < 0):
             raise ValueError(f"observation.latency_p99_seconds: {p99!r}; pass None when there is no data")
+
+    @classmethod
+    def counted(
+        cls, requests: float, errors: float, *, slow: float | None = None, p99: float | None = None
+    ) -> TrackSample:
+        """A sample from request, 5xx and slow-request counts (slow None: no latency data)."""
+        tallies = {ERRORS_NAME: Tally(min(errors, requests), requests)}
+        if slow is not None:
+            tallies[LATENCY_NAME] = Tally(min(slow, requests), requests)
+        return cls(requests, tallies, p99)
 
     @property
     def request_count(self) -> int:
         return round(self.requests)
 
-    @property
-    def error_count(self) -> int:
-        # increase() on two counters can extrapolate errors a hair above requests.
-        return min(round(self.errors), self.request_count)
+    def tally(self, check: str) -> Tally:
+        return self.tallies.get(check, NO_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +61,8 @@ class Observation:
 
     For blue-green the canary fields describe the preview; for shadow, the mirrored requests.
     `stable_serving_version` is the version the stable Deployment runs with all replicas Ready
-    (it confirms a promotion).
+    (it confirms a promotion). `error` says why metrics could not be read (Prometheus down):
+    such an observation carries readiness only and counts toward the analysis error limit.
     """
 
     window_start: datetime
@@ -57,6 +72,7 @@ class Observation:
     canary_ready: bool
     custom: Mapping[str, float | None] = field(default_factory=dict)
     stable_serving_version: str | None = None
+    error: str | None = None
 
     @property
     def window_seconds(self) -> float:

@@ -6,22 +6,31 @@ so it stays pure and testable with thousands of generated plans.
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
+
+from ferryman.api.durations import parse_duration
+from ferryman.api.vocabulary import (
+    DEFAULT_ANALYSIS_ERROR_LIMIT,
+    DEFAULT_CANARY_SCALE_DOWN_DELAY,
+    DEFAULT_CANARY_WEIGHTS,
+    DEFAULT_FAILURE_LIMIT,
+    DEFAULT_INTERVAL,
+    DEFAULT_MAX_ERROR_RATE,
+    DEFAULT_MAX_LATENCY_P99,
+    DEFAULT_MIN_REQUESTS,
+    DEFAULT_NO_TRAFFIC_DEADLINE,
+    DEFAULT_PROGRESS_DEADLINE,
+    StrategyKind,
+)
 
 
 class PlanError(ValueError):
     """A plan or policy value is out of range; the message names the field and the fix."""
 
 
-class StrategyKind(enum.StrEnum):
-    """How the candidate version meets users (the key under `spec.strategy`)."""
-
-    CANARY = "canary"
-    BLUE_GREEN = "blueGreen"
-    SHADOW = "shadow"
-    AB_TEST = "abTest"
+def default_seconds(duration: str) -> float:
+    return parse_duration(duration).total_seconds()
 
 
 def _require_finite(field_path: str, value: float, minimum: float, *, strict: bool = False) -> None:
@@ -57,7 +66,7 @@ class PauseStep:
 
 Step = WeightStep | PauseStep
 
-DEFAULT_STEPS: tuple[Step, ...] = (WeightStep(5), WeightStep(25), WeightStep(50), WeightStep(100))
+DEFAULT_STEPS: tuple[Step, ...] = tuple(WeightStep(weight) for weight in DEFAULT_CANARY_WEIGHTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,29 +75,39 @@ class RolloutPlan:
 
     `stage_duration_seconds` is the single analysis stage of the non-canary kinds: blue-green's
     `autoPromoteAfter`, shadow's and A/B's `duration`. `auto_promote` applies to those kinds only;
-    a canary always promotes after its last step passes.
+    a canary always promotes after its last step passes. `canary_scale_down_delay_seconds`: how long
+    the canary's pods stay after its traffic left (the data plane may still send it requests).
     """
 
     strategy: StrategyKind = StrategyKind.CANARY
     steps: tuple[Step, ...] = DEFAULT_STEPS
-    interval_seconds: float = 30.0
-    progress_deadline_seconds: float = 600.0
-    no_traffic_deadline_seconds: float = 1800.0
+    interval_seconds: float = default_seconds(DEFAULT_INTERVAL)
+    progress_deadline_seconds: float = default_seconds(DEFAULT_PROGRESS_DEADLINE)
+    no_traffic_deadline_seconds: float = default_seconds(DEFAULT_NO_TRAFFIC_DEADLINE)
     auto_promote: bool = False
     stage_duration_seconds: float = 0.0
     mirror_percent: int = 100
+    canary_scale_down_delay_seconds: float = default_seconds(DEFAULT_CANARY_SCALE_DOWN_DELAY)
 
     def __post_init__(self) -> None:
         _require_finite("strategy.interval", self.interval_seconds, 0.0, strict=True)
         _require_finite("strategy.progressDeadline", self.progress_deadline_seconds, 0.0, strict=True)
         _require_finite("strategy.noTrafficDeadline", self.no_traffic_deadline_seconds, 0.0, strict=True)
         _require_finite("strategy.duration", self.stage_duration_seconds, 0.0)
+        _require_finite("canaryScaleDownDelay", self.canary_scale_down_delay_seconds, 0.0)
         if not self.steps:
             raise PlanError("strategy.canary.steps: empty; give at least one step, e.g. [{weight: 100}]")
         if isinstance(self.mirror_percent, bool) or not 0 <= self.mirror_percent <= 100:
             raise PlanError(
                 f"strategy.shadow.mirrorPercent: {self.mirror_percent!r} is outside 0..100; use a percentage"
             )
+
+    @property
+    def evidence_step_index(self) -> int | None:
+        """The last step that splits traffic with stable (0 < weight < 100): the rollout leaves it only
+        once a regression is ruled out (judge.evidence_gap); None when no step compares."""
+        splits = [i for i, s in enumerate(self.steps) if isinstance(s, WeightStep) and 0 < s.weight < 100]
+        return splits[-1] if splits else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,22 +137,27 @@ class CustomCheck:
 
 @dataclass(frozen=True, slots=True)
 class AnalysisPolicy:
-    """When a canary window passes or fails (docs/rollouts.md, "The judge").
+    """How the canary is judged (docs/rollouts.md, "The judge"; rollout/judge.py has the rules).
 
-    Errors fail only when the canary is significantly worse than stable (one-sided Fisher exact test
-    at `significance`) AND the difference matters: above `max_error_rate` or above `max_error_ratio`
-    times stable's rate. Without comparable stable traffic, the canary must be significantly above
-    `max_error_rate` (exact binomial test).
+    The first five are the CRD's `analysis` fields; the rest are knobs of the judge with tested
+    defaults: `significance` bounds the chance of rolling back a healthy canary over the whole
+    rollout; `max_error_ratio` is how much worse than stable matters; stable's share counts as at
+    least `ratio_floor_fraction` of the limit; before promotion a `detect_ratio` regression must be
+    ruled out with miss chance `miss_rate`; `analysis_error_limit` consecutive failed metric reads
+    end the rollout.
     """
 
-    max_error_rate: float = 0.01
-    max_error_ratio: float = 1.5
-    max_latency_p99_seconds: float | None = 0.5
-    latency_margin: float = 0.2
-    min_requests: int = 100
-    failure_limit: int = 2
-    significance: float = 0.01
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    max_latency_p99_seconds: float | None = default_seconds(DEFAULT_MAX_LATENCY_P99)
+    min_requests: int = DEFAULT_MIN_REQUESTS
+    failure_limit: int = DEFAULT_FAILURE_LIMIT
     custom_checks: tuple[CustomCheck, ...] = ()
+    significance: float = 0.005
+    max_error_ratio: float = 1.5
+    ratio_floor_fraction: float = 0.1
+    detect_ratio: float = 1.5
+    miss_rate: float = 0.05
+    analysis_error_limit: int = DEFAULT_ANALYSIS_ERROR_LIMIT
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_error_rate) and 0.0 <= self.max_error_rate <= 1.0):
@@ -141,7 +165,14 @@ class AnalysisPolicy:
         _require_finite("analysis.maxErrorRatio", self.max_error_ratio, 1.0)
         if self.max_latency_p99_seconds is not None:
             _require_finite("analysis.maxLatencyP99", self.max_latency_p99_seconds, 0.0, strict=True)
-        _require_finite("analysis.latencyMargin", self.latency_margin, 0.0)
+        _require_finite("analysis.ratioFloorFraction", self.ratio_floor_fraction, 0.0)
+        _require_finite("analysis.detectRatio", self.detect_ratio, 1.0, strict=True)
+        if not (math.isfinite(self.miss_rate) and 0.0 < self.miss_rate < 0.5):
+            raise PlanError(f"analysis.missRate: {self.miss_rate!r}; use a probability such as 0.05")
+        if isinstance(self.analysis_error_limit, bool) or self.analysis_error_limit < 1:
+            raise PlanError(
+                f"analysis.analysisErrorLimit: {self.analysis_error_limit!r}; use an integer >= 1"
+            )
         if isinstance(self.min_requests, bool) or self.min_requests < 1:
             raise PlanError(f"analysis.minRequests: {self.min_requests!r}; use an integer >= 1")
         if isinstance(self.failure_limit, bool) or self.failure_limit < 1:

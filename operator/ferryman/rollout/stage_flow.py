@@ -13,18 +13,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 
-from ferryman.rollout.decision import Decision, Event, EventType, decide
+from ferryman.api.vocabulary import PauseReason, Phase, StrategyKind
+from ferryman.rollout.analysis import Passed, analyse
+from ferryman.rollout.decision import Decision, Event, EventType
+from ferryman.rollout.endings import begin_promotion
 from ferryman.rollout.formatting import format_duration
-from ferryman.rollout.observation import Observation
-from ferryman.rollout.plan import AnalysisPolicy, RolloutPlan, StrategyKind
-from ferryman.rollout.state import PauseReason, Phase, RolloutState
-from ferryman.rollout.transitions import analyse_window, begin_promotion, hold, poll_seconds, seconds_since
+from ferryman.rollout.tick import Tick
 
 
-def _stage_start_text(state: RolloutState, plan: RolloutPlan) -> str:
-    version = state.canary_version
+def _stage_start_text(tick: Tick) -> str:
+    version, plan = tick.state.canary_version, tick.plan
     if plan.strategy is StrategyKind.BLUE_GREEN:
         return f"preview {version} ready; analysing preview traffic (no user traffic)"
     if plan.strategy is StrategyKind.SHADOW:
@@ -32,40 +31,38 @@ def _stage_start_text(state: RolloutState, plan: RolloutPlan) -> str:
     return f"requests matching the A/B rule now go to {version}"
 
 
-def progress_stage(
-    state: RolloutState,
-    plan: RolloutPlan,
-    policy: AnalysisPolicy,
-    observation: Observation | None,
-    now: datetime,
-    ready: bool,
-) -> Decision:
+def progress_stage(tick: Tick) -> Decision:
     """One Progressing reconcile of a single-stage strategy."""
+    state, now = tick.state, tick.now
     if state.traffic_started_at is None:
-        if not ready:
-            waiting = f"waiting for {state.canary_version} to become Ready"
-            return hold(state, plan, poll_seconds(plan), waiting)
-        text = _stage_start_text(state, plan)
+        if not tick.ready:
+            return tick.hold(tick.poll_seconds, f"waiting for {state.canary_version} to become Ready")
+        text = _stage_start_text(tick)
         started = replace(
             state, traffic_started_at=now, window_started_at=now, step_started_at=now, message=text
         )
-        return decide(started, plan, (Event(EventType.NORMAL, "StageStarted", text),), plan.interval_seconds)
+        return tick.decide(
+            started, (Event(EventType.NORMAL, "StageStarted", text),), tick.plan.interval_seconds
+        )
+    stage_over = tick.since(state.step_started_at) >= tick.plan.stage_duration_seconds
+    result = analyse(tick, deadline_applies=True, requires_evidence=stage_over)
+    if isinstance(result, Passed):
+        return _after_stage_pass(tick.with_state(result.state), result)
+    return result
 
-    def after_pass(passed: RolloutState) -> Decision:
-        return _after_stage_pass(passed, plan, now)
 
-    return analyse_window(state, plan, policy, observation, now, deadline_applies=True, on_pass=after_pass)
-
-
-def _after_stage_pass(state: RolloutState, plan: RolloutPlan, now: datetime) -> Decision:
-    elapsed = seconds_since(state.step_started_at, now)
+def _after_stage_pass(tick: Tick, passed: Passed) -> Decision:
+    state, plan = tick.state, tick.plan
+    elapsed = tick.since(state.step_started_at)
     duration = plan.stage_duration_seconds
     if elapsed < duration:
-        text = f"{state.message}; {format_duration(duration - elapsed)} of {format_duration(duration)} left"
-        return decide(replace(state, message=text), plan, (), plan.interval_seconds)
+        # The message names the end time, not the time left: it must not change on every look.
+        text = f"{state.message}; stage runs {format_duration(duration)} in all"
+        return tick.decide(replace(state, message=text), (), plan.interval_seconds, verdict=passed.verdict)
     why = f"analysis passed after {format_duration(elapsed)} ({state.message})"
     if plan.auto_promote:
-        return begin_promotion(state, plan, now, f"{why}; autoPromote")
+        return replace(begin_promotion(tick, f"{why}; autoPromote"), verdict=passed.verdict)
     text = f"{why}; waiting for ferryman.dev/action: promote"
     waiting = replace(state, phase=Phase.PAUSED, pause_reason=PauseReason.AWAITING_PROMOTION, message=text)
-    return decide(waiting, plan, (Event(EventType.NORMAL, "AwaitingPromotion", text),), plan.interval_seconds)
+    events = (Event(EventType.NORMAL, "AwaitingPromotion", text),)
+    return tick.decide(waiting, events, plan.interval_seconds, verdict=passed.verdict)

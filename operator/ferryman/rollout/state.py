@@ -7,32 +7,20 @@ The operator can be killed at any moment: the next reconcile rebuilds this from 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from ferryman.rollout.judge import Outcome
-from ferryman.rollout.plan import StrategyKind
-
-
-class Phase(enum.StrEnum):
-    PENDING = "Pending"
-    PROGRESSING = "Progressing"
-    PAUSED = "Paused"
-    PROMOTING = "Promoting"
-    SUCCEEDED = "Succeeded"
-    ROLLED_BACK = "RolledBack"
-    DEGRADED = "Degraded"
-
-
-TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.DEGRADED})
-
-
-class PauseReason(enum.StrEnum):
-    STEP = "Step"  # a pause step without duration: waits for resume or promote
-    AWAITING_PROMOTION = "AwaitingPromotion"  # analysis passed, autoPromote off: waits for promote
+from ferryman.api.vocabulary import (
+    TERMINAL_PHASES,
+    Outcome,
+    PauseReason,
+    Phase,
+    StrategyKind,
+    format_timestamp,
+)
+from ferryman.rollout.evidence import Evidence
 
 
 class StatusError(ValueError):
@@ -52,7 +40,9 @@ class RolloutState:
 
     `window_started_at` opens the analysis window the handler must query (it stays open while a
     low-traffic window is inconclusive, so evidence accumulates); `unready_since` is when the canary
-    was last seen turning not Ready (progressDeadline counts from it).
+    was last seen turning not Ready (progressDeadline counts from it); `evidence` is what each count
+    check learned from the windows closed so far (judge.py); `analysis_errors` counts consecutive
+    failed metric reads; `canary_retire_at` is when a finished rollout's canary pods may go.
     """
 
     phase: Phase
@@ -67,20 +57,20 @@ class RolloutState:
     traffic_started_at: datetime | None = None
     unready_since: datetime | None = None
     failed_checks: int = 0
-    no_traffic_seconds: float = 0.0
+    analysis_errors: int = 0
     pause_reason: PauseReason | None = None
     last_verdict: Outcome | None = None
     message: str = ""
+    evidence: Mapping[str, Evidence] = field(default_factory=dict)
+    canary_retire_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.canary_weight <= 100:
             raise StatusError(f"status.canaryWeight: {self.canary_weight} is outside 0..100")
-        if self.current_step_index < 0 or self.failed_checks < 0:
-            raise StatusError("status.currentStep and status.failedChecks must be >= 0")
+        if min(self.current_step_index, self.failed_checks, self.analysis_errors) < 0:
+            raise StatusError("status.currentStep, failedChecks and analysisErrors must be >= 0")
         if self.phase not in TERMINAL_PHASES and self.phase is not Phase.PENDING and not self.canary_version:
             raise StatusError(f"status.canaryVersion: empty while phase is {self.phase}")
-        if not math.isfinite(self.no_traffic_seconds) or self.no_traffic_seconds < 0:
-            raise StatusError(f"status.noTrafficSeconds: {self.no_traffic_seconds!r} must be >= 0")
 
     @property
     def stable_weight(self) -> int:
@@ -96,7 +86,9 @@ class RolloutState:
         for spec in fields(self):
             value = getattr(self, spec.name)
             if isinstance(value, datetime):
-                value = _format_time(value)
+                value = format_timestamp(value)
+            elif spec.name == "evidence":
+                value = {name: evidence.to_status() for name, evidence in sorted(value.items())}
             elif isinstance(value, enum.Enum):
                 value = value.value
             status[_STATUS_KEYS[spec.name]] = value
@@ -123,10 +115,6 @@ def _camel(name: str) -> str:
 
 _STATUS_KEYS = {spec.name: _camel(spec.name) for spec in fields(RolloutState)}
 _STATUS_KEYS["current_step_index"] = "currentStep"
-
-
-def _format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _parse_time(key: str, raw: Any) -> datetime:
@@ -159,10 +147,16 @@ def _parse_int(key: str, raw: Any) -> int:
     return int(raw)
 
 
-def _parse_float(key: str, raw: Any) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise StatusError(f"status.{key}: {raw!r} is not a number")
-    return float(raw)
+def _parse_evidence(key: str, raw: Any) -> dict[str, Evidence]:
+    if not isinstance(raw, dict):
+        raise StatusError(f"status.{key}: {raw!r} is not an object")
+    parsed = {}
+    for name, entry in raw.items():
+        try:
+            parsed[str(name)] = Evidence.from_status(entry)
+        except (TypeError, ValueError) as error:
+            raise StatusError(f"status.{key}.{name}: {error}") from error
+    return parsed
 
 
 def _parse_str(key: str, raw: Any) -> str:
@@ -184,8 +178,10 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "traffic_started_at": _parse_time,
     "unready_since": _parse_time,
     "failed_checks": _parse_int,
-    "no_traffic_seconds": _parse_float,
+    "analysis_errors": _parse_int,
     "pause_reason": _enum_parser(PauseReason),
     "last_verdict": _enum_parser(Outcome),
     "message": _parse_str,
+    "evidence": _parse_evidence,
+    "canary_retire_at": _parse_time,
 }

@@ -3,10 +3,12 @@
 The rollout's whole memory is in .status; every tick rebuilds it with RolloutState.from_status,
 asks the pure state machine for a Decision, applies the objects it implies, and writes status with
 a resourceVersion precondition, so a crash or a concurrent writer never leaves a half-decided step.
+The Decision says when to look again; the timer ticks often but skips ticks until then.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,15 +16,15 @@ import kopf
 
 from ferryman import k8s
 from ferryman.api import ACTION_ANNOTATION, GROUP, VERSION, ModelDeployment
+from ferryman.api.vocabulary import ACTIVE_PHASES
 from ferryman.builders.naming import deployment_name
 from ferryman.builders.rollout_objects import analysis_record, build_rollout_objects, rollout_status
 from ferryman.builders.rollout_plan import rollout_inputs
-from ferryman.builders.status import status_patch, timestamp
-from ferryman.builders.version_change import ACTIVE_PHASES
+from ferryman.builders.status import status_patch
 from ferryman.config import Settings
 from ferryman.handlers.rollout_observation import observe
-from ferryman.prometheus import PrometheusSource
 from ferryman.rollout import (
+    AnalysisPolicy,
     Decision,
     Observation,
     RolloutAction,
@@ -36,6 +38,7 @@ from ferryman.rollout import (
 
 PLURAL = "modeldeployments"
 TICK_SECONDS = 2.0
+log = logging.getLogger("ferryman.rollout")
 
 
 def rollout_needs_attention(status: kopf.Status, annotations: kopf.Annotations, **_: Any) -> bool:
@@ -43,16 +46,16 @@ def rollout_needs_attention(status: kopf.Status, annotations: kopf.Annotations, 
 
     Idle resources cost no API calls at all.
     """
-    active = status.get("phase") in ACTIVE_PHASES or status.get("canaryScaleDownAt") is not None
+    active = status.get("phase") in ACTIVE_PHASES or status.get("canaryRetireAt") is not None
     return active or ACTION_ANNOTATION in annotations
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, when=rollout_needs_attention)
 def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """One step of the state machine: a manual action if one waits, else judge and move on."""
+    """One step of the state machine when it asked for one: a manual action first, else judge and move on."""
     config: Settings = memo.config
     md = ModelDeployment.model_validate(body)
-    inputs = rollout_inputs(md)
+    inputs = rollout_inputs(md, config)
     previous = dict(body.status)
     if inputs is None or "stableVersion" not in previous:
         if ACTION_ANNOTATION in (md.metadata.annotations or {}):
@@ -66,25 +69,17 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     action = (md.metadata.annotations or {}).get(ACTION_ANNOTATION)
     if action is not None:
         _handle_action(md, body, plan, action, previous, config, now)
+        memo.rollout_due = None  # the action's follow-up (e.g. a weight shift) must not wait
+        return
+    due = getattr(memo, "rollout_due", None)
+    if due is not None and now < due:
         return
     state = RolloutState.from_status(previous)
-    observation, judged = observe(md, state, plan, PrometheusSource(config.prometheus_url), now)
+    observation = observe(md, state, policy, memo.prometheus, now)
     decision = next_step(state, plan, policy, observation, now)
-    apply_decision(md, body, decision, previous, config, now, observation if judged else None)
-
-
-def canary_scale_down_time(
-    decision: Decision, previous: dict[str, Any], now: datetime, delay_seconds: float
-) -> datetime | None:
-    """When the canary's pods may go: delay_seconds after its traffic left, None while it still serves."""
-    if decision.canary_deployment_version is not None:
-        return None
-    pending = previous.get("canaryScaleDownAt")
-    if pending:
-        return datetime.fromisoformat(str(pending))
-    if previous.get("phase") in ACTIVE_PHASES:  # this decision ended the rollout
-        return now + timedelta(seconds=delay_seconds)
-    return None
+    apply_decision(md, body, decision, previous, config, now, observation, policy)
+    requeue = decision.requeue_after_seconds
+    memo.rollout_due = None if requeue is None else now + timedelta(seconds=requeue)
 
 
 def _handle_action(
@@ -140,22 +135,18 @@ def apply_decision(
     config: Settings,
     now: datetime,
     observation: Observation | None = None,
+    policy: AnalysisPolicy | None = None,
 ) -> None:
     """Make the cluster match the decision, then record it (objects first: status never runs ahead)."""
-    scale_down_at = canary_scale_down_time(decision, previous, now, config.scale_down_delay_seconds)
-    scale_down_now = scale_down_at is not None and now >= scale_down_at
     for manifest in build_rollout_objects(md, decision, previous, config):
         k8s.apply(manifest, config.field_manager)
-    if scale_down_now:
+    if decision.scale_canary_down and previous.get("canaryRetireAt"):
         k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, deployment_name(md.metadata.name, "canary"), 0)
     status = rollout_status(
         decision, previous, canary_uri=previous.get("canaryUri"), generation=md.metadata.generation, now=now
     )
-    status["canaryScaleDownAt"] = (
-        None if scale_down_at is None or scale_down_now else timestamp(scale_down_at)
-    )
-    if observation is not None:
-        status["lastAnalysis"] = analysis_record(observation, decision, now)
+    if decision.verdict is not None and observation is not None and policy is not None:
+        status["lastAnalysis"] = analysis_record(observation, decision, policy, now)
     changes = status_patch(dict(body.status), status)
     if changes:
         k8s.patch_status(
@@ -163,4 +154,5 @@ def apply_decision(
             resource_version=body.metadata.get("resourceVersion"),
         )  # fmt: skip
     for event in decision.events:
-        kopf.event(body, type=event.type.value, reason=event.reason, message=event.message)
+        kopf.event(body, type=str(event.type), reason=event.reason, message=event.message)
+        log.info("%s/%s %s: %s", md.metadata.namespace, md.metadata.name, event.reason, event.message)
