@@ -37,7 +37,7 @@ def model_deployment(
 
 def canary(steps: list[int], interval: str = "3s", **analysis: Any) -> dict[str, Any]:
     """A fast canary for tests: short interval, few requests needed per window."""
-    defaults: dict[str, Any] = {"minRequests": 10, "failureLimit": 2, "maxLatencyP99": "40ms"}
+    defaults: dict[str, Any] = {"minRequests": 10, "failureLimit": 2, "maxLatencyP99": "50ms"}
     return {
         "canary": {
             "steps": [{"weight": w} for w in steps],

@@ -108,8 +108,9 @@ class CheckRecord(ApiModel):
     evidence: float = Field(
         ge=0,
         description=(
-            "Odds against a healthy candidate from all windows of this rollout; the rollout rolls back "
-            "when they reach 1/significance."
+            "Odds against a healthy candidate from all windows of this rollout so far; the rollout rolls "
+            "back when they reach 400 to 1 (significance 0.005 shared by two checks) and the difference "
+            "matters (docs/rollouts.md)."
         ),
     )
 

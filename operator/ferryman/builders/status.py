@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from ferryman.api.vocabulary import format_timestamp
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
@@ -32,9 +34,6 @@ class DeploymentReadiness:
         return cls(True, f"{ready}/{want} replicas ready")
 
 
-def timestamp(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def condition(
     kind: str,
@@ -49,12 +48,13 @@ def condition(
     """A condition whose lastTransitionTime only moves when its status changes (no churn on resync)."""
     before = next((c for c in previous or [] if c.get("type") == kind), None)
     moved = before is None or before.get("status") != status
+    since = format_timestamp(now) if before is None or moved else before.get("lastTransitionTime")
     result: dict[str, Any] = {
         "type": kind,
         "status": status,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": timestamp(now) if moved or before is None else before.get("lastTransitionTime"),
+        "lastTransitionTime": since,
     }
     if generation is not None:
         result["observedGeneration"] = generation

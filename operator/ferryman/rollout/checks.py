@@ -69,12 +69,12 @@ class CountCheck:
         return limit * policy.ratio_floor_fraction
 
     def describe(self, policy: AnalysisPolicy, share: float | None) -> str:
-        """'error rate 4.1%' / 'slower than 500ms: 2.5% of requests'."""
+        """'error rate 4.1%' / '2.5% of requests slower than 500ms'."""
         shown = "no data" if share is None else format_percent(share)
         if self.name == ERRORS_NAME:
             return f"error rate {shown}"
         limit = policy.max_latency_p99_seconds or 0.0
-        return f"share slower than {format_latency(limit)} {shown}"
+        return f"{shown} of requests slower than {format_latency(limit)}"
 
     def describe_limit(self, policy: AnalysisPolicy) -> str:
         if self.name == ERRORS_NAME:

@@ -178,7 +178,7 @@ def judge_custom(check: CustomCheck, observation: Observation) -> CheckResult:
 
 
 def evidence_gap(policy: AnalysisPolicy, evidence: EvidenceMap) -> str | None:
-    """None once every check has ruled out a `detect_ratio` regression beside stable; else what is missing.
+    """None once every check has ruled out a regression beside stable; else what is missing.
 
     A check with no comparable stable traffic at all (a preview beside an idle stable) has nothing
     to compare and is not held.
@@ -189,9 +189,11 @@ def evidence_gap(policy: AnalysisPolicy, evidence: EvidenceMap) -> str | None:
         if not ev.stable_total:
             continue
         baseline = max(ev.stable_bad / ev.stable_total, check.floor(policy))
-        worse = policy.detect_ratio * baseline
-        if check.rule is Rule.BOTH:
-            worse = max(worse, check.limit(policy) or 0.0)
+        # The smallest regression worth holding a rollout for: detect_ratio times stable, but never
+        # below a share of the limit (ruling out 0.15% beside a stable with no errors would take
+        # tens of thousands of requests); a latency regression under the p99 limit does not matter.
+        smallest = 1.0 if check.rule is Rule.BOTH else policy.detect_floor_fraction
+        worse = max(policy.detect_ratio * baseline, smallest * (check.limit(policy) or 0.0))
         if safety_log(ev.canary_bad, ev.canary_total, baseline, worse) < math.log(1.0 / policy.miss_rate):
             missing.append(
                 f"{check.name}: {ev.canary_total} canary events do not yet rule out "

@@ -142,8 +142,9 @@ class AnalysisPolicy:
     The first five are the CRD's `analysis` fields; the rest are knobs of the judge with tested
     defaults: `significance` bounds the chance of rolling back a healthy canary over the whole
     rollout; `max_error_ratio` is how much worse than stable matters; stable's share counts as at
-    least `ratio_floor_fraction` of the limit; before promotion a `detect_ratio` regression must be
-    ruled out with miss chance `miss_rate`; `analysis_error_limit` consecutive failed metric reads
+    least `ratio_floor_fraction` of the limit; before full traffic a regression of `detect_ratio`
+    times stable (at least `detect_floor_fraction` of the error limit) must be ruled out with miss
+    chance `miss_rate`; `analysis_error_limit` consecutive failed metric reads
     end the rollout.
     """
 
@@ -156,6 +157,7 @@ class AnalysisPolicy:
     max_error_ratio: float = 1.5
     ratio_floor_fraction: float = 0.1
     detect_ratio: float = 1.5
+    detect_floor_fraction: float = 0.5
     miss_rate: float = 0.05
     analysis_error_limit: int = DEFAULT_ANALYSIS_ERROR_LIMIT
 
@@ -167,6 +169,7 @@ class AnalysisPolicy:
             _require_finite("analysis.maxLatencyP99", self.max_latency_p99_seconds, 0.0, strict=True)
         _require_finite("analysis.ratioFloorFraction", self.ratio_floor_fraction, 0.0)
         _require_finite("analysis.detectRatio", self.detect_ratio, 1.0, strict=True)
+        _require_finite("analysis.detectFloorFraction", self.detect_floor_fraction, 0.0)
         if not (math.isfinite(self.miss_rate) and 0.0 < self.miss_rate < 0.5):
             raise PlanError(f"analysis.missRate: {self.miss_rate!r}; use a probability such as 0.05")
         if isinstance(self.analysis_error_limit, bool) or self.analysis_error_limit < 1:

@@ -108,14 +108,14 @@ def test_status_timestamps_are_written_in_utc_seconds() -> None:
     status = ModelDeploymentStatus(
         phase="Progressing",
         step_started_at=moment,
-        last_analysis=AnalysisResult(at=moment, verdict="Wait", canary_requests=12),
+        last_analysis=AnalysisResult(at=moment, verdict="Inconclusive", canary_requests=12),
         conditions=[Condition(type="Ready", status="True", last_transition_time=moment)],
     )
     dumped = status.model_dump(by_alias=True, exclude_none=True)
     assert dumped["stepStartedAt"] == "2026-11-23T10:30:15Z"
     assert dumped["lastAnalysis"] == {
         "at": "2026-11-23T10:30:15Z",
-        "verdict": "Wait",
+        "verdict": "Inconclusive",
         "canaryRequests": 12,
         "metrics": [],
     }
