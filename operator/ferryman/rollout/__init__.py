@@ -9,7 +9,14 @@ from ferryman.rollout.checks import COUNT_CHECKS, ERRORS_NAME, LATENCY_NAME, Cou
 from ferryman.rollout.decision import Condition, Decision, Event, EventType, conditions_for
 from ferryman.rollout.evidence import Evidence, Tally
 from ferryman.rollout.judge import CheckResult, Verdict, evidence_gap, find_harm, judge_window
-from ferryman.rollout.machine import RolloutAction, apply_action, next_step, parse_action, start_rollout
+from ferryman.rollout.machine import (
+    RolloutAction,
+    apply_action,
+    next_step,
+    parse_action,
+    start_rollout,
+    stop_rollout,
+)
 from ferryman.rollout.observation import Observation, TrackSample
 from ferryman.rollout.plan import (
     DEFAULT_STEPS,
@@ -63,4 +70,5 @@ __all__ = [
     "next_step",
     "parse_action",
     "start_rollout",
+    "stop_rollout",
 ]

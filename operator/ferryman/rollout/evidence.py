@@ -113,7 +113,9 @@ class Evidence:
 
     def to_status(self) -> dict[str, object]:
         return {
-            "logE": [round(v, 6) for v in self.log_e],
+            # Full precision: rounding would make the evidence a restarted operator reads back differ
+            # from what it decided with (status must round-trip exactly; JSON floats do).
+            "logE": list(self.log_e),
             "canary": [self.canary_bad, self.canary_total],
             "stable": [self.stable_bad, self.stable_total],
             "alone": [self.alone_bad, self.alone_total],

@@ -176,6 +176,19 @@ def apply_action(state: RolloutState, plan: RolloutPlan, action: RolloutAction, 
     return replace(decision, requeue_after_seconds=ACTION_FOLLOW_UP_SECONDS)
 
 
+def stop_rollout(state: RolloutState, plan: RolloutPlan, why: str, now: datetime) -> Decision:
+    """The rollout cannot be judged any more (e.g. its spec became invalid): all traffic back to stable,
+    Degraded, the canary not marked rejected (it was not judged). A finished rollout stays as it is."""
+    now = require_aware("now", now)
+    tick = Tick(state, plan, AnalysisPolicy(), None, now)
+    if state.is_terminal or state.phase is Phase.PENDING or state.canary_version is None:
+        return tick.decide(state, (), None)
+    message = (
+        f"{why}; rollout of {state.canary_version} stopped, all traffic back to stable {state.stable_version}"
+    )
+    return end_rollout(tick, phase=Phase.DEGRADED, reason="RolloutStopped", message=message, reject=False)
+
+
 def _ignored(tick: Tick, action: RolloutAction, why: str) -> Decision:
     text = f"ferryman.dev/action: {action} ignored: {why}"
     idle = tick.state.is_terminal or tick.state.phase is Phase.PENDING
