@@ -34,7 +34,6 @@ class DeploymentReadiness:
         return cls(True, f"{ready}/{want} replicas ready")
 
 
-
 def condition(
     kind: str,
     status: ConditionStatus,

@@ -11,7 +11,7 @@ from ferryman.rollout.endings import begin_promotion
 from ferryman.rollout.formatting import format_duration
 from ferryman.rollout.plan import PauseStep, RolloutPlan, WeightStep
 from ferryman.rollout.state import RolloutState
-from ferryman.rollout.tick import MIN_REQUEUE_SECONDS, PEEK_SECONDS, Tick
+from ferryman.rollout.tick import MIN_REQUEUE_SECONDS, PEEK_SECONDS, Tick, look_again_seconds
 
 
 def progress_canary(tick: Tick) -> Decision:
@@ -80,7 +80,7 @@ def advance(tick: Tick, why: str, passed: Passed | None = None) -> Decision:
         if tick.ready:
             text = f"{why}; {label}: weight stays {step.weight}%"
             return tick.decide(replace(entered, message=text), _normal("StepStarted", text),
-                               plan.interval_seconds, verdict=verdict)  # fmt: skip
+                               look_again_seconds(plan, entered), verdict=verdict)  # fmt: skip
         text = f"{why}; {label}: waiting for canary to become Ready before sending it {step.weight}%"
         return tick.decide(replace(entered, message=text), _normal("StepStarted", text), tick.poll_seconds,
                            verdict=verdict)  # fmt: skip
@@ -88,9 +88,9 @@ def advance(tick: Tick, why: str, passed: Passed | None = None) -> Decision:
     if step.duration_seconds is None:
         text = f"{why}; {label}: paused at weight {weight}% until ferryman.dev/action: resume or promote"
         paused = replace(entered, phase=Phase.PAUSED, pause_reason=PauseReason.STEP, message=text)
-        return tick.decide(paused, _normal("Paused", text), plan.interval_seconds, verdict=verdict)
+        return tick.decide(paused, _normal("Paused", text), look_again_seconds(plan, paused), verdict=verdict)
     text = f"{why}; {label}: pausing {format_duration(step.duration_seconds)} at weight {weight}%"
-    requeue = min(plan.interval_seconds, max(MIN_REQUEUE_SECONDS, step.duration_seconds))
+    requeue = min(look_again_seconds(plan, entered), max(MIN_REQUEUE_SECONDS, step.duration_seconds))
     return tick.decide(
         replace(entered, message=text), _normal("PauseStarted", text), requeue, verdict=verdict
     )
@@ -106,7 +106,7 @@ def _pause_step(tick: Tick, step: PauseStep) -> Decision:
     if step.duration_seconds is None:  # reached only if status or plan was edited under us
         text = f"paused at weight {state.canary_weight}% until ferryman.dev/action: resume or promote"
         paused = replace(state, phase=Phase.PAUSED, pause_reason=PauseReason.STEP, message=text)
-        return tick.decide(paused, _normal("Paused", text), tick.plan.interval_seconds)
+        return tick.decide(paused, _normal("Paused", text), look_again_seconds(tick.plan, paused))
     remaining = step.duration_seconds - tick.since(state.step_started_at)
     if remaining <= 0:
         return advance(tick, f"pause of {format_duration(step.duration_seconds)} done")
@@ -115,7 +115,10 @@ def _pause_step(tick: Tick, step: PauseStep) -> Decision:
     result = analyse(tick, deadline_applies=False, requires_evidence=False)
     if isinstance(result, Passed):  # keep pausing with a fresh window
         return tick.decide(
-            result.state, (), min(tick.plan.interval_seconds, remaining), verdict=result.verdict
+            result.state,
+            (),
+            max(MIN_REQUEUE_SECONDS, min(look_again_seconds(tick.plan, result.state), remaining)),
+            verdict=result.verdict,
         )
     if result.requeue_after_seconds is None:
         return result

@@ -9,7 +9,7 @@ from ferryman.api.vocabulary import Phase, StrategyKind
 from ferryman.rollout.decision import Decision, Event, EventType
 from ferryman.rollout.formatting import format_duration
 from ferryman.rollout.judge import Verdict
-from ferryman.rollout.tick import Tick
+from ferryman.rollout.tick import MIN_REQUEUE_SECONDS, Tick
 
 
 def end_rollout(
@@ -37,7 +37,8 @@ def retire_canary(tick: Tick) -> Decision:
     """After a finished rollout: keep the canary's pods until the delay passed, then let them go."""
     retire_at = tick.state.canary_retire_at
     if retire_at is not None and tick.now < retire_at:
-        return tick.decide(tick.state, (), (retire_at - tick.now).total_seconds())
+        remaining = (retire_at - tick.now).total_seconds()
+        return tick.decide(tick.state, (), max(MIN_REQUEUE_SECONDS, remaining))
     return tick.decide(replace(tick.state, canary_retire_at=None), (), None)
 
 

@@ -107,20 +107,25 @@ def is_material(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy) -
 
 
 def _harm_message(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy) -> str:
+    """The shares and counts the evidence came from: beside stable, alone against the limit, or both."""
     odds = math.exp(min(evidence.harm_log, 700.0))
+    parts = []
     if evidence.canary_total:
         canary = evidence.canary_bad / evidence.canary_total
         stable = evidence.stable_bad / evidence.stable_total if evidence.stable_total else 0.0
-        shares = f"canary {check.describe(policy, canary)} vs stable {format_percent(stable)}"
-        counts = (
+        parts.append(
+            f"canary {check.describe(policy, canary)} vs stable {format_percent(stable)} "
             f"({evidence.canary_bad} of {evidence.canary_total} vs "
             f"{evidence.stable_bad} of {evidence.stable_total})"
         )
-    else:
-        shares = f"canary {check.describe(policy, evidence.alone_bad / evidence.alone_total)}"
-        counts = f"({evidence.alone_bad} of {evidence.alone_total}, stable too idle to compare)"
+    if evidence.alone_total:
+        alone = evidence.alone_bad / evidence.alone_total
+        parts.append(
+            f"canary {check.describe(policy, alone)} with stable too idle to compare "
+            f"({evidence.alone_bad} of {evidence.alone_total})"
+        )
     limit = check.describe_limit(policy)
-    return f"{shares} {counts} ({limit}); evidence {odds:.3g} to 1 against a healthy canary"
+    return f"{'; '.join(parts)} ({limit}); evidence {odds:.3g} to 1 against a healthy canary"
 
 
 def judge_window(observation: Observation, policy: AnalysisPolicy, evidence: EvidenceMap) -> Verdict:
@@ -196,7 +201,7 @@ def evidence_gap(policy: AnalysisPolicy, evidence: EvidenceMap) -> str | None:
         worse = max(policy.detect_ratio * baseline, smallest * (check.limit(policy) or 0.0))
         if safety_log(ev.canary_bad, ev.canary_total, baseline, worse) < math.log(1.0 / policy.miss_rate):
             missing.append(
-                f"{check.name}: {ev.canary_total} canary events do not yet rule out "
+                f"{check.name}: the canary's requests do not yet rule out "
                 f"{check.describe(policy, worse)} (stable {format_percent(baseline)})"
             )
     return "; ".join(missing) or None

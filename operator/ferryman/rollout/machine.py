@@ -25,7 +25,13 @@ from ferryman.rollout.observation import Observation
 from ferryman.rollout.plan import AnalysisPolicy, PauseStep, RolloutPlan
 from ferryman.rollout.stage_flow import progress_stage
 from ferryman.rollout.state import RolloutState, require_aware
-from ferryman.rollout.tick import ACTION_FOLLOW_UP_SECONDS, Tick, decide
+from ferryman.rollout.tick import (
+    ACTION_FOLLOW_UP_SECONDS,
+    Tick,
+    canary_has_traffic,
+    decide,
+    look_again_seconds,
+)
 
 
 class RolloutAction(enum.StrEnum):
@@ -120,23 +126,18 @@ def _normalize_times(state: RolloutState, now: datetime) -> RolloutState:
     return replace(state, **fixed) if fixed else state
 
 
-def _canary_has_traffic(tick: Tick) -> bool:
-    if tick.plan.strategy is StrategyKind.CANARY:
-        return tick.state.canary_weight > 0
-    return tick.state.traffic_started_at is not None
-
-
 def _while_paused(tick: Tick) -> Decision:
     """A person holds the rollout; the judge keeps watching so a bad canary still rolls back.
 
     Windows that pass while paused only fold their evidence: they record no verdict and change no
     message, so the person sees what the rollout waits for and status is not rewritten every window.
     """
-    if not _canary_has_traffic(tick):
+    if not canary_has_traffic(tick.plan, tick.state):
         return tick.hold(tick.plan.interval_seconds)
     result = analyse(tick, deadline_applies=False, requires_evidence=False)
     if isinstance(result, Passed):
-        return tick.decide(replace(result.state, message=tick.state.message), (), tick.plan.interval_seconds)
+        kept = replace(result.state, message=tick.state.message)
+        return tick.decide(kept, (), look_again_seconds(tick.plan, kept))
     if result.state.phase is Phase.PAUSED:  # waiting for traffic while paused: no Event, same message
         quiet = replace(result.state, message=tick.state.message)
         return replace(result, state=quiet, events=(), verdict=None)

@@ -19,7 +19,7 @@ from ferryman.rollout.analysis import Passed, analyse
 from ferryman.rollout.decision import Decision, Event, EventType
 from ferryman.rollout.endings import begin_promotion
 from ferryman.rollout.formatting import format_duration
-from ferryman.rollout.tick import Tick
+from ferryman.rollout.tick import Tick, look_again_seconds
 
 
 def _stage_start_text(tick: Tick) -> str:
@@ -42,7 +42,7 @@ def progress_stage(tick: Tick) -> Decision:
             state, traffic_started_at=now, window_started_at=now, step_started_at=now, message=text
         )
         return tick.decide(
-            started, (Event(EventType.NORMAL, "StageStarted", text),), tick.plan.interval_seconds
+            started, (Event(EventType.NORMAL, "StageStarted", text),), look_again_seconds(tick.plan, started)
         )
     stage_over = tick.since(state.step_started_at) >= tick.plan.stage_duration_seconds
     result = analyse(tick, deadline_applies=True, requires_evidence=stage_over)
@@ -58,11 +58,13 @@ def _after_stage_pass(tick: Tick, passed: Passed) -> Decision:
     if elapsed < duration:
         # The message names the end time, not the time left: it must not change on every look.
         text = f"{state.message}; stage runs {format_duration(duration)} in all"
-        return tick.decide(replace(state, message=text), (), plan.interval_seconds, verdict=passed.verdict)
+        return tick.decide(
+            replace(state, message=text), (), look_again_seconds(plan, state), verdict=passed.verdict
+        )
     why = f"analysis passed after {format_duration(elapsed)} ({state.message})"
     if plan.auto_promote:
         return replace(begin_promotion(tick, f"{why}; autoPromote"), verdict=passed.verdict)
     text = f"{why}; waiting for ferryman.dev/action: promote"
     waiting = replace(state, phase=Phase.PAUSED, pause_reason=PauseReason.AWAITING_PROMOTION, message=text)
     events = (Event(EventType.NORMAL, "AwaitingPromotion", text),)
-    return tick.decide(waiting, events, plan.interval_seconds, verdict=passed.verdict)
+    return tick.decide(waiting, events, look_again_seconds(plan, waiting), verdict=passed.verdict)

@@ -30,6 +30,20 @@ MIN_REQUEUE_SECONDS = 1.0
 _ACTIVE = frozenset({Phase.PROGRESSING, Phase.PAUSED})
 
 
+def canary_has_traffic(plan: RolloutPlan, state: RolloutState) -> bool:
+    if plan.strategy is StrategyKind.CANARY:
+        return state.canary_weight > 0
+    return state.traffic_started_at is not None
+
+
+def look_again_seconds(plan: RolloutPlan, state: RolloutState) -> float:
+    """When to look again after a transition: every PEEK_SECONDS while the canary has traffic (paused
+    or not), so decisive harm is found without waiting for the window to end; else once an interval."""
+    if canary_has_traffic(plan, state):
+        return min(plan.interval_seconds, PEEK_SECONDS)
+    return plan.interval_seconds
+
+
 def seconds_since(moment: datetime | None, now: datetime) -> float:
     """Elapsed seconds, 0 for a missing or future moment (clock skew must not extend deadlines)."""
     if moment is None:

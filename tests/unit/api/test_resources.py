@@ -117,6 +117,7 @@ def test_status_timestamps_are_written_in_utc_seconds() -> None:
         "at": "2026-11-23T10:30:15Z",
         "verdict": "Inconclusive",
         "canaryRequests": 12,
+        "checks": [],
         "metrics": [],
     }
     assert dumped["conditions"][0]["lastTransitionTime"] == "2026-11-23T10:30:15Z"

@@ -8,12 +8,31 @@ from typing import Any
 import pytest
 
 from ferryman.api import ModelDeployment
-from ferryman.builders.rollout_objects import build_rollout_objects, model_uri_of
-from ferryman.builders.rollout_plan import rollout_inputs
+from ferryman.builders.rollout_objects import (
+    analysis_record,
+    build_rollout_objects,
+    model_uri_of,
+    rollout_status,
+)
+from ferryman.builders.rollout_plan import build_rollout_plan, rollout_inputs
 from ferryman.builders.traffic import TrafficSplit, build_http_route, replica_split
 from ferryman.builders.version_change import VersionChange, classify_version_change
 from ferryman.config import Settings
-from ferryman.rollout import PauseStep, StrategyKind, WeightStep, start_rollout
+from ferryman.rollout import (
+    DEFAULT_STEPS,
+    AnalysisPolicy,
+    CustomCheck,
+    Observation,
+    Outcome,
+    PauseStep,
+    RolloutAction,
+    StrategyKind,
+    TrackSample,
+    WeightStep,
+    apply_action,
+    next_step,
+    start_rollout,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -41,7 +60,7 @@ CANARY = {"canary": {"steps": [{"weight": 10}, {"pause": {"duration": "1m"}}, {"
 
 def test_canary_spec_maps_onto_the_plan_and_policy() -> None:
     """Steps, pauses (timed or manual), interval and analysis thresholds reach the state machine."""
-    inputs = rollout_inputs(model_deployment(CANARY))
+    inputs = rollout_inputs(model_deployment(CANARY), Settings())
     assert inputs is not None
     plan, policy = inputs
     assert plan.strategy is StrategyKind.CANARY
@@ -51,11 +70,35 @@ def test_canary_spec_maps_onto_the_plan_and_policy() -> None:
     assert policy.failure_limit == 2 and policy.min_requests == 100
 
 
+def test_an_empty_canary_gets_the_documented_defaults() -> None:
+    """`strategy: {canary: {}}` is valid: steps 5/25/50/100, interval 30s, deadlines 10m and 30m."""
+    inputs = rollout_inputs(model_deployment({"canary": {}}), Settings())
+    assert inputs is not None
+    plan, policy = inputs
+    assert plan.steps == DEFAULT_STEPS
+    assert (plan.interval_seconds, plan.progress_deadline_seconds, plan.no_traffic_deadline_seconds) == (
+        30,
+        600,
+        1800,
+    )
+    assert policy == AnalysisPolicy()
+
+
+@pytest.mark.parametrize("strategy", [CANARY, {"blueGreen": {}}, {"shadow": {"duration": "5m"}}])
+def test_the_canary_scale_down_delay_comes_from_the_operator_settings(strategy: dict[str, Any]) -> None:
+    """The delay before a finished rollout's canary pods go is an operator setting carried by the plan."""
+    md = model_deployment(strategy)
+    assert md.spec.strategy is not None
+    assert build_rollout_plan(md.spec.strategy, 42.0).canary_scale_down_delay_seconds == 42.0
+    inputs = rollout_inputs(md, Settings(scale_down_delay_seconds=7))
+    assert inputs is not None and inputs[0].canary_scale_down_delay_seconds == 7
+
+
 def test_no_strategy_means_no_rollout() -> None:
     """Without spec.strategy a new model replaces the old one in place."""
     md = model_deployment(CANARY)
     md.spec.strategy = None
-    assert rollout_inputs(md) is None
+    assert rollout_inputs(md, Settings()) is None
 
 
 @pytest.mark.parametrize(
@@ -173,7 +216,7 @@ def test_uris_are_found_by_version_in_the_status_decided_from() -> None:
 def test_rollout_objects_move_traffic_before_pods() -> None:
     """Services, then the route, then Deployments: weight leaves a canary before its pods change."""
     md = model_deployment(CANARY)
-    decision = start_rollout(rollout_inputs(md)[0], "1", "2", T0)  # type: ignore[index]
+    decision = start_rollout(rollout_inputs(md, Settings())[0], "1", "2", T0)  # type: ignore[index]
     status = {
         "stableVersion": "1",
         "stableUri": "file:///v1",
@@ -188,3 +231,68 @@ def test_rollout_objects_move_traffic_before_pods() -> None:
     assert stable["spec"]["template"]["metadata"]["annotations"]["ferryman.dev/model-uri"] == "file:///v1"
     assert canary["spec"]["template"]["metadata"]["annotations"]["ferryman.dev/model-uri"] == "file:///v2"
     assert canary["spec"]["replicas"] == 3
+
+
+STATUS = {"stableVersion": "1", "stableUri": "file:///v1", "canaryVersion": "2", "canaryUri": "file:///v2"}
+
+
+def test_status_records_the_rejected_version_only_when_the_canary_is_rejected() -> None:
+    """An abort or a rollback writes rejectedVersion (the same spec never starts it again); other
+    transitions leave it alone."""
+    plan = rollout_inputs(model_deployment(CANARY), Settings())[0]  # type: ignore[index]
+    started = start_rollout(plan, "1", "2", T0)
+    written = rollout_status(started, STATUS, canary_uri="file:///v2", generation=2, now=T0)
+    assert "rejectedVersion" not in written
+    aborted = apply_action(started.state, plan, RolloutAction.ABORT, T0)
+    written = rollout_status(aborted, STATUS, canary_uri="file:///v2", generation=2, now=T0)
+    assert aborted.reject_canary and written["rejectedVersion"] == "2"
+    assert {c["type"]: c["status"] for c in written["conditions"]}["Degraded"] == "True"
+
+
+def observed(canary: tuple[float, float, float], custom: dict[str, float | None]) -> Observation:
+    return Observation(
+        window_start=T0,
+        window_end=T0,
+        canary=TrackSample.counted(canary[0], canary[1], slow=canary[2], p99=0.03),
+        stable=TrackSample.counted(3000, 9, slow=0, p99=0.02),
+        canary_ready=True,
+        custom=custom,
+    )
+
+
+def test_last_analysis_records_the_verdict_counts_evidence_and_metrics() -> None:
+    """status.lastAnalysis shows the judge's word for the window, each check's counts and evidence,
+    and each custom metric's value and whether it passed."""
+    policy = AnalysisPolicy(custom_checks=(CustomCheck("accuracy", min_value=0.9),))
+    plan = rollout_inputs(model_deployment(CANARY), Settings())[0]  # type: ignore[index]
+    state = next_step(
+        start_rollout(plan, "1", "2", T0).state, plan, policy, observed((0, 0, 0), {}), T0
+    ).state
+    bad = observed((100, 50, 0), {"accuracy": 0.5})
+    decision = next_step(state, plan, policy, bad, T0)
+    assert decision.verdict is not None and decision.verdict.outcome is Outcome.FAIL
+    record = analysis_record(bad, decision, policy, T0)
+    assert record["at"] == "2026-01-02T03:04:05Z" and record["verdict"] == "Fail"
+    assert record["message"] == decision.verdict.message
+    assert (record["canaryRequests"], record["canaryErrorRate"], record["stableErrorRate"]) == (
+        100,
+        0.5,
+        0.003,
+    )
+    errors = next(c for c in record["checks"] if c["name"] == "errorRate")
+    assert (errors["canaryBad"], errors["canaryTotal"], errors["stableBad"], errors["stableTotal"]) == (
+        50,
+        100,
+        9,
+        3000,
+    )
+    assert errors["evidence"] > 1 / policy.significance
+    assert record["metrics"] == [{"name": "accuracy", "value": 0.5, "passed": False}]
+
+
+def test_last_analysis_says_inconclusive_when_nothing_was_judged() -> None:
+    """A look that judged nothing is recorded as Inconclusive (the one verdict vocabulary), not 'Wait'."""
+    plan = rollout_inputs(model_deployment(CANARY), Settings())[0]  # type: ignore[index]
+    decision = start_rollout(plan, "1", "2", T0)
+    record = analysis_record(observed((0, 0, 0), {}), decision, AnalysisPolicy(), T0)
+    assert record["verdict"] == "Inconclusive" and record["message"] == decision.state.message

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
-from rollout_fixtures import Run, at, healthy
+from rollout_fixtures import HEALTHY, Run, at
 
 from ferryman.rollout import (
     EventType,
@@ -24,9 +26,8 @@ PAUSING = RolloutPlan(steps=(WeightStep(10), PauseStep(None), WeightStep(50), We
 def paused_run() -> Run:
     run = Run(plan=PAUSING)
     run.start()
-    run.tick(healthy, seconds=5)
-    run.tick(healthy)
-    assert run.last.state.phase is Phase.PAUSED
+    run.tick(HEALTHY, seconds=5)
+    run.until(lambda d: d.state.phase is Phase.PAUSED, HEALTHY)
     return run
 
 
@@ -37,7 +38,10 @@ def test_abort_returns_all_traffic_to_stable_at_once() -> None:
     assert decision.state.phase is Phase.ROLLED_BACK
     assert (decision.canary_weight, decision.stable_weight) == (0, 100)
     assert decision.events[0].type is EventType.WARNING and decision.events[0].reason == "Aborted"
-    assert decision.reject_canary and decision.requeue_after_seconds is None
+    assert decision.reject_canary and decision.canary_deployment_version is None
+    # The canary's pods stay for the scale-down delay; the handler comes back then to retire them.
+    assert decision.state.canary_retire_at == at(100 + PAUSING.canary_scale_down_delay_seconds)
+    assert decision.requeue_after_seconds == PAUSING.canary_scale_down_delay_seconds
 
 
 def test_promote_skips_the_remaining_steps() -> None:
@@ -58,7 +62,7 @@ def test_resume_leaves_a_manual_pause_and_enters_the_next_step() -> None:
     assert resumed.requeue_after_seconds == 1.0
     run.decisions.append(resumed)
     run.clock = 101
-    assert run.tick(healthy, seconds=1).canary_weight == 50
+    assert run.tick(HEALTHY, seconds=1).canary_weight == 50
 
 
 def test_resume_when_not_paused_is_ignored_with_an_event() -> None:
@@ -72,13 +76,16 @@ def test_resume_when_not_paused_is_ignored_with_an_event() -> None:
 
 
 def test_actions_on_a_finished_rollout_are_ignored() -> None:
-    """Terminal phases stay terminal until a new version arrives."""
+    """Terminal phases stay terminal until a new version arrives; an action changes nothing but says so."""
     run = paused_run()
     aborted = apply_action(run.last.state, PAUSING, RolloutAction.ABORT, at(100)).state
+    retired = replace(aborted, canary_retire_at=None)
     for action in RolloutAction:
-        decision = apply_action(aborted, PAUSING, action, at(200))
-        assert decision.state == aborted
-        assert decision.requeue_after_seconds is None
+        for state in (aborted, retired):
+            decision = apply_action(state, PAUSING, action, at(200))
+            assert decision.state == state and decision.events[0].reason == "ActionIgnored"
+            assert not decision.reject_canary
+        assert apply_action(retired, PAUSING, action, at(200)).requeue_after_seconds is None
 
 
 def test_promote_while_promoting_is_ignored() -> None:

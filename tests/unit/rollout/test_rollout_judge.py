@@ -1,151 +1,218 @@
-"""The canary judge: one window in, pass / fail with reasons / inconclusive out."""
+"""The canary judge on one window: decisive harm, materiality, not enough data, custom bounds, a pass."""
 
 from __future__ import annotations
 
-import pytest
-from rollout_fixtures import at
+import math
 
-from ferryman.rollout import AnalysisPolicy, CustomCheck, Observation, Outcome, TrackSample, judge
+import pytest
+from rollout_fixtures import window
+
+from ferryman.rollout import (
+    AnalysisPolicy,
+    CustomCheck,
+    Evidence,
+    Outcome,
+    Tally,
+    evidence_gap,
+    find_harm,
+    judge_window,
+)
+from ferryman.rollout.judge import harm_threshold_log, with_window
 
 pytestmark = pytest.mark.unit
 
 POLICY = AnalysisPolicy()
+STABLE = (20_000, 60, 0)  # 0.3% errors, nothing slow
 
 
-def window(
-    canary: tuple[float, float],
-    stable: tuple[float, float] = (20_000, 60),
-    *,
-    canary_p99: float | None = 0.02,
-    stable_p99: float | None = 0.02,
-    custom: dict[str, float | None] | None = None,
-    seconds: float = 120,
-) -> Observation:
-    return Observation(
-        window_start=at(0),
-        window_end=at(seconds),
-        canary=TrackSample(*canary, canary_p99),
-        stable=TrackSample(*stable, stable_p99),
-        canary_ready=True,
-        custom=custom or {},
-    )
+def test_below_min_requests_without_decisive_harm_is_inconclusive() -> None:
+    """No traffic is not failure: under minRequests the window waits, naming the counts."""
+    verdict = judge_window(window((99, 1, 0)), POLICY, {})
+    assert verdict.outcome is Outcome.INCONCLUSIVE and not verdict.decisive
+    assert "canary served 99 of 100 required requests (minRequests)" in verdict.message
 
 
-def test_below_min_requests_is_inconclusive_even_with_errors() -> None:
-    """No traffic is not failure: under minRequests the judge waits, whatever the errors look like."""
-    verdict = judge(window((99, 50)), POLICY)
-    assert verdict.outcome is Outcome.INCONCLUSIVE
-    assert "99 of 100 required requests over 2m" in verdict.message
+def test_decisive_harm_fails_even_below_min_requests() -> None:
+    """Half of 99 requests failing beside a healthy stable is decisive: minRequests does not shield it."""
+    verdict = judge_window(window((99, 50, 0)), POLICY, {})
+    assert verdict.outcome is Outcome.FAIL and verdict.decisive
 
 
 def test_healthy_canary_passes() -> None:
-    """A canary with the same error rate and latency as stable passes."""
-    verdict = judge(window((1000, 3)), POLICY)
+    """The same error rate and no slow requests on both tracks: pass, no reasons."""
+    verdict = judge_window(window((2000, 6, 0)), POLICY, {})
     assert verdict.outcome is Outcome.PASS
     assert verdict.reasons == ()
+    assert [check.name for check in verdict.checks] == ["errorRate", "latency"]
 
 
-def test_error_rate_far_above_stable_and_limit_fails_with_measured_values() -> None:
-    """The Event names the measured canary and stable rates, the window and the limit."""
-    verdict = judge(window((1000, 41)), POLICY)
-    assert verdict.outcome is Outcome.FAIL
-    assert verdict.reasons == ("canary error rate 4.1% vs stable 0.3% over 2m (limit 1%)",)
+def test_error_regression_fails_decisively_naming_shares_counts_and_limit() -> None:
+    """The message names both tracks' shares, their counts, the limit and the strength of evidence."""
+    verdict = judge_window(window((1000, 41, 0)), POLICY, {})
+    assert verdict.outcome is Outcome.FAIL and verdict.decisive
+    (reason,) = verdict.reasons
+    assert reason.startswith("canary error rate 4.1% vs stable 0.3% (41 of 1000 vs 60 of 20000) (limit 1%)")
+    assert reason.endswith("to 1 against a healthy canary")
 
 
-def test_shared_outage_does_not_fail_the_canary() -> None:
-    """Above the limit but no worse than stable (a shared dependency is down): not the canary's fault."""
-    verdict = judge(window((1000, 52), stable=(20_000, 1000)), POLICY)
-    assert verdict.outcome is Outcome.PASS
+def test_shared_outage_is_no_evidence_against_the_canary() -> None:
+    """Both tracks erring alike (a shared dependency is down): above the limit, yet no harm and a pass."""
+    outage = window((1000, 52, 0), stable=(20_000, 1000, 0))
+    assert find_harm(outage, POLICY, {}) is None
+    assert judge_window(outage, POLICY, {}).outcome is Outcome.PASS
 
 
-def test_noise_above_the_limit_at_low_traffic_does_not_fail() -> None:
-    """2 errors in 100 requests (2%) vs stable 0.3% is not significant at alpha 0.01: pass."""
-    verdict = judge(window((100, 2)), POLICY)
-    assert verdict.outcome is Outcome.PASS
+def test_a_handful_of_errors_beside_an_error_free_stable_is_not_harm() -> None:
+    """2 in 5,000 vs 0 in 100,000: stable's share is floored at 10% of the limit, so 0.04% is not material."""
+    assert find_harm(window((5000, 2, 0), stable=(100_000, 0, 0)), POLICY, {}) is None
 
 
-def test_significant_regression_below_the_limit_fails_on_the_ratio() -> None:
-    """Under the absolute limit but significantly worse than stable by more than maxErrorRatio: fail."""
-    verdict = judge(window((20_000, 180), stable=(100_000, 300)), POLICY)
-    assert verdict.outcome is Outcome.FAIL
-    assert "3.0x stable, limit 1.5x stable" in verdict.message
+def test_clear_errors_beside_an_error_free_stable_are_harm() -> None:
+    """40 in 5,000 (0.8%, under the limit) vs none on stable: above 1.5x the floor, so it rolls back."""
+    harm = find_harm(window((5000, 40, 0), stable=(50_000, 0, 0)), POLICY, {})
+    assert harm is not None and harm.decisive
+    assert "canary error rate 0.8% vs stable 0% (40 of 5000 vs 0 of 50000)" in harm.message
 
 
-def test_errors_where_stable_has_none_fail_when_significant() -> None:
-    """Stable error-free, canary clearly erring (below the absolute limit): the message says so."""
-    verdict = judge(window((5000, 40), stable=(50_000, 0)), POLICY)
-    assert verdict.outcome is Outcome.FAIL
-    assert "stable had none, limit 1.5x stable" in verdict.message
+def test_regression_under_the_limit_but_over_the_ratio_is_harm() -> None:
+    """0.9% vs stable 0.3% is three times stable (maxErrorRatio 1.5): material though under 1%."""
+    harm = find_harm(window((20_000, 180, 0), stable=(100_000, 300, 0)), POLICY, {})
+    assert harm is not None
+    assert [check.name for check in harm.checks] == ["errorRate"]
 
 
-def test_small_significant_regression_within_the_ratio_passes() -> None:
-    """Significantly worse but by less than maxErrorRatio and under the limit: tolerated."""
-    verdict = judge(window((200_000, 1300), stable=(1_000_000, 5000)), POLICY)
-    assert verdict.outcome is Outcome.PASS
-    p_value = verdict.checks[0].p_value
-    assert p_value is not None and p_value < POLICY.significance
+def test_a_real_but_small_regression_is_tolerated() -> None:
+    """0.65% vs 0.5% is certainly worse (decisive evidence) but under the limit and within 1.5x: no harm."""
+    observation = window((200_000, 1300, 0), stable=(1_000_000, 5000, 0))
+    evidence = with_window({}, observation, POLICY)["errorRate"]
+    assert evidence.harm_log >= harm_threshold_log(POLICY)
+    assert find_harm(observation, POLICY, {}) is None
 
 
-def test_without_stable_traffic_the_canary_must_be_significantly_above_the_limit() -> None:
-    """At weight 100 stable has no traffic: fail only when clearly above maxErrorRate."""
-    assert judge(window((1000, 14), stable=(0, 0)), POLICY).outcome is Outcome.PASS
-    verdict = judge(window((1000, 40), stable=(0, 0)), POLICY)
-    assert verdict.outcome is Outcome.FAIL
-    assert "too few to compare" in verdict.message
+def test_without_stable_traffic_the_canary_is_judged_against_the_limit() -> None:
+    """At weight 100 stable is idle: 1.4% is not decisive over 1,000 requests; 4% is, and says so."""
+    idle = (0, 0, 0)
+    assert find_harm(window((1000, 14, 0), stable=idle), POLICY, {}) is None
+    harm = find_harm(window((1000, 40, 0), stable=idle), POLICY, {})
+    assert harm is not None
+    assert "canary error rate 4% with stable too idle to compare (40 of 1000) (limit 1%)" in harm.message
 
 
-def test_latency_above_limit_and_stable_fails() -> None:
-    """p99 above maxLatencyP99 and above stable's p99 by the margin fails, naming both values."""
-    verdict = judge(window((1000, 3), canary_p99=0.82, stable_p99=0.045), POLICY)
-    assert verdict.outcome is Outcome.FAIL
-    assert verdict.reasons == ("canary latency p99 820ms vs stable 45ms over 2m (limit 500ms)",)
+def test_slow_canary_beside_a_fast_stable_is_harm() -> None:
+    """2% of the canary's requests over the p99 limit vs none of stable's: p99 is broken, roll back."""
+    harm = find_harm(window((1000, 3, 20)), POLICY, {})
+    assert harm is not None and [check.name for check in harm.checks] == ["latency"]
+    assert "2% of requests slower than 500ms vs stable 0% (20 of 1000 vs 0 of 20000)" in harm.message
 
 
-def test_latency_above_limit_but_like_stable_passes() -> None:
-    """When stable is just as slow, the canary is not to blame."""
-    verdict = judge(window((1000, 3), canary_p99=0.62, stable_p99=0.6), POLICY)
-    assert verdict.outcome is Outcome.PASS
+def test_slow_like_stable_passes() -> None:
+    """When stable is just as slow the canary is not to blame."""
+    both_slow = window((1000, 3, 20), stable=(20_000, 60, 400))
+    assert find_harm(both_slow, POLICY, {}) is None
+    assert judge_window(both_slow, POLICY, {}).outcome is Outcome.PASS
+
+
+def test_latency_worse_than_stable_but_within_the_limit_passes() -> None:
+    """Latency must break the limit AND be worse than stable: 0.8% slow (p99 still under) vs 0.1% is fine."""
+    observation = window((10_000, 30, 80), stable=(100_000, 300, 100))
+    assert with_window({}, observation, POLICY)["latency"].harm_log >= harm_threshold_log(POLICY)
+    assert find_harm(observation, POLICY, {}) is None
 
 
 def test_latency_without_data_is_inconclusive() -> None:
-    """A configured latency limit with no histogram data waits instead of passing blindly."""
-    verdict = judge(window((1000, 3), canary_p99=None), POLICY)
+    """A latency limit with no histogram data waits instead of passing blindly."""
+    verdict = judge_window(window((1000, 3, None)), POLICY, {})
     assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert "canary latency has no data" in verdict.message
 
 
-def test_latency_check_off_when_no_limit() -> None:
-    """maxLatencyP99 unset: latency is not judged at all."""
+def test_latency_check_off_without_a_limit() -> None:
+    """maxLatencyP99 unset: latency is not judged and the significance is not split for it."""
     policy = AnalysisPolicy(max_latency_p99_seconds=None)
-    verdict = judge(window((1000, 3), canary_p99=None), policy)
+    verdict = judge_window(window((1000, 3, None)), policy, {})
     assert verdict.outcome is Outcome.PASS
     assert [check.name for check in verdict.checks] == ["errorRate"]
+    assert harm_threshold_log(policy) == pytest.approx(math.log(1 / 0.005))
+    assert harm_threshold_log(POLICY) == pytest.approx(math.log(2 / 0.005))
 
 
-def test_custom_metric_out_of_bounds_fails() -> None:
-    """A custom metric outside [min, max] fails with its value and bounds."""
+def test_custom_metric_out_of_bounds_fails_without_being_decisive() -> None:
+    """A custom metric outside [min, max] fails the window (toward failureLimit), naming value and bounds."""
     policy = AnalysisPolicy(custom_checks=(CustomCheck("queue_depth", max_value=10),))
-    verdict = judge(window((1000, 3), custom={"queue_depth": 12.5}), policy)
-    assert verdict.outcome is Outcome.FAIL
-    assert verdict.reasons == ("metric queue_depth 12.5 over 2m (allowed -inf..10)",)
+    verdict = judge_window(window((1000, 3, 0), custom={"queue_depth": 12.5}), policy, {})
+    assert verdict.outcome is Outcome.FAIL and not verdict.decisive
+    assert verdict.reasons == ("metric queue_depth 12.5 over 30s (allowed -inf..10)",)
 
 
 def test_custom_metric_without_data_is_inconclusive() -> None:
-    """A custom query that returns nothing waits (and names the metric)."""
+    """A custom query that returns nothing waits, naming the metric."""
     policy = AnalysisPolicy(custom_checks=(CustomCheck("accuracy", min_value=0.9),))
-    verdict = judge(window((1000, 3), custom={"accuracy": None}), policy)
+    verdict = judge_window(window((1000, 3, 0), custom={"accuracy": None}), policy, {})
     assert verdict.outcome is Outcome.INCONCLUSIVE
     assert "metric accuracy has no data" in verdict.message
 
 
-def test_failure_wins_over_missing_data() -> None:
+def test_a_failed_check_wins_over_missing_data() -> None:
     """One failed check fails the window even if another check has no data."""
     policy = AnalysisPolicy(custom_checks=(CustomCheck("accuracy", min_value=0.9),))
-    verdict = judge(window((1000, 41), custom={}), policy)
+    verdict = judge_window(window((1000, 3, None), custom={"accuracy": 0.5}), policy, {})
     assert verdict.outcome is Outcome.FAIL
 
 
 def test_error_counts_are_clamped_to_requests() -> None:
-    """Prometheus extrapolation can report more errors than requests; treat it as 100% errors."""
-    verdict = judge(window((100.4, 100.9)), POLICY)
+    """Prometheus extrapolation can report more errors than requests: that is 100% errors."""
+    verdict = judge_window(window((100.4, 100.9, 0)), POLICY, {})
     assert verdict.outcome is Outcome.FAIL
-    assert "canary error rate 100%" in verdict.message
+    assert "canary error rate 100% vs stable 0.3% (100 of 100" in verdict.message
+
+
+def test_evidence_from_earlier_windows_counts() -> None:
+    """A window that alone is not decisive fails when the rollout's earlier evidence points the same way."""
+    observation = window((150, 4, 0), stable=(2850, 9, 0))  # 2.7% vs 0.3% at the 5% step
+    assert find_harm(observation, POLICY, {}) is None
+    earlier = with_window({}, observation, POLICY)
+    assert find_harm(observation, POLICY, earlier) is not None
+
+
+def test_evidence_gap_holds_until_a_regression_is_ruled_out() -> None:
+    """Before promotion, a detect_ratio (1.5x) regression must be ruled out; few events do not."""
+    few = with_window({}, window((1000, 3, 0)), POLICY)
+    gap = evidence_gap(POLICY, few)
+    assert gap is not None and gap.startswith("errorRate: the canary's requests do not yet rule out")
+    many = with_window({}, window((20_000, 60, 0), stable=(20_000, 60, 0)), POLICY)
+    assert evidence_gap(POLICY, many) is None
+
+
+def test_evidence_gap_ignores_checks_without_stable_to_compare() -> None:
+    """A preview beside an idle stable has nothing to compare; the gate does not hold it."""
+    alone = with_window({}, window((1000, 3, 0), stable=(0, 0, 0)), POLICY)
+    assert evidence_gap(POLICY, alone) is None
+
+
+@pytest.mark.parametrize(("n", "m", "t"), [(100, 1900, 12), (1000, 1000, 30), (50, 50, 7)])
+def test_a_comparative_window_is_a_fair_bet_when_the_canary_is_like_stable(n: int, m: int, t: int) -> None:
+    """Given t bad events split at random in proportion to traffic, each ratio's factor has expectation 1.
+
+    This is what makes the product over windows a test martingale (Ville: false alarm <= alpha, ever).
+    """
+    pi = n / (n + m)
+    expected = [0.0] * 6
+    for x in range(t + 1):
+        chance = math.comb(t, x) * pi**x * (1 - pi) ** (t - x)
+        # x of the t bad events are the canary's, the rest stable's (totals as observed).
+        start = Evidence()
+        factors = start.plus(Tally(x, n), Tally(t - x, m), comparable=True, limit=0.01).log_e
+        expected = [e + chance * math.exp(f) for e, f in zip(expected, factors, strict=True)]
+    assert expected == pytest.approx([1.0] * 6, rel=1e-9)
+
+
+def test_an_alone_window_is_a_fair_bet_when_the_canary_is_at_the_limit() -> None:
+    """Without stable, errors at exactly the limit give each ratio's factor expectation 1 (below it: less)."""
+    n, limit = 200, 0.01
+    for rate, bound in ((limit, 1.0), (limit / 2, 0.999)):
+        expected = [0.0] * 6
+        for x in range(n + 1):
+            chance = math.comb(n, x) * rate**x * (1 - rate) ** (n - x)
+            factors = Evidence().plus(Tally(x, n), Tally(0, 0), comparable=False, limit=limit).log_e
+            expected = [e + chance * math.exp(f) for e, f in zip(expected, factors, strict=True)]
+        assert max(expected) <= bound + 1e-9

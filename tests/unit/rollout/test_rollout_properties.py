@@ -8,7 +8,7 @@ given a person who answers pauses, every rollout ends within a bound set by the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
@@ -20,6 +20,7 @@ from ferryman.rollout import (
     AnalysisPolicy,
     CustomCheck,
     Decision,
+    Evidence,
     Observation,
     Outcome,
     PauseReason,
@@ -78,37 +79,37 @@ policies = st.builds(
 
 @dataclass(frozen=True)
 class WorldFacts:
-    """What the handler would observe at one tick (counts, latency, readiness, promotion progress)."""
+    """What the handler would observe at one tick (counts, slow shares, readiness, promotion progress)."""
 
     canary_requests: int
     canary_error_share: float
     stable_requests: int
     stable_error_share: float
-    canary_p99: float | None
+    canary_slow_share: float | None  # None: no latency data
     ready: bool
     stable_serves_canary: bool
     accuracy: float | None
-    missing: bool  # the handler had no observation at all
+    read: str  # "ok", "missing" (no observation at all) or "error" (Prometheus unreachable)
 
 
 # Everything but the request counts comes from a precomputed grid: one draw instead of seven keeps
 # Hypothesis' own overhead (not the state machine) from dominating the run time.
 PROFILES = [
-    (canary_share, stable_share, p99, ready, serves, accuracy, missing)
+    (canary_share, stable_share, slow, ready, serves, accuracy, read)
     for canary_share in (0.0, 0.003, 0.05, 0.5)
     for stable_share in (0.0, 0.003, 0.05)
-    for p99 in (None, 0.02, 0.9)
+    for slow in (None, 0.0, 0.03)
     for ready in (True, False)
     for serves in (True, False)
     for accuracy in (None, 0.95, 0.6)
-    for missing in (False, True)
+    for read in ("ok", "missing", "error")
 ]
 
 
 def world_facts(canary_requests: int, stable_requests: int, profile: tuple) -> WorldFacts:
-    canary_share, stable_share, p99, ready, serves, accuracy, missing = profile
+    canary_share, stable_share, slow, ready, serves, accuracy, read = profile
     return WorldFacts(
-        canary_requests, canary_share, stable_requests, stable_share, p99, ready, serves, accuracy, missing
+        canary_requests, canary_share, stable_requests, stable_share, slow, ready, serves, accuracy, read
     )
 
 
@@ -122,24 +123,25 @@ moves = st.lists(
 
 
 def observation(state: RolloutState, facts: WorldFacts, now_seconds: float) -> Observation | None:
-    if facts.missing:
+    if facts.read == "missing":
         return None
     now = at(now_seconds)
+    canary, stable = facts.canary_requests, facts.stable_requests
+    slow = None if facts.canary_slow_share is None else canary * facts.canary_slow_share
     return Observation(
         window_start=state.window_started_at or now,
         window_end=now,
-        canary=TrackSample(
-            facts.canary_requests, facts.canary_requests * facts.canary_error_share, facts.canary_p99
-        ),
-        stable=TrackSample(facts.stable_requests, facts.stable_requests * facts.stable_error_share, 0.05),
+        canary=TrackSample.counted(canary, canary * facts.canary_error_share, slow=slow),
+        stable=TrackSample.counted(stable, stable * facts.stable_error_share, slow=stable * 0.001),
         canary_ready=facts.ready,
         custom={"accuracy": facts.accuracy},
         stable_serving_version=state.canary_version if facts.stable_serves_canary else state.stable_version,
+        error="connection refused" if facts.read == "error" else None,
     )
 
 
 def check_decision(
-    before: RolloutState, decision: Decision, plan: RolloutPlan, saw_ready: bool | None
+    before: RolloutState, decision: Decision, plan: RolloutPlan, saw_ready: bool | None, *, action: bool
 ) -> None:
     """The invariants every single decision must keep."""
     after = decision.state
@@ -148,15 +150,28 @@ def check_decision(
     assert 0 <= decision.mirror_percent <= 100
     assert decision.mirror_percent == 0 or plan.strategy is StrategyKind.SHADOW
     assert not decision.route_matched_to_canary or plan.strategy is StrategyKind.AB_TEST
-    assert sorted(c.type for c in decision.conditions) == ["Degraded", "Progressing", "Ready"]
+    assert sorted(c.type for c in decision.conditions) == [
+        "Degraded",
+        "MetricsAvailable",
+        "Progressing",
+        "Ready",
+    ]
     if saw_ready is False:
         assert decision.canary_weight <= before.canary_weight, "weight moved to a canary that is not Ready"
     if plan.strategy is not StrategyKind.CANARY and after.canary_weight > before.canary_weight:
         # Shadow and A/B never give the candidate user weight; blue-green only at its cutover.
         assert plan.strategy is StrategyKind.BLUE_GREEN
         assert after.phase is Phase.PROMOTING and after.canary_weight == 100
-    if before.is_terminal or before.phase is Phase.PENDING:
+    if before.phase is Phase.PENDING:
         assert after == before and decision.requeue_after_seconds is None
+    if before.is_terminal:
+        # Absorbing: only the canary's retirement moves on (the scale-down delay ends).
+        assert replace(after, canary_retire_at=before.canary_retire_at) == before
+        assert action or decision.events == ()
+    if decision.reject_canary:
+        assert after.phase is Phase.ROLLED_BACK and not before.is_terminal, "rejected without rolling back"
+    if decision.verdict is not None and decision.verdict.outcome is Outcome.INCONCLUSIVE:
+        assert before.last_verdict is not Outcome.INCONCLUSIVE, "an inconclusive verdict recorded twice"
     changed = (before.phase, before.canary_weight, before.current_step_index, before.failed_checks) != (
         after.phase,
         after.canary_weight,
@@ -166,10 +181,12 @@ def check_decision(
     if changed:
         assert decision.events, f"silent transition {before.phase} -> {after.phase}"
     if after.is_terminal:
-        assert decision.requeue_after_seconds is None
+        assert (decision.requeue_after_seconds is None) == (after.canary_retire_at is None)
+        assert decision.scale_canary_down == (after.canary_retire_at is None)
     if decision.requeue_after_seconds is not None:
         assert decision.requeue_after_seconds >= 1.0
-    assert RolloutState.from_status(after.to_status()) == after
+    written = after.to_status()
+    assert RolloutState.from_status(written).to_status() == written
 
 
 def play(state: RolloutState, plan: RolloutPlan, policy: AnalysisPolicy, script: list, clock: float) -> None:
@@ -177,11 +194,12 @@ def play(state: RolloutState, plan: RolloutPlan, policy: AnalysisPolicy, script:
         clock += delay
         if action is not None:
             decision = apply_action(state, plan, action, at(clock))
-            check_decision(state, decision, plan, saw_ready=None)
+            check_decision(state, decision, plan, saw_ready=None, action=True)
         else:
             seen = observation(state, world, clock)
             decision = next_step(state, plan, policy, seen, at(clock))
-            check_decision(state, decision, plan, saw_ready=None if seen is None else seen.canary_ready)
+            ready = None if seen is None else seen.canary_ready
+            check_decision(state, decision, plan, saw_ready=ready, action=False)
         state = RolloutState.from_status(decision.state.to_status())  # as if the operator restarted
 
 
@@ -192,11 +210,21 @@ def test_invariants_hold_from_a_fresh_rollout(
 ) -> None:
     """Any observations, actions and delays after start keep every invariant."""
     start = start_rollout(plan, "6", "7", T0)
-    check_decision(start.state, start, plan, saw_ready=None)
+    check_decision(start.state, start, plan, saw_ready=None, action=False)
     play(start.state, plan, policy, script, 0.0)
 
 
-timestamps = st.one_of(st.none(), st.floats(-86_400, 86_400).map(lambda s: T0 + timedelta(seconds=s)))
+# Whole seconds, as status stores them (RFC 3339 without fractions), so a stored state round-trips.
+timestamps = st.one_of(st.none(), st.integers(-86_400, 86_400).map(lambda s: T0 + timedelta(seconds=s)))
+
+evidence = st.builds(
+    Evidence,
+    log_e=st.tuples(*[st.floats(-50, 50)] * 6),
+    canary_bad=st.integers(0, 10),
+    canary_total=st.integers(10, 10_000),
+    stable_bad=st.integers(0, 10),
+    stable_total=st.integers(10, 10_000),
+)
 
 
 @st.composite
@@ -217,10 +245,12 @@ def any_state(draw: st.DrawFn) -> RolloutState:
         traffic_started_at=draw(timestamps),
         unready_since=draw(timestamps),
         failed_checks=draw(st.integers(0, 6)),
-        no_traffic_seconds=draw(st.floats(0, 10_000)),
+        analysis_errors=draw(st.integers(0, 5)),
         pause_reason=draw(st.one_of(st.none(), st.sampled_from(PauseReason))),
         last_verdict=draw(st.one_of(st.none(), st.sampled_from(Outcome))),
         message=draw(st.sampled_from(["", "waiting", "ünïcode ✓"])),
+        evidence=draw(st.dictionaries(st.sampled_from(["errorRate", "latency"]), evidence, max_size=2)),
+        canary_retire_at=draw(timestamps),
     )
 
 
@@ -240,7 +270,8 @@ def time_bound(plan: RolloutPlan, policy: AnalysisPolicy, max_delay: float) -> f
     )
     per_stage = (
         plan.progress_deadline_seconds
-        + plan.no_traffic_deadline_seconds
+        + plan.no_traffic_deadline_seconds  # a window waiting for traffic
+        + plan.no_traffic_deadline_seconds  # the evidence gate
         + plan.interval_seconds
         + longest_pause
         + plan.stage_duration_seconds
@@ -312,7 +343,7 @@ def test_every_rollout_ends_from_any_state(
 @PROPERTY_SETTINGS
 @given(state=any_state())
 def test_status_round_trips_for_any_state(state: RolloutState) -> None:
-    """to_status / from_status is the identity, so `.status` is the whole memory."""
+    """to_status / from_status is the identity (evidence included), so `.status` is the whole memory."""
     assert RolloutState.from_status(state.to_status()) == state
 
 
