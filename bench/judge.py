@@ -3,6 +3,9 @@
     .venv/bin/python bench/judge.py                  # 1,000 rollouts per row, fixed seeds
     .venv/bin/python bench/judge.py --rollouts 200 --only pause
 
+Rows run in parallel (one process per core); each row has its own fixed seed, so the figures do not
+depend on the number of workers. The 24-hour rows take most of the time (about 10 minutes each).
+
 Ferryman rows call `start_rollout`, then `next_step` whenever the Decision asks to be requeued (and
 `apply_action` where a person would act), exactly as the handler does. Between calls requests arrive
 as a Poisson process at the total rate; the weights split them between canary and stable (a
@@ -27,6 +30,8 @@ at 50 req/s with the default plan.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -298,10 +303,12 @@ def main() -> None:
     )
     parser.add_argument("--rollouts", type=int, default=1000)
     parser.add_argument("--only", default="", help="run only rows whose label contains this text")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="rows run in parallel")
     args = parser.parse_args()
     started = time.perf_counter()
-    chosen = [(seed, s) for seed, s in enumerate(scenarios()) if args.only in s.label]
-    rows = [run_row(scenario, args.rollouts, seed) for seed, scenario in chosen]
+    chosen = [(s, args.rollouts, seed) for seed, s in enumerate(scenarios()) if args.only in s.label]
+    with multiprocessing.Pool(args.workers) as pool:
+        rows = pool.starmap(run_row, chosen)
     print_table(rows, args.rollouts)
     print(f"(ran in {time.perf_counter() - started:.1f}s)")
 

@@ -15,7 +15,7 @@ from ferryman.rollout.formatting import format_duration
 from ferryman.rollout.judge import Verdict, evidence_gap, find_harm, judge_window, with_window
 from ferryman.rollout.observation import Observation
 from ferryman.rollout.state import RolloutState
-from ferryman.rollout.tick import ANALYSIS_ERROR_RETRY_SECONDS, PEEK_SECONDS, Tick
+from ferryman.rollout.tick import ANALYSIS_ERROR_RETRY_SECONDS, Tick
 
 NO_OBSERVATION = Verdict(Outcome.INCONCLUSIVE, "no observation: metrics and readiness unknown")
 
@@ -48,7 +48,7 @@ def analyse(tick: Tick, *, deadline_applies: bool, requires_evidence: bool) -> D
             return _roll_back(tick, harm, observation)
     remaining = tick.plan.interval_seconds - tick.since(state.window_started_at)
     if remaining > 0:
-        return tick.hold(min(remaining, PEEK_SECONDS), state=tick.state)
+        return tick.hold(min(remaining, tick.peek_seconds), state=tick.state)
     if observation is None:
         return _wait(tick, NO_OBSERVATION, deadline_applies=deadline_applies)
     verdict = judge_window(observation, tick.policy, state.evidence)
@@ -107,7 +107,7 @@ def _count_failure(tick: Tick, verdict: Verdict, observation: Observation) -> De
         )  # fmt: skip
     counted = replace(counted, window_started_at=tick.now, message=summary)
     events = (Event(EventType.WARNING, "AnalysisFailed", summary),)
-    return tick.decide(counted, events, PEEK_SECONDS, verdict=verdict)
+    return tick.decide(counted, events, tick.peek_seconds, verdict=verdict)
 
 
 def _wait(tick: Tick, verdict: Verdict, *, deadline_applies: bool) -> Decision:
@@ -137,7 +137,7 @@ def _wait(tick: Tick, verdict: Verdict, *, deadline_applies: bool) -> Decision:
         waiting = replace(waiting, evidence=folded, window_started_at=tick.now)
     events = (Event(EventType.NORMAL, "AnalysisInconclusive", verdict.message),) if starts_stretch else ()
     recorded = verdict if worth_recording(verdict, state) else None
-    return tick.decide(waiting, events, PEEK_SECONDS, verdict=recorded)
+    return tick.decide(waiting, events, tick.peek_seconds, verdict=recorded)
 
 
 def _metrics_unavailable(tick: Tick, error: str) -> Decision:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 RATIOS: tuple[float, ...] = (1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 # A limit of 0 ("no errors at all") still needs a rate for the likelihood ratio.
@@ -88,23 +88,19 @@ class Evidence:
 
     def plus(self, canary: Tally, stable: Tally, *, comparable: bool, limit: float) -> Evidence:
         """This evidence with one more (disjoint) window folded in."""
+        x, n = canary.bad_count, canary.total_count
         factors = window_log_factors(canary, stable, comparable=comparable, limit=limit)
         log_e = tuple(a + b for a, b in zip(self.log_e, factors, strict=True))
         if comparable:
-            return replace(
-                self,
-                log_e=log_e,
-                canary_bad=self.canary_bad + canary.bad_count,
-                canary_total=self.canary_total + canary.total_count,
-                stable_bad=self.stable_bad + stable.bad_count,
-                stable_total=self.stable_total + stable.total_count,
-            )
-        return replace(
-            self,
-            log_e=log_e,
-            alone_bad=self.alone_bad + canary.bad_count,
-            alone_total=self.alone_total + canary.total_count,
-        )
+            y, m = stable.bad_count, stable.total_count
+            return Evidence(
+                log_e, self.canary_bad + x, self.canary_total + n, self.stable_bad + y,
+                self.stable_total + m, self.alone_bad, self.alone_total,
+            )  # fmt: skip
+        return Evidence(
+            log_e, self.canary_bad, self.canary_total, self.stable_bad, self.stable_total,
+            self.alone_bad + x, self.alone_total + n,
+        )  # fmt: skip
 
     @property
     def harm_log(self) -> float:
@@ -148,23 +144,25 @@ def log_mean_exp(values: Sequence[float]) -> float:
 
 def window_log_factors(canary: Tally, stable: Tally, *, comparable: bool, limit: float) -> tuple[float, ...]:
     """log of one window's likelihood ratio for each ratio in RATIOS (module docstring)."""
+    n, x = canary.total_count, canary.bad_count
     if comparable:
-        return tuple(_comparative_log_factor(canary, stable, r) for r in RATIOS)
-    return tuple(_alone_log_factor(canary, limit, r) for r in RATIOS)
+        m, y = stable.total_count, stable.bad_count
+        if n == 0 or m == 0 or x + y == 0:
+            return _NO_EVIDENCE
+        pi = n / (n + m)
+        return tuple(_comparative_log_factor(x, y, pi, r) for r in RATIOS)
+    return tuple(_alone_log_factor(x, n, limit, r) for r in RATIOS)
 
 
-def _comparative_log_factor(canary: Tally, stable: Tally, ratio: float) -> float:
-    n, m = canary.total_count, stable.total_count
-    x, y = canary.bad_count, stable.bad_count
-    if n == 0 or m == 0 or x + y == 0:
-        return 0.0
-    pi = n / (n + m)
+_NO_EVIDENCE = (0.0,) * len(RATIOS)
+
+
+def _comparative_log_factor(x: int, y: int, pi: float, ratio: float) -> float:
     q = ratio * pi / (ratio * pi + 1.0 - pi)
     return x * math.log(q / pi) + y * math.log((1.0 - q) / (1.0 - pi))
 
 
-def _alone_log_factor(canary: Tally, limit: float, ratio: float) -> float:
-    n, x = canary.total_count, canary.bad_count
+def _alone_log_factor(x: int, n: int, limit: float, ratio: float) -> float:
     p0 = min(max(limit, MIN_RATE), MAX_RATE / ratio)
     p1 = ratio * p0
     return x * math.log(p1 / p0) + (n - x) * math.log((1.0 - p1) / (1.0 - p0))

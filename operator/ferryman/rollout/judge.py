@@ -80,11 +80,17 @@ def harm_threshold_log(policy: AnalysisPolicy) -> float:
 
 def find_harm(observation: Observation, policy: AnalysisPolicy, evidence: EvidenceMap) -> Verdict | None:
     """A decisive failure if any check's evidence, this window included, is decisive and material."""
+    threshold = harm_threshold_log(policy)
+    if all(observation.canary.tally(c.name).bad_count == 0 for c in active_checks(policy)) and all(
+        ev.harm_log < threshold for ev in evidence.values()
+    ):
+        # Without a bad canary request in the window every factor is <= 1: nothing can have crossed.
+        return None
     combined = with_window(evidence, observation, policy)
     failed = [
         CheckResult(check.name, Outcome.FAIL, _harm_message(check, combined[check.name], policy))
         for check in active_checks(policy)
-        if combined[check.name].harm_log >= harm_threshold_log(policy)
+        if combined[check.name].harm_log >= threshold
         and is_material(check, combined[check.name], policy)
     ]
     if not failed:

@@ -37,9 +37,11 @@ def canary_has_traffic(plan: RolloutPlan, state: RolloutState) -> bool:
 
 
 def look_again_seconds(plan: RolloutPlan, state: RolloutState) -> float:
-    """When to look again after a transition: every PEEK_SECONDS while the canary has traffic (paused
-    or not), so decisive harm is found without waiting for the window to end; else once an interval."""
-    if canary_has_traffic(plan, state):
+    """When to look again: every PEEK_SECONDS while a progressing canary has traffic, so decisive harm
+    is found without waiting for the window to end; else once an interval. A person's pause may last
+    days: reading Prometheus every interval then (not every 5 s) costs six times fewer queries, and
+    a canary that turns bad is still rolled back within one interval."""
+    if state.phase is Phase.PROGRESSING and canary_has_traffic(plan, state):
         return min(plan.interval_seconds, PEEK_SECONDS)
     return plan.interval_seconds
 
@@ -62,6 +64,10 @@ class Tick:
     @property
     def ready(self) -> bool:
         return self.observation is not None and self.observation.canary_ready
+
+    @property
+    def peek_seconds(self) -> float:
+        return look_again_seconds(self.plan, self.state)
 
     @property
     def poll_seconds(self) -> float:
