@@ -43,7 +43,10 @@ class Settings(BaseSettings):
         ),
     )
     gateway_latency_service_matcher: str = Field(
-        'service=~"{namespace}-{service}-80@kubernetes.*"',
+        # Traefik names a Gateway API backend
+        #   <route key>-svc-<namespace>-<service>-<index in the rule>@kubernetesgateway
+        # and a Service behind a TraefikService <namespace>-<service>-<port>@kubernetescrd.
+        'service=~".*-svc-{namespace}-{service}-[0-9]+@kubernetesgateway|{namespace}-{service}-80@kubernetescrd"',
         description=(
             "PromQL label matcher of one backend Service in gateway_latency_metric ({namespace}, {service})."
         ),

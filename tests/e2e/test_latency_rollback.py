@@ -34,7 +34,7 @@ def one_slow_in_a_hundred() -> list[dict[str, object]]:
 def test_canary_slow_on_one_percent_of_inputs_is_rolled_back(
     kubectl: Kubectl, namespace: str, gateway: Gateway, operator: KopfRunner, tmp_path: Path
 ) -> None:
-    """The issue's canary: ~0.5 s on 1% of inputs at 50 req/s with the default analysis (p99 500ms,
+    """The issue's canary: ~1 s on 1% of inputs at 50 req/s with the default analysis (p99 500ms,
     minRequests 100). Its users' p99 is far above 500 ms; the judge reads Traefik's per-backend
     histogram and rolls it back instead of promoting it."""
     stable = make_gradient_boosting_model(tmp_path / "v1", trees=10).model_path.as_uri()
