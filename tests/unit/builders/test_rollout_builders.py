@@ -10,7 +10,8 @@ import pytest
 from ferryman.api import ModelDeployment
 from ferryman.builders.rollout_objects import build_rollout_objects, model_uri_of
 from ferryman.builders.rollout_plan import rollout_inputs
-from ferryman.builders.traffic import TrafficSplit, build_http_route, replica_split
+from ferryman.builders.traffic import TrafficSplit, build_http_route
+from ferryman.builders.traffic.replicas import replica_split
 from ferryman.builders.version_change import VersionChange, classify_version_change
 from ferryman.config import Settings
 from ferryman.rollout import PauseStep, StrategyKind, WeightStep, start_rollout
