@@ -11,18 +11,12 @@ from ferryman.api.vocabulary import format_timestamp
 from ferryman.builders.naming import Track, track_selector_labels
 from ferryman.builders.serving import (
     ServingTarget,
-    build_service,
     build_serving_deployment,
     build_track_service,
     service_manifest,
 )
 from ferryman.builders.status import condition
-from ferryman.builders.traffic import (
-    TrafficSplit,
-    build_http_route,
-    build_traefik_mirror,
-    replica_split,
-)
+from ferryman.builders.traffic import TrafficSplit, provider_for
 from ferryman.config import Settings
 from ferryman.rollout import ERRORS_NAME, AnalysisPolicy, Decision, Observation, Outcome, Phase
 
@@ -55,25 +49,19 @@ def build_rollout_objects(
     Deployments. A canary that lost its traffic is left as it is: the handler scales it down later.
     """
     split = TrafficSplit(decision.canary_weight, decision.mirror_percent, decision.route_matched_to_canary)
-    replicas = md.spec.serving.replicas
-    gateway = md.spec.traffic.gateway if md.spec.traffic.mode == "gateway" else None
-    stable_replicas, canary_replicas = replica_split(replicas, split.canary_weight)
-    if gateway is not None:
-        canary_replicas = replicas  # weights, not pod counts, split traffic: size the canary like stable
+    traffic = provider_for(md)
+    stable_replicas, canary_replicas = traffic.stable_and_canary_replicas(md, split)
     canary_version = decision.canary_deployment_version
     stable_version = decision.stable_deployment_version
     objects: list[dict[str, Any]] = [
-        build_service(md, canary_gets_traffic=split.canary_weight > 0 and gateway is None),
+        traffic.client_service(md, split),
         build_track_service(md, "stable"),
         build_track_service(md, "canary"),
     ]
     if md.spec.strategy and md.spec.strategy.blue_green:
         preview = md.spec.strategy.blue_green.preview_service or f"{md.metadata.name}-preview"
         objects.append(service_manifest(md, preview, track_selector_labels(md.metadata.name, "canary")))
-    if gateway is not None:
-        if gateway.mirror_with == "TraefikService" and split.mirror_percent > 0:
-            objects.append(build_traefik_mirror(md, split))
-        objects.append(build_http_route(md, gateway, split))
+    objects.extend(traffic.objects(md, split))
     stable = _target(md, "stable", stable_version, status, stable_replicas)
     objects.append(build_serving_deployment(md, stable, settings))
     canary_uri = model_uri_of(canary_version, status)

@@ -90,8 +90,7 @@ def find_harm(observation: Observation, policy: AnalysisPolicy, evidence: Eviden
     failed = [
         CheckResult(check.name, Outcome.FAIL, _harm_message(check, combined[check.name], policy))
         for check in active_checks(policy)
-        if combined[check.name].harm_log >= threshold
-        and is_material(check, combined[check.name], policy)
+        if combined[check.name].harm_log >= threshold and is_material(check, combined[check.name], policy)
     ]
     if not failed:
         return None

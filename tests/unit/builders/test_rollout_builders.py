@@ -15,7 +15,8 @@ from ferryman.builders.rollout_objects import (
     rollout_status,
 )
 from ferryman.builders.rollout_plan import build_rollout_plan, rollout_inputs
-from ferryman.builders.traffic import TrafficSplit, build_http_route, replica_split
+from ferryman.builders.traffic import TrafficSplit, build_http_route
+from ferryman.builders.traffic.replicas import replica_split
 from ferryman.builders.version_change import VersionChange, classify_version_change
 from ferryman.config import Settings
 from ferryman.rollout import (
