@@ -1,6 +1,6 @@
 """The only package that talks to the Kubernetes API server."""
 
-from ferryman.k8s.objects import NotFound, apply, get, patch_metadata, patch_status, scale
+from ferryman.k8s.objects import NotFound, NotOwned, apply, get, patch_metadata, patch_status, scale
 from ferryman.k8s.resources import KNOWN_KINDS, ResourceKind, kind_of
 
 MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
@@ -11,6 +11,7 @@ __all__ = [
     "KNOWN_KINDS",
     "MODEL_DEPLOYMENT",
     "NotFound",
+    "NotOwned",
     "ResourceKind",
     "apply",
     "get",

@@ -25,6 +25,10 @@ class NotFound(kopf.TemporaryError):
     """The object is not (yet) there."""
 
 
+class NotOwned(kopf.PermanentError):
+    """An object of that name exists and this owner does not control it: we never take it over."""
+
+
 def _call(
     method: str,
     path: str,
@@ -71,9 +75,14 @@ def _api_message(body: bytes) -> str:
 
 
 def apply(manifest: dict[str, Any], field_manager: str) -> dict[str, Any]:
-    """Server-side apply: the API server merges our fields and leaves everyone else's alone."""
+    """Server-side apply: the API server merges our fields and leaves everyone else's alone.
+
+    force=true settles field conflicts with other managers of an object we own (e.g. a kubectl
+    edit of replicas); it must never adopt an object someone else made, so ownership is checked first.
+    """
     kind = kind_of(manifest)
     meta = manifest["metadata"]
+    _refuse_takeover(kind, manifest)
     query = [("fieldManager", field_manager), ("force", "true")]
     path = kind.object_path(meta.get("namespace"), meta["name"])
     result: dict[str, Any] = _call("PATCH", path, body=manifest, content_type=APPLY_CONTENT_TYPE, query=query)
@@ -120,3 +129,40 @@ def scale(kind: ResourceKind, namespace: str | None, name: str, replicas: int) -
     path = kind.object_path(namespace, name) + "/scale"
     with contextlib.suppress(NotFound):
         _call("PATCH", path, body={"spec": {"replicas": replicas}}, content_type=MERGE_CONTENT_TYPE)
+
+
+def _controller_uid(metadata: dict[str, Any]) -> str | None:
+    refs = metadata.get("ownerReferences") or []
+    return next((str(ref.get("uid")) for ref in refs if ref.get("controller")), None)
+
+
+def _refuse_takeover(kind: ResourceKind, manifest: dict[str, Any]) -> None:
+    """NotOwned when an object of that name exists whose controller is not the manifest's owner.
+
+    A GET before the apply leaves a small window in which someone else may create the object; closing
+    it would need create-then-apply, which changes who owns the fields. The window is milliseconds.
+    """
+    meta = manifest["metadata"]
+    owner_uid = _controller_uid(meta)
+    if owner_uid is None:
+        return
+    existing = get(kind, meta.get("namespace"), meta["name"])
+    if existing is None:
+        return
+    existing_meta = existing.get("metadata") or {}
+    if _controller_uid(existing_meta) == owner_uid:
+        return
+    raise NotOwned(not_owned_message(kind, meta, existing_meta))
+
+
+def not_owned_message(kind: ResourceKind, wanted: dict[str, Any], existing: dict[str, Any]) -> str:
+    """Names the object, who controls it, and the two ways out."""
+    where = f"{kind.kind} {wanted.get('namespace')}/{wanted['name']}"
+    refs = [ref for ref in existing.get("ownerReferences") or [] if ref.get("controller")]
+    holder = f"{refs[0].get('kind')} {refs[0].get('name')}" if refs else "nobody (created outside ferryman)"
+    owner: dict[str, Any] = next(iter(wanted.get("ownerReferences") or []), {})
+    return (
+        f"{where} already exists and is controlled by {holder}, not by {owner.get('kind')} "
+        f"{owner.get('name')}; ferryman never takes over an object it does not own: rename this "
+        f"{owner.get('kind')}, or delete {where} if nothing else needs it"
+    )
