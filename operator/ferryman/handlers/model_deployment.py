@@ -28,7 +28,7 @@ from ferryman.builders.serving import (
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
 from ferryman.builders.traffic import build_steady_traffic
-from ferryman.builders.version_change import VersionChange, classify_version_change
+from ferryman.builders.version_change import VersionChange, classify_version_change, version_label_in
 from ferryman.config import Settings
 from ferryman.handlers import rollout
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
@@ -49,6 +49,7 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
     previous = dict(body.status)
     try:
         md = ModelDeployment.model_validate(body)
+        md = md.with_version_label(version_label_in(previous, md.spec.model.uri))
         check_model_source(md, config)
         inputs = rollout_inputs(md)
     except (ValidationError, ValueError) as error:
