@@ -42,5 +42,29 @@ class Settings(BaseSettings):
             "apply route changes asynchronously never send a request to a pod that is going away."
         ),
     )
+    serving_drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Passed to serving pods: after SIGTERM they answer unready but keep serving this long.",
+    )
+    serving_graceful_timeout_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Passed to serving pods: after draining, how long in-flight requests may take.",
+    )
+    serving_default_resources: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"requests": {"cpu": "50m", "memory": "128Mi"}},
+        description=(
+            "Resources of a serving container whose ModelDeployment sets none (JSON), so that no serving "
+            "pod is BestEffort (first evicted under memory pressure)."
+        ),
+    )
+    serving_tmp_size_limit: str = Field(
+        "2Gi",
+        pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)?$",
+        description="sizeLimit of the serving pods' /tmp emptyDir, where downloaded models are kept.",
+    )
     standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
     workers: int = Field(20, ge=1, le=200, description="Kopf's thread pool for synchronous handlers.")

@@ -12,7 +12,6 @@ from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment
 from ferryman.builders.naming import (
     LABEL_MANAGED_BY,
-    LABEL_MODEL_DEPLOYMENT,
     LABEL_TRACK,
     MANAGED_BY,
     deployment_name,
@@ -23,6 +22,7 @@ from ferryman.builders.serving import (
     build_service,
     build_serving_deployment,
     check_model_source,
+    controlling_model_deployment,
     served_model_of,
 )
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
@@ -126,18 +126,23 @@ def stable_target(md: ModelDeployment) -> ServingTarget:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRACK: "stable"})
-def stable_deployment_changed(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+def stable_deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     """Readiness of the stable pods flows into the owner's status (written only when it changes).
 
-    Event handlers are not retried, so this one reads the owner fresh and retries a lost race itself.
+    The labels only narrow the watch; the owner is the one in the controller ownerReference, and only
+    its own stable Deployment counts. Event handlers are not retried, so this one reads the owner
+    fresh and retries a lost race itself.
     """
-    md_name = labels.get(LABEL_MODEL_DEPLOYMENT)
     deployment = dict(body)
-    if not md_name or deployment.get("metadata", {}).get("deletionTimestamp"):
+    controller = controlling_model_deployment(deployment)
+    if controller is None or deployment.get("metadata", {}).get("deletionTimestamp"):
+        return
+    md_name, md_uid = controller
+    if deployment.get("metadata", {}).get("name") != deployment_name(md_name, "stable"):
         return
     for _attempt in range(STATUS_WRITE_ATTEMPTS):
         owner = k8s.get(k8s.MODEL_DEPLOYMENT, namespace, md_name)
-        if owner is None:
+        if owner is None or owner.get("metadata", {}).get("uid") != md_uid:
             return
         previous = dict(owner.get("status") or {})
         if previous.get("phase") not in STEADY_PHASES:
