@@ -39,6 +39,7 @@ from ferryman.api.modeldeployment import (
     RolloutPhase,
 )
 from ferryman.api.podtemplate import TrainingContainer, TrainingPodSpec, TrainingPodTemplate
+from ferryman.api.redaction import redact_uri, redact_uris_in
 from ferryman.api.serving import DEFAULT_SERVING_IMAGE, Autoscaling, EnvVar, ResourceRequirements, ServingSpec
 from ferryman.api.strategy import (
     AbTestStrategy,
@@ -152,5 +153,7 @@ __all__ = [
     "Verdict",
     "parse_duration",
     "parse_model_uri",
+    "redact_uri",
+    "redact_uris_in",
     "uri_version_label",
 ]

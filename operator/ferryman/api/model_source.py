@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, PrivateAttr, WithJsonSchema
 
 from ferryman.api.base import MAX_NAME, MAX_URI, ApiModel
+from ferryman.api.redaction import redact_uri
 
 ModelScheme = Literal["models", "s3", "https", "file"]
 
@@ -58,7 +59,7 @@ def parse_model_uri(uri: str) -> ParsedModelUri:
     if plain:
         scheme: ModelScheme = "file" if plain["file"] else "s3" if plain["scheme"] == "s3" else "https"
         return ParsedModelUri(scheme=scheme, uri=uri)
-    raise ValueError(f"invalid model uri {uri!r}: expected {MODEL_URI_FORM}")
+    raise ValueError(f"invalid model uri {redact_uri(uri)!r}: expected {MODEL_URI_FORM}")
 
 
 def _check_model_uri(uri: str) -> str:

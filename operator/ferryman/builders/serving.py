@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ferryman.api import ModelDeployment
+from ferryman.api import ModelDeployment, redact_uri
 from ferryman.api.serving import OPERATOR_ENV_NAMES
 from ferryman.builders.naming import (
     ANNOTATION_MODEL_URI,
@@ -100,7 +100,8 @@ def build_serving_deployment(
                     "labels": pod_labels,
                     "annotations": {
                         **(md.spec.serving.pod_annotations or {}),
-                        ANNOTATION_MODEL_URI: target.model_uri,
+                        # For people reading the pod; the server reads FERRYMAN_MODEL_URI, whole.
+                        ANNOTATION_MODEL_URI: redact_uri(target.model_uri),
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(md.spec.serving.port),
                         "prometheus.io/path": "/metrics",
@@ -157,18 +158,27 @@ def check_model_source(md: ModelDeployment, settings: Settings) -> None:
     """What the schema cannot know: whether this operator can reach the model's registry."""
     if md.spec.model.parsed().is_registry and not settings.mlflow_tracking_uri:
         raise ValueError(
-            f"spec.model.uri: {md.spec.model.uri} names an MLflow registry model, but this operator has no "
-            "registry (set FERRYMAN_MLFLOW_TRACKING_URI on the operator) - or use an s3://, https:// or "
-            "file:/// URI"
+            f"spec.model.uri: {redact_uri(md.spec.model.uri)} names an MLflow registry model, but this "
+            "operator has no registry (set FERRYMAN_MLFLOW_TRACKING_URI on the operator) - or use an "
+            "s3://, https:// or file:/// URI"
         )
 
 
 def served_model_of(deployment: dict[str, Any]) -> tuple[str, str]:
-    """(version, model URI) a serving Deployment we built runs, read back from its pod template."""
-    template = deployment.get("spec", {}).get("template", {}).get("metadata", {})
-    version = str(template.get("labels", {}).get(LABEL_VERSION, ""))
-    uri = str(template.get("annotations", {}).get(ANNOTATION_MODEL_URI, ""))
-    return version, uri
+    """(version, model URI) a serving Deployment we built runs, read back from its pod template.
+
+    The URI comes from the container's environment, whole: the annotation is redacted for display.
+    """
+    template = deployment.get("spec", {}).get("template", {})
+    version = str(template.get("metadata", {}).get("labels", {}).get(LABEL_VERSION, ""))
+    containers = template.get("spec", {}).get("containers") or [{}]
+    env = {var.get("name"): var.get("value") for var in containers[0].get("env") or []}
+    return version, str(env.get("FERRYMAN_MODEL_URI") or "")
+
+
+def deploying_message(target: ServingTarget) -> str:
+    """The Event message when the stable track starts serving a version (credentials never shown)."""
+    return f"serving version {target.model_version} from {redact_uri(target.model_uri)}"
 
 
 def served_model_name(md: ModelDeployment) -> str:

@@ -9,7 +9,7 @@ import kopf
 from pydantic import ValidationError
 
 from ferryman import k8s
-from ferryman.api import GROUP, VERSION, ModelDeployment
+from ferryman.api import GROUP, VERSION, ModelDeployment, redact_uris_in
 from ferryman.builders.naming import (
     LABEL_MANAGED_BY,
     LABEL_TRACK,
@@ -23,6 +23,7 @@ from ferryman.builders.serving import (
     build_serving_deployment,
     check_model_source,
     controlling_model_deployment,
+    deploying_message,
     served_model_of,
 )
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
@@ -37,6 +38,7 @@ PLURAL = "modeldeployments"
 # Phases in which the stable Deployment alone decides the status; a rollout owns it otherwise.
 STEADY_PHASES = frozenset({None, "Pending", "Succeeded"})
 STATUS_WRITE_ATTEMPTS = 3
+URI_FIELDS = ("stableUri", "canaryUri")
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -97,17 +99,16 @@ def serve_in_place(
             resource_version=body.metadata.get("resourceVersion"),
         )  # fmt: skip
     if previous.get("stableVersion") != target.model_version:
-        kopf.info(
-            body,
-            reason="Deploying",
-            message=f"serving version {target.model_version} from {target.model_uri}",
-        )
+        kopf.info(body, reason="Deploying", message=deploying_message(target))
 
 
 def _degrade(
     body: kopf.Body, patch: kopf.Patch, previous: dict[str, Any], message: str, now: datetime
 ) -> NoReturn:
     """Mark Degraded with a message naming the field, tell the user, and stop retrying this spec."""
+    # The API server's or a validator's words may quote a model URI; none leaves here with secrets.
+    uris = (str(body.spec.get("model", {}).get("uri", "")), *(str(previous.get(k) or "") for k in URI_FIELDS))
+    message = redact_uris_in(message, *uris)
     generation = body.metadata.get("generation")
     degraded = invalid_spec_status(previous=previous, generation=generation, message=message, now=now)
     patch.status.update(status_patch(previous, degraded))

@@ -14,6 +14,8 @@ from ferryman.builders.serving import (
     build_service,
     build_serving_deployment,
     controlling_model_deployment,
+    deploying_message,
+    served_model_of,
 )
 from ferryman.config import Settings
 
@@ -187,3 +189,17 @@ def test_the_owner_of_a_deployment_comes_from_its_controller_reference_not_its_l
                                           "uid": "u", "controller": True}]}
     }  # fmt: skip
     assert controlling_model_deployment(other_controller) is None
+
+
+def test_the_model_uri_annotation_and_event_are_redacted_but_the_server_gets_it_whole() -> None:
+    """Pod readers see no credentials; the server's env and served_model_of keep the real URI."""
+    secret_uri = "https://alice:s3cret@models.example/fraud.onnx?sig=abc"
+    target = ServingTarget(track="stable", model_uri=secret_uri, model_version="1", replicas=1)
+    md = model_deployment(model={"uri": secret_uri})
+    deployment = build_serving_deployment(md, target, Settings())
+    annotation = deployment["spec"]["template"]["metadata"]["annotations"]["ferryman.dev/model-uri"]
+    assert annotation == "https://REDACTED@models.example/fraud.onnx?REDACTED"
+    env = {e["name"]: e.get("value") for e in container(deployment)["env"]}
+    assert env["FERRYMAN_MODEL_URI"] == secret_uri
+    assert served_model_of(deployment) == ("1", secret_uri)
+    assert "s3cret" not in deploying_message(target) and "sig=" not in deploying_message(target)
