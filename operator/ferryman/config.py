@@ -66,5 +66,26 @@ class Settings(BaseSettings):
         pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)?$",
         description="sizeLimit of the serving pods' /tmp emptyDir, where downloaded models are kept.",
     )
+    api_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description=(
+            "Longest wait for the answer to one Kubernetes API request (the operator's own and Kopf's short "
+            "requests); a request that takes longer is retried later like any temporary failure."
+        ),
+    )
+    api_connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Longest wait to connect to the Kubernetes API server."
+    )
+    watch_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Each watch asks the API server to end after this long and is then restarted; the client "
+            "gives up 60 s later, so a half-open connection cannot silence a watch forever."
+        ),
+    )
     standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
     workers: int = Field(20, ge=1, le=200, description="Kopf's thread pool for synchronous handlers.")

@@ -23,6 +23,11 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     # Kopf would post an Event for every handler run; we post our own on real transitions only.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = config.workers
+    settings.networking.request_timeout = config.api_timeout_seconds
+    settings.networking.connect_timeout = config.api_connect_timeout_seconds
+    settings.watching.connect_timeout = config.api_connect_timeout_seconds
+    settings.watching.server_timeout = config.watch_timeout_seconds
+    settings.watching.client_timeout = config.watch_timeout_seconds + 60
     settings.peering.standalone = config.standalone
 
 

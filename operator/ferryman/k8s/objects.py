@@ -1,8 +1,8 @@
 """Read and write objects: server-side apply for what we own, merge patches for status.
 
-Every call to the API server goes through `_call`, and every API error is turned into a Kopf
-error here and nowhere else: 4xx that retrying cannot fix become PermanentError (Degraded),
-everything else TemporaryError (retried with a delay).
+Every call to the API server goes through `_call`, with a timeout, and every API error is turned
+into a Kopf error here and nowhere else: 4xx that retrying cannot fix become PermanentError
+(Degraded), everything else, no answer in time included, TemporaryError (retried with a delay).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 import kopf
+import urllib3
 
-from ferryman.k8s.client import api_client
+from ferryman.k8s.client import api_client, request_timeout
 from ferryman.k8s.resources import ResourceKind, kind_of
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -49,7 +50,15 @@ def _call(
         body=body,
         auth_settings=["BearerToken"],
     )
-    response = client.call_api(method, url, header_params=headers, body=payload)
+    try:
+        response = client.call_api(
+            method, url, header_params=headers, body=payload, _request_timeout=request_timeout()
+        )
+    except urllib3.exceptions.HTTPError as error:  # timeouts, refused or reset connections
+        raise kopf.TemporaryError(
+            f"{method} {path}: no answer from the API server ({type(error).__name__})",
+            delay=RETRY_DELAY_SECONDS,
+        ) from error
     data: bytes = response.read()  # type: ignore[no-untyped-call]
     if not 200 <= response.status < 300:
         raise _as_kopf_error(response.status, data, f"{method} {path}")
