@@ -40,14 +40,9 @@ class CelRule:
 
     rule: str
     message: str
-    field_path: str | None = None
-    """Where the API server reports a failure (e.g. ``.metadata.name``); the rule's own node if unset."""
 
     def as_schema(self) -> dict[str, str]:
-        schema = {"rule": self.rule, "message": self.message}
-        if self.field_path:
-            schema["fieldPath"] = self.field_path
-        return schema
+        return {"rule": self.rule, "message": self.message}
 
 
 def cel_rules(*rules: CelRule) -> dict[str, Any]:

@@ -35,7 +35,8 @@ ROUTED_STRATEGY_NEEDS_GATEWAY = CelRule(
 
 # Names the operator derives from a ModelDeployment's name (builders/naming.py, traffic.py,
 # rollout_objects.py). Each is a Service name, a DNS label of at most 63 characters, so the longest
-# suffix sets how long the ModelDeployment's own name may be.
+# suffix sets how long the ModelDeployment's own name may be. The rule sits on the object's root (the
+# API server lets no rule live under metadata), so its message names the field itself.
 DERIVED_NAME_SUFFIXES = ("-stable", "-canary", "-preview", "-mirror")
 DNS_LABEL_MAX = 63
 MAX_MODEL_DEPLOYMENT_NAME = DNS_LABEL_MAX - max(len(suffix) for suffix in DERIVED_NAME_SUFFIXES)
@@ -45,7 +46,6 @@ NAME_FITS_DERIVED_OBJECTS = CelRule(
         f"metadata.name: at most {MAX_MODEL_DEPLOYMENT_NAME} characters: the operator derives Service "
         f"names such as NAME-preview from it, which must fit in {DNS_LABEL_MAX}; choose a shorter name"
     ),
-    field_path=".metadata.name",
 )
 
 
