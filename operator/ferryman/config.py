@@ -87,5 +87,10 @@ class Settings(BaseSettings):
             "gives up 60 s later, so a half-open connection cannot silence a watch forever."
         ),
     )
+    log_level: str = Field(
+        "INFO",
+        pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
+        description="Lowest level logged (one JSON object a line on stderr; see Logging below).",
+    )
     standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
     workers: int = Field(20, ge=1, le=200, description="Kopf's thread pool for synchronous handlers.")

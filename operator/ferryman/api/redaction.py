@@ -7,9 +7,11 @@ messages and logs, which more people can read, get this redacted form.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "REDACTED"
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def redact_uri(uri: str) -> str:
@@ -31,3 +33,8 @@ def redact_uris_in(text: str, *uris: str) -> str:
         if uri:
             text = text.replace(uri, redact_uri(uri))
     return text
+
+
+def redact_urls_in_text(text: str) -> str:
+    """Free text (a log line, an exception) with every URL in it redacted."""
+    return _URL.sub(lambda found: redact_uri(found.group(0)), text)

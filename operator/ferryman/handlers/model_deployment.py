@@ -44,7 +44,9 @@ URI_FIELDS = ("stableUri", "canaryUri")
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def reconcile_model_deployment(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
     """Serve the spec's model: in place on the stable track, or through a rollout beside it."""
     config: Settings = memo.config
     now = datetime.now(UTC)
@@ -55,8 +57,14 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
         check_model_source(md, config)
         inputs = rollout_inputs(md)
     except (ValidationError, ValueError) as error:
-        _degrade(body, patch, previous, describe_validation_error(error), now)
+        _degrade(body, patch, previous, describe_validation_error(error), now, logger)
     change = classify_version_change(previous, md.spec.model.uri, has_strategy=inputs is not None)
+    # One line per decision: what the operator is about to do with this spec, and why.
+    logger.info(
+        "reconcile: %s", change.value,
+        extra={"decision": change.name.lower(), "version": md.spec.model.version_label(),
+               "generation": md.metadata.generation},
+    )  # fmt: skip
     try:
         if change in (VersionChange.SERVE_IN_PLACE, VersionChange.KEEP_STABLE):
             serve_in_place(md, body, previous, config, now)
@@ -66,7 +74,7 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
             rollout.abort_rollout(md, body, inputs[0], previous, config)
         # CONTINUE and KEEP_REJECTED: the rollout timer (or the user's next edit) moves things on.
     except kopf.PermanentError as error:
-        _degrade(body, patch, previous, describe_rejected_manifest(error), now)
+        _degrade(body, patch, previous, describe_rejected_manifest(error), now, logger)
 
 
 def serve_in_place(
@@ -99,12 +107,14 @@ def serve_in_place(
             resource_version=body.metadata.get("resourceVersion"),
         )  # fmt: skip
     if previous.get("stableVersion") != target.model_version:
-        kopf.info(body, reason="Deploying", message=deploying_message(target))
+        # kopf.event, not kopf.info: posting.level (WARNING) would silently drop an info.
+        kopf.event(body, type="Normal", reason="Deploying", message=deploying_message(target))
 
 
 def _degrade(
-    body: kopf.Body, patch: kopf.Patch, previous: dict[str, Any], message: str, now: datetime
-) -> NoReturn:
+    body: kopf.Body, patch: kopf.Patch, previous: dict[str, Any], message: str, now: datetime,
+    logger: kopf.Logger,
+) -> NoReturn:  # fmt: skip
     """Mark Degraded with a message naming the field, tell the user, and stop retrying this spec."""
     # The API server's or a validator's words may quote a model URI; none leaves here with secrets.
     uris = (str(body.spec.get("model", {}).get("uri", "")), *(str(previous.get(k) or "") for k in URI_FIELDS))
@@ -112,6 +122,7 @@ def _degrade(
     generation = body.metadata.get("generation")
     degraded = invalid_spec_status(previous=previous, generation=generation, message=message, now=now)
     patch.status.update(status_patch(previous, degraded))
+    logger.warning("degraded: %s", message, extra={"decision": "degraded"})
     kopf.warn(body, reason="InvalidSpec", message=message)
     raise kopf.PermanentError(message)
 

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from ferryman.config import Settings
+from ferryman.handlers.failure_events import install_failure_events
 
 
 @kopf.on.startup()
@@ -20,8 +21,11 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=config.annotation_prefix, key="last-handled-configuration"
     )
-    # Kopf would post an Event for every handler run; we post our own on real transitions only.
+    # Kopf would post an Event for every handler run; we post our own on real transitions only,
+    # and one Warning per handler failure (failure_events). The level lets kopf.warn() post.
     settings.posting.level = logging.WARNING
+    settings.posting.loggers = False
+    install_failure_events()
     settings.execution.max_workers = config.workers
     settings.networking.request_timeout = config.api_timeout_seconds
     settings.networking.connect_timeout = config.api_connect_timeout_seconds
