@@ -26,8 +26,16 @@ class NotFound(kopf.TemporaryError):
     """The object is not (yet) there."""
 
 
-class NotOwned(kopf.PermanentError):
+class ClusterRefused(kopf.PermanentError):
+    """The cluster cannot take an object built from a valid spec; the message names the object and the fix."""
+
+
+class NotOwned(ClusterRefused):
     """An object of that name exists and this owner does not control it: we never take it over."""
+
+
+class KindNotServed(ClusterRefused):
+    """The API server does not serve the object's kind: its CRDs are not installed."""
 
 
 def _call(
@@ -94,8 +102,20 @@ def apply(manifest: dict[str, Any], field_manager: str) -> dict[str, Any]:
     _refuse_takeover(kind, manifest)
     query = [("fieldManager", field_manager), ("force", "true")]
     path = kind.object_path(meta.get("namespace"), meta["name"])
-    result: dict[str, Any] = _call("PATCH", path, body=manifest, content_type=APPLY_CONTENT_TYPE, query=query)
+    try:
+        result: dict[str, Any] = _call(
+            "PATCH", path, body=manifest, content_type=APPLY_CONTENT_TYPE, query=query
+        )
+    except NotFound as missing:
+        # Apply creates what is absent, so a 404 means the kind itself is not served: retrying
+        # cannot help until someone installs its CRDs.
+        raise KindNotServed(kind_not_served_message(kind)) from missing
     return result
+
+
+def kind_not_served_message(kind: ResourceKind) -> str:
+    where = f"{kind.kind} ({kind.api_version}) is not served by this cluster"
+    return f"{where}: {kind.when_missing}" if kind.when_missing else f"{where}: install its CRDs"
 
 
 def get(kind: ResourceKind, namespace: str | None, name: str) -> dict[str, Any] | None:
