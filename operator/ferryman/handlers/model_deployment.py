@@ -10,12 +10,7 @@ from pydantic import ValidationError
 
 from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment, redact_uris_in
-from ferryman.builders.naming import (
-    LABEL_MANAGED_BY,
-    LABEL_TRACK,
-    MANAGED_BY,
-    deployment_name,
-)
+from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS, deployment_name
 from ferryman.builders.rollout_plan import rollout_inputs
 from ferryman.builders.serving import (
     ServingTarget,
@@ -137,7 +132,7 @@ def stable_target(md: ModelDeployment) -> ServingTarget:
     )
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRACK: "stable"})
+@kopf.on.event("apps", "v1", "deployments", labels=STABLE_DEPLOYMENT_LABELS)
 def stable_deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     """Readiness of the stable pods flows into the owner's status (written only when it changes).
 

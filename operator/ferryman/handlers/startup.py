@@ -7,8 +7,12 @@ from typing import Any
 
 import kopf
 
+from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS
 from ferryman.config import Settings
 from ferryman.handlers.failure_events import install_failure_events
+
+STABLE_DEPLOYMENT_SELECTOR = ",".join(f"{key}={value}" for key, value in STABLE_DEPLOYMENT_LABELS.items())
+"""The only Deployments the operator watches: stable tracks it made (see stable_deployment_changed)."""
 
 
 @kopf.on.startup()
@@ -33,6 +37,9 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.server_timeout = config.watch_timeout_seconds
     settings.watching.client_timeout = config.watch_timeout_seconds + 60
     settings.peering.standalone = config.standalone
+    # The API server filters the Deployment watch: without this Kopf lists and caches every
+    # Deployment in the cluster and drops the others client-side (the handler's labels filter).
+    settings.watching.label_selectors["apps", "deployments"] = STABLE_DEPLOYMENT_SELECTOR
 
 
 @kopf.on.login()
