@@ -62,3 +62,31 @@ def test_two_model_deployments_never_fight_over_a_derived_name(
     after = kubectl.get("service", "a-stable", namespace)
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert [ref["uid"] for ref in after["metadata"]["ownerReferences"]] == [owner_uid]
+
+
+def test_objects_left_by_a_deleted_namesake_are_waited_for_not_reported(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """Delete an MD and create it again at once: its old Service, not yet collected, is no takeover.
+
+    Made deterministic with a Service whose controller is a ModelDeployment `fraud` that no longer
+    exists (another uid); the real garbage collector removes it, then the new `fraud` serves.
+    """
+    leftover = foreign_service(namespace, "fraud")
+    leftover["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "ferryman.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "name": "fraud",
+            "uid": "00000000-0000-4000-8000-000000000000",
+            "controller": True,
+        }
+    ]
+    kubectl.apply([leftover], field_manager="ferryman")
+    kubectl.apply([model_deployment(namespace, model_uri)])
+
+    status = wait_until_serving(kubectl, namespace)
+    assert status["phase"] == "Succeeded"
+    service = kubectl.get("service", "fraud", namespace)
+    owner_uid = kubectl.get("modeldeployment", "fraud", namespace)["metadata"]["uid"]
+    assert [ref["uid"] for ref in service["metadata"]["ownerReferences"]] == [owner_uid]

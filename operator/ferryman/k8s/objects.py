@@ -20,6 +20,7 @@ from ferryman.k8s.resources import ResourceKind, kind_of
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
 RETRY_DELAY_SECONDS = 5.0
+GARBAGE_COLLECTION_DELAY_SECONDS = 2.0
 
 
 class NotFound(kopf.TemporaryError):
@@ -181,7 +182,24 @@ def _refuse_takeover(kind: ResourceKind, manifest: dict[str, Any]) -> None:
     existing_meta = existing.get("metadata") or {}
     if _controller_uid(existing_meta) == owner_uid:
         return
+    if existing_meta.get("deletionTimestamp") or _left_by_namesake(meta, existing_meta):
+        # A ModelDeployment deleted and created again under the same name: its old objects go soon.
+        raise kopf.TemporaryError(
+            f"{kind.kind} {meta.get('namespace')}/{meta['name']} of a deleted namesake is still there; "
+            "waiting for the garbage collector",
+            delay=GARBAGE_COLLECTION_DELAY_SECONDS,
+        )
     raise NotOwned(not_owned_message(kind, meta, existing_meta))
+
+
+def _left_by_namesake(wanted: dict[str, Any], existing: dict[str, Any]) -> bool:
+    """Controlled by an owner of our kind and name but another uid: that owner no longer exists."""
+    ours: dict[str, Any] = next(iter(wanted.get("ownerReferences") or []), {})
+    theirs: dict[str, Any] = next(
+        (ref for ref in existing.get("ownerReferences") or [] if ref.get("controller")), {}
+    )
+    same_owner_name = (theirs.get("kind"), theirs.get("name")) == (ours.get("kind"), ours.get("name"))
+    return same_owner_name and theirs.get("apiVersion") == ours.get("apiVersion")
 
 
 def not_owned_message(kind: ResourceKind, wanted: dict[str, Any], existing: dict[str, Any]) -> str:
