@@ -78,8 +78,9 @@ class Settings(BaseSettings):
     api_connect_timeout_seconds: float = Field(
         5.0, gt=0, le=60, description="Longest wait to connect to the Kubernetes API server."
     )
-    watch_timeout_seconds: float = Field(
-        300.0,
+    # Whole seconds: Kopf passes it to the API server as timeoutSeconds, which must be an integer.
+    watch_timeout_seconds: int = Field(
+        300,
         gt=0,
         le=3600,
         description=(

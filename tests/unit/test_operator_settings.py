@@ -22,3 +22,11 @@ def test_the_deployment_watch_is_filtered_by_the_api_server() -> None:
     ]
     assert settings.watching.label_selectors.collect(SERVICES) == []
     assert STABLE_DEPLOYMENT_SELECTOR.count(",") == 1
+
+
+def test_watch_timeouts_reach_the_api_server_as_whole_seconds() -> None:
+    """Kopf sends server_timeout as timeoutSeconds; "300.0" is refused with a 400 by the API server."""
+    settings = kopf.OperatorSettings()
+    configure_operator(settings=settings, memo=kopf.Memo())
+    assert str(settings.watching.server_timeout) == "300"
+    assert settings.networking.request_timeout == 15.0
