@@ -83,8 +83,10 @@ def _run_operator(_: argparse.Namespace) -> int:
 
     import ferryman.handlers  # noqa: F401  (registers the handlers)
     from ferryman.config import Settings
+    from ferryman.logs import configure_logging
 
     config = Settings()
+    configure_logging(config.log_level)
     kopf.run(
         standalone=config.standalone,
         clusterwide=not config.namespaces,

@@ -43,10 +43,9 @@ class Settings(BaseSettings):
         ),
     )
     gateway_latency_service_matcher: str = Field(
-        # Traefik names a Gateway API backend
-        #   <route key>-svc-<namespace>-<service>-<index in the rule>@kubernetesgateway
-        # and a Service behind a TraefikService <namespace>-<service>-<port>@kubernetescrd.
-        'service=~".*-svc-{namespace}-{service}-[0-9]+@kubernetesgateway|{namespace}-{service}-80@kubernetescrd"',
+        # Traefik names a Gateway API backend <route key>-svc-<namespace>-<service>-<index in the rule>
+        # @kubernetesgateway. (Mirrored copies behind a TraefikService are judged on the pods' histogram.)
+        'service=~".*-svc-{namespace}-{service}-[0-9]+@kubernetesgateway"',
         description=(
             "PromQL label matcher of one backend Service in gateway_latency_metric ({namespace}, {service})."
         ),
@@ -58,6 +57,57 @@ class Settings(BaseSettings):
             "How long a finished canary keeps its pods after traffic left it, so that data planes that "
             "apply route changes asynchronously never send a request to a pod that is going away."
         ),
+    )
+    serving_drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Passed to serving pods: after SIGTERM they answer unready but keep serving this long.",
+    )
+    serving_graceful_timeout_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Passed to serving pods: after draining, how long in-flight requests may take.",
+    )
+    serving_default_resources: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"requests": {"cpu": "50m", "memory": "128Mi"}},
+        description=(
+            "Resources of a serving container whose ModelDeployment sets none (JSON), so that no serving "
+            "pod is BestEffort (first evicted under memory pressure)."
+        ),
+    )
+    serving_tmp_size_limit: str = Field(
+        "2Gi",
+        pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)?$",
+        description="sizeLimit of the serving pods' /tmp emptyDir, where downloaded models are kept.",
+    )
+    api_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description=(
+            "Longest wait for the answer to one Kubernetes API request (the operator's own and Kopf's short "
+            "requests); a request that takes longer is retried later like any temporary failure."
+        ),
+    )
+    api_connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Longest wait to connect to the Kubernetes API server."
+    )
+    # Whole seconds: Kopf passes it to the API server as timeoutSeconds, which must be an integer.
+    watch_timeout_seconds: int = Field(
+        300,
+        gt=0,
+        le=3600,
+        description=(
+            "Each watch asks the API server to end after this long and is then restarted; the client "
+            "gives up 60 s later, so a half-open connection cannot silence a watch forever."
+        ),
+    )
+    log_level: str = Field(
+        "INFO",
+        pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
+        description="Lowest level logged (one JSON object a line on stderr; see Logging below).",
     )
     standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
     workers: int = Field(20, ge=1, le=200, description="Kopf's thread pool for synchronous handlers.")

@@ -4,63 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kopf.testing import KopfRunner
 from tests.support.kube_cli import Kubectl
+from tests.support.model_deployments import model_deployment, status_of, wait_until_serving
 from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import install_crds, running_operator, wait_for
+from tests.support.operator import running_operator, wait_for
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def kubectl(cluster: Any) -> Kubectl:
-    kubectl = Kubectl(Path(cluster.kubeconfig))
-    install_crds(kubectl)
-    return kubectl
-
-
-@pytest.fixture(scope="module")
-def model_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    files = make_gradient_boosting_model(tmp_path_factory.mktemp("model"), trees=10)
-    return files.model_path.as_uri()
-
-
-@pytest.fixture
-def operator(cluster: Any, namespace: str) -> Iterator[KopfRunner]:
-    with running_operator(Path(cluster.kubeconfig), namespace) as runner:
-        yield runner
-        # While the operator still runs, so that any finalizer it placed is released.
-        cluster.kubectl(
-            "delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s"
-        )
-
-
-def model_deployment(namespace: str, uri: str, name: str = "fraud", **serving: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "ferryman.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"model": {"uri": uri}, "serving": {"replicas": 1, **serving}},
-    }
-
-
-def status_of(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str, Any]:
-    return dict(kubectl.get("modeldeployment", name, namespace).get("status") or {})
-
-
-def wait_until_serving(kubectl: Kubectl, namespace: str, version: str | None = None) -> dict[str, Any]:
-    def serving() -> dict[str, Any] | None:
-        status = status_of(kubectl, namespace)
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
-        right_version = version is None or status.get("stableVersion") == version
-        return status if ready and right_version and status.get("phase") == "Succeeded" else None
-
-    return wait_for("ModelDeployment Ready", serving, timeout=120)
 
 
 def resource_versions(kubectl: Kubectl, namespace: str) -> dict[str, str]:
@@ -196,3 +150,31 @@ def test_action_without_a_rollout_is_ignored_with_a_warning_and_cleared(
     )
     assert events.strip()
     assert status_of(kubectl, namespace)["phase"] == "Succeeded"
+
+
+def test_a_registry_model_with_the_stable_version_number_starts_a_rollout(
+    cluster: Any, kubectl: Kubectl, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """models:/a/7 then models:/b/7 both read "7": the handler failed on every retry; now a canary starts.
+
+    The registry address is never answered (the pods stay unready); what is tested is the handler's decision.
+    """
+    monkeypatch.setenv("FERRYMAN_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    md = model_deployment(namespace, "models:/a/7")
+    md["spec"]["strategy"] = {"canary": {"steps": [{"weight": 50}]}}
+    with running_operator(Path(cluster.kubeconfig), namespace):
+        kubectl.apply([md])
+        wait_for("stable recorded", lambda: status_of(kubectl, namespace).get("stableUri") == "models:/a/7")
+        md["spec"]["model"]["uri"] = "models:/b/7"
+        kubectl.apply([md])
+        status = wait_for(
+            "the canary of models:/b/7",
+            lambda: (s := status_of(kubectl, namespace)).get("canaryUri") == "models:/b/7" and s,
+            timeout=30,
+        )
+        assert status["phase"] == "Progressing"
+        assert status["stableVersion"] == "7"
+        assert status["canaryVersion"].startswith("7-")
+        canary = kubectl.get("deployment", "fraud-canary", namespace)
+        assert canary["metadata"]["labels"]["ferryman.dev/model-version"] == status["canaryVersion"]
+        kubectl.delete("modeldeployment", "fraud", namespace, wait=True)

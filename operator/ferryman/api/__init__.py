@@ -45,6 +45,7 @@ from ferryman.api.modeldeployment import (
     ModelDeploymentStatus,
 )
 from ferryman.api.podtemplate import TrainingContainer, TrainingPodSpec, TrainingPodTemplate
+from ferryman.api.redaction import redact_uri, redact_uris_in, redact_urls_in_text
 from ferryman.api.serving import DEFAULT_SERVING_IMAGE, Autoscaling, EnvVar, ResourceRequirements, ServingSpec
 from ferryman.api.strategy import (
     AbTestStrategy,
@@ -158,5 +159,8 @@ __all__ = [
     "ValidationSpec",
     "parse_duration",
     "parse_model_uri",
+    "redact_uri",
+    "redact_uris_in",
+    "redact_urls_in_text",
     "uri_version_label",
 ]

@@ -38,7 +38,7 @@ def _resource_section(resource: type[ApiResource], schema: Schema) -> str:
         "| Field | Type | Default | Description |",
         "|---|---|---|---|",
     ]
-    rules: list[str] = []
+    rules = [f"- `{resource.KIND}`: {rule['message']} (`{rule['rule']}`)" for rule in _rules(schema)]
     for path, node in _walk(schema["properties"]["spec"], "spec"):
         lines.append(_row(path, node))
         rules += [f"- `{path}`: {rule['message']} (`{rule['rule']}`)" for rule in _rules(node)]

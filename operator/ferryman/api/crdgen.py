@@ -71,7 +71,9 @@ def openapi_schema(resource: type[ApiResource]) -> Schema:
     # The Spec and Status docstrings describe .spec and .status (what `kubectl explain` shows).
     spec = to_structural(_field_model(resource, "spec").model_json_schema(by_alias=True))
     status = to_structural(_field_model(resource, "status").model_json_schema(by_alias=True))
+    root_rules = {"x-kubernetes-validations": [rule.as_schema() for rule in resource.ROOT_RULES]}
     return {
+        **(root_rules if resource.ROOT_RULES else {}),
         "type": "object",
         "description": resource.__doc__,
         "required": ["spec"],

@@ -2,6 +2,8 @@
 
 Kubernetes users know Go-style durations from Flagger, Argo Rollouts and kubectl flags. We accept the
 subset that reads unambiguously: one or more ``<digits><unit>`` groups with units ms, s, m, h.
+Each group has at most six digits (999999h is 114 years) and the whole at most 32 characters, so every
+duration the schema accepts fits in a Python timedelta: no spec can make validation overflow.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
-DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
-DURATION_FORM = "digits followed by a unit ms, s, m or h, e.g. 500ms, 30s, 10m, 1h30m"
+MAX_GROUP_DIGITS = 6
+MAX_DURATION_LENGTH = 32
+DURATION_PATTERN = rf"^([0-9]{{1,{MAX_GROUP_DIGITS}}}(ms|s|m|h))+$"
+DURATION_FORM = (
+    f"digits followed by a unit ms, s, m or h (at most {MAX_GROUP_DIGITS} digits each), "
+    "e.g. 500ms, 30s, 10m, 1h30m"
+)
 
 _WHOLE = re.compile(DURATION_PATTERN)
 _GROUP = re.compile(r"([0-9]+)(ms|s|m|h)")
@@ -27,7 +34,7 @@ _UNIT = {
 
 def parse_duration(text: str) -> timedelta:
     """The timedelta that ``text`` (e.g. ``1h30m``) stands for; ValueError naming the text if malformed."""
-    if not isinstance(text, str) or not _WHOLE.fullmatch(text):
+    if not isinstance(text, str) or len(text) > MAX_DURATION_LENGTH or not _WHOLE.fullmatch(text):
         raise ValueError(f"invalid duration {text!r}: expected {DURATION_FORM}")
     return sum((int(count) * _UNIT[unit] for count, unit in _GROUP.findall(text)), timedelta())
 
@@ -40,6 +47,6 @@ def _check_duration(text: str) -> str:
 Duration = Annotated[
     str,
     AfterValidator(_check_duration),
-    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": 32}),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": MAX_DURATION_LENGTH}),
 ]
 """A duration string such as ``30s``; kept as text so the API round-trips what the user wrote."""

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ferryman.api.base import API_VERSION, MAX_NAME, ApiModel, Timestamp
+from ferryman.api.base import API_VERSION, MAX_NAME, ApiModel, CelRule, Timestamp
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -49,6 +49,8 @@ class ApiResource(ApiModel):
     PLURAL: ClassVar[str]
     SINGULAR: ClassVar[str]
     SHORT_NAMES: ClassVar[tuple[str, ...]]
+    ROOT_RULES: ClassVar[tuple[CelRule, ...]] = ()
+    """CEL rules on the whole object (the only place the API server lets a rule read metadata.name)."""
 
     api_version: str = Field(default=API_VERSION, description="ferryman.dev/v1alpha1")
     kind: str = Field(description="Kind of the resource.")

@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, Field, PrivateAttr, WithJsonSchema
 
 from ferryman.api.base import MAX_NAME, MAX_URI, ApiModel
+from ferryman.api.redaction import redact_uri
 
 ModelScheme = Literal["models", "s3", "https", "file"]
 
@@ -58,7 +59,7 @@ def parse_model_uri(uri: str) -> ParsedModelUri:
     if plain:
         scheme: ModelScheme = "file" if plain["file"] else "s3" if plain["scheme"] == "s3" else "https"
         return ParsedModelUri(scheme=scheme, uri=uri)
-    raise ValueError(f"invalid model uri {uri!r}: expected {MODEL_URI_FORM}")
+    raise ValueError(f"invalid model uri {redact_uri(uri)!r}: expected {MODEL_URI_FORM}")
 
 
 def _check_model_uri(uri: str) -> str:
@@ -111,10 +112,23 @@ class ModelSource(ApiModel):
         ),
     )
 
+    # Set by the operator when the URI's own label would equal another track's (see version_label).
+    _version_label: str | None = PrivateAttr(default=None)
+
+    def with_version_label(self, label: str) -> ModelSource:
+        """A copy that reports ``label`` as its version label."""
+        copy = self.model_copy()
+        copy._version_label = label
+        return copy
+
     def parsed(self) -> ParsedModelUri:
         """The URI taken apart: scheme, registered model name, version or alias."""
         return parse_model_uri(self.uri)
 
     def version_label(self) -> str:
-        """The version we display and label pods with: version number, alias, or stem-hash."""
-        return uri_version_label(self.uri)
+        """The version we display and label pods with: version number, alias, or stem-hash.
+
+        The operator may have set another label (with_version_label): models:/a/7 and models:/b/7
+        both read "7", and two tracks of one ModelDeployment must never share a version.
+        """
+        return self._version_label or uri_version_label(self.uri)

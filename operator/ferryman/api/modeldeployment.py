@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from ferryman.api.analysis import AnalysisResult, EvidenceRecord
 from ferryman.api.base import MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
-from ferryman.api.meta import ApiResource, Condition
+from ferryman.api.meta import ApiResource, Condition, ObjectMeta
 from ferryman.api.model_source import ModelSource
 from ferryman.api.serving import ServingSpec
 from ferryman.api.strategy import StrategySpec
@@ -30,6 +30,36 @@ ROUTED_STRATEGY_NEEDS_GATEWAY = CelRule(
         "(a replica ratio can neither mirror requests nor match headers)"
     ),
 )
+
+
+# Names the operator derives from a ModelDeployment's name (builders/naming.py, traffic.py,
+# rollout_objects.py). Each is a Service name, a DNS label of at most 63 characters, so the longest
+# suffix sets how long the ModelDeployment's own name may be. The rule sits on the object's root (the
+# API server lets no rule live under metadata), so its message names the field itself.
+DERIVED_NAME_SUFFIXES = ("-stable", "-canary", "-preview", "-mirror")
+DNS_LABEL_MAX = 63
+MAX_MODEL_DEPLOYMENT_NAME = DNS_LABEL_MAX - max(len(suffix) for suffix in DERIVED_NAME_SUFFIXES)
+NAME_FITS_DERIVED_OBJECTS = CelRule(
+    rule=f"size(self.metadata.name) <= {MAX_MODEL_DEPLOYMENT_NAME}",
+    message=(
+        f"metadata.name: at most {MAX_MODEL_DEPLOYMENT_NAME} characters: the operator derives Service "
+        f"names such as NAME-preview from it, which must fit in {DNS_LABEL_MAX}; choose a shorter name"
+    ),
+)
+
+
+def _name_fits_derived_objects(name: str) -> str:
+    if len(name) > MAX_MODEL_DEPLOYMENT_NAME:
+        raise ValueError(NAME_FITS_DERIVED_OBJECTS.message)
+    return name
+
+
+class ModelDeploymentMeta(ObjectMeta):
+    """Object metadata, with the name short enough for every object derived from it."""
+
+    name: Annotated[str, AfterValidator(_name_fits_derived_objects)] = Field(
+        description="Name of the object, unique in its namespace."
+    )
 
 
 class ModelDeploymentSpec(ApiModel, json_schema_extra=cel_rules(ROUTED_STRATEGY_NEEDS_GATEWAY)):
@@ -133,10 +163,17 @@ class ModelDeployment(ApiResource):
     PLURAL: ClassVar[str] = "modeldeployments"
     SINGULAR: ClassVar[str] = "modeldeployment"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("md",)
+    ROOT_RULES: ClassVar[tuple[CelRule, ...]] = (NAME_FITS_DERIVED_OBJECTS,)
 
     kind: str = Field(default="ModelDeployment", description="ModelDeployment")
+    metadata: ModelDeploymentMeta = Field(description="Standard object metadata.")
     spec: ModelDeploymentSpec = Field(description="Desired state.")
     status: ModelDeploymentStatus | None = Field(default=None, description="Observed state.")
+
+    def with_version_label(self, label: str) -> ModelDeployment:
+        """A copy whose spec.model reports ``label`` as its version label."""
+        spec = self.spec.model_copy(update={"model": self.spec.model.with_version_label(label)})
+        return self.model_copy(update={"spec": spec})
 
     def requested_action(self) -> ManualAction | None:
         """The manual action in the ferryman.dev/action annotation; ValueError naming it if unknown."""

@@ -15,6 +15,26 @@ AUTOSCALING_BOUNDS = CelRule(
     message="spec.serving.autoscaling: minReplicas must not exceed maxReplicas",
 )
 
+# The serving container's variables the operator sets itself (builders/serving.py): a user entry of the
+# same name would silently win in the Pod (the last duplicate does), serving another model or port.
+OPERATOR_ENV_NAMES = (
+    "FERRYMAN_MODEL_URI",
+    "FERRYMAN_MODEL_NAME",
+    "FERRYMAN_MODEL_VERSION",
+    "FERRYMAN_PORT",
+    "FERRYMAN_HOST",
+    "FERRYMAN_MLFLOW_TRACKING_URI",
+    "FERRYMAN_DRAIN_SECONDS",
+    "FERRYMAN_GRACEFUL_TIMEOUT_SECONDS",
+)
+ENV_NOT_OPERATORS = CelRule(
+    rule="!(self.name in [" + ", ".join(f"'{name}'" for name in OPERATOR_ENV_NAMES) + "])",
+    message=(
+        "spec.serving.env: " + ", ".join(OPERATOR_ENV_NAMES) + " are set by the operator from the spec "
+        "(spec.model, spec.serving.port) and its own settings; remove this entry"
+    ),
+)
+
 
 class ResourceRequirements(ApiModel):
     """Compute resources for each serving container, as in a Pod spec."""
@@ -48,7 +68,7 @@ class Autoscaling(ApiModel, json_schema_extra=cel_rules(AUTOSCALING_BOUNDS)):
         return self
 
 
-class EnvVar(ApiModel):
+class EnvVar(ApiModel, json_schema_extra=cel_rules(ENV_NOT_OPERATORS)):
     """An environment variable for the serving container, as in a Pod spec."""
 
     name: str = Field(max_length=MAX_NAME, description="Variable name.")
@@ -58,6 +78,12 @@ class EnvVar(ApiModel):
         description="Source of the value (secretKeyRef, configMapKeyRef, fieldRef), copied to the Pod as is.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+
+    @model_validator(mode="after")
+    def _not_an_operator_variable(self) -> Self:
+        if self.name in OPERATOR_ENV_NAMES:
+            raise ValueError(f"{ENV_NOT_OPERATORS.message} (got {self.name})")
+        return self
 
 
 class ServingSpec(ApiModel):

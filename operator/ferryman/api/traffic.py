@@ -47,8 +47,9 @@ class GatewayTraffic(ApiModel, json_schema_extra=cel_rules(GATEWAY_NEEDS_TARGET)
         default=None,
         max_length=MAX_NAME,
         description=(
-            "HTTPRoute the operator owns and writes; defaults to the ModelDeployment's name. "
-            "Set it to an existing route only if Ferryman may own its rules."
+            "HTTPRoute the operator creates, owns and writes; defaults to the ModelDeployment's name. "
+            "An existing route of that name that this ModelDeployment does not own is never changed: "
+            "the ModelDeployment goes Degraded instead."
         ),
     )
     parent_refs: list[ParentRef] = Field(

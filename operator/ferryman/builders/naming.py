@@ -14,6 +14,10 @@ LABEL_TRACK = "ferryman.dev/track"
 LABEL_VERSION = "ferryman.dev/model-version"
 ANNOTATION_MODEL_URI = "ferryman.dev/model-uri"
 
+# The Deployments the operator watches: stable tracks it made. One dict for the handler's filter and the
+# API server's label selector, so the server never drops one the handler would take.
+STABLE_DEPLOYMENT_LABELS = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRACK: "stable"}
+
 _LABEL_VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from ferryman.api import ModelDeployment
+from ferryman.api import ModelDeployment, redact_uri
+from ferryman.api.serving import OPERATOR_ENV_NAMES
 from ferryman.builders.naming import (
     ANNOTATION_MODEL_URI,
     LABEL_TRACK,
@@ -22,6 +24,9 @@ from ferryman.builders.naming import (
 from ferryman.config import Settings
 
 HTTP_PORT_NAME = "http"
+# After the server's graceful timeout it still has to close and exit; the kubelet's SIGKILL must not
+# arrive before that.
+SHUTDOWN_MARGIN_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,22 @@ def owner_reference(md: ModelDeployment) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def controlling_model_deployment(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(name, uid) of the ModelDeployment that controls obj, read from its ownerReferences.
+
+    Labels are no proof: anyone who can create a Deployment can copy ours onto it. The controller
+    reference is set by us only, and its uid names one ModelDeployment, not a later namesake.
+    """
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        ours = (
+            str(ref.get("apiVersion", "")).startswith("ferryman.dev/")
+            and ref.get("kind") == "ModelDeployment"
+        )
+        if ours and ref.get("controller"):
+            return str(ref.get("name")), str(ref.get("uid"))
+    return None
 
 
 def _metadata(md: ModelDeployment, name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -79,7 +100,8 @@ def build_serving_deployment(
                     "labels": pod_labels,
                     "annotations": {
                         **(md.spec.serving.pod_annotations or {}),
-                        ANNOTATION_MODEL_URI: target.model_uri,
+                        # For people reading the pod; the server reads FERRYMAN_MODEL_URI, whole.
+                        ANNOTATION_MODEL_URI: redact_uri(target.model_uri),
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(md.spec.serving.port),
                         "prometheus.io/path": "/metrics",
@@ -112,31 +134,51 @@ def _pod_spec(md: ModelDeployment, target: ServingTarget, settings: Settings) ->
     }
     if serving.resources is not None:
         container["resources"] = serving.resources.model_dump(by_alias=True, exclude_none=True)
+    else:
+        container["resources"] = {
+            kind: dict(amounts) for kind, amounts in settings.serving_default_resources.items()
+        }
     return {
         "containers": [container],
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": 30,
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "terminationGracePeriodSeconds": termination_grace_seconds(settings),
+        # /tmp holds the downloaded model: bounded, so one pod cannot fill the node's disk.
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": settings.serving_tmp_size_limit}}],
     }
+
+
+def termination_grace_seconds(settings: Settings) -> int:
+    """Long enough for the pod to drain, finish in-flight requests and exit before the kubelet kills it."""
+    shutdown = settings.serving_drain_seconds + settings.serving_graceful_timeout_seconds
+    return math.ceil(shutdown) + SHUTDOWN_MARGIN_SECONDS
 
 
 def check_model_source(md: ModelDeployment, settings: Settings) -> None:
     """What the schema cannot know: whether this operator can reach the model's registry."""
     if md.spec.model.parsed().is_registry and not settings.mlflow_tracking_uri:
         raise ValueError(
-            f"spec.model.uri: {md.spec.model.uri} names an MLflow registry model, but this operator has no "
-            "registry (set FERRYMAN_MLFLOW_TRACKING_URI on the operator) - or use an s3://, https:// or "
-            "file:/// URI"
+            f"spec.model.uri: {redact_uri(md.spec.model.uri)} names an MLflow registry model, but this "
+            "operator has no registry (set FERRYMAN_MLFLOW_TRACKING_URI on the operator) - or use an "
+            "s3://, https:// or file:/// URI"
         )
 
 
 def served_model_of(deployment: dict[str, Any]) -> tuple[str, str]:
-    """(version, model URI) a serving Deployment we built runs, read back from its pod template."""
-    template = deployment.get("spec", {}).get("template", {}).get("metadata", {})
-    version = str(template.get("labels", {}).get(LABEL_VERSION, ""))
-    uri = str(template.get("annotations", {}).get(ANNOTATION_MODEL_URI, ""))
-    return version, uri
+    """(version, model URI) a serving Deployment we built runs, read back from its pod template.
+
+    The URI comes from the container's environment, whole: the annotation is redacted for display.
+    """
+    template = deployment.get("spec", {}).get("template", {})
+    version = str(template.get("metadata", {}).get("labels", {}).get(LABEL_VERSION, ""))
+    containers = template.get("spec", {}).get("containers") or [{}]
+    env = {var.get("name"): var.get("value") for var in containers[0].get("env") or []}
+    return version, str(env.get("FERRYMAN_MODEL_URI") or "")
+
+
+def deploying_message(target: ServingTarget) -> str:
+    """The Event message when the stable track starts serving a version (credentials never shown)."""
+    return f"serving version {target.model_version} from {redact_uri(target.model_uri)}"
 
 
 def served_model_name(md: ModelDeployment) -> str:
@@ -154,10 +196,17 @@ def _serving_env(md: ModelDeployment, target: ServingTarget, settings: Settings)
         # Bind to the pod IP: in a real pod that is the pod's own interface, and on the local
         # cluster several pods share one node network namespace.
         {"name": "FERRYMAN_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        # Set here so that terminationGracePeriodSeconds is computed from what the server really uses.
+        {"name": "FERRYMAN_DRAIN_SECONDS", "value": str(settings.serving_drain_seconds)},
+        {
+            "name": "FERRYMAN_GRACEFUL_TIMEOUT_SECONDS",
+            "value": str(settings.serving_graceful_timeout_seconds),
+        },
     ]
     if settings.mlflow_tracking_uri:
         env.append({"name": "FERRYMAN_MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
-    user_env = md.spec.serving.env or []
+    # Validation refuses user entries of these names; skipping them here keeps the guarantee local.
+    user_env = [var for var in md.spec.serving.env or [] if var.name not in OPERATOR_ENV_NAMES]
     env.extend(var.model_dump(by_alias=True, exclude_none=True) for var in user_env)
     return env
 

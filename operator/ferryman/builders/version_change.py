@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from ferryman.api import uri_version_label
 from ferryman.api.vocabulary import ACTIVE_PHASES, Phase
 
 FAILED_PHASES = frozenset({Phase.ROLLED_BACK, Phase.DEGRADED})
@@ -35,3 +37,22 @@ def classify_version_change(status: Mapping[str, Any], desired_uri: str, has_str
     if phase in FAILED_PHASES and canary_uri == desired_uri:
         return VersionChange.KEEP_REJECTED
     return VersionChange.START_ROLLOUT
+
+
+def version_label_in(status: Mapping[str, Any], desired_uri: str) -> str:
+    """The version label of desired_uri given the status: the one already recorded for it, else a new one.
+
+    models:/a/7 and models:/b/7 (or models:/a@prod and models:/b@prod) both read "7" (or "prod"); a
+    rollout between them would have two tracks with one version, which the state machine refuses, and
+    even in place the version shown would not change with the model. A short hash of the URI tells
+    them apart and is the same on every reconcile.
+    """
+    for track in ("stable", "canary"):
+        recorded = status.get(f"{track}Version")
+        if recorded and status.get(f"{track}Uri") == desired_uri:
+            return str(recorded)
+    label = uri_version_label(desired_uri)
+    if label not in (status.get("stableVersion"), status.get("canaryVersion")):
+        return label
+    digest = hashlib.sha256(desired_uri.encode()).hexdigest()[:8]
+    return f"{label[:54]}-{digest}"

@@ -9,26 +9,22 @@ import kopf
 from pydantic import ValidationError
 
 from ferryman import k8s
-from ferryman.api import GROUP, VERSION, ModelDeployment
-from ferryman.builders.naming import (
-    LABEL_MANAGED_BY,
-    LABEL_MODEL_DEPLOYMENT,
-    LABEL_TRACK,
-    MANAGED_BY,
-    deployment_name,
-)
+from ferryman.api import GROUP, VERSION, ModelDeployment, redact_uris_in
+from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS, deployment_name
 from ferryman.builders.rollout_plan import rollout_inputs
 from ferryman.builders.serving import (
     ServingTarget,
     build_service,
     build_serving_deployment,
     check_model_source,
+    controlling_model_deployment,
+    deploying_message,
     served_model_of,
 )
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
 from ferryman.builders.traffic import build_steady_traffic
-from ferryman.builders.version_change import VersionChange, classify_version_change
+from ferryman.builders.version_change import VersionChange, classify_version_change, version_label_in
 from ferryman.config import Settings
 from ferryman.handlers import rollout_steps
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
@@ -37,23 +33,33 @@ PLURAL = "modeldeployments"
 # Phases in which the stable Deployment alone decides the status; a rollout owns it otherwise.
 STEADY_PHASES = frozenset({None, "Pending", "Succeeded"})
 STATUS_WRITE_ATTEMPTS = 3
+URI_FIELDS = ("stableUri", "canaryUri")
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def reconcile_model_deployment(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
     """Serve the spec's model: in place on the stable track, or through a rollout beside it."""
     config: Settings = memo.config
     now = datetime.now(UTC)
     previous = dict(body.status)
     try:
         md = ModelDeployment.model_validate(body)
+        md = md.with_version_label(version_label_in(previous, md.spec.model.uri))
         check_model_source(md, config)
         inputs = rollout_inputs(md, config)
     except (ValidationError, ValueError) as error:
-        _degrade(body, patch, previous, describe_validation_error(error), now)
+        _degrade(body, patch, previous, describe_validation_error(error), now, logger)
     change = classify_version_change(previous, md.spec.model.uri, has_strategy=inputs is not None)
+    # One line per decision: what the operator is about to do with this spec, and why.
+    logger.info(
+        "reconcile: %s", change.value,
+        extra={"decision": change.name.lower(), "version": md.spec.model.version_label(),
+               "generation": md.metadata.generation},
+    )  # fmt: skip
     try:
         if change in (VersionChange.SERVE_IN_PLACE, VersionChange.KEEP_STABLE):
             serve_in_place(md, body, previous, config, now)
@@ -63,7 +69,7 @@ def reconcile_model_deployment(body: kopf.Body, patch: kopf.Patch, memo: kopf.Me
             rollout_steps.abort_rollout(md, body, inputs[0], previous, config)
         # CONTINUE and KEEP_REJECTED: the rollout timer (or the user's next edit) moves things on.
     except kopf.PermanentError as error:
-        _degrade(body, patch, previous, describe_rejected_manifest(error), now)
+        _degrade(body, patch, previous, describe_rejected_manifest(error), now, logger)
 
 
 def serve_in_place(
@@ -96,20 +102,22 @@ def serve_in_place(
             resource_version=body.metadata.get("resourceVersion"),
         )  # fmt: skip
     if previous.get("stableVersion") != target.model_version:
-        kopf.info(
-            body,
-            reason="Deploying",
-            message=f"serving version {target.model_version} from {target.model_uri}",
-        )
+        # kopf.event, not kopf.info: posting.level (WARNING) would silently drop an info.
+        kopf.event(body, type="Normal", reason="Deploying", message=deploying_message(target))
 
 
 def _degrade(
-    body: kopf.Body, patch: kopf.Patch, previous: dict[str, Any], message: str, now: datetime
-) -> NoReturn:
+    body: kopf.Body, patch: kopf.Patch, previous: dict[str, Any], message: str, now: datetime,
+    logger: kopf.Logger,
+) -> NoReturn:  # fmt: skip
     """Mark Degraded with a message naming the field, tell the user, and stop retrying this spec."""
+    # The API server's or a validator's words may quote a model URI; none leaves here with secrets.
+    uris = (str(body.spec.get("model", {}).get("uri", "")), *(str(previous.get(k) or "") for k in URI_FIELDS))
+    message = redact_uris_in(message, *uris)
     generation = body.metadata.get("generation")
     degraded = invalid_spec_status(previous=previous, generation=generation, message=message, now=now)
     patch.status.update(status_patch(previous, degraded))
+    logger.warning("degraded: %s", message, extra={"decision": "degraded"})
     kopf.warn(body, reason="InvalidSpec", message=message)
     raise kopf.PermanentError(message)
 
@@ -124,19 +132,24 @@ def stable_target(md: ModelDeployment) -> ServingTarget:
     )
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRACK: "stable"})
-def stable_deployment_changed(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> None:
+@kopf.on.event("apps", "v1", "deployments", labels=STABLE_DEPLOYMENT_LABELS)
+def stable_deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     """Readiness of the stable pods flows into the owner's status (written only when it changes).
 
-    Event handlers are not retried, so this one reads the owner fresh and retries a lost race itself.
+    The labels only narrow the watch; the owner is the one in the controller ownerReference, and only
+    its own stable Deployment counts. Event handlers are not retried, so this one reads the owner
+    fresh and retries a lost race itself.
     """
-    md_name = labels.get(LABEL_MODEL_DEPLOYMENT)
     deployment = dict(body)
-    if not md_name or deployment.get("metadata", {}).get("deletionTimestamp"):
+    controller = controlling_model_deployment(deployment)
+    if controller is None or deployment.get("metadata", {}).get("deletionTimestamp"):
+        return
+    md_name, md_uid = controller
+    if deployment.get("metadata", {}).get("name") != deployment_name(md_name, "stable"):
         return
     for _attempt in range(STATUS_WRITE_ATTEMPTS):
         owner = k8s.get(k8s.MODEL_DEPLOYMENT, namespace, md_name)
-        if owner is None:
+        if owner is None or owner.get("metadata", {}).get("uid") != md_uid:
             return
         previous = dict(owner.get("status") or {})
         if previous.get("phase") not in STEADY_PHASES:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from ferryman.k8s import ClusterRefused
+
 
 def describe_validation_error(error: Exception) -> str:
     """`spec.serving.replicas: Input should be greater than or equal to 0` style, one line per problem."""
@@ -28,6 +30,8 @@ _CONTAINER_FIELDS = {
 def describe_rejected_manifest(error: Exception) -> str:
     """The API server refused an object we built from the spec: say which spec field to fix."""
     text = str(error)
+    if isinstance(error, ClusterRefused):
+        return text  # names the object and the fix already; no spec field is wrong
     field = next(
         (spec for key, spec in _CONTAINER_FIELDS.items() if f"containers[0].{key}" in text), "spec.serving"
     )

@@ -7,8 +7,13 @@ from typing import Any
 
 import kopf
 
+from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS
 from ferryman.config import Settings
+from ferryman.handlers.failure_events import install_failure_events
 from ferryman.prometheus import GatewayLatency, PrometheusSource
+
+STABLE_DEPLOYMENT_SELECTOR = ",".join(f"{key}={value}" for key, value in STABLE_DEPLOYMENT_LABELS.items())
+"""The only Deployments the operator watches: stable tracks it made (see stable_deployment_changed)."""
 
 
 @kopf.on.startup()
@@ -26,10 +31,21 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=config.annotation_prefix, key="last-handled-configuration"
     )
-    # Kopf would post an Event for every handler run; we post our own on real transitions only.
+    # Kopf would post an Event for every handler run; we post our own on real transitions only,
+    # and one Warning per handler failure (failure_events). The level lets kopf.warn() post.
     settings.posting.level = logging.WARNING
+    settings.posting.loggers = False
+    install_failure_events()
     settings.execution.max_workers = config.workers
+    settings.networking.request_timeout = config.api_timeout_seconds
+    settings.networking.connect_timeout = config.api_connect_timeout_seconds
+    settings.watching.connect_timeout = config.api_connect_timeout_seconds
+    settings.watching.server_timeout = config.watch_timeout_seconds
+    settings.watching.client_timeout = config.watch_timeout_seconds + 60
     settings.peering.standalone = config.standalone
+    # The API server filters the Deployment watch: without this Kopf lists and caches every
+    # Deployment in the cluster and drops the others client-side (the handler's labels filter).
+    settings.watching.label_selectors["apps", "deployments"] = STABLE_DEPLOYMENT_SELECTOR
 
 
 @kopf.on.login()

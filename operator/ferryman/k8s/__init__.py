@@ -1,6 +1,16 @@
 """The only package that talks to the Kubernetes API server."""
 
-from ferryman.k8s.objects import NotFound, apply, get, patch_metadata, patch_status, scale
+from ferryman.k8s.objects import (
+    ClusterRefused,
+    KindNotServed,
+    NotFound,
+    NotOwned,
+    apply,
+    get,
+    patch_metadata,
+    patch_status,
+    scale,
+)
 from ferryman.k8s.resources import KNOWN_KINDS, ResourceKind, kind_of
 
 MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
@@ -10,7 +20,10 @@ __all__ = [
     "DEPLOYMENT",
     "KNOWN_KINDS",
     "MODEL_DEPLOYMENT",
+    "ClusterRefused",
+    "KindNotServed",
     "NotFound",
+    "NotOwned",
     "ResourceKind",
     "apply",
     "get",

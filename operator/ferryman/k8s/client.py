@@ -8,6 +8,8 @@ import os
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from ferryman.config import Settings
+
 
 @functools.cache
 def api_client() -> client.ApiClient:
@@ -20,4 +22,14 @@ def api_client() -> client.ApiClient:
     configuration = client.Configuration.get_default_copy()
     # Kopf runs synchronous handlers in a thread pool; give each worker a pooled connection.
     configuration.connection_pool_maxsize = 64
+    # No silent retries inside one call: the timeout means what it says, and the handler's retry (a
+    # TemporaryError) is the one retry policy.
+    configuration.retries = 0
     return client.ApiClient(configuration)
+
+
+@functools.cache
+def request_timeout() -> tuple[float, float]:
+    """(connect, read) seconds for every request: without it a silent API server blocks a worker forever."""
+    settings = Settings()
+    return settings.api_connect_timeout_seconds, settings.api_timeout_seconds

@@ -12,6 +12,8 @@ class ResourceKind:
     kind: str
     plural: str
     namespaced: bool = True
+    when_missing: str = ""
+    """The fix to tell the user when the cluster does not serve this kind."""
 
     def collection_path(self, namespace: str | None) -> str:
         prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
@@ -30,8 +32,21 @@ KNOWN_KINDS: dict[tuple[str, str], ResourceKind] = {
         ResourceKind("v1", "Event", "events"),
         ResourceKind("apps/v1", "Deployment", "deployments"),
         ResourceKind("batch/v1", "Job", "jobs"),
-        ResourceKind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
-        ResourceKind("traefik.io/v1alpha1", "TraefikService", "traefikservices"),
+        ResourceKind(
+            "gateway.networking.k8s.io/v1",
+            "HTTPRoute",
+            "httproutes",
+            when_missing=(
+                "install the Gateway API CRDs and a Gateway controller "
+                "(https://gateway-api.sigs.k8s.io/guides/), or set spec.traffic.mode: replicas"
+            ),
+        ),
+        ResourceKind(
+            "traefik.io/v1alpha1",
+            "TraefikService",
+            "traefikservices",
+            when_missing="install Traefik's CRDs, or set spec.traffic.gateway.mirrorWith: RequestMirror",
+        ),
         ResourceKind("ferryman.dev/v1alpha1", "ModelDeployment", "modeldeployments"),
         ResourceKind("ferryman.dev/v1alpha1", "TrainingJob", "trainingjobs"),
         ResourceKind("ferryman.dev/v1alpha1", "DriftMonitor", "driftmonitors"),

@@ -25,7 +25,7 @@ def _body(kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[st
     return {
         "apiVersion": "ferryman.dev/v1alpha1",
         "kind": kind,
-        "metadata": {"name": name[:63], "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
 
@@ -41,7 +41,8 @@ def load_invalid_objects(namespace: str = "default") -> list[InvalidObject]:
     cases = []
     for case in document["cases"]:
         spec = {**document["bases"][case["kind"]], **case["spec"]}
-        body = _body(case["kind"], f"invalid-{case['id']}", namespace, spec)
+        name = case.get("name", f"invalid-{case['id']}"[:55])
+        body = _body(case["kind"], name, namespace, spec)
         says = case.get("says")
         cases.append(
             InvalidObject(

@@ -104,7 +104,7 @@ def test_cel_rules_have_messages_naming_a_field(kind: str) -> None:
     rules = [rule for _, node in _nodes(SCHEMAS[kind]) for rule in node.get("x-kubernetes-validations", [])]
     for rule in rules:
         field = rule["message"].split(":")[0].split(" ")[0]
-        assert field.startswith(("spec.", "validation.", "analysis.")), rule
+        assert field.startswith(("spec.", "validation.", "analysis.", "metadata.")), rule
 
 
 def test_model_deployment_crd_names_columns_and_subresources() -> None:

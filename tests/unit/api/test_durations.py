@@ -51,3 +51,16 @@ def test_any_sequence_of_groups_sums_its_parts(groups: list[tuple[int, str]]) ->
     """A duration is the sum of its number-unit groups, whatever their order."""
     text = "".join(f"{count}{unit}" for count, unit in groups)
     assert parse_duration(text) == sum((count * UNITS[unit] for count, unit in groups), timedelta())
+
+
+def test_the_largest_durations_the_schema_accepts_fit_in_a_timedelta() -> None:
+    """32 characters of six-digit groups is the most the pattern allows; it parses (no OverflowError)."""
+    assert parse_duration("999999h999999h999999h999999h1ms") == timedelta(hours=4 * 999999, milliseconds=1)
+
+
+@pytest.mark.parametrize("text", ["99999999999999h", "9999999h", "999999h999999h999999h999999h999999h"])
+def test_durations_too_large_are_refused_with_value_error_naming_the_limit(text: str) -> None:
+    """Too many digits, or too long: ValueError quoting the text and the limit, never OverflowError."""
+    with pytest.raises(ValueError, match="at most 6 digits each") as caught:
+        parse_duration(text)
+    assert repr(text) in str(caught.value)

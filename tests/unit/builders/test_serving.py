@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from ferryman.api import ModelDeployment
 from ferryman.builders.naming import label_value
-from ferryman.builders.serving import ServingTarget, build_service, build_serving_deployment
+from ferryman.builders.serving import (
+    ServingTarget,
+    build_service,
+    build_serving_deployment,
+    controlling_model_deployment,
+    deploying_message,
+    served_model_of,
+)
 from ferryman.config import Settings
 
 pytestmark = pytest.mark.unit
@@ -133,3 +141,65 @@ def test_service_selects_stable_unless_the_canary_has_a_share() -> None:
 def test_label_values_are_always_valid(text: str, expected: str) -> None:
     """Model versions can hold characters labels cannot; the label keeps what it can."""
     assert label_value(text) == expected
+
+
+def test_pods_get_time_to_drain_and_finish_requests_before_they_are_killed() -> None:
+    """terminationGracePeriodSeconds exceeds the drain plus graceful timeout the server is told to use."""
+    settings = Settings(serving_drain_seconds=5, serving_graceful_timeout_seconds=30)
+    pod = build_serving_deployment(model_deployment(), STABLE, settings)["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in container({"spec": {"template": {"spec": pod}}})["env"]}
+    shutdown = float(env["FERRYMAN_DRAIN_SECONDS"]) + float(env["FERRYMAN_GRACEFUL_TIMEOUT_SECONDS"])
+    assert shutdown == 35
+    assert pod["terminationGracePeriodSeconds"] > shutdown
+
+
+def test_pods_are_never_best_effort_and_tmp_is_bounded() -> None:
+    """Without spec.serving.resources the operator's default requests apply; /tmp has a sizeLimit."""
+    default = build_serving_deployment(model_deployment(), STABLE, Settings())
+    assert container(default)["resources"]["requests"] == {"cpu": "50m", "memory": "128Mi"}
+    (volume,) = default["spec"]["template"]["spec"]["volumes"]
+    assert volume == {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}
+    own = model_deployment(serving={"resources": {"requests": {"cpu": "2"}, "limits": {"memory": "4Gi"}}})
+    assert container(build_serving_deployment(own, STABLE, Settings()))["resources"] == {
+        "requests": {"cpu": "2"},
+        "limits": {"memory": "4Gi"},
+    }
+
+
+def test_user_env_cannot_override_the_operators_variables() -> None:
+    """FERRYMAN_MODEL_URI in spec.serving.env is refused naming the field; other variables pass through."""
+    with pytest.raises(ValidationError) as caught:
+        model_deployment(serving={"env": [{"name": "FERRYMAN_MODEL_URI", "value": "file:///evil.onnx"}]})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("spec", "serving", "env", 0)
+    assert "set by the operator" in error["msg"] and "FERRYMAN_MODEL_URI" in error["msg"]
+    md = model_deployment(serving={"env": [{"name": "FERRYMAN_LOG_LEVEL", "value": "DEBUG"}]})
+    names = [e["name"] for e in container(build_serving_deployment(md, STABLE, Settings()))["env"]]
+    assert names.count("FERRYMAN_MODEL_URI") == 1 and names[-1] == "FERRYMAN_LOG_LEVEL"
+
+
+def test_the_owner_of_a_deployment_comes_from_its_controller_reference_not_its_labels() -> None:
+    """A Deployment carrying our labels but no ownerReference belongs to no ModelDeployment."""
+    ours = build_serving_deployment(model_deployment(), STABLE, Settings())
+    assert controlling_model_deployment(ours) == ("fraud", "uid-1")
+    forged = {"metadata": {"name": "fraud-stable", "labels": ours["metadata"]["labels"]}}
+    assert controlling_model_deployment(forged) is None
+    other_controller = {
+        "metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x",
+                                          "uid": "u", "controller": True}]}
+    }  # fmt: skip
+    assert controlling_model_deployment(other_controller) is None
+
+
+def test_the_model_uri_annotation_and_event_are_redacted_but_the_server_gets_it_whole() -> None:
+    """Pod readers see no credentials; the server's env and served_model_of keep the real URI."""
+    secret_uri = "https://alice:s3cret@models.example/fraud.onnx?sig=abc"
+    target = ServingTarget(track="stable", model_uri=secret_uri, model_version="1", replicas=1)
+    md = model_deployment(model={"uri": secret_uri})
+    deployment = build_serving_deployment(md, target, Settings())
+    annotation = deployment["spec"]["template"]["metadata"]["annotations"]["ferryman.dev/model-uri"]
+    assert annotation == "https://REDACTED@models.example/fraud.onnx?REDACTED"
+    env = {e["name"]: e.get("value") for e in container(deployment)["env"]}
+    assert env["FERRYMAN_MODEL_URI"] == secret_uri
+    assert served_model_of(deployment) == ("1", secret_uri)
+    assert "s3cret" not in deploying_message(target) and "sig=" not in deploying_message(target)

@@ -1,0 +1,92 @@
+"""The operator never adopts or rewrites an object it does not own (real API server and garbage collector)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kopf.testing import KopfRunner
+from tests.support.kube_cli import Kubectl
+from tests.support.model_deployments import model_deployment, wait_until_degraded, wait_until_serving
+
+pytestmark = pytest.mark.cluster
+
+
+def foreign_service(namespace: str, name: str) -> dict[str, Any]:
+    """A Service someone else made, with a selector of their own."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"team": "db"}},
+        "spec": {"selector": {"app": "postgres"}, "ports": [{"name": "pg", "port": 5432}]},
+    }
+
+
+def test_existing_service_of_the_same_name_is_left_alone_and_reported(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """An MD `db` beside a user's Service `db`: Degraded naming the Service, which survives untouched."""
+    kubectl.apply([foreign_service(namespace, "db")], field_manager="dba")
+    before = kubectl.get("service", "db", namespace)
+
+    kubectl.apply([model_deployment(namespace, model_uri, name="db")])
+    status = wait_until_degraded(kubectl, namespace, "db")
+
+    assert f"Service {namespace}/db already exists" in status["message"]
+    assert "rename this ModelDeployment" in status["message"]
+    after = kubectl.get("service", "db", namespace)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert "ownerReferences" not in after["metadata"]
+    kubectl.delete("modeldeployment", "db", namespace, wait=True)
+    assert kubectl.get("service", "db", namespace)["spec"]["selector"] == {"app": "postgres"}
+
+
+def test_two_model_deployments_never_fight_over_a_derived_name(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """`a-stable` owns Service a-stable; `a` in gateway mode wants it too: `a` is Degraded, nothing moves."""
+    kubectl.apply([model_deployment(namespace, model_uri, name="a-stable")])
+    wait_until_serving(kubectl, namespace, name="a-stable")
+    owner_uid = kubectl.get("modeldeployment", "a-stable", namespace)["metadata"]["uid"]
+    before = kubectl.get("service", "a-stable", namespace)
+
+    wants_track_services = model_deployment(namespace, model_uri, name="a")
+    wants_track_services["spec"]["traffic"] = {"mode": "gateway", "gateway": {"parentRefs": [{"name": "gw"}]}}
+    kubectl.apply([wants_track_services])
+    status = wait_until_degraded(kubectl, namespace, "a")
+
+    assert (
+        f"Service {namespace}/a-stable already exists and is controlled by ModelDeployment a-stable"
+        in (status["message"])
+    )
+    after = kubectl.get("service", "a-stable", namespace)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert [ref["uid"] for ref in after["metadata"]["ownerReferences"]] == [owner_uid]
+
+
+def test_objects_left_by_a_deleted_namesake_are_waited_for_not_reported(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """Delete an MD and create it again at once: its old Service, not yet collected, is no takeover.
+
+    Made deterministic with a Service whose controller is a ModelDeployment `fraud` that no longer
+    exists (another uid); the real garbage collector removes it, then the new `fraud` serves.
+    """
+    leftover = foreign_service(namespace, "fraud")
+    leftover["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "ferryman.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "name": "fraud",
+            "uid": "00000000-0000-4000-8000-000000000000",
+            "controller": True,
+        }
+    ]
+    kubectl.apply([leftover], field_manager="ferryman")
+    kubectl.apply([model_deployment(namespace, model_uri)])
+
+    status = wait_until_serving(kubectl, namespace)
+    assert status["phase"] == "Succeeded"
+    service = kubectl.get("service", "fraud", namespace)
+    owner_uid = kubectl.get("modeldeployment", "fraud", namespace)["metadata"]["uid"]
+    assert [ref["uid"] for ref in service["metadata"]["ownerReferences"]] == [owner_uid]

@@ -1,0 +1,41 @@
+"""ModelDeployment manifests for tests, and reading their status back through kubectl."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.kube_cli import Kubectl
+from tests.support.operator import wait_for
+
+
+def model_deployment(namespace: str, uri: str, name: str = "fraud", **serving: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "ferryman.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"model": {"uri": uri}, "serving": {"replicas": 1, **serving}},
+    }
+
+
+def status_of(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str, Any]:
+    return dict(kubectl.get("modeldeployment", name, namespace).get("status") or {})
+
+
+def wait_until_serving(
+    kubectl: Kubectl, namespace: str, version: str | None = None, name: str = "fraud"
+) -> dict[str, Any]:
+    def serving() -> dict[str, Any] | None:
+        status = status_of(kubectl, namespace, name)
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+        right_version = version is None or status.get("stableVersion") == version
+        return status if ready and right_version and status.get("phase") == "Succeeded" else None
+
+    return wait_for(f"ModelDeployment {name} Ready", serving, timeout=120)
+
+
+def wait_until_degraded(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str, Any]:
+    def degraded() -> dict[str, Any] | None:
+        status = status_of(kubectl, namespace, name)
+        return status if status.get("phase") == "Degraded" else None
+
+    return wait_for(f"ModelDeployment {name} Degraded", degraded, timeout=60)
