@@ -47,7 +47,7 @@ def test_a_new_uri_with_the_stable_label_gets_a_distinct_one_and_the_rollout_sta
     assert label != status["stableVersion"]
     assert label.startswith(status["stableVersion"] + "-") and len(label) <= 63
     assert version_label_in(status, uri) == label  # the same on every reconcile
-    plan = rollout_inputs(canary_md(uri=uri))[0]  # type: ignore[index]
+    plan = rollout_inputs(canary_md(uri=uri), Settings())[0]  # type: ignore[index]
     decision = start_rollout(plan, status["stableVersion"], label, T0)
     assert decision.canary_deployment_version == label
 
