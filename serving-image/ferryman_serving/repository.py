@@ -13,7 +13,7 @@ from ferryman_serving.metrics import ServingMetrics
 from ferryman_serving.model import OnnxModel
 from ferryman_serving.profile import ReferenceProfile, load_profile
 from ferryman_serving.settings import Settings
-from ferryman_serving.sources import fetch_model, redact
+from ferryman_serving.sources import fetch_model, redact, verify_sha256
 
 log = logging.getLogger("ferryman_serving.repository")
 
@@ -113,6 +113,8 @@ class ModelRepository:
 
     def _load(self) -> None:
         local = fetch_model(self.settings)
+        if self.settings.model_sha256:
+            verify_sha256(local.model_path, self.settings.model_sha256)
         if local.version and self.version and local.version != self.version:
             log.warning(
                 "FERRYMAN_MODEL_VERSION differs from the registry version; reporting the configured one",
