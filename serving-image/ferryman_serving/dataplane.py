@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -120,7 +121,7 @@ class DataPlane:
         try:
             results = model.run(feeds, run_names, run_options)
         except InvalidArgument as error:
-            raise BadRequest(f"the model rejected the inputs: {_runtime_message(error)}") from None
+            raise BadRequest(f"the model rejected the inputs: {runtime_message(error)}") from None
         by_name = dict(zip(run_names, results, strict=True))
         self._check_response_size(by_name, wanted)
         self._observe(feeds, by_name)
@@ -177,9 +178,17 @@ def _check_shared_dimensions(feeds: dict[str, np.ndarray], model: OnnxModel) -> 
             )
 
 
-def _runtime_message(error: Exception) -> str:
-    # "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions ..." -> "Got invalid dimensions ..."
-    return str(error).rsplit(" : ", 1)[-1]
+# "/onnxruntime_src/.../gather.cc:112 onnxruntime::common::Status onnxruntime::GatherCopyData(int) "
+_SOURCE_LOCATION = re.compile(r"\S+\.(?:cc|cpp|h):\d+\s*(?:(?:\S+\s+)?\S+\([^)]*\)\s*)?")
+
+
+def runtime_message(error: Exception) -> str:
+    """What a client may read of an ONNX Runtime error about its inputs: the status message, without
+    the error-code prefix and the runtime's source file paths and function signatures."""
+    text = str(error)
+    marker = "Status Message: " if "Status Message: " in text else " : "
+    text = text.rsplit(marker, 1)[-1]
+    return _SOURCE_LOCATION.sub("", text).strip()
 
 
 def _as_text(value: Any) -> str:

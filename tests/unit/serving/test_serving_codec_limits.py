@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from ferryman_serving.codec import MAX_DIMENSIONS, TensorLimits, decode_request
+from ferryman_serving.dataplane import runtime_message
 from ferryman_serving.errors import BadRequest
 
 pytestmark = pytest.mark.unit
@@ -84,3 +85,23 @@ def test_binary_strings_must_match_the_shape_count() -> None:
     assert "holds 2 elements but shape [3] needs 3" in refused(*binary_strings([3], 2))
     body, length = binary_strings([3], 3)
     assert decode_request(body, length, SMALL).inputs[0].array.tolist() == [b"s"] * 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        (
+            "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions for input: x",
+            "Got invalid dimensions for input: x",
+        ),
+        (
+            "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status code returned while running Gather "
+            "node. Name:'g' Status Message: /onnxruntime_src/onnxruntime/core/providers/cpu/tensor/gather.cc:"
+            "112 onnxruntime::common::Status onnxruntime::GatherCopyData(int) indices element out of data "
+            "bounds, idx=7 must be within the inclusive range [-3,2]",
+            "indices element out of data bounds, idx=7 must be within the inclusive range [-3,2]",
+        ),
+    ],
+)
+def test_runtime_errors_reach_clients_without_source_paths(raw: str, clean: str) -> None:
+    assert runtime_message(Exception(raw)) == clean
