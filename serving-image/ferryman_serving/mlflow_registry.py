@@ -110,21 +110,14 @@ def _fetch_location(registry: _Registry, location: str, target: Path, settings: 
 
 def _fetch_proxied(registry: _Registry, path: str, target: Path, max_bytes: int) -> LocalModel:
     listing = registry.get("/api/2.0/mlflow-artifacts/artifacts", path=path)
-    files = [f for f in listing.get("files", []) if not f.get("is_dir")]
-    names = [Path(f["path"]).name for f in files]
-    # The listing gives each file's size: a download of another size is truncated or replaced.
-    sizes = {Path(f["path"]).name: f.get("file_size") for f in files}
+    names = [Path(f["path"]).name for f in listing.get("files", []) if not f.get("is_dir")]
     onnx = [n for n in names if n.endswith(".onnx")]
     if not onnx:
         raise ModelSourceError(f"no .onnx file among the model's artifacts {names}; log the model as ONNX")
     model_name = MODEL_FILENAME if MODEL_FILENAME in onnx else onnx[0]
     base = f"{registry.base}/api/2.0/mlflow-artifacts/artifacts/{quote(path)}"
     model_path = target / MODEL_FILENAME
-    size = sizes.get(model_name)
-    download(
-        registry.client, f"{base}/{model_name}", model_path, registry.headers, max_bytes,
-        expected_size=size if isinstance(size, int) else None,
-    )  # fmt: skip
+    download(registry.client, f"{base}/{model_name}", model_path, registry.headers, max_bytes)
     profile_path = target / PROFILE_FILENAME
     has_profile = PROFILE_FILENAME in names and download(
         registry.client,
