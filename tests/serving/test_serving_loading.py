@@ -165,3 +165,25 @@ def test_failed_load_is_retried_until_the_file_server_has_the_model(
     assert "model ready" in logs
     model_gets = [path for path, _ in late_server.seen if path == "/late/model.onnx"]
     assert len(model_gets) >= 3
+
+
+def test_sigterm_ends_the_load_retries(file_server: StaticFileServer, logs_dir: Path, tmp_path: Path) -> None:
+    """A pod retrying a failed load every 60 s still stops at once on SIGTERM, with exit code 0."""
+    server = ServingProcess(
+        logs_dir,
+        model_uri=f"{file_server.url}/missing/model.onnx",
+        download_dir=str(tmp_path),
+        drain_seconds="0",
+        load_retry_initial_seconds="60",
+    )
+    try:
+        server.wait_live()
+        deadline = time.monotonic() + 20
+        while "retrying the model load" not in server.logs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = time.monotonic()
+        server.terminate()
+        code = server.process.wait(timeout=20)
+        assert code == 0 and time.monotonic() - started < 10
+    finally:
+        server.stop()
