@@ -166,3 +166,17 @@ def test_request_counters_exist_at_zero_before_any_request(busy_model: Path, log
         metrics = httpx.get(f"{server.url}/metrics").text
     for code in ("200", "500", "503", "504"):
         assert f'ferryman_requests_total{{code="{code}",model="busy",version="1"}} 0.0' in metrics, code
+
+
+def test_requests_that_time_out_while_queued_are_never_run(busy_model: Path, logs_dir: Path) -> None:
+    """16 requests at once on one worker with a 1 s limit (each run ~0.15-0.3 s): the ones still queued
+    at their deadline get 504 and are skipped, so a request sent right after finds the worker free and
+    gets 200. Were they run anyway, the worker would stay busy for seconds and that request would time out."""
+    with busy_server(busy_model, logs_dir, request_timeout_seconds="1") as server:
+        server.wait_ready()
+        burst = Background(server.url, 16)
+        burst.join()
+        statuses = sorted(status for status, _, _ in burst.answers)
+        answer = httpx.post(f"{server.url}/v2/models/busy/infer", json=ROW, timeout=30)
+    assert 504 in statuses and set(statuses) <= {200, 504}, statuses
+    assert answer.status_code == 200, answer.text
