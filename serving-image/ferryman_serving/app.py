@@ -7,12 +7,14 @@ import logging
 
 import orjson
 
+from ferryman_serving.codec import TensorLimits
 from ferryman_serving.dataplane import DataPlane
 from ferryman_serving.metrics import ServingMetrics
 from ferryman_serving.openapi import openapi_document
 from ferryman_serving.repository import ModelRepository
-from ferryman_serving.rest import Receive, RestApi, Scope, Send
+from ferryman_serving.rest import Receive, RequestLimits, RestApi, Scope, Send
 from ferryman_serving.settings import Settings
+from ferryman_serving.workers import InferenceWorkers
 
 log = logging.getLogger("ferryman_serving.app")
 
@@ -24,9 +26,17 @@ class ServingApp:
         self.settings = settings
         self.metrics = ServingMetrics(settings.model_name)
         self.repository = ModelRepository(settings, self.metrics)
-        self.dataplane = DataPlane(self.repository)
+        self.dataplane = DataPlane(
+            self.repository,
+            TensorLimits(settings.max_tensor_elements, settings.max_string_elements),
+            settings.max_response_bytes,
+        )
+        self.workers = InferenceWorkers(settings.inference_threads)
+        limits = RequestLimits(
+            settings.max_body_bytes, settings.max_inflight_requests, settings.request_timeout_seconds
+        )
         self.rest = RestApi(
-            self.dataplane, self.metrics, settings.max_body_bytes, orjson.dumps(openapi_document())
+            self.dataplane, self.metrics, self.workers, limits, orjson.dumps(openapi_document())
         )
         self._loading: asyncio.Future[None] | None = None
 
@@ -46,12 +56,16 @@ class ServingApp:
                 self._loading = loop.run_in_executor(None, self.repository.load)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                # A load still retrying must not keep the process (and its executor) alive.
+                self.repository.stop_loading()
+                self.workers.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     def begin_drain(self) -> None:
         """Report unready from now on; requests keep being served until the listener closes."""
         self.repository.draining = True
+        self.repository.stop_loading()
         self.metrics.model_ready = False
 
 

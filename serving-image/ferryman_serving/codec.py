@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,29 @@ from ferryman_serving.tensors import (
 
 _NO_BINARY = memoryview(b"")
 _EXAMPLE = '{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0.5, 1.5]}]}'
+_FLOAT_MAX = {"FP16": float(np.finfo(np.float16).max), "FP32": float(np.finfo(np.float32).max)}
+# numpy stops at 64 dimensions; no model input needs more than a handful.
+MAX_DIMENSIONS = 32
 
 
-def decode_request(body: bytes, json_length: int | None = None) -> InferenceRequest:
+@dataclass(frozen=True, slots=True)
+class TensorLimits:
+    """Caps checked before a tensor is built, so that a small body cannot cost much memory or time.
+
+    `max_elements` also caps each dimension: a huge dimension beside a zero one holds no elements but
+    still breaks numpy and ONNX Runtime. BYTES elements cost a Python object each, hence their own cap.
+    """
+
+    max_elements: int = 4 * 1024 * 1024
+    max_string_elements: int = 65536
+
+
+DEFAULT_LIMITS = TensorLimits()
+
+
+def decode_request(
+    body: bytes, json_length: int | None = None, limits: TensorLimits = DEFAULT_LIMITS
+) -> InferenceRequest:
     """Parse an infer request; `json_length` is set when binary tensor data follows the JSON header."""
     if json_length is not None and not 0 < json_length <= len(body):
         raise BadRequest(
@@ -42,7 +63,7 @@ def decode_request(body: bytes, json_length: int | None = None) -> InferenceRequ
     if not isinstance(document, dict):
         raise BadRequest(f"request body must be a JSON object, e.g. {_EXAMPLE}")
     binary = memoryview(body)[json_length:] if json_length is not None else _NO_BINARY
-    inputs, consumed = _decode_inputs(document.get("inputs"), binary)
+    inputs, consumed = _decode_inputs(document.get("inputs"), binary, limits)
     if consumed != len(binary):
         raise BadRequest(
             f"{len(binary) - consumed} bytes of binary data follow the JSON header but no input claims them "
@@ -70,13 +91,13 @@ def _optional_object(value: Any, where: str) -> dict[str, Any] | None:
     return value
 
 
-def _decode_inputs(raw: Any, binary: memoryview) -> tuple[list[InputTensor], int]:
+def _decode_inputs(raw: Any, binary: memoryview, limits: TensorLimits) -> tuple[list[InputTensor], int]:
     if not isinstance(raw, list) or not raw:
         raise BadRequest(f"inputs must be a non-empty list of tensors, e.g. {_EXAMPLE}")
     inputs = []
     offset = 0
     for index, item in enumerate(raw):
-        tensor, used = _decode_input(item, index, binary[offset:])
+        tensor, used = _decode_input(item, index, binary[offset:], limits)
         inputs.append(tensor)
         offset += used
     return inputs, offset
@@ -86,19 +107,20 @@ def _where(index: int, name: str | None = None) -> str:
     return f"inputs[{index}]" if name is None else f"inputs[{index}] ({name!r})"
 
 
-def _decode_input(item: Any, index: int, binary: memoryview) -> tuple[InputTensor, int]:
+def _decode_input(item: Any, index: int, binary: memoryview, limits: TensorLimits) -> tuple[InputTensor, int]:
     # Runs for every input of every request: exact type checks, and error texts built only on error.
     if type(item) is not dict:
         raise BadRequest(f"{_where(index)} must be an object with name, shape, datatype and data")
     name = item.get("name")
     if type(name) is not str:
         raise BadRequest(f"{_where(index)}.name must be a string naming a model input")
-    shape = _decode_shape(item.get("shape"), index, name)
+    shape = _decode_shape(item.get("shape"), index, name, limits.max_elements)
     datatype = item.get("datatype")
     if type(datatype) is not str:
         raise BadRequest(
             f"{_where(index, name)}.datatype must be a string such as FP32, INT64, BOOL or BYTES"
         )
+    _check_element_count(shape, datatype, index, name, limits)
     parameters = item.get("parameters")
     if parameters is not None:
         if type(parameters) is not dict:
@@ -120,15 +142,38 @@ def _decode_input(item: Any, index: int, binary: memoryview) -> tuple[InputTenso
     return InputTensor(name, datatype, _array_from_json(item["data"], datatype, shape, index, name)), 0
 
 
-def _decode_shape(raw: Any, index: int, name: str) -> tuple[int, ...]:
+def _decode_shape(raw: Any, index: int, name: str, max_dim: int) -> tuple[int, ...]:
     # A plain loop with exact type checks (bool is not an int here).
-    if type(raw) is list:
+    if type(raw) is list and len(raw) <= MAX_DIMENSIONS:
         for dim in raw:
-            if type(dim) is not int or dim < 0:
+            if type(dim) is not int or dim < 0 or dim > max_dim:
                 break
         else:
             return tuple(raw)
-    raise BadRequest(f"{_where(index, name)}.shape must be a list of non-negative integers, e.g. [1, 20]")
+    where = f"{_where(index, name)}.shape"
+    if type(raw) is list and len(raw) > MAX_DIMENSIONS:
+        raise BadRequest(f"{where} has {len(raw)} dimensions; at most {MAX_DIMENSIONS} are supported")
+    if type(raw) is list and all(type(dim) is int and dim >= 0 for dim in raw):
+        raise BadRequest(
+            f"{where} {raw} has a dimension over {max_dim}, the most elements a tensor may hold "
+            "(FERRYMAN_MAX_TENSOR_ELEMENTS)"
+        )
+    raise BadRequest(f"{where} must be a list of non-negative integers, e.g. [1, 20]")
+
+
+def _check_element_count(
+    shape: tuple[int, ...], datatype: str, index: int, name: str, limits: TensorLimits
+) -> None:
+    count = math.prod(shape)
+    if datatype == "BYTES":
+        limit, setting = limits.max_string_elements, "FERRYMAN_MAX_STRING_ELEMENTS"
+    else:
+        limit, setting = limits.max_elements, "FERRYMAN_MAX_TENSOR_ELEMENTS"
+    if count > limit:
+        raise BadRequest(
+            f"{_where(index, name)}.shape {list(shape)} holds {count} elements, over the limit of {limit} "
+            f"for {datatype} tensors ({setting}); send smaller batches"
+        )
 
 
 def _array_from_json(data: Any, datatype: str, shape: tuple[int, ...], index: int, name: str) -> np.ndarray:
@@ -142,8 +187,10 @@ def _array_from_json(data: Any, datatype: str, shape: tuple[int, ...], index: in
             array = np.asarray(data, dtype=object)
         elif dtype.kind in "iu":
             array = _integers(data, dtype)
+        elif dtype.kind == "b":
+            array = _booleans(data)
         else:
-            array = np.asarray(data, dtype=dtype)
+            array = _floats(data, dtype, datatype)
     except (ValueError, TypeError, OverflowError) as error:
         raise BadRequest(f"{_where(index, name)}.data does not fit datatype {datatype}: {error}") from None
     expected = math.prod(shape)
@@ -173,10 +220,33 @@ def _integers(data: Any, dtype: np.dtype[np.generic]) -> np.ndarray:
     return exact
 
 
+def _booleans(data: Any) -> np.ndarray:
+    # The protocol writes BOOL as JSON true/false; numpy would read "false", 2 or 0.5 as True.
+    array = np.asarray(data)
+    if array.size and array.dtype.kind != "b":
+        raise ValueError("BOOL data must be JSON true or false (not numbers or strings)")
+    return array.astype(np.bool_, copy=False)
+
+
+def _floats(data: Any, dtype: np.dtype[np.generic], datatype: str) -> np.ndarray:
+    # numpy would parse the strings "nan" and "inf" and read true as 1.0; JSON numbers only. A finite
+    # JSON number beyond the datatype's range (1e300 in FP32) must not silently become infinity.
+    raw = np.asarray(data)
+    if raw.size and raw.dtype.kind not in "iuf":
+        raise ValueError(f"{datatype} data must be JSON numbers (not strings, booleans or null)")
+    if dtype.itemsize < 8 and raw.size:
+        # Checked before the cast, which would turn them into inf (np.errstate costs more than this).
+        beyond = np.abs(raw) > _FLOAT_MAX[datatype]
+        if beyond.any():
+            at = int(np.flatnonzero(beyond.ravel())[0])
+            raise ValueError(f"element {at} ({raw.ravel()[at].item()!r}) is outside the {datatype} range")
+    return raw.astype(dtype)
+
+
 def _array_from_binary(raw: memoryview, datatype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
     expected = math.prod(shape)
     if datatype == "BYTES":
-        return np.asarray(_split_bytes(raw, where), dtype=object).reshape(shape)
+        return np.asarray(_split_bytes(raw, where, expected, shape), dtype=object).reshape(shape)
     dtype = numpy_dtype_of(datatype)
     if dtype is None:
         raise BadRequest(f"{where}.datatype {datatype!r} is not an Open Inference Protocol datatype")
@@ -188,10 +258,17 @@ def _array_from_binary(raw: memoryview, datatype: str, shape: tuple[int, ...], w
     return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
-def _split_bytes(raw: memoryview, where: str) -> list[bytes]:
+def _split_bytes(raw: memoryview, where: str, expected: int, shape: tuple[int, ...]) -> list[bytes]:
     # BYTES elements in binary form: a 4-byte little-endian length, then that many bytes, repeated.
-    items, offset = [], 0
+    # Stops at one element past the shape's count: a few bytes per element must not buy millions of
+    # Python objects before the mismatch is noticed.
+    items: list[bytes] = []
+    offset = 0
     while offset < len(raw):
+        if len(items) == expected:
+            raise BadRequest(
+                f"{where} BYTES binary data holds more than the {expected} elements of shape {list(shape)}"
+            )
         if offset + 4 > len(raw):
             raise BadRequest(f"{where} BYTES binary data is truncated inside a length prefix")
         (length,) = struct.unpack_from("<I", raw, offset)
@@ -199,6 +276,10 @@ def _split_bytes(raw: memoryview, where: str) -> list[bytes]:
             raise BadRequest(f"{where} BYTES binary element of {length} bytes overruns the data")
         items.append(bytes(raw[offset + 4 : offset + 4 + length]))
         offset += 4 + length
+    if len(items) != expected:
+        raise BadRequest(
+            f"{where} BYTES binary data holds {len(items)} elements but shape {list(shape)} needs {expected}"
+        )
     return items
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from ferryman_serving import __version__
+from ferryman_serving.codec import DEFAULT_LIMITS, TensorLimits, decode_request, encode_response
 from ferryman_serving.datatypes import oip_datatype_of_array
 from ferryman_serving.errors import BadRequest, NotFound, Unavailable
 from ferryman_serving.model import OnnxModel, TensorSpec
-from ferryman_serving.repository import ModelRepository, ModelState
+from ferryman_serving.repository import ModelRepository
 from ferryman_serving.tensors import InferenceRequest, InferenceResponse, InputTensor, OutputTensor
 
 SERVER_NAME = "ferryman"
@@ -21,9 +24,16 @@ EXTENSIONS = ["binary_tensor_data"]
 class DataPlane:
     """Open Inference Protocol operations on the served model."""
 
-    def __init__(self, repository: ModelRepository) -> None:
+    def __init__(
+        self,
+        repository: ModelRepository,
+        limits: TensorLimits = DEFAULT_LIMITS,
+        max_response_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self.repository = repository
         self.metrics = repository.metrics
+        self.limits = limits
+        self.max_response_bytes = max_response_bytes
 
     def live(self) -> bool:
         return True
@@ -64,14 +74,35 @@ class DataPlane:
         if model is not None and name == repo.name and (version is None or version == repo.version):
             return model
         self.check_model(name, version)
-        detail = f"failed to load ({repo.failure})" if repo.state is ModelState.FAILED else "still loading"
-        raise Unavailable(f"model {name!r} is not ready: {detail}")
+        raise Unavailable(f"model {name!r} is not ready: {repo.status_for_clients()}")
+
+    def not_ready_reason(self) -> str:
+        """Why the server is not ready, in words safe for any client (the details are in the log)."""
+        return self.repository.status_for_clients()
 
     def check_can_infer(self, name: str, version: str | None) -> None:
         """NotFound for another model or version, Unavailable while not loaded."""
         self._serving_model(name, version)
 
-    def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResponse:
+    def infer_bytes(
+        self,
+        name: str,
+        version: str | None,
+        body: bytes,
+        json_length: int | None,
+        run_options: ort.RunOptions | None = None,
+    ) -> tuple[bytes, int | None]:
+        """Decode, infer, encode: the CPU-bound part of a request, for a worker thread."""
+        request = decode_request(body, json_length, self.limits)
+        return encode_response(self.infer(name, version, request, run_options))
+
+    def infer(
+        self,
+        name: str,
+        version: str | None,
+        request: InferenceRequest,
+        run_options: ort.RunOptions | None = None,
+    ) -> InferenceResponse:
         """Validate the request against the model signature, run it and count drift histograms."""
         model = self._serving_model(name, version)
         feeds = {tensor.name: _feed(tensor, model) for tensor in request.inputs}
@@ -80,22 +111,34 @@ class DataPlane:
             raise BadRequest(
                 f"missing model input(s) {missing}; the model needs {list(model.inputs_by_name)}"
             )
+        if model.shared_dimensions:
+            _check_shared_dimensions(feeds, model)
         wanted = _wanted_outputs(request, model)
         taps = self.repository.taps
         run_names = [name for name, _ in wanted]
         if taps.prediction_output is not None and taps.prediction_output not in run_names:
             run_names.append(taps.prediction_output)
         try:
-            results = model.run(feeds, run_names)
+            results = model.run(feeds, run_names, run_options)
         except InvalidArgument as error:
-            raise BadRequest(f"the model rejected the inputs: {error}") from None
+            raise BadRequest(f"the model rejected the inputs: {runtime_message(error)}") from None
         by_name = dict(zip(run_names, results, strict=True))
+        self._check_response_size(by_name, wanted)
         self._observe(feeds, by_name)
         outputs = [
             OutputTensor(out, oip_datatype_of_array(by_name[out]), by_name[out], binary)
             for out, binary in wanted
         ]
         return InferenceResponse(self.repository.name, self.repository.version, outputs, request.id)
+
+    def _check_response_size(self, results: dict[str, np.ndarray], wanted: list[tuple[str, bool]]) -> None:
+        size = sum(results[name].nbytes for name, _ in wanted)
+        if size > self.max_response_bytes:
+            shapes = {name: list(results[name].shape) for name, _ in wanted}
+            raise BadRequest(
+                f"the outputs for these inputs would be {size} bytes ({shapes}), over the limit of "
+                f"{self.max_response_bytes} (FERRYMAN_MAX_RESPONSE_BYTES); send smaller batches"
+            )
 
     def _observe(self, feeds: dict[str, np.ndarray], results: dict[str, np.ndarray]) -> None:
         taps = self.repository.taps
@@ -124,6 +167,28 @@ def _feed(tensor: InputTensor, model: OnnxModel) -> np.ndarray:
         # ONNX Runtime takes string tensors as numpy object arrays of str.
         return np.vectorize(_as_text, otypes=[object])(tensor.array) if tensor.array.size else tensor.array
     return tensor.array
+
+
+def _check_shared_dimensions(feeds: dict[str, np.ndarray], model: OnnxModel) -> None:
+    for dim_name, places in model.shared_dimensions:
+        sizes = {f"{name}[{axis}]": feeds[name].shape[axis] for name, axis in places}
+        if len(set(sizes.values())) > 1:
+            raise BadRequest(
+                f"inputs disagree on dimension {dim_name!r}, which the model requires to be equal: {sizes}"
+            )
+
+
+# "/onnxruntime_src/.../gather.cc:112 onnxruntime::common::Status onnxruntime::GatherCopyData(int) "
+_SOURCE_LOCATION = re.compile(r"\S+\.(?:cc|cpp|h):\d+\s*(?:(?:\S+\s+)?\S+\([^)]*\)\s*)?")
+
+
+def runtime_message(error: Exception) -> str:
+    """What a client may read of an ONNX Runtime error about its inputs: the status message, without
+    the error-code prefix and the runtime's source file paths and function signatures."""
+    text = str(error)
+    marker = "Status Message: " if "Status Message: " in text else " : "
+    text = text.rsplit(marker, 1)[-1]
+    return _SOURCE_LOCATION.sub("", text).strip()
 
 
 def _as_text(value: Any) -> str:

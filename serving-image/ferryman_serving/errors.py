@@ -43,3 +43,16 @@ class Unavailable(ClientError):
     """The model is not (or no longer) ready: loading, failed to load, or draining for shutdown."""
 
     status = 503
+
+
+class Overloaded(ClientError):
+    """Every admission slot is taken (FERRYMAN_MAX_INFLIGHT_REQUESTS): try again shortly, or elsewhere."""
+
+    status = 503
+    retry_after_seconds = 1
+
+
+class TimedOut(ClientError):
+    """The request outlived FERRYMAN_REQUEST_TIMEOUT_SECONDS; its inference was stopped."""
+
+    status = 504

@@ -8,6 +8,7 @@ every row observed before it. Binning a thousand rows at once costs about as muc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,6 +37,8 @@ class BucketCounts:
         self._sums = np.zeros(series, dtype=np.float64)
         self._buffer = np.empty((buffer_rows, series), dtype=np.float64)
         self._buffered = 0
+        # Requests are counted on the inference worker threads while /metrics reads on the event loop.
+        self._lock = threading.Lock()
 
     @property
     def series(self) -> int:
@@ -43,10 +46,14 @@ class BucketCounts:
 
     def observe(self, rows: np.ndarray) -> None:
         """Record a [n, series] matrix: column j is observed by series j."""
+        with self._lock:
+            self._observe(rows)
+
+    def _observe(self, rows: np.ndarray) -> None:
         start = self._buffered
         end = start + rows.shape[0]
         if end > len(self._buffer):
-            self.flush()
+            self._flush()
             if rows.shape[0] > len(self._buffer):
                 self._count(rows.astype(np.float64, copy=False))
                 return
@@ -56,6 +63,10 @@ class BucketCounts:
 
     def flush(self) -> None:
         """Bin every buffered row now."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if self._buffered:
             self._count(self._buffer[: self._buffered])
             self._buffered = 0
@@ -68,14 +79,16 @@ class BucketCounts:
 
     def sums(self) -> np.ndarray:
         """Sum of observed values per series (NaN ignored)."""
-        self.flush()
-        return self._sums.copy()
+        with self._lock:
+            self._flush()
+            return self._sums.copy()
 
     def cumulative(self, series: int) -> list[tuple[float, int]]:
         """(upper edge, cumulative count) pairs for one series, ending with (+inf, total)."""
-        self.flush()
+        with self._lock:
+            self._flush()
+            running = np.cumsum(self._counts[series])
         edges = self.edges[series]
-        running = np.cumsum(self._counts[series])
         pairs = [(edge, int(running[i])) for i, edge in enumerate(edges)]
         pairs.append((float("inf"), int(running[-1])))
         return pairs

@@ -27,6 +27,11 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 
+# Status codes whose series exist at zero from the moment a version is known: Prometheus' increase()
+# needs a sample before the first error to count it, and canary analysis reads exactly these codes.
+# 500 = server fault, 503 = not ready or overloaded, 504 = FERRYMAN_REQUEST_TIMEOUT_SECONDS exceeded.
+PRECREATED_CODES: tuple[int, ...] = (200, 500, 503, 504)
+
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -45,7 +50,9 @@ class ServingMetrics:
         self.model_ready = False
         self.source_scheme = ""
         self.inflight = 0
+        # Counts per version, so that requests answered before the model loaded stay under version "".
         self.requests_by_code: dict[int, int] = {}
+        self.requests_by_version: dict[str, dict[int, int]] = {"": self.requests_by_code}
         self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
         self.features: BucketCounts | None = None
@@ -55,6 +62,14 @@ class ServingMetrics:
         self.registry.register(_Collector(self))
         self.registry.register(ProcessCollector(registry=None))
         self.registry.register(PlatformCollector(registry=None))
+
+    def set_version(self, version: str) -> None:
+        """The loaded model's version: its request counters start with the precreated codes at zero."""
+        self.model_version = version
+        counts = self.requests_by_version.setdefault(version, {})
+        for code in PRECREATED_CODES:
+            counts.setdefault(code, 0)
+        self.requests_by_code = counts
 
     def record_request(self, code: int, seconds: float) -> None:
         """One finished infer request."""
@@ -97,8 +112,9 @@ class _Collector:
         requests = CounterMetricFamily(
             "ferryman_requests", "Infer requests by HTTP status code.", labels=["model", "version", "code"]
         )
-        for code, count in sorted(m.requests_by_code.items()):
-            requests.add_metric([*labels, str(code)], count)
+        for version, counts in m.requests_by_version.items():
+            for code, count in sorted(counts.items()):
+                requests.add_metric([m.model_name, version, str(code)], count)
         yield requests
         yield _latency(m, labels)
         inflight = GaugeMetricFamily(
@@ -146,7 +162,8 @@ def _model_state(m: ServingMetrics, labels: list[str]) -> Iterable[Metric]:
 def _latency(m: ServingMetrics, labels: list[str]) -> Metric:
     family = HistogramMetricFamily(
         "ferryman_request_duration_seconds",
-        "Infer request latency from request start to response sent.",
+        "Infer request latency from the request's arrival (queueing included) to the response handed "
+        "to the server.",
         labels=["model", "version"],
     )
     running, buckets = 0, []

@@ -15,7 +15,14 @@ import httpx
 
 from ferryman_serving.profile import PROFILE_FILENAME
 from ferryman_serving.settings import Settings
-from ferryman_serving.sources import MODEL_FILENAME, LocalModel, ModelSourceError, download, redact
+from ferryman_serving.sources import (
+    MODEL_FILENAME,
+    LocalModel,
+    ModelSourceError,
+    download,
+    download_client,
+    redact,
+)
 
 
 def parse_models_uri(uri: str) -> tuple[str, str | None, str | None]:
@@ -79,7 +86,7 @@ class _Registry:
 def fetch_registered_model(uri: str, settings: Settings) -> LocalModel:
     """Resolve and download a registered model version (model file and optional profile.json)."""
     name, version, alias = parse_models_uri(uri)
-    with httpx.Client(timeout=settings.download_timeout_seconds, follow_redirects=True) as client:
+    with download_client(settings) as client:
         registry = _Registry(settings, client)
         model_version = registry.model_version(name, version, alias)
         location = registry.artifact_location(str(model_version["source"]))
@@ -93,7 +100,7 @@ def fetch_registered_model(uri: str, settings: Settings) -> LocalModel:
 def _fetch_location(registry: _Registry, location: str, target: Path, settings: Settings) -> LocalModel:
     parts = urlsplit(location)
     if parts.scheme == "mlflow-artifacts":
-        return _fetch_proxied(registry, unquote(parts.path).strip("/"), target)
+        return _fetch_proxied(registry, unquote(parts.path).strip("/"), target, settings.max_model_bytes)
     if parts.scheme in ("s3", "http", "https", "file", ""):
         from ferryman_serving.sources import fetch_model
 
@@ -101,7 +108,7 @@ def _fetch_location(registry: _Registry, location: str, target: Path, settings: 
     raise ModelSourceError(f"MLflow artifact location {redact(location)} uses an unsupported store")
 
 
-def _fetch_proxied(registry: _Registry, path: str, target: Path) -> LocalModel:
+def _fetch_proxied(registry: _Registry, path: str, target: Path, max_bytes: int) -> LocalModel:
     listing = registry.get("/api/2.0/mlflow-artifacts/artifacts", path=path)
     names = [Path(f["path"]).name for f in listing.get("files", []) if not f.get("is_dir")]
     onnx = [n for n in names if n.endswith(".onnx")]
@@ -110,9 +117,14 @@ def _fetch_proxied(registry: _Registry, path: str, target: Path) -> LocalModel:
     model_name = MODEL_FILENAME if MODEL_FILENAME in onnx else onnx[0]
     base = f"{registry.base}/api/2.0/mlflow-artifacts/artifacts/{quote(path)}"
     model_path = target / MODEL_FILENAME
-    download(registry.client, f"{base}/{model_name}", model_path, registry.headers, required=True)
+    download(registry.client, f"{base}/{model_name}", model_path, registry.headers, max_bytes)
     profile_path = target / PROFILE_FILENAME
     has_profile = PROFILE_FILENAME in names and download(
-        registry.client, f"{base}/{PROFILE_FILENAME}", profile_path, registry.headers, required=False
+        registry.client,
+        f"{base}/{PROFILE_FILENAME}",
+        profile_path,
+        registry.headers,
+        max_bytes,
+        required=False,
     )
     return LocalModel(model_path, profile_path if has_profile else None, None, "models")

@@ -18,6 +18,8 @@ class TensorSpec:
     name: str
     datatype: str
     shape: tuple[int, ...]
+    # Symbolic dimension names ("batch"), None where the graph fixes or leaves a dimension anonymous.
+    dim_names: tuple[str | None, ...] = ()
 
     def as_metadata(self) -> dict[str, object]:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
@@ -37,8 +39,19 @@ def _specs(nodes: list[ort.NodeArg]) -> tuple[TensorSpec, ...]:
                 f"model tensor {node.name!r} has type {node.type}, which the Open Inference Protocol "
                 "cannot carry (only numeric, bool and string tensors)"
             )
-        specs.append(TensorSpec(node.name, datatype, tuple(_dim(d) for d in node.shape)))
+        names = tuple(d if isinstance(d, str) and d else None for d in node.shape)
+        specs.append(TensorSpec(node.name, datatype, tuple(_dim(d) for d in node.shape), names))
     return tuple(specs)
+
+
+def _shared_dimensions(inputs: tuple[TensorSpec, ...]) -> list[tuple[str, list[tuple[str, int]]]]:
+    """Symbolic dimensions that appear more than once among the inputs: (name, [(input, axis), ...])."""
+    places: dict[str, list[tuple[str, int]]] = {}
+    for spec in inputs:
+        for axis, dim_name in enumerate(spec.dim_names):
+            if dim_name is not None:
+                places.setdefault(dim_name, []).append((spec.name, axis))
+    return [(name, where) for name, where in places.items() if len(where) > 1]
 
 
 def session_options(intra_op_threads: int) -> ort.SessionOptions:
@@ -63,17 +76,23 @@ class OnnxModel:
         self.inputs_by_name = {spec.name: spec for spec in self.inputs}
         self.outputs_by_name = {spec.name: spec for spec in self.outputs}
         self.output_names = [spec.name for spec in self.outputs]
+        # Inputs that must agree on a size (both "batch"): checked before running, because ONNX
+        # Runtime reports a disagreement as a generic failure deep inside some kernel.
+        self.shared_dimensions = _shared_dimensions(self.inputs)
         # InferenceSession.run re-validates feed names on every call (~1.5 us, a tenth of a small
         # model's request); the data plane has validated them, so call the binding when it exists.
         binding = getattr(self.session, "_sess", None)
         self._run_raw = binding.run if binding is not None else None
 
-    def run(self, feeds: dict[str, np.ndarray], output_names: list[str]) -> list[np.ndarray]:
-        """One session.run; the caller has validated names, datatypes and shapes."""
+    def run(
+        self, feeds: dict[str, np.ndarray], output_names: list[str], run_options: ort.RunOptions | None = None
+    ) -> list[np.ndarray]:
+        """One session.run; the caller has validated names, datatypes and shapes. Setting
+        `run_options.terminate` from another thread stops it."""
         if self._run_raw is not None:
-            results = self._run_raw(output_names, feeds, None)
+            results = self._run_raw(output_names, feeds, run_options)
         else:
-            results = self.session.run(output_names, feeds)
+            results = self.session.run(output_names, feeds, run_options)
         return [np.asarray(result) for result in results]
 
     def warm_up(self) -> None:

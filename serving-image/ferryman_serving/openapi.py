@@ -24,7 +24,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Unknown model or version",
         405: "Wrong method",
         413: "Body larger than FERRYMAN_MAX_BODY_BYTES",
-        503: "Model not ready (loading, failed, or draining)",
+        503: "Model not ready (loading, retrying a failed load, or draining), or the server is at "
+        "FERRYMAN_MAX_INFLIGHT_REQUESTS (then with a Retry-After header)",
+        504: "The request took longer than FERRYMAN_REQUEST_TIMEOUT_SECONDS",
     }
     return {str(code): _json(_ERROR, reasons[code]) for code in codes}
 
@@ -146,14 +148,15 @@ def _model_paths(prefix: str, parameters: list[dict[str, Any]]) -> dict[str, Any
                 "summary": "Inference (JSON tensors, or the binary tensor data extension)",
                 "parameters": parameters,
                 "requestBody": infer_body,
-                "responses": {"200": infer_ok, **_errors(400, 404, 413, 503)},
+                "responses": {"200": infer_ok, **_errors(400, 404, 413, 503, 504)},
             }
         },
     }
 
 
 def _ready_schema(key: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {key: {"type": "boolean"}}}
+    # "reason" (when not ready) says loading, retrying with the attempt count, or shutting down.
+    return {"type": "object", "properties": {key: {"type": "boolean"}, "reason": {"type": "string"}}}
 
 
 def openapi_document() -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import gc
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from ferryman_serving.metrics import ServingMetrics
 from ferryman_serving.model import OnnxModel
 from ferryman_serving.profile import ReferenceProfile, load_profile
 from ferryman_serving.settings import Settings
-from ferryman_serving.sources import fetch_model, redact
+from ferryman_serving.sources import fetch_model, redact, verify_sha256
 
 log = logging.getLogger("ferryman_serving.repository")
 
@@ -41,8 +42,10 @@ class ModelRepository:
         self.name = settings.model_name
         self.version = settings.model_version
         self.state = ModelState.LOADING
-        self.failure = ""
+        self.failure = ""  # the last load error, for the log only: it may name hosts, paths and codes
+        self.attempts = 0
         self.draining = False
+        self._stopping = threading.Event()
         self.model: OnnxModel | None = None
         # The model once READY, else None: one attribute read on the hot path (enum compares are slow).
         self.serving: OnnxModel | None = None
@@ -52,20 +55,47 @@ class ModelRepository:
     def ready(self) -> bool:
         return self.serving is not None and not self.draining
 
+    def status_for_clients(self) -> str:
+        """Why the model is not serving, without the failure's detail (hosts, paths, status codes)."""
+        if self.draining:
+            return "the server is shutting down"
+        if self.state is ModelState.FAILED:
+            return f"loading failed (attempt {self.attempts}); retrying, the server log has the cause"
+        if self.serving is None:
+            return "still loading" if self.attempts <= 1 else f"loading (attempt {self.attempts})"
+        return "ready"
+
+    def stop_loading(self) -> None:
+        """Shutdown: end the retry wait at once."""
+        self._stopping.set()
+
     def load(self) -> None:
-        """Fetch, open, profile and warm up the model. Never raises: a failure leaves the state FAILED."""
+        """Fetch, open, profile and warm up the model, retrying with backoff until it works or the
+        process stops: a registry or file server that comes back makes the pod ready without a restart.
+        Never raises."""
+        wait = self.settings.load_retry_initial_seconds
+        while not self._stopping.is_set():
+            if self._attempt():
+                return
+            log.info("retrying the model load", extra={"model": self.name, "in_seconds": wait})
+            if self._stopping.wait(wait):
+                return
+            wait = min(wait * 2, self.settings.load_retry_max_seconds)
+
+    def _attempt(self) -> bool:
         started = time.monotonic()
         uri = redact(self.settings.model_uri)
-        log.info("loading model", extra={"model": self.name, "uri": uri})
+        self.attempts += 1
+        log.info("loading model", extra={"model": self.name, "uri": uri, "attempt": self.attempts})
         try:
             self._load()
         except Exception as error:
             self.state, self.failure = ModelState.FAILED, f"{type(error).__name__}: {error}"
             log.error(
-                "model failed to load; staying unready (fix FERRYMAN_MODEL_URI or the model, then restart)",
-                extra={"model": self.name, "uri": uri, "error": self.failure},
+                "model failed to load; unready, retrying (check FERRYMAN_MODEL_URI and its source)",
+                extra={"model": self.name, "uri": uri, "error": self.failure, "attempt": self.attempts},
             )
-            return
+            return False
         # Everything allocated so far (runtime, libraries, the model) lives for the whole process:
         # moving it out of the collector's view keeps full collections from walking it under load.
         gc.freeze()
@@ -76,12 +106,15 @@ class ModelRepository:
             "model ready",
             extra={
                 "model": self.name, "version": self.version, "uri": uri,
-                "seconds": round(time.monotonic() - started, 3),
+                "seconds": round(time.monotonic() - started, 3), "attempt": self.attempts,
             },
         )  # fmt: skip
+        return True
 
     def _load(self) -> None:
         local = fetch_model(self.settings)
+        if self.settings.model_sha256:
+            verify_sha256(local.model_path, self.settings.model_sha256)
         if local.version and self.version and local.version != self.version:
             log.warning(
                 "FERRYMAN_MODEL_VERSION differs from the registry version; reporting the configured one",
@@ -93,7 +126,7 @@ class ModelRepository:
         self.taps = self._use_profile(model, profile)
         model.warm_up()
         self.model = model
-        self.metrics.model_version = self.version
+        self.metrics.set_version(self.version)
         self.metrics.source_scheme = local.source_scheme
 
     def _use_profile(self, model: OnnxModel, profile: ReferenceProfile | None) -> DriftTaps:

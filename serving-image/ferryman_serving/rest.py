@@ -6,17 +6,27 @@ objects would cost more than the model itself for small models.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
+import onnxruntime as ort
 import orjson
 
-from ferryman_serving.codec import decode_request, encode_response
 from ferryman_serving.dataplane import DataPlane
-from ferryman_serving.errors import BadRequest, ClientError, MethodNotAllowed, NotFound, PayloadTooLarge
+from ferryman_serving.errors import (
+    BadRequest,
+    ClientError,
+    MethodNotAllowed,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+)
 from ferryman_serving.metrics import PROMETHEUS_CONTENT_TYPE, ServingMetrics
+from ferryman_serving.workers import InferenceWorkers
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,15 +44,36 @@ class ClientGone(Exception):
     """The client disconnected before the request body arrived."""
 
 
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one infer request may cost the server (FERRYMAN_* settings of the same names)."""
+
+    max_body_bytes: int
+    max_inflight_requests: int
+    request_timeout_seconds: float
+
+
 class RestApi:
     """Routes HTTP requests to the data plane and records request metrics for infer calls."""
 
     def __init__(
-        self, dataplane: DataPlane, metrics: ServingMetrics, max_body_bytes: int, openapi: bytes
+        self,
+        dataplane: DataPlane,
+        metrics: ServingMetrics,
+        workers: InferenceWorkers,
+        limits: RequestLimits,
+        openapi: bytes,
     ) -> None:
         self.dataplane = dataplane
         self.metrics = metrics
-        self.max_body_bytes = max_body_bytes
+        self.workers = workers
+        self.max_body_bytes = limits.max_body_bytes
+        self.max_inflight = limits.max_inflight_requests
+        self.timeout = limits.request_timeout_seconds
+        self._timeout_message = (
+            f"the request took longer than {self.timeout:g} s (FERRYMAN_REQUEST_TIMEOUT_SECONDS) and was "
+            "stopped; send smaller batches or try again"
+        )
         self.openapi = openapi
         self._routes: dict[str, tuple[str, str | None]] = {}
 
@@ -73,8 +104,9 @@ class RestApi:
             case ["health", "live"]:
                 return 200, b'{"live":true}', JSON
             case ["health", "ready"]:
-                ready = dp.ready()
-                return (200 if ready else 503), orjson.dumps({"ready": ready}), JSON
+                if dp.ready():
+                    return 200, b'{"ready":true}', JSON
+                return 503, orjson.dumps({"ready": False, "reason": dp.not_ready_reason()}), JSON
             case ["openapi.json"]:
                 return 200, self.openapi, JSON
             case ["models", name] | ["models", name, "versions", _]:
@@ -85,19 +117,29 @@ class RestApi:
         raise NotFound(f"no such path {path!r}; see /v2/openapi.json for the API")
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        # Timed from arrival: time spent waiting for a worker is latency the client sees too.
+        started = perf_counter()
+        deadline = asyncio.get_running_loop().time() + self.timeout
         metrics = self.metrics
         metrics.inflight += 1
-        started = perf_counter()
         status = 500
         try:
             name, version = self._infer_route(path)
             _require(scope["method"], "POST")
-            # Unknown model (404) or not ready (503) is decided before the body is read and parsed.
-            self.dataplane.check_can_infer(name, version)
+            # Unknown model (404), not ready or saturated (503) is decided before the body is read.
+            dataplane = self.dataplane
+            dataplane.check_can_infer(name, version)
+            if metrics.inflight > self.max_inflight:
+                raise Overloaded(
+                    f"the server is at its limit of {self.max_inflight} concurrent infer requests "
+                    "(FERRYMAN_MAX_INFLIGHT_REQUESTS); retry after the Retry-After delay"
+                )
             body, json_length = await self._read_body(scope, receive)
-            request = decode_request(body, json_length)
-            response = self.dataplane.infer(name, version, request)
-            payload, header_length = encode_response(response)
+
+            def work(run_options: ort.RunOptions) -> tuple[bytes, int | None]:
+                return dataplane.infer_bytes(name, version, body, json_length, run_options)
+
+            payload, header_length = await self.workers.run(work, deadline, self._timeout_message)
             status = 200
             await self._respond(send, 200, payload, JSON if header_length is None else BINARY, header_length)
         except ClientError as error:
@@ -160,7 +202,11 @@ class RestApi:
         )
 
     async def _error(self, send: Send, error: ClientError) -> None:
-        headers = [(b"allow", error.allowed.encode())] if isinstance(error, MethodNotAllowed) else []
+        headers = []
+        if isinstance(error, MethodNotAllowed):
+            headers.append((b"allow", error.allowed.encode()))
+        elif isinstance(error, Overloaded):
+            headers.append((b"retry-after", str(error.retry_after_seconds).encode()))
         await self._respond(send, error.status, orjson.dumps({"error": error.message}), JSON, None, headers)
 
     async def _respond(

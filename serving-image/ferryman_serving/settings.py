@@ -25,6 +25,40 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address to bind; the operator passes the pod IP.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port for the API and /metrics.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    max_tensor_elements: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1,
+        description="Most elements one input tensor may hold, and the largest size of any one dimension; "
+        "more is a 400 before anything is allocated.",
+    )
+    max_string_elements: int = Field(
+        default=65536,
+        ge=1,
+        description="Most elements one BYTES (string) input may hold: each costs a Python object (about "
+        "60 bytes), so this bounds decoding memory and time.",
+    )
+    max_response_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest total size of the output tensors of one request; larger is a 400.",
+    )
+    inference_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Worker threads that decode, run and encode infer requests; the event loop only moves "
+        "bytes, so probes and /metrics answer while a model computes.",
+    )
+    max_inflight_requests: int = Field(
+        default=64,
+        ge=1,
+        description="Infer requests admitted at once (queued and running); more get 503 with Retry-After.",
+    )
+    request_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Time limit of one infer request from its arrival; past it the request gets 504, a "
+        "queued one is not run and a running one is told to stop.",
+    )
     mlflow_tracking_uri: str = Field(default="", description="MLflow server for models:/ URIs.")
     mlflow_tracking_token: SecretStr | None = Field(default=None, description="Bearer token for MLflow.")
     s3_endpoint_url: str = Field(
@@ -35,6 +69,22 @@ class Settings(BaseSettings):
     s3_region: str = Field(default="us-east-1", description="Region used in S3 request signatures.")
     download_dir: str = Field(default="/tmp/ferryman-models", description="Where remote models are saved.")
     download_timeout_seconds: float = Field(default=60.0, gt=0, description="Timeout per download request.")
+    max_model_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024,
+        ge=1,
+        description="Largest model file a download may bring (ONNX protobuf files stop at 2 GiB).",
+    )
+    model_sha256: str = Field(
+        default="",
+        pattern=r"^([0-9a-fA-F]{64})?$",
+        description="Expected SHA-256 (hex) of the model file; when set, any other content fails the load.",
+    )
+    load_retry_initial_seconds: float = Field(
+        default=1.0, gt=0, description="Wait after the first failed load attempt; doubles per attempt."
+    )
+    load_retry_max_seconds: float = Field(
+        default=60.0, gt=0, description="Longest wait between load attempts (they go on until one works)."
+    )
     ort_intra_op_threads: int = Field(
         default=1,
         ge=0,

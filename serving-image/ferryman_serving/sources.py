@@ -91,6 +91,40 @@ def _no_headers(url: str) -> dict[str, str]:
     return {}
 
 
+def download_client(settings: Settings) -> httpx.Client:
+    """The HTTP client of every model download: timeouts, redirects followed but never https -> http."""
+    return httpx.Client(
+        timeout=settings.download_timeout_seconds,
+        follow_redirects=True,
+        event_hooks={"response": [_refuse_downgrade]},
+    )
+
+
+def _refuse_downgrade(response: httpx.Response) -> None:
+    # Called for every response, redirects included, before httpx follows them: a redirect from https
+    # to http would send the request (and the model bytes) in clear text.
+    if response.is_redirect and response.url.scheme == "https":
+        target = response.url.join(response.headers.get("location", ""))
+        if target.scheme != "https":
+            raise ModelSourceError(
+                f"GET {redact(str(response.url))}: redirect from https to {target.scheme} refused"
+            )
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """ModelSourceError unless the file's SHA-256 is `expected` (hex, any case)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    found, wanted = digest.hexdigest(), expected.lower()
+    if found != wanted:
+        raise ModelSourceError(
+            f"model file SHA-256 is {found} but FERRYMAN_MODEL_SHA256 expects {wanted}; "
+            "the source holds another model than the one configured"
+        )
+
+
 def _download_pair(
     url: str, settings: Settings, scheme: str, headers_for: Callable[[str], dict[str, str]]
 ) -> LocalModel:
@@ -98,27 +132,57 @@ def _download_pair(
     target = Path(settings.download_dir) / hashlib.sha256(redact(model_url).encode()).hexdigest()[:16]
     target.mkdir(parents=True, exist_ok=True)
 
-    with httpx.Client(timeout=settings.download_timeout_seconds, follow_redirects=True) as client:
+    with download_client(settings) as client:
         model_path = target / MODEL_FILENAME
-        download(client, model_url, model_path, headers_for(model_url), required=True)
+        download(client, model_url, model_path, headers_for(model_url), settings.max_model_bytes)
         profile_path = target / PROFILE_FILENAME
-        found = download(client, profile_url, profile_path, headers_for(profile_url), required=False)
+        found = download(
+            client,
+            profile_url,
+            profile_path,
+            headers_for(profile_url),
+            settings.max_model_bytes,
+            required=False,
+        )
     return LocalModel(model_path, profile_path if found else None, None, scheme)
 
 
-def download(client: httpx.Client, url: str, path: Path, headers: dict[str, str], required: bool) -> bool:
-    """Stream url to path; False when absent (404/403) and not required; ModelSourceError otherwise."""
+def download(
+    client: httpx.Client,
+    url: str,
+    path: Path,
+    headers: dict[str, str],
+    max_bytes: int,
+    required: bool = True,
+) -> bool:
+    """Stream url to path; False when absent (404/403) and not required; ModelSourceError otherwise
+    (including a body over max_bytes)."""
+    partial = path.with_suffix(".partial")
     try:
         with client.stream("GET", url, headers=headers) as response:
             if response.status_code in (403, 404) and not required:
                 return False
             if response.status_code != 200:
                 raise ModelSourceError(f"GET {redact(url)} answered HTTP {response.status_code}")
-            partial = path.with_suffix(".partial")
-            with partial.open("wb") as sink:
-                for chunk in response.iter_bytes(1 << 20):
-                    sink.write(chunk)
+            _stream_to(response, partial, redact(url), max_bytes)
             partial.replace(path)
             return True
     except httpx.HTTPError as error:
         raise ModelSourceError(f"GET {redact(url)} failed: {type(error).__name__}: {error}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _stream_to(response: httpx.Response, partial: Path, where: str, max_bytes: int) -> None:
+    # Refused before the first byte when the server announces the size; counted while streaming anyway
+    # (decoded bytes: a compressed body cannot inflate past the cap).
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > max_bytes:
+        raise ModelSourceError(f"GET {where}: {announced} bytes, over FERRYMAN_MAX_MODEL_BYTES ({max_bytes})")
+    size = 0
+    with partial.open("wb") as sink:
+        for chunk in response.iter_bytes(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ModelSourceError(f"GET {where}: more than FERRYMAN_MAX_MODEL_BYTES ({max_bytes}) bytes")
+            sink.write(chunk)

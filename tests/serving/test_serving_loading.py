@@ -95,26 +95,95 @@ def test_s3_requests_are_signed_when_keys_are_set(
 def test_failed_load_stays_alive_and_unready_with_a_clear_log(
     file_server: StaticFileServer, logs_dir: Path, tmp_path: Path
 ) -> None:
-    """A missing model: live 200, ready 503, infer 503 saying why, one ERROR log line, no secrets, no exit."""
+    """A missing model: live 200, ready 503 saying it retries (with the attempt), infer 503; the cause
+    (URL, status code) is in the ERROR log line and nowhere in what clients get; no secrets; no exit."""
     uri = (
         file_server.url.replace("http://", "http://user:hunter2@")
         + "/missing/model.onnx?X-Amz-Signature=topsecret"
     )
     with ServingProcess(
-        logs_dir, model_uri=uri, model_name="fraud", download_dir=str(tmp_path), drain_seconds="0"
+        logs_dir,
+        model_uri=uri,
+        model_name="fraud",
+        download_dir=str(tmp_path),
+        drain_seconds="0",
+        load_retry_initial_seconds="30",
     ) as server:
         server.wait_live()
         deadline = time.monotonic() + 20
         while "model failed to load" not in server.logs() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
+        ready = httpx.get(f"{server.url}/v2/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["reason"] == "loading failed (attempt 1); retrying, the server log has the cause"
         assert httpx.get(f"{server.url}/v2/models/fraud/ready").status_code == 503
         answer = httpx.post(f"{server.url}/v2/models/fraud/infer", json={"inputs": []})
-        assert answer.status_code == 503 and "failed to load" in answer.json()["error"]
+        assert answer.status_code == 503 and "loading failed (attempt 1)" in answer.json()["error"]
+        metadata = httpx.get(f"{server.url}/v2/models/fraud")
+        assert metadata.status_code == 503
         time.sleep(0.5)
         assert server.process.poll() is None, "the process must keep running"
         logs = server.logs()
+    port = file_server.url.rsplit(":", 1)[1]
+    for client_body in (ready.text, answer.text, metadata.text):
+        for detail in ("404", "/missing", "model.onnx", port, "127.0.0.1", "http", "ModelSourceError"):
+            assert detail not in client_body, (detail, client_body)
     errors = [orjson.loads(line) for line in logs.splitlines() if '"level":"ERROR"' in line]
     assert len(errors) == 1 and "HTTP 404" in errors[0]["error"]
-    assert "/missing/model.onnx" in errors[0]["uri"]
+    assert "/missing/model.onnx" in errors[0]["uri"] and errors[0]["attempt"] == 1
     assert "hunter2" not in logs and "topsecret" not in logs
+
+
+def test_failed_load_is_retried_until_the_file_server_has_the_model(
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path, tmp_path: Path
+) -> None:
+    """The file server answers 404 at first (the model is not published yet); once the file appears
+    the next attempt loads it and the pod becomes ready, with no restart."""
+    root = tmp_path / "www"
+    (root / "late").mkdir(parents=True)
+    with (
+        StaticFileServer(root) as late_server,
+        ServingProcess(
+            logs_dir,
+            model_uri=f"{late_server.url}/late/model.onnx",
+            download_dir=str(tmp_path / "downloads"),
+            drain_seconds="0",
+            load_retry_initial_seconds="0.2",
+            load_retry_max_seconds="0.4",
+        ) as server,
+    ):
+        server.wait_live()
+        deadline = time.monotonic() + 30
+        while server.logs().count("model failed to load") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ready = httpx.get(f"{server.url}/v2/health/ready")
+        assert ready.status_code == 503 and "retrying" in ready.json()["reason"]
+        assert "loading failed (attempt" in ready.json()["reason"]
+        shutil.copy(gradient_boosting.model_path, root / "late" / "model.onnx")
+        server.wait_ready(timeout=30)
+        logs = server.logs()
+    assert "model ready" in logs
+    model_gets = [path for path, _ in late_server.seen if path == "/late/model.onnx"]
+    assert len(model_gets) >= 3
+
+
+def test_sigterm_ends_the_load_retries(file_server: StaticFileServer, logs_dir: Path, tmp_path: Path) -> None:
+    """A pod retrying a failed load every 60 s still stops at once on SIGTERM, with exit code 0."""
+    server = ServingProcess(
+        logs_dir,
+        model_uri=f"{file_server.url}/missing/model.onnx",
+        download_dir=str(tmp_path),
+        drain_seconds="0",
+        load_retry_initial_seconds="60",
+    )
+    try:
+        server.wait_live()
+        deadline = time.monotonic() + 20
+        while "retrying the model load" not in server.logs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = time.monotonic()
+        server.terminate()
+        code = server.process.wait(timeout=20)
+        assert code == 0 and time.monotonic() - started < 10
+    finally:
+        server.stop()

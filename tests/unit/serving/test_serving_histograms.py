@@ -1,5 +1,8 @@
 """Vectorised histogram counting agrees with the Prometheus `le` definition, row by row."""
 
+import sys
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -51,3 +54,28 @@ def test_batches_larger_than_the_buffer_are_counted() -> None:
     counts.observe(np.full((10, 1), -2.0))
     assert counts.cumulative(0) == [(0.0, 11), (float("inf"), 12)]
     assert counts.sums()[0] == pytest.approx(-20.0)
+
+
+def test_rows_observed_on_a_worker_while_scrapes_flush_are_all_counted() -> None:
+    """Workers observe while the event loop flushes for /metrics: not one row may be lost or doubled."""
+    counts = BucketCounts([[0.0, 1.0]], buffer_rows=64)
+    row = np.array([[0.5]])
+    observed = 20_000
+    done = threading.Event()
+
+    def observe() -> None:
+        for _ in range(observed):
+            counts.observe(row)
+        done.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up at once
+    try:
+        worker = threading.Thread(target=observe)
+        worker.start()
+        while not done.is_set():
+            counts.flush()
+        worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert counts.cumulative(0)[-1] == (float("inf"), observed)
