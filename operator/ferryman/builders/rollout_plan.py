@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ferryman.api import AnalysisSpec, ModelDeployment, StrategySpec, parse_duration
 from ferryman.config import Settings
 from ferryman.rollout import (
@@ -92,3 +94,11 @@ def rollout_inputs(md: ModelDeployment, settings: Settings) -> tuple[RolloutPlan
         return None
     plan = build_rollout_plan(strategy, settings.scale_down_delay_seconds)
     return plan, build_analysis_policy(analysis_spec(strategy))
+
+
+def fallback_inputs(status: dict[str, Any], settings: Settings) -> tuple[RolloutPlan, AnalysisPolicy]:
+    """Plan and policy for a rollout whose spec can no longer be read: enough to stop it and retire
+    its canary (the strategy it ran with, default timings)."""
+    kind = StrategyKind(status.get("strategy") or StrategyKind.CANARY)
+    plan = RolloutPlan(strategy=kind, canary_scale_down_delay_seconds=settings.scale_down_delay_seconds)
+    return plan, AnalysisPolicy()

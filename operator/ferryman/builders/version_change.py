@@ -21,10 +21,18 @@ class VersionChange(enum.Enum):
     REPLACE_CANARY = "a newer model arrived mid-rollout: abort the old canary, start the new one"
     CONTINUE = "the rollout of this model is under way"
     KEEP_REJECTED = "this model was rolled back; it stays rejected until the spec names another"
+    KEEP_STOPPED = "this model's rollout stopped unjudged; an edit of the spec tries it again"
 
 
-def classify_version_change(status: Mapping[str, Any], desired_uri: str, has_strategy: bool) -> VersionChange:
-    """Decide how to treat desired_uri given what status says is stable and in flight."""
+def classify_version_change(
+    status: Mapping[str, Any], desired_uri: str, has_strategy: bool, spec_changed: bool = False
+) -> VersionChange:
+    """Decide how to treat desired_uri given what status says is stable and in flight.
+
+    A canary judged bad (or aborted) stays rejected whatever else changes. One that stopped without
+    a verdict (not Ready in time, no traffic, metrics unavailable, an invalid spec) is tried again
+    when the spec changes (`spec_changed`: a new generation), not when the operator restarts.
+    """
     stable_uri = status.get("stableUri")
     phase = status.get("phase")
     canary_uri = status.get("canaryUri")
@@ -35,7 +43,12 @@ def classify_version_change(status: Mapping[str, Any], desired_uri: str, has_str
     if phase in ACTIVE_PHASES:
         return VersionChange.CONTINUE if canary_uri == desired_uri else VersionChange.REPLACE_CANARY
     if phase in FAILED_PHASES and canary_uri == desired_uri:
-        return VersionChange.KEEP_REJECTED
+        rejected = status.get("rejectedVersion") is not None and (
+            status.get("rejectedVersion") == status.get("canaryVersion")
+        )
+        if rejected:
+            return VersionChange.KEEP_REJECTED
+        return VersionChange.START_ROLLOUT if spec_changed else VersionChange.KEEP_STOPPED
     return VersionChange.START_ROLLOUT
 
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment, redact_uris_in
+from ferryman.api.vocabulary import ACTIVE_PHASES
 from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS, deployment_name
 from ferryman.builders.rollout_plan import rollout_inputs
 from ferryman.builders.serving import (
@@ -49,11 +50,20 @@ def reconcile_model_deployment(
     try:
         md = ModelDeployment.model_validate(body)
         md = md.with_version_label(version_label_in(previous, md.spec.model.uri))
+    except (ValidationError, ValueError) as error:
+        _degrade(body, patch, previous, describe_validation_error(error), now, logger)
+    try:
         check_model_source(md, config)
         inputs = rollout_inputs(md, config)
     except (ValidationError, ValueError) as error:
-        _degrade(body, patch, previous, describe_validation_error(error), now, logger)
-    change = classify_version_change(previous, md.spec.model.uri, has_strategy=inputs is not None)
+        message = describe_validation_error(error)
+        if previous.get("phase") in ACTIVE_PHASES:  # a rollout that can no longer be judged stops
+            rollout_steps.stop_unjudgeable_rollout(md, body, previous, config, message)
+        _degrade(body, patch, previous, message, now, logger)
+    spec_changed = md.metadata.generation != previous.get("observedGeneration")
+    change = classify_version_change(
+        previous, md.spec.model.uri, has_strategy=inputs is not None, spec_changed=spec_changed
+    )
     # One line per decision: what the operator is about to do with this spec, and why.
     logger.info(
         "reconcile: %s", change.value,
@@ -67,7 +77,7 @@ def reconcile_model_deployment(
             rollout_steps.begin_rollout(md, body, inputs[0], previous, config)
         elif inputs is not None and change is VersionChange.ABORT_TO_STABLE:
             rollout_steps.abort_rollout(md, body, inputs[0], previous, config)
-        # CONTINUE and KEEP_REJECTED: the rollout timer (or the user's next edit) moves things on.
+        # CONTINUE, KEEP_REJECTED, KEEP_STOPPED: the rollout timer (or the user's next edit) moves things on.
     except kopf.PermanentError as error:
         _degrade(body, patch, previous, describe_rejected_manifest(error), now, logger)
 

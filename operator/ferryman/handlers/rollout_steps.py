@@ -19,7 +19,7 @@ from ferryman.api import ACTION_ANNOTATION, GROUP, VERSION, ModelDeployment
 from ferryman.api.vocabulary import ACTIVE_PHASES
 from ferryman.builders.naming import deployment_name
 from ferryman.builders.rollout_objects import analysis_record, build_rollout_objects, rollout_status
-from ferryman.builders.rollout_plan import rollout_inputs
+from ferryman.builders.rollout_plan import fallback_inputs, rollout_inputs
 from ferryman.builders.status import status_patch
 from ferryman.config import Settings
 from ferryman.handlers.rollout_observation import observe
@@ -34,6 +34,7 @@ from ferryman.rollout import (
     next_step,
     parse_action,
     start_rollout,
+    stop_rollout,
 )
 
 PLURAL = "modeldeployments"
@@ -55,8 +56,11 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """One step of the state machine when it asked for one: a manual action first, else judge and move on."""
     config: Settings = memo.config
     md = ModelDeployment.model_validate(body)
-    inputs = rollout_inputs(md, config)
     previous = dict(body.status)
+    try:
+        inputs = rollout_inputs(md, config)
+    except ValueError:  # the spec became invalid (reported by the reconcile): still retire the canary
+        inputs = fallback_inputs(previous, config) if previous.get("strategy") else None
     if inputs is None or "stableVersion" not in previous:
         if ACTION_ANNOTATION in (md.metadata.annotations or {}):
             kopf.warn(
@@ -116,6 +120,16 @@ def begin_rollout(
     decision = start_rollout(plan, previous["stableVersion"], md.spec.model.version_label(), now)
     with_canary = {**previous, "canaryUri": md.spec.model.uri, "canaryVersion": md.spec.model.version_label()}
     apply_decision(md, body, decision, with_canary, config, now)
+
+
+def stop_unjudgeable_rollout(
+    md: ModelDeployment, body: kopf.Body, previous: dict[str, Any], config: Settings, why: str
+) -> None:
+    """The spec changed mid-rollout into one that cannot be judged: all traffic back to stable first."""
+    now = datetime.now(UTC)
+    plan, _policy = fallback_inputs(previous, config)
+    decision = stop_rollout(RolloutState.from_status(previous), plan, why, now)
+    apply_decision(md, body, decision, previous, config, now)
 
 
 def abort_rollout(

@@ -14,7 +14,7 @@ from ferryman.builders.rollout_objects import (
     model_uri_of,
     rollout_status,
 )
-from ferryman.builders.rollout_plan import build_rollout_plan, rollout_inputs
+from ferryman.builders.rollout_plan import build_rollout_plan, fallback_inputs, rollout_inputs
 from ferryman.builders.traffic import TrafficSplit, build_http_route
 from ferryman.builders.traffic.replicas import replica_split
 from ferryman.builders.version_change import VersionChange, classify_version_change
@@ -117,7 +117,24 @@ def test_no_strategy_means_no_rollout() -> None:
             True,
             VersionChange.ABORT_TO_STABLE,
         ),
-        ({"stableUri": "a", "phase": "RolledBack", "canaryUri": "b"}, "b", True, VersionChange.KEEP_REJECTED),
+        (
+            {
+                "stableUri": "a",
+                "phase": "RolledBack",
+                "canaryUri": "b",
+                "canaryVersion": "2",
+                "rejectedVersion": "2",
+            },
+            "b",
+            True,
+            VersionChange.KEEP_REJECTED,
+        ),
+        (
+            {"stableUri": "a", "phase": "Degraded", "canaryUri": "b", "canaryVersion": "2"},
+            "b",
+            True,
+            VersionChange.KEEP_STOPPED,
+        ),
         ({"stableUri": "a", "phase": "RolledBack", "canaryUri": "b"}, "c", True, VersionChange.START_ROLLOUT),
         ({"stableUri": "a", "phase": "RolledBack", "canaryUri": "b"}, "a", True, VersionChange.KEEP_STABLE),
     ],
@@ -127,6 +144,25 @@ def test_spec_edits_are_classified(
 ) -> None:
     """A rolled-back version is not retried until the spec names another; reverting mid-rollout aborts."""
     assert classify_version_change(status, desired, has_strategy) is expected
+
+
+@pytest.mark.parametrize("rejected", [True, False])
+def test_an_edited_spec_retries_a_canary_that_stopped_unjudged_but_never_a_rejected_one(
+    rejected: bool,
+) -> None:
+    """Not Ready in time, no traffic, an invalid spec: the next edit of the spec tries the version again.
+    Judged bad or aborted (status.rejectedVersion): it stays rejected until the spec names another."""
+    status = {"stableUri": "a", "phase": "Degraded", "canaryUri": "b", "canaryVersion": "2"}
+    if rejected:
+        status |= {"phase": "RolledBack", "rejectedVersion": "2"}
+    change = classify_version_change(status, "b", True, spec_changed=True)
+    assert change is (VersionChange.KEEP_REJECTED if rejected else VersionChange.START_ROLLOUT)
+
+
+def test_a_rollout_whose_spec_cannot_be_read_is_stopped_with_the_strategy_it_ran() -> None:
+    """fallback_inputs: the status's strategy and the operator's scale-down delay, default timings."""
+    plan, _policy = fallback_inputs({"strategy": "shadow"}, Settings(scale_down_delay_seconds=3))
+    assert plan.strategy is StrategyKind.SHADOW and plan.canary_scale_down_delay_seconds == 3
 
 
 @pytest.mark.parametrize(
