@@ -1,0 +1,54 @@
+"""A rollout whose spec turns invalid mid-way: traffic goes back to stable, and fixing the spec resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kopf.testing import KopfRunner
+from tests.support.kube_cli import Kubectl
+from tests.support.model_deployments import model_deployment, status_of, wait_until_serving
+from tests.support.models import make_gradient_boosting_model
+from tests.support.operator import wait_for
+
+pytestmark = pytest.mark.cluster
+
+
+def with_canary(namespace: str, uri: str, interval: str) -> dict[str, object]:
+    md = model_deployment(namespace, uri)
+    md["spec"]["strategy"] = {"canary": {"steps": [{"weight": 50}], "interval": interval}}  # type: ignore[index]
+    return md
+
+
+def test_invalid_interval_mid_rollout_sends_traffic_back_and_the_fix_starts_again(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner, tmp_path: Path
+) -> None:
+    """interval: 0s passes the schema but not the state machine: the canary (replica mode, 50%) goes
+    back to weight 0 and the resource is Degraded naming the field; the next valid edit starts the
+    rollout of the same version again (it was never judged, so it is not rejected)."""
+    new_uri = make_gradient_boosting_model(tmp_path / "v2", trees=12).model_path.as_uri()
+    kubectl.apply([with_canary(namespace, model_uri, "30s")])
+    wait_until_serving(kubectl, namespace)
+    kubectl.apply([with_canary(namespace, new_uri, "30s")])
+    wait_for("canary at 50%", lambda: status_of(kubectl, namespace).get("canaryWeight") == 50, timeout=90)
+
+    kubectl.apply([with_canary(namespace, new_uri, "0s")])
+    stopped = wait_for(
+        "the rollout stopped",
+        lambda: (
+            (s := status_of(kubectl, namespace)).get("phase") == "Degraded"
+            and s.get("canaryWeight") == 0
+            and s
+        ),
+        timeout=30,
+    )
+    assert "interval" in stopped["message"], stopped["message"]
+    assert stopped.get("rejectedVersion") is None
+
+    kubectl.apply([with_canary(namespace, new_uri, "30s")])
+    restarted = wait_for(
+        "the rollout of the same version again",
+        lambda: (s := status_of(kubectl, namespace)).get("phase") == "Progressing" and s,
+        timeout=30,
+    )
+    assert restarted["canaryUri"] == new_uri
