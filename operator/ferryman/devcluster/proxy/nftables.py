@@ -9,9 +9,13 @@ from ferryman.devcluster.network import NetworkError
 from ferryman.devcluster.proxy.rules import TABLE
 
 
-def nft_binary() -> str:
+def _find_nft() -> str | None:
     # /usr/sbin is not on every PATH (e.g. a non-login shell), and that is where Debian puts nft.
-    found = shutil.which("nft") or shutil.which("nft", path="/usr/sbin:/sbin")
+    return shutil.which("nft") or shutil.which("nft", path="/usr/sbin:/sbin")
+
+
+def nft_binary() -> str:
+    found = _find_nft()
     if found is None:
         raise NetworkError(
             "nft not found: the dev cluster programs Service IPs with nftables; "
@@ -33,7 +37,9 @@ def apply(netns: str | None, script: str) -> None:
 
 
 def delete_table(netns: str | None) -> None:
-    """Remove our table; nothing to do when it is absent."""
+    """Remove our table; nothing to do when it is absent (without nft, it was never made)."""
+    if _find_nft() is None:
+        return
     subprocess.run([*_command(netns), "delete", "table", "ip", TABLE], capture_output=True, check=False)
 
 
