@@ -43,26 +43,28 @@ class ServiceProxy:
         self.targets += [(n.netns, ("via", n.root_address, "dev", "eth0")) for n in nets.values()]
         self.services: dict[str, Obj] = {}
         self.slices: dict[str, Obj] = {}
+        # Which of the two lists have completed: syncing before both would briefly drop every route of
+        # a restarted runner (the unreachable routes keep the machine sealed until then).
+        self.listed: set[str] = set()
         self.lock = threading.Lock()
         self.dirty = threading.Event()
         self.stopping = threading.Event()
         self.applied: list[Frontend] | None = None
 
     def start(self) -> None:
-        self.dirty.set()  # the first sync installs the reject rule before any Service is known
         watched = [
-            (self.core.list_service_for_all_namespaces, self.services),
-            (self.discovery.list_endpoint_slice_for_all_namespaces, self.slices),
+            ("services", self.core.list_service_for_all_namespaces, self.services),
+            ("endpointslices", self.discovery.list_endpoint_slice_for_all_namespaces, self.slices),
         ]
-        for list_call, store in watched:
-            threading.Thread(target=self._watch, args=(list_call, store), daemon=True).start()
+        for name, list_call, store in watched:
+            threading.Thread(target=self._watch, args=(name, list_call, store), daemon=True).start()
         threading.Thread(target=self._sync_loop, daemon=True, name="service-proxy").start()
 
     def stop(self) -> None:
         self.stopping.set()
         self.dirty.set()
 
-    def _watch(self, list_call: Callable[..., Any], store: dict[str, Obj]) -> None:
+    def _watch(self, name: str, list_call: Callable[..., Any], store: dict[str, Obj]) -> None:
         """List, then watch from that version; relist after any error (API server restarts included)."""
         while not self.stopping.is_set():
             try:
@@ -70,6 +72,7 @@ class ServiceProxy:
                 with self.lock:
                     store.clear()
                     store.update({_key(item): item for item in body.get("items", [])})
+                    self.listed.add(name)
                 self.dirty.set()
                 stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
                     list_call,
@@ -116,6 +119,8 @@ class ServiceProxy:
 
     def sync(self) -> None:
         with self.lock:
+            if len(self.listed) < 2:
+                return
             fronts = frontends(list(self.services.values()), list(self.slices.values()))
         if fronts == self.applied:
             return
