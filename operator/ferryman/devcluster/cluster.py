@@ -20,6 +20,7 @@ from kubernetes import client, config
 from ferryman.devcluster import kwok, network
 from ferryman.devcluster.network import NodeNetwork
 from ferryman.devcluster.nodes import ensure_nodes, node_name, wait_nodes_ready
+from ferryman.devcluster.proxy import nftables
 from ferryman.devcluster.settings import DevClusterSettings
 
 
@@ -84,10 +85,11 @@ def core_api(settings: DevClusterSettings) -> Any:
 
 
 def is_healthy(settings: DevClusterSettings) -> bool:
-    """Every control-plane process alive, the API ready, every node namespace wired."""
+    """Every control-plane process alive, the API ready, every node namespace wired, Service IPs kept in."""
     nets = node_networks(settings).values()
     processes_alive = set(kwok.control_plane_pids(settings)) >= set(kwok.COMPONENTS)
-    return processes_alive and kwok.api_is_ready(settings) and all(network.node_is_wired(n) for n in nets)
+    wired = all(network.node_is_wired(n) and network.service_cidr_is_blocked(n.netns) for n in nets)
+    return processes_alive and kwok.api_is_ready(settings) and wired and network.service_cidr_is_blocked()
 
 
 @contextlib.contextmanager
@@ -112,6 +114,7 @@ def _up(settings: DevClusterSettings) -> ClusterInfo:
             f"dev cluster {others[0]!r} is up on this machine; stop it first with "
             f"`scripts/dev-cluster down --name {others[0]}` (only one dev cluster can run at a time)"
         )
+    nftables.nft_binary()  # fail before anything starts, with the package to install
     bin_dir = build_binaries(settings)
     if is_healthy(settings):
         _log(f"reusing running cluster {settings.name}")
@@ -134,6 +137,7 @@ def _up(settings: DevClusterSettings) -> ClusterInfo:
 def _create(settings: DevClusterSettings, bin_dir: Path) -> None:
     started = time.monotonic()
     network.setup_host_address()
+    network.block_service_cidr()
     for net in node_networks(settings).values():
         network.setup_node(net)
     kwok.create_cluster(settings, bin_dir)
@@ -160,6 +164,8 @@ def _teardown(settings: DevClusterSettings, bin_dir: Path | None) -> None:
         network.teardown_node(net)
     if bin_dir is not None:
         kwok.delete_cluster(settings, bin_dir)
+    nftables.delete_table(None)  # the node namespaces' tables went with the namespaces
+    network.unblock_service_cidr()
     network.teardown_host_address()
 
 

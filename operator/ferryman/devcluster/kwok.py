@@ -13,11 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from ferryman.devcluster.network import HOST_ADDRESS
+from ferryman.devcluster.network import HOST_ADDRESS, SERVICE_CIDR
 from ferryman.devcluster.settings import DevClusterSettings
 
-# The Service ClusterIP range also comes from the lab range (no kube-proxy here: nothing routes it).
-SERVICE_CIDR = "198.19.128.0/17"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
 KWOK_STAGES_DIR = Path(__file__).with_name("kwok_stages.yaml")
 

@@ -6,6 +6,9 @@ Addresses come only from 198.18.0.0/15 (RFC 2544, reserved for network test labs
 - host address 198.19.1.1/32 on the root `lo`: one address every pod can reach, for servers that pods
   call (MLflow, artifact servers), because a namespace cannot see the root's 127.0.0.1.
 Namespaces route only 198.18.0.0/15 (no default route), so a pod cannot send traffic anywhere else.
+- Service ClusterIPs: 198.19.128.0/17, an `unreachable` route in the root namespace and in every node
+  namespace, so an unused Service IP fails at once and never leaves the machine; the service proxy
+  adds a /32 route (protocol SERVICE_ROUTE_PROTOCOL) per ClusterIP in use, next to its DNAT rules.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from dataclasses import dataclass
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 HOST_ADDRESS = "198.19.1.1"
+SERVICE_CIDR = "198.19.128.0/17"
+# Our /32 ClusterIP routes carry this routing protocol number, so they can be listed and flushed
+# without touching anyone else's routes (any number iproute2 does not name would do).
+SERVICE_ROUTE_PROTOCOL = "147"
 
 
 class NetworkError(RuntimeError):
@@ -75,6 +82,7 @@ def setup_node(node: NodeNetwork) -> None:
     _in_ns(node.netns, "addr", "add", f"{node.node_address}/31", "dev", "eth0")
     _in_ns(node.netns, "link", "set", "eth0", "up")
     _in_ns(node.netns, "route", "add", str(LAB_RANGE), "via", node.root_address, "dev", "eth0")
+    _in_ns(node.netns, "route", "add", "unreachable", SERVICE_CIDR)
     _ip("route", "replace", node.pod_cidr, "via", node.node_address, "dev", node.root_veth)
     # Forward only what arrives from this veth (pod to pod across nodes); the namespaces have no
     # route outside the lab range, so nothing is forwarded towards other networks.
@@ -97,6 +105,41 @@ def setup_host_address() -> None:
 
 def teardown_host_address() -> None:
     _ip("addr", "del", f"{HOST_ADDRESS}/32", "dev", "lo", check=False)
+
+
+def block_service_cidr() -> None:
+    """Root namespace: no Service IP may follow the default route off the machine."""
+    _ip("route", "replace", "unreachable", SERVICE_CIDR)
+
+
+def unblock_service_cidr() -> None:
+    _ip("route", "flush", "proto", SERVICE_ROUTE_PROTOCOL, check=False)
+    _ip("route", "del", "unreachable", SERVICE_CIDR, check=False)
+
+
+def service_cidr_is_blocked(netns: str | None = None) -> bool:
+    prefix = ("-n", netns) if netns else ()
+    shown = _ip(*prefix, "route", "show", "type", "unreachable", SERVICE_CIDR, check=False).stdout
+    return SERVICE_CIDR in shown
+
+
+def sync_service_routes(netns: str | None, cluster_ips: set[str], target: tuple[str, ...]) -> None:
+    """Make the /32 ClusterIP routes of one namespace exactly `cluster_ips`, each `route ... <target>`."""
+    prefix = ("-n", netns) if netns else ()
+    shown = _ip(*prefix, "route", "show", "proto", SERVICE_ROUTE_PROTOCOL).stdout
+    present = {line.split()[0].removesuffix("/32") for line in shown.splitlines() if line.strip()}
+    commands = [f"route del {ip}/32 proto {SERVICE_ROUTE_PROTOCOL}" for ip in sorted(present - cluster_ips)]
+    commands += [
+        f"route replace {ip}/32 {' '.join(target)} proto {SERVICE_ROUTE_PROTOCOL}"
+        for ip in sorted(cluster_ips - present)
+    ]
+    if not commands:
+        return
+    result = subprocess.run(
+        ["ip", *prefix, "-batch", "-"], input="\n".join(commands) + "\n", capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise NetworkError(f"ClusterIP routes in {netns or 'the root namespace'}: {result.stderr.strip()}")
 
 
 def list_namespaces() -> list[str]:

@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from ferryman.devcluster import kwok
 from ferryman.devcluster.cluster import kill_namespace_processes, node_networks
 from ferryman.devcluster.network import NodeNetwork
+from ferryman.devcluster.proxy.proxy import ServiceProxy
 from ferryman.devcluster.runner.kube_api import PodApi
 from ferryman.devcluster.runner.worker import PodWorker
 from ferryman.devcluster.settings import DevClusterSettings
@@ -195,8 +196,12 @@ def run_forever(settings: DevClusterSettings) -> None:
     for net in runner.nets.values():  # orphans of a runner that was killed: pods restart under us
         kill_namespace_processes(net.netns)
     log.info("pod runner for nodes %s (pid %d)", ", ".join(runner.nets), os.getpid())
+    # The kube-proxy of every node (and of the root namespace) lives here, beside the kubelet.
+    proxy = ServiceProxy(settings.kubeconfig, runner.nets)
+    proxy.start()
     try:
         runner.run()
     finally:
+        proxy.stop()
         runner.shutdown()
         log.info("pod runner stopped")
