@@ -27,7 +27,7 @@ MARKED = 9.0  # the first feature that makes make_sometimes_slow_model take its 
 
 
 def one_slow_in_a_hundred() -> list[dict[str, object]]:
-    """100 request bodies sent in turn; exactly one takes the slow branch (1% of inputs)."""
+    """100 request bodies, picked at random by the load; one takes the slow branch (1% of inputs)."""
     return [infer_body(0, first_feature=MARKED)] + [infer_body(seed) for seed in range(1, 100)]
 
 

@@ -75,7 +75,7 @@ def make_slow_model(path: Path, size: int = 800) -> Path:
     return _save(graph, path)
 
 
-def make_sometimes_slow_model(path: Path, size: int = 2400, marker: float = 5.0) -> Path:
+def make_sometimes_slow_model(path: Path, size: int = 3600, marker: float = 5.0) -> Path:
     """Fast, except for requests whose first feature is above `marker`: those take a size x size
     matrix product (about a second on these machines). Warm-up on zeros stays fast, so the
     model becomes Ready; a client that marks 1 request in 100 makes a canary slow on 1% of inputs.

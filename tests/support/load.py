@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -57,7 +58,7 @@ class LoadGenerator:
         bodies: list[dict[str, object]] | None = None,
     ) -> None:
         self.url = f"{base_url}/v2/models/{model}/infer"
-        self.bodies = bodies or [infer_body()]  # sent in turn
+        self.bodies = bodies or [infer_body()]
         self.period = 1.0 / rate
         self.headers = headers or {}
         self.report = LoadReport()
@@ -73,12 +74,13 @@ class LoadGenerator:
 
     def _run(self) -> None:
         deadline = time.monotonic() + MAX_SECONDS
-        sent = 0
+        # Bodies in a seeded random order, not in turn: a fixed cycle can line up with the gateway's
+        # (deterministic) weighted round robin and send one body to one backend only.
+        pick = random.Random(0)
         with httpx.Client(timeout=5.0) as client:
             next_send = time.monotonic()
             while not self._stop.is_set() and time.monotonic() < deadline:
-                self._send(client, self.bodies[sent % len(self.bodies)])
-                sent += 1
+                self._send(client, pick.choice(self.bodies))
                 next_send += self.period
                 self._stop.wait(max(0.0, next_send - time.monotonic()))
 
