@@ -26,19 +26,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "operator"))
-
-from ferryman.rollout import (  # noqa: E402
+from ferryman.rollout import (
     AnalysisPolicy,
     Observation,
     Outcome,
@@ -52,7 +47,7 @@ from ferryman.rollout import (  # noqa: E402
     start_rollout,
     transitions,
 )
-from ferryman.rollout.formatting import format_duration, format_percent  # noqa: E402
+from ferryman.rollout.formatting import format_duration, format_percent
 
 BASE_ERROR_RATE = 0.005
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -20,21 +20,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-
-from tests.support.bad_models import make_failing_model  # noqa: E402
-from tests.support.cluster import start_dev_cluster  # noqa: E402
-from tests.support.e2e_tools import install_e2e_tools  # noqa: E402
-from tests.support.kube_cli import Kubectl  # noqa: E402
-from tests.support.load import steady_load  # noqa: E402
-from tests.support.models import make_gradient_boosting_model  # noqa: E402
-from tests.support.operator import install_crds, wait_for  # noqa: E402
-from tests.support.prometheus import PrometheusServer  # noqa: E402
-from tests.support.traefik import Gateway, start_gateway  # noqa: E402
-
-from demo import operator_process  # noqa: E402
+from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing.bad_models import make_failing_model
+from ferryman_testing.cluster import start_dev_cluster
+from ferryman_testing.e2e_tools import install_e2e_tools
+from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.load import steady_load
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.operator import operator_process
+from ferryman_testing.polling import wait_for
+from ferryman_testing.prometheus import PrometheusServer
+from ferryman_testing.traefik import Gateway, start_gateway
 
 NAMESPACE = "demo"  # operator_process watches this namespace
 HOST = {"Host": "rollback.bench.test"}
@@ -44,20 +41,9 @@ def manifest(uri: str, parent_ref: dict[str, str], interval: str | None) -> dict
     canary: dict[str, object] = {"steps": [{"weight": 5}, {"weight": 25}, {"weight": 50}, {"weight": 100}]}
     if interval:
         canary["interval"] = interval
-    return {
-        "apiVersion": "ferryman.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "bench", "namespace": NAMESPACE},
-        "spec": {
-            "model": {"uri": uri},
-            "serving": {"replicas": 1},
-            "traffic": {
-                "mode": "gateway",
-                "gateway": {"parentRefs": [parent_ref], "hostnames": [HOST["Host"]]},
-            },
-            "strategy": {"canary": canary},
-        },
-    }
+    return model_deployment(
+        "bench", NAMESPACE, uri, strategy={"canary": canary}, parent_ref=parent_ref, hostname=HOST["Host"]
+    )
 
 
 def main() -> int:
@@ -71,7 +57,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ferryman-rollback-bench-"))
     cluster = start_dev_cluster()
     kubectl = Kubectl(cluster.kubeconfig)
-    install_crds(kubectl)
+    install_crds(kubectl, *FERRYMAN_CRDS)
     kubectl.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
     tools = install_e2e_tools()
     prometheus = PrometheusServer.start(tools.prometheus, cluster.kubeconfig, workdir / "prometheus")
@@ -81,7 +67,9 @@ def main() -> int:
     good = make_gradient_boosting_model(workdir / "good", trees=20).model_path.as_uri()
     bad = make_failing_model(workdir / "bad" / "model.onnx").as_uri()
     try:
-        with operator_process(cluster.kubeconfig, prometheus.url, workdir / "operator.log"):
+        with operator_process(
+            cluster.kubeconfig, prometheus.url, workdir / "operator.log", namespace=NAMESPACE
+        ):
             kubectl.delete("modeldeployment", "bench", NAMESPACE, wait=True)
             kubectl.apply([manifest(good, gateway.parent_ref, args.interval)])
             wait_for("the stable version to serve", lambda: phase(kubectl) == "Succeeded", timeout=180)

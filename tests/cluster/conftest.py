@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.support.cluster import (
+
+from ferryman_testing.cluster import (
     DevCluster,
     fresh_namespace,
 )

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.serving.conftest import GB_VERSION
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 
