@@ -18,7 +18,8 @@ from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import running_operator
 from ferryman_testing.polling import wait_for
 
-pytestmark = pytest.mark.cluster
+# Two model versions to serving (120 s each at most) in one test.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ from ferryman_testing.polling import wait_for
 from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.traefik import Gateway
 
-pytestmark = pytest.mark.e2e
+# A stable version to serve (<= 120 s), then a whole rollout (<= 150 s) in one test.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 
 @pytest.fixture(scope="module")

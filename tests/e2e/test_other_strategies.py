@@ -27,7 +27,8 @@ from ferryman_testing.operator import ferryman
 from ferryman_testing.polling import wait_for
 from ferryman_testing.traefik import Gateway
 
-pytestmark = pytest.mark.e2e
+# A stable version to serve (<= 120 s), then a whole rollout (<= 120 s) in one test.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 FAST_ANALYSIS = {"minRequests": 10, "failureLimit": 2, "maxLatencyP99": "40ms"}
 

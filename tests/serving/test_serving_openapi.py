@@ -15,7 +15,8 @@ from tests.serving.conftest import GB_VERSION
 
 from ferryman_testing.servers import ServingProcess
 
-pytestmark = pytest.mark.serving
+# schemathesis gets 300 s (its own subprocess timeout) on a loaded 2-core machine.
+pytestmark = [pytest.mark.serving, pytest.mark.timeout(360)]
 
 
 def test_openapi_document_is_published(gb_server: ServingProcess) -> None:
