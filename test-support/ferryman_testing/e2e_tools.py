@@ -9,6 +9,7 @@ from pathlib import Path
 from ferryman_testing import REPO_ROOT
 
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-e2e-tools"
+INSTALL_TIMEOUT_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,10 @@ class E2ETools:
 
 def install_e2e_tools() -> E2ETools:
     """Run the install script (a no-op when everything is cached) and read its KEY=VALUE lines."""
-    result = subprocess.run([str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False)
+    # Bounded like every fixture (tests time only their bodies): a cold Prometheus build took 12 min.
+    result = subprocess.run(
+        [str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False, timeout=INSTALL_TIMEOUT_SECONDS
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{INSTALL_SCRIPT} failed ({result.returncode}):\n{result.stderr[-4000:]}")
     values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
