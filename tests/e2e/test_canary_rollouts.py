@@ -27,7 +27,7 @@ from ferryman_testing.kube_cli import Kubectl, install_crds
 from ferryman_testing.load import steady_load
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import ferryman, running_operator
-from ferryman_testing.polling import wait_for
+from ferryman_testing.polling import NotYet, wait_for
 from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.traefik import Gateway
 
@@ -147,12 +147,16 @@ def test_low_traffic_waits_instead_of_rolling_back(
     with steady_load(gateway.base_url, MODEL, rate=5, headers=host_of(namespace)):
         apply_model(kubectl, namespace, gateway, models["failing"], strategy)
 
-        def five_intervals_at_first_step() -> dict[str, Any] | None:
+        def five_intervals_at_first_step() -> dict[str, Any]:
             """Five windows' worth of time at weight 20: enough for failureLimit 2 to trip, were a
-            window without enough traffic counted as a failure."""
+            window without enough traffic counted as a failure (a failure sign ends the wait early)."""
             status = status_of(kubectl, namespace)
+            if status.get("failedChecks") or status.get("phase") in ("RolledBack", "Degraded"):
+                return status
             started = status.get("stepStartedAt") if status.get("canaryWeight") == 20 else None
-            return status if started and seconds_since(started) > 5 * interval + 1 else None
+            if started and seconds_since(started) > 5 * interval + 1:  # + 1: timestamps are whole seconds
+                return status
+            raise NotYet(status)
 
         status = wait_for("five intervals at the first step", five_intervals_at_first_step, timeout=90)
     assert status["phase"] == "Progressing", status
@@ -200,12 +204,14 @@ def test_operator_killed_mid_rollout_resumes(
             wait_for("weight 20", lambda: status_of(kubectl, namespace).get("canaryWeight") == 20, timeout=60)
         paused_at = status_of(kubectl, namespace)
 
-        def window_overdue() -> dict[str, Any] | None:
+        def window_overdue() -> dict[str, Any]:
             """The analysis window open when the operator stopped would have ended (interval 3 s) and
             been acted on (one 2 s timer tick), had an operator been running."""
             status = status_of(kubectl, namespace)
             opened = status.get("windowStartedAt") or status["stepStartedAt"]
-            return status if seconds_since(opened) > 3 + 2 + 1 else None
+            if seconds_since(opened) > 3 + 2 + 1:  # + 1: timestamps are whole seconds
+                return status
+            raise NotYet(status)
 
         without_operator = wait_for("the open window to be overdue", window_overdue, timeout=30)
         assert without_operator["canaryWeight"] == paused_at["canaryWeight"], "no operator: nothing moves"
