@@ -23,12 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from tests.support.cluster import start_dev_cluster  # noqa: E402
-from tests.support.kube_cli import Kubectl  # noqa: E402
-from tests.support.operator import free_port, install_crds  # noqa: E402
+from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing.cluster import start_dev_cluster
+from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.servers import free_port
 
 # The dev cluster's pod runner marks such pods Ready without starting a process.
 SIMULATE_ANNOTATION = "devcluster.ferryman.dev/simulate"
@@ -36,15 +35,12 @@ SIMULATE_ANNOTATION = "devcluster.ferryman.dev/simulate"
 
 def model_deployments(namespace: str, n: int) -> list[dict[str, Any]]:
     return [
-        {
-            "apiVersion": "ferryman.dev/v1alpha1",
-            "kind": "ModelDeployment",
-            "metadata": {"name": f"model-{i:04d}", "namespace": namespace},
-            "spec": {
-                "model": {"uri": f"file:///models/model-{i:04d}/model.onnx"},
-                "serving": {"replicas": 1, "podAnnotations": {SIMULATE_ANNOTATION: "true"}},
-            },
-        }
+        model_deployment(
+            f"model-{i:04d}",
+            namespace,
+            f"file:///models/model-{i:04d}/model.onnx",
+            serving={"podAnnotations": {SIMULATE_ANNOTATION: "true"}},
+        )
         for i in range(n)
     ]
 
@@ -122,7 +118,7 @@ def main() -> int:
 
     cluster = start_dev_cluster()
     kubectl = Kubectl(Path(cluster.kubeconfig))
-    install_crds(kubectl)
+    install_crds(kubectl, *FERRYMAN_CRDS)
     namespace = f"bench-scale-{int(time.time())}"
     kubectl.run("create", "namespace", namespace)
     log = Path(f"/tmp/ferryman-operator-scale-{namespace}.log")

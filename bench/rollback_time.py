@@ -5,7 +5,7 @@
 
 Everything real: the local cluster, serving processes, Traefik weights, Prometheus scraping every
 second, the operator as `ferryman operator`. The canary is a model made by the harness
-(tests/support/bad_models.py) that fails requests whose first feature is non-zero; the load sends
+(ferryman_testing/bad_models.py) that fails requests whose first feature is non-zero; the load sends
 such a request every other time, so it fails half of them. Default strategy: steps 5/25/50/100,
 interval 30s, default analysis. The clock starts when Traefik first has a non-zero canary weight in
 force and stops when its weight is 0 again; failed user requests are counted meanwhile.
@@ -24,23 +24,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from tests.support.bad_models import make_failing_model  # noqa: E402
-from tests.support.cluster import start_dev_cluster  # noqa: E402
-from tests.support.e2e_tools import install_e2e_tools  # noqa: E402
-from tests.support.kube_cli import Kubectl  # noqa: E402
-from tests.support.load import infer_body, steady_load  # noqa: E402
-from tests.support.models import make_gradient_boosting_model  # noqa: E402
-from tests.support.operator import install_crds, wait_for  # noqa: E402
-from tests.support.prometheus import PrometheusServer  # noqa: E402
-from tests.support.traefik import Gateway, start_gateway  # noqa: E402
-
-import judge  # noqa: E402  (bench/judge.py: the anchor's model)
-from demo import operator_process  # noqa: E402
+import judge  # bench/judge.py, beside this file: the anchor's model
+from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing.bad_models import make_failing_model
+from ferryman_testing.cluster import start_dev_cluster
+from ferryman_testing.e2e_tools import install_e2e_tools
+from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.load import infer_body, steady_load
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.operator import operator_process
+from ferryman_testing.polling import wait_for
+from ferryman_testing.prometheus import PrometheusServer
+from ferryman_testing.traefik import Gateway, start_gateway
 
 NAMESPACE = "demo"  # operator_process watches this namespace
 HOST = {"Host": "rollback.bench.test"}
@@ -50,20 +48,9 @@ def manifest(uri: str, parent_ref: dict[str, str], interval: str | None) -> dict
     canary: dict[str, object] = {}  # the CRD's defaults: steps 5/25/50/100, interval 30s, default analysis
     if interval:
         canary["interval"] = interval
-    return {
-        "apiVersion": "ferryman.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "bench", "namespace": NAMESPACE},
-        "spec": {
-            "model": {"uri": uri},
-            "serving": {"replicas": 1},
-            "traffic": {
-                "mode": "gateway",
-                "gateway": {"parentRefs": [parent_ref], "hostnames": [HOST["Host"]]},
-            },
-            "strategy": {"canary": canary},
-        },
-    }
+    return model_deployment(
+        "bench", NAMESPACE, uri, strategy={"canary": canary}, parent_ref=parent_ref, hostname=HOST["Host"]
+    )
 
 
 def main() -> int:
@@ -77,7 +64,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ferryman-rollback-bench-"))
     cluster = start_dev_cluster()
     kubectl = Kubectl(cluster.kubeconfig)
-    install_crds(kubectl)
+    install_crds(kubectl, *FERRYMAN_CRDS)
     kubectl.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
     tools = install_e2e_tools()
     prometheus = PrometheusServer.start(tools.prometheus, cluster.kubeconfig, workdir / "prometheus")
@@ -87,7 +74,9 @@ def main() -> int:
     good = make_gradient_boosting_model(workdir / "good", trees=20).model_path.as_uri()
     bad = make_failing_model(workdir / "bad" / "model.onnx").as_uri()
     try:
-        with operator_process(cluster.kubeconfig, prometheus.url, workdir / "operator.log"):
+        with operator_process(
+            cluster.kubeconfig, prometheus.url, workdir / "operator.log", namespace=NAMESPACE
+        ):
             kubectl.delete("modeldeployment", "bench", NAMESPACE, wait=True)
             kubectl.apply([manifest(good, gateway.parent_ref, args.interval)])
             wait_for("the stable version to serve", lambda: phase(kubectl) == "Succeeded", timeout=180)

@@ -25,10 +25,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "serving-image"))
-
 MLSERVER_VERSION = "1.7.1"
 MLSERVER_VENV = Path.home() / ".cache" / "ferryman" / f"bench-mlserver-{MLSERVER_VERSION}"
 MODEL_NAME = "model"
@@ -293,7 +289,7 @@ def request_body() -> str:
 
 
 def bench(args: argparse.Namespace) -> None:
-    from tests.support.models import make_gradient_boosting_model
+    from ferryman_testing.models import make_gradient_boosting_model
 
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: run scripts/install-bench-tools (apt-get install wrk)")

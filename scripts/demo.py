@@ -6,85 +6,54 @@ kube-apiserver, serving processes in pod network namespaces, Prometheus, and Tra
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from tests.support.cluster import start_dev_cluster  # noqa: E402
-from tests.support.e2e_tools import install_e2e_tools  # noqa: E402
-from tests.support.kube_cli import Kubectl  # noqa: E402
-from tests.support.load import steady_load  # noqa: E402
-from tests.support.models import make_gradient_boosting_model  # noqa: E402
-from tests.support.operator import free_port, install_crds  # noqa: E402
-from tests.support.prometheus import PrometheusServer  # noqa: E402
-from tests.support.traefik import start_gateway  # noqa: E402
+from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing.cluster import start_dev_cluster
+from ferryman_testing.e2e_tools import install_e2e_tools
+from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.load import steady_load
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.operator import operator_process
+from ferryman_testing.polling import wait_for
+from ferryman_testing.prometheus import PrometheusServer
+from ferryman_testing.traefik import start_gateway
 
 NAMESPACE = "demo"
 HOST = {"Host": "fraud.demo.test"}
 
 
+CANARY = {
+    "steps": [{"weight": 10}, {"weight": 50}],
+    "interval": "10s",
+    "analysis": {"minRequests": 20, "maxLatencyP99": "100ms"},
+}
+
+
 def manifest(uri: str, parent_ref: dict[str, str]) -> dict[str, object]:
-    return {
-        "apiVersion": "ferryman.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "fraud", "namespace": NAMESPACE},
-        "spec": {
-            "model": {"uri": uri},
-            "serving": {"replicas": 1},
-            "traffic": {
-                "mode": "gateway",
-                "gateway": {"parentRefs": [parent_ref], "hostnames": [HOST["Host"]]},
-            },
-            "strategy": {
-                "canary": {
-                    "steps": [{"weight": 10}, {"weight": 50}],
-                    "interval": "10s",
-                    "analysis": {"minRequests": 20, "maxLatencyP99": "100ms"},
-                }
-            },
-        },
-    }
-
-
-@contextlib.contextmanager
-def operator_process(kubeconfig: Path, prometheus_url: str, log: Path) -> Iterator[None]:
-    """`ferryman operator`, as a user runs it, watching the demo namespace."""
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "FERRYMAN_NAMESPACES": json.dumps([NAMESPACE]),
-        "FERRYMAN_PROMETHEUS_URL": prometheus_url,
-        "FERRYMAN_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "ferryman"), "operator"], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    print(f"   operator log: {log}")
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return model_deployment(
+        "fraud", NAMESPACE, uri, strategy={"canary": CANARY}, parent_ref=parent_ref, hostname=HOST["Host"]
+    )
 
 
 def show(kubectl: Kubectl, until: str, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Print the ModelDeployment's line of `kubectl get md` every 3 s until it shows `until`."""
+
+    def reached() -> bool:
         table = kubectl.run("get", "md", "-n", NAMESPACE)
         print(table.splitlines()[-1])
-        if until in table:
-            return
-        time.sleep(3)
-    raise SystemExit(f"gave up waiting for {until}")
+        return until in table
+
+    wait_for(f"the demo's ModelDeployment to show {until}", reached, timeout, every=3)
+
+
+def taken_up(kubectl: Kubectl, uri: str) -> bool:
+    """The operator has started the rollout of uri (or already finished it)."""
+    status = kubectl.get("modeldeployment", "fraud", NAMESPACE).get("status") or {}
+    return uri in (status.get("canaryUri"), status.get("stableUri"))
 
 
 def main() -> int:
@@ -92,7 +61,7 @@ def main() -> int:
     print("1. local cluster (kube-apiserver, etcd, controller-manager, scheduler, kwok nodes)")
     cluster = start_dev_cluster()
     kubectl = Kubectl(cluster.kubeconfig)
-    install_crds(kubectl)
+    install_crds(kubectl, *FERRYMAN_CRDS)
     kubectl.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
     tools = install_e2e_tools()
     print("2. Prometheus and Traefik (Gateway API) on loopback")
@@ -104,7 +73,9 @@ def main() -> int:
     v1 = make_gradient_boosting_model(workdir / "v1", trees=20).model_path.as_uri()
     v2 = make_gradient_boosting_model(workdir / "v2", trees=30).model_path.as_uri()
     try:
-        with operator_process(cluster.kubeconfig, prometheus.url, workdir / "operator.log"):
+        with operator_process(
+            cluster.kubeconfig, prometheus.url, workdir / "operator.log", namespace=NAMESPACE
+        ):
             kubectl.delete("modeldeployment", "fraud", NAMESPACE, wait=True)  # a rerun starts from scratch
             print("4. kubectl apply: a ModelDeployment serving v1")
             kubectl.apply([manifest(v1, gateway.parent_ref)])
@@ -112,7 +83,7 @@ def main() -> int:
             with steady_load(gateway.base_url, "fraud", rate=20, headers=HOST) as load:
                 print("5. under load, the spec names v2: canary 10% -> 50% -> promoted, judged by Prometheus")
                 kubectl.apply([manifest(v2, gateway.parent_ref)])
-                time.sleep(3)
+                wait_for("the operator to start the rollout of v2", lambda: taken_up(kubectl, v2), timeout=60)
                 show(kubectl, "Succeeded")
                 report = load.stop()
             print(f"   requests: {dict(report.codes)}  answered by version: {dict(report.versions)}")

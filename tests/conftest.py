@@ -6,13 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.cluster import (
+from ferryman_testing.cluster import (
     ClusterStartError,
     DevCluster,
     keep_cluster,
     start_dev_cluster,
     stop_dev_cluster,
 )
+from ferryman_testing.kube_cli import Kubectl
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +29,9 @@ def cluster() -> Iterator[DevCluster]:
     yield running
     if not keep_cluster():
         stop_dev_cluster()
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster: DevCluster) -> Kubectl:
+    """kubectl with the cluster's admin kubeconfig."""
+    return cluster.kubectl

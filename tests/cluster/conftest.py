@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 from kopf.testing import KopfRunner
-from tests.support.cluster import (
-    DevCluster,
-    fresh_namespace,
-)
-from tests.support.kube_cli import Kubectl
-from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import install_crds, running_operator
+
+from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing.cluster import DevCluster, fresh_namespace
+from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.operator import running_operator
 
 
 @pytest.fixture
@@ -25,9 +24,9 @@ def namespace(cluster: DevCluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def kubectl(cluster: Any) -> Kubectl:
-    kubectl = Kubectl(Path(cluster.kubeconfig))
-    install_crds(kubectl)
+def kubectl(kubectl: Kubectl) -> Kubectl:
+    """The session's kubectl, once Ferryman's CRDs are installed."""
+    install_crds(kubectl, *FERRYMAN_CRDS)
     return kubectl
 
 
@@ -42,6 +41,6 @@ def operator(cluster: Any, namespace: str) -> Iterator[KopfRunner]:
     with running_operator(Path(cluster.kubeconfig), namespace) as runner:
         yield runner
         # While the operator still runs, so that any finalizer it placed is released.
-        cluster.kubectl(
+        cluster.kubectl.run(
             "delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s"
         )

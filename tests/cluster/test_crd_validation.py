@@ -11,11 +11,12 @@ import json
 from typing import Any
 
 import pytest
-from tests.support.cluster import DevCluster
 from tests.unit.api.cases import InvalidObject, load_base_objects, load_invalid_objects
 
-from ferryman.api import RESOURCES, DriftMonitor, ModelDeployment, TrainingJob
-from ferryman.api.crdgen import REPO_ROOT, crd_name
+from ferryman.api import DriftMonitor, ModelDeployment, TrainingJob
+from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing.cluster import DevCluster
+from ferryman_testing.kube_cli import install_crds
 
 pytestmark = pytest.mark.cluster
 
@@ -26,7 +27,7 @@ MODELS = {"ModelDeployment": ModelDeployment, "TrainingJob": TrainingJob, "Drift
 def _attempt(cluster: DevCluster, *args: str, stdin: str | None = None) -> tuple[bool, str]:
     """Run kubectl; (True, stdout) on success, (False, the error) when refused: refusals are the point."""
     try:
-        return True, cluster.kubectl(*args, stdin=stdin)
+        return True, cluster.kubectl.run(*args, stdin=stdin)
     except RuntimeError as refused:
         return False, str(refused)
 
@@ -38,9 +39,7 @@ def _dry_run(cluster: DevCluster, body: dict[str, Any]) -> tuple[bool, str]:
 @pytest.fixture(scope="module")
 def crds(cluster: DevCluster) -> DevCluster:
     """The generated CRDs, applied as they are in crds/, and Established (so their CEL fits the budget)."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
-    for resource in RESOURCES:
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd_name(resource)}")
+    install_crds(cluster.kubectl, *FERRYMAN_CRDS)
     return cluster
 
 
@@ -76,7 +75,7 @@ def test_server_refuses_invalid_object_naming_field(crds: DevCluster, case: Inva
 def _stored_model_deployment(cluster: DevCluster, namespace: str, name: str) -> None:
     body = load_base_objects(namespace)["ModelDeployment"]
     body["metadata"]["name"] = name
-    cluster.kubectl("create", "-f", "-", stdin=json.dumps(body))
+    cluster.kubectl.run("create", "-f", "-", stdin=json.dumps(body))
 
 
 def _patch_status(cluster: DevCluster, namespace: str, name: str, status: dict[str, Any]) -> tuple[bool, str]:
@@ -92,7 +91,7 @@ def test_status_subresource_and_printer_columns(crds: DevCluster, namespace: str
     status = {"phase": "Progressing", "canaryWeight": 25, "stableVersion": "6", "canaryVersion": "7"}
     patched, output = _patch_status(crds, namespace, "columns", status)
     assert patched, output
-    table = crds.kubectl("-n", namespace, "get", "md", "columns").splitlines()
+    table = crds.kubectl.run("-n", namespace, "get", "md", "columns").splitlines()
     assert table[0].split() == ["NAME", "PHASE", "WEIGHT", "STABLE", "CANARY", "AGE"]
     assert table[1].split()[:5] == ["columns", "Progressing", "25", "6", "7"]
 
@@ -107,5 +106,5 @@ def test_status_schema_refuses_unknown_phase(crds: DevCluster, namespace: str) -
 
 def test_kubectl_explain_shows_model_descriptions(crds: DevCluster) -> None:
     """kubectl explain is useful: a nested field prints the description written in the pydantic model."""
-    explained = crds.kubectl("explain", "modeldeployments.spec.strategy.canary.steps")
+    explained = crds.kubectl.run("explain", "modeldeployments.spec.strategy.canary.steps")
     assert "Weights and pauses in order" in explained

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.cluster import DevCluster, wait_for
+
+from ferryman_testing.cluster import DevCluster
+from ferryman_testing.polling import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -25,7 +27,7 @@ HTTP_PORT = 8080
 
 
 def apply(cluster: DevCluster, namespace: str, *manifests: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(list(manifests)))
+    cluster.kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(list(manifests)))
 
 
 def web_container(probe_port: int = HTTP_PORT, marker: str = "") -> dict[str, Any]:
@@ -71,7 +73,7 @@ def service(name: str) -> dict[str, Any]:
 
 
 def pods_of(cluster: DevCluster, namespace: str, app: str) -> list[dict[str, Any]]:
-    return list(cluster.get_json("pods", "-n", namespace, "-l", f"app={app}")["items"])
+    return list(cluster.kubectl.get_json("pods", "-n", namespace, "-l", f"app={app}")["items"])
 
 
 def condition(pod: dict[str, Any], kind: str) -> str | None:
@@ -82,7 +84,7 @@ def condition(pod: dict[str, Any], kind: str) -> str | None:
 
 
 def endpoints(cluster: DevCluster, namespace: str, service_name: str) -> list[dict[str, Any]]:
-    slices = cluster.get_json(
+    slices = cluster.kubectl.get_json(
         "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={service_name}"
     )
     return [ep for s in slices["items"] for ep in s.get("endpoints") or []]
@@ -96,7 +98,7 @@ def http_get(ip: str, port: int = HTTP_PORT) -> http.client.HTTPResponse:
 
 def test_at_least_two_nodes_are_ready(cluster: DevCluster) -> None:
     """The cluster has two or more kwok Nodes, Ready, each with its own pod CIDR."""
-    nodes = cluster.get_json("nodes")["items"]
+    nodes = cluster.kubectl.get_json("nodes")["items"]
     ready = [n for n in nodes if condition(n, "Ready") == "True"]
     assert len(ready) >= 2
     assert len({n["spec"]["podCIDR"] for n in ready}) == len(ready)
@@ -109,19 +111,19 @@ def test_service_endpoints_list_the_pod_ip_and_http_reaches_the_process(
     apply(cluster, namespace, deployment("web", web_container()), service("web"))
 
     pod = wait_for(
+        "the web pod to be Ready",
         lambda: next(
             (p for p in pods_of(cluster, namespace, "web") if condition(p, "Ready") == "True"), None
         ),
         timeout=60,
-        what="the web pod to be Ready",
     )
     pod_ip = pod["status"]["podIP"]
     ready_ips = wait_for(
+        "a ready endpoint in the Service's EndpointSlice",
         lambda: [
             ep["addresses"][0] for ep in endpoints(cluster, namespace, "web") if ep["conditions"]["ready"]
         ],
         timeout=30,
-        what="a ready endpoint in the Service's EndpointSlice",
     )
     assert ready_ips == [pod_ip]
     response = http_get(pod_ip)
@@ -136,16 +138,24 @@ def test_a_pod_whose_probe_fails_stays_unready(cluster: DevCluster, namespace: s
     )
 
     pod = wait_for(
+        "the pod to be Running",
         lambda: next(
             (p for p in pods_of(cluster, namespace, "closed") if p["status"].get("phase") == "Running"), None
         ),
         timeout=60,
-        what="the pod to be Running",
     )
     pod_ip = pod["status"]["podIP"]
     # the process serves (once Python has started); only the probe fails
-    assert wait_for(lambda: http_get(pod_ip).status, timeout=30, what="the process to answer") == 200
-    wait_for(lambda: endpoints(cluster, namespace, "closed"), timeout=30, what="the endpoint to be published")
+    assert (
+        wait_for(
+            "the process to answer",
+            lambda: http_get(pod_ip).status,
+            timeout=30,
+            tolerate=(OSError, http.client.HTTPException),
+        )
+        == 200
+    )
+    wait_for("the endpoint to be published", lambda: endpoints(cluster, namespace, "closed"), timeout=30)
     for _ in range(5):  # several probe periods
         pod = pods_of(cluster, namespace, "closed")[0]
         assert condition(pod, "Ready") == "False"
@@ -159,30 +169,30 @@ def test_deleting_a_pod_stops_its_process(cluster: DevCluster, namespace: str) -
     subprocess.run(["mkdir", "-p", f"/tmp/{marker}"], check=True)
     apply(cluster, namespace, deployment("doomed", web_container(marker=marker)))
     pod = wait_for(
+        "the pod to be Ready",
         lambda: next(
             (p for p in pods_of(cluster, namespace, "doomed") if condition(p, "Ready") == "True"), None
         ),
         timeout=60,
-        what="the pod to be Ready",
     )
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 0
 
-    cluster.kubectl(
+    cluster.kubectl.run(
         "delete", "deployment", "doomed", "-n", namespace, "--cascade=foreground", "--timeout=60s"
     )
     wait_for(
+        "the process to exit",
         lambda: subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1,
         timeout=30,
-        what="the process to exit",
     )
     wait_for(
+        "the pod object to go away",
         lambda: (
-            not cluster.get_json(
+            not cluster.kubectl.get_json(
                 "pods", "-n", namespace, "--field-selector", f"metadata.name={pod['metadata']['name']}"
             )["items"]
         ),
         timeout=30,
-        what="the pod object to go away",
     )
 
 
@@ -200,7 +210,7 @@ def job(name: str, code: str) -> dict[str, Any]:
 
 
 def job_condition(cluster: DevCluster, namespace: str, name: str) -> str | None:
-    status = cluster.get_json("job", name, "-n", namespace).get("status", {})
+    status = cluster.kubectl.get_json("job", name, "-n", namespace).get("status", {})
     for cond in status.get("conditions", []):
         if cond["type"] in ("Complete", "Failed") and cond["status"] == "True":
             return str(cond["type"])
@@ -211,16 +221,16 @@ def test_job_pods_finish_from_the_exit_code(cluster: DevCluster, namespace: str)
     """A Job whose process exits 0 completes; one that exits 3 fails (pod phase Succeeded / Failed)."""
     apply(cluster, namespace, job("ok", "print('done')"), job("bad", "raise SystemExit(3)"))
     assert (
-        wait_for(lambda: job_condition(cluster, namespace, "ok"), timeout=60, what="job ok to finish")
+        wait_for("job ok to finish", lambda: job_condition(cluster, namespace, "ok"), timeout=60)
         == "Complete"
     )
     assert (
-        wait_for(lambda: job_condition(cluster, namespace, "bad"), timeout=60, what="job bad to finish")
+        wait_for("job bad to finish", lambda: job_condition(cluster, namespace, "bad"), timeout=60)
         == "Failed"
     )
     phases = {
         p["metadata"]["labels"]["job-name"]: p["status"]["phase"]
-        for p in cluster.get_json("pods", "-n", namespace)["items"]
+        for p in cluster.kubectl.get_json("pods", "-n", namespace)["items"]
     }
     assert phases == {"ok": "Succeeded", "bad": "Failed"}
 
@@ -243,10 +253,7 @@ def test_pods_reach_servers_on_the_host_address(
     url = f"http://{cluster.host_address}:{host_server}/"
     code = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=5)"
     apply(cluster, namespace, job("fetch", code))
-    assert (
-        wait_for(lambda: job_condition(cluster, namespace, "fetch"), timeout=60, what="job fetch")
-        == "Complete"
-    )
+    assert wait_for("job fetch", lambda: job_condition(cluster, namespace, "fetch"), timeout=60) == "Complete"
 
 
 def bare_pod(name: str, container: dict[str, Any], grace: int = 5) -> dict[str, Any]:
@@ -259,7 +266,9 @@ def bare_pod(name: str, container: dict[str, Any], grace: int = 5) -> dict[str, 
 
 
 def container_status(cluster: DevCluster, namespace: str, name: str) -> dict[str, Any]:
-    statuses = cluster.get_json("pod", name, "-n", namespace).get("status", {}).get("containerStatuses", [])
+    statuses = (
+        cluster.kubectl.get_json("pod", name, "-n", namespace).get("status", {}).get("containerStatuses", [])
+    )
     return dict(statuses[0]) if statuses else {}
 
 
@@ -268,9 +277,9 @@ def test_a_crashing_container_is_restarted_with_back_off(cluster: DevCluster, na
     crash = {"name": "main", "image": "python", "command": ["python", "-c", "raise SystemExit(7)"]}
     apply(cluster, namespace, bare_pod("crash", crash))
     status = wait_for(
+        "two restarts",
         lambda: (s := container_status(cluster, namespace, "crash")).get("restartCount", 0) >= 2 and s,
         timeout=60,
-        what="two restarts",
     )
     assert status["lastState"]["terminated"]["exitCode"] == 7
     assert status["restartCount"] < 6  # back-off: 1 s, 2 s, 4 s ... not a busy loop
@@ -281,11 +290,11 @@ def test_a_command_that_cannot_start_is_reported_in_the_status(cluster: DevClust
     missing = {"name": "main", "image": "python", "command": ["no-such-binary-fm"]}
     apply(cluster, namespace, bare_pod("missing", missing))
     waiting = wait_for(
+        "a waiting message",
         lambda: (
             container_status(cluster, namespace, "missing").get("state", {}).get("waiting", {}).get("message")
         ),
         timeout=30,
-        what="a waiting message",
     )
     assert "no-such-binary-fm" in waiting
     assert "not found" in waiting
@@ -300,12 +309,14 @@ def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(
     stubborn = {"name": "main", "image": "python", "command": ["python", "-c", code]}
     apply(cluster, namespace, bare_pod("stubborn", stubborn, grace=2))
     wait_for(
-        lambda: cluster.get_json("pod", "stubborn", "-n", namespace)["status"].get("phase") == "Running",
+        "the pod to run",
+        lambda: (
+            cluster.kubectl.get_json("pod", "stubborn", "-n", namespace)["status"].get("phase") == "Running"
+        ),
         timeout=30,
-        what="the pod to run",
     )
     started = time.monotonic()
-    cluster.kubectl("delete", "pod", "stubborn", "-n", namespace, "--timeout=60s")
+    cluster.kubectl.run("delete", "pod", "stubborn", "-n", namespace, "--timeout=60s")
     elapsed = time.monotonic() - started
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1
     assert 1.5 <= elapsed < 20
@@ -318,12 +329,12 @@ def test_a_simulated_pod_is_ready_without_a_process(cluster: DevCluster, namespa
     pod["metadata"]["annotations"] = {"devcluster.ferryman.dev/simulate": "true"}
     apply(cluster, namespace, pod)
     ready = wait_for(
-        lambda: condition(cluster.get_json("pod", "ghost", "-n", namespace), "Ready") == "True",
+        "the simulated pod to be Ready",
+        lambda: condition(cluster.kubectl.get_json("pod", "ghost", "-n", namespace), "Ready") == "True",
         timeout=30,
-        what="the simulated pod to be Ready",
     )
     assert ready
-    assert cluster.get_json("pod", "ghost", "-n", namespace)["status"]["podIP"].startswith("198.18.")
+    assert cluster.kubectl.get_json("pod", "ghost", "-n", namespace)["status"]["podIP"].startswith("198.18.")
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1
 
 
@@ -337,9 +348,9 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: DevCluster, na
     }
     apply(cluster, namespace, bare_pod("unhealthy", container, grace=2))
     status = wait_for(
+        "a restart after failed liveness probes",
         lambda: (s := container_status(cluster, namespace, "unhealthy")).get("restartCount", 0) >= 1 and s,
         timeout=30,
-        what="a restart after failed liveness probes",
     )
     assert status["lastState"]["terminated"]["finishedAt"]
 
@@ -356,12 +367,12 @@ def test_a_startup_probe_gates_readiness_and_restarts_when_it_never_passes(
     }
     apply(cluster, namespace, bare_pod("slow", container, grace=2))
     status = wait_for(
+        "a restart after the startup probe gave up",
         lambda: (s := container_status(cluster, namespace, "slow")).get("restartCount", 0) >= 1 and s,
         timeout=30,
-        what="a restart after the startup probe gave up",
     )
     assert status["ready"] is False
-    assert condition(cluster.get_json("pod", "slow", "-n", namespace), "Ready") == "False"
+    assert condition(cluster.kubectl.get_json("pod", "slow", "-n", namespace), "Ready") == "False"
 
 
 def test_a_passing_startup_probe_lets_readiness_take_over(cluster: DevCluster, namespace: str) -> None:
@@ -370,8 +381,8 @@ def test_a_passing_startup_probe_lets_readiness_take_over(cluster: DevCluster, n
     container["startupProbe"] = {"httpGet": {"path": "/", "port": HTTP_PORT}, "periodSeconds": 1}
     apply(cluster, namespace, bare_pod("starts", container))
     wait_for(
-        lambda: condition(cluster.get_json("pod", "starts", "-n", namespace), "Ready") == "True",
+        "the pod to be Ready",
+        lambda: condition(cluster.kubectl.get_json("pod", "starts", "-n", namespace), "Ready") == "True",
         timeout=30,
-        what="the pod to be Ready",
     )
     assert container_status(cluster, namespace, "starts")["started"] is True

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from kopf.testing import KopfRunner
-from tests.support.kube_cli import Kubectl
-from tests.support.model_deployments import model_deployment, wait_until_degraded
+
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.model_deployments import wait_until_degraded
 
 pytestmark = pytest.mark.cluster
 
@@ -24,7 +26,7 @@ def no_gateway_api(kubectl: Kubectl) -> None:
 def test_gateway_mode_without_gateway_api_is_degraded_with_the_fix(
     no_gateway_api: None, kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
 ) -> None:
-    md = model_deployment(namespace, model_uri)
+    md = model_deployment("fraud", namespace, model_uri)
     md["spec"]["traffic"] = {"mode": "gateway", "gateway": {"parentRefs": [{"name": "web"}]}}
     kubectl.apply([md])
     status = wait_until_degraded(kubectl, namespace)

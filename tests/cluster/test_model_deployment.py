@@ -9,12 +9,16 @@ from typing import Any
 
 import pytest
 from kopf.testing import KopfRunner
-from tests.support.kube_cli import Kubectl
-from tests.support.model_deployments import model_deployment, status_of, wait_until_serving
-from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import running_operator, wait_for
 
-pytestmark = pytest.mark.cluster
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.model_deployments import status_of, wait_until_serving
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.operator import running_operator
+from ferryman_testing.polling import wait_for
+
+# Two model versions to serving (120 s each at most) in one test.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 def resource_versions(kubectl: Kubectl, namespace: str) -> dict[str, str]:
@@ -29,7 +33,7 @@ def test_apply_creates_owned_deployment_and_service_and_becomes_ready(
     kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
 ) -> None:
     """A ModelDeployment yields its Deployment and Service, its pod becomes Ready, status says so."""
-    kubectl.apply([model_deployment(namespace, model_uri)])
+    kubectl.apply([model_deployment("fraud", namespace, model_uri)])
     status = wait_until_serving(kubectl, namespace)
 
     md = kubectl.get("modeldeployment", "fraud", namespace)
@@ -53,7 +57,7 @@ def test_deleting_the_model_deployment_garbage_collects_what_it_owns(
     kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
 ) -> None:
     """Owner references let the real garbage collector remove Deployment, Service and pods."""
-    kubectl.apply([model_deployment(namespace, model_uri)])
+    kubectl.apply([model_deployment("fraud", namespace, model_uri)])
     wait_until_serving(kubectl, namespace)
     kubectl.delete("modeldeployment", "fraud", namespace, wait=True)
 
@@ -69,7 +73,7 @@ def test_operator_restart_and_idle_resync_write_nothing(
 ) -> None:
     """Once serving, neither a restart of the operator nor idle time changes any resourceVersion."""
     with running_operator(Path(cluster.kubeconfig), namespace):
-        kubectl.apply([model_deployment(namespace, model_uri)])
+        kubectl.apply([model_deployment("fraud", namespace, model_uri)])
         wait_until_serving(kubectl, namespace)
         time.sleep(3)  # let the last readiness event land before taking the baseline
         before = resource_versions(kubectl, namespace)
@@ -83,12 +87,12 @@ def test_new_model_version_updates_the_deployment_once(
     kubectl: Kubectl, namespace: str, model_uri: str, tmp_path: Path, operator: KopfRunner
 ) -> None:
     """Without a rollout strategy, a new model URI rolls the stable Deployment exactly once."""
-    kubectl.apply([model_deployment(namespace, model_uri)])
+    kubectl.apply([model_deployment("fraud", namespace, model_uri)])
     first = wait_until_serving(kubectl, namespace)
     generation = kubectl.get("deployment", "fraud-stable", namespace)["metadata"]["generation"]
 
     second_model = make_gradient_boosting_model(tmp_path / "v2", trees=5).model_path.as_uri()
-    kubectl.apply([model_deployment(namespace, second_model)])
+    kubectl.apply([model_deployment("fraud", namespace, second_model)])
     second = wait_for(
         "the new version to serve",
         lambda: (
@@ -109,11 +113,11 @@ def test_spec_the_schema_cannot_judge_marks_degraded_and_keeps_serving(
     kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
 ) -> None:
     """A registry URI on an operator without a registry: Degraded naming the field; old pods keep serving."""
-    kubectl.apply([model_deployment(namespace, model_uri)])
+    kubectl.apply([model_deployment("fraud", namespace, model_uri)])
     wait_until_serving(kubectl, namespace)
     pods_before = kubectl.run("get", "pods", "-n", namespace, "-o", "name")
 
-    kubectl.apply([model_deployment(namespace, "models:/fraud/8")])
+    kubectl.apply([model_deployment("fraud", namespace, "models:/fraud/8")])
 
     def degraded() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace)
@@ -136,7 +140,7 @@ def test_action_without_a_rollout_is_ignored_with_a_warning_and_cleared(
     cluster: Any, kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
 ) -> None:
     """`ferryman abort` on a ModelDeployment with nothing to abort: a Warning Event, the annotation goes."""
-    kubectl.apply([model_deployment(namespace, model_uri)])
+    kubectl.apply([model_deployment("fraud", namespace, model_uri)])
     wait_until_serving(kubectl, namespace)
     kubectl.run("annotate", "modeldeployment", "fraud", "-n", namespace, "ferryman.dev/action=abort")
 
@@ -160,7 +164,7 @@ def test_a_registry_model_with_the_stable_version_number_starts_a_rollout(
     The registry address is never answered (the pods stay unready); what is tested is the handler's decision.
     """
     monkeypatch.setenv("FERRYMAN_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
-    md = model_deployment(namespace, "models:/a/7")
+    md = model_deployment("fraud", namespace, "models:/a/7")
     md["spec"]["strategy"] = {"canary": {"steps": [{"weight": 50}]}}
     with running_operator(Path(cluster.kubeconfig), namespace):
         kubectl.apply([md])

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.kube_cli import Kubectl
-from tests.support.model_deployments import model_deployment, status_of
-from tests.support.operator import wait_for
-from tests.support.servers import free_port, stop_process
+
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.model_deployments import status_of
+from ferryman_testing.polling import wait_for
+from ferryman_testing.servers import free_port, stop_process
 
 pytestmark = pytest.mark.cluster
 
@@ -59,7 +61,7 @@ def test_decisions_and_timer_failures_are_logged_and_failures_posted_as_warnings
     kubectl: Kubectl, namespace: str, model_uri: str, operator_log: Path
 ) -> None:
     """A reconcile logs its decision; a timer failing on a bad status logs an ERROR and posts a Warning."""
-    md = model_deployment(namespace, model_uri)
+    md = model_deployment("fraud", namespace, model_uri)
     md["spec"]["strategy"] = {"canary": {"steps": [{"weight": 50}]}}
     kubectl.apply([md])
     (decision,) = wait_for(

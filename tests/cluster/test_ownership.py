@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 from kopf.testing import KopfRunner
-from tests.support.kube_cli import Kubectl
-from tests.support.model_deployments import model_deployment, wait_until_degraded, wait_until_serving
+
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.model_deployments import wait_until_degraded, wait_until_serving
 
 pytestmark = pytest.mark.cluster
 
@@ -29,7 +31,7 @@ def test_existing_service_of_the_same_name_is_left_alone_and_reported(
     kubectl.apply([foreign_service(namespace, "db")], field_manager="dba")
     before = kubectl.get("service", "db", namespace)
 
-    kubectl.apply([model_deployment(namespace, model_uri, name="db")])
+    kubectl.apply([model_deployment("db", namespace, model_uri)])
     status = wait_until_degraded(kubectl, namespace, "db")
 
     assert f"Service {namespace}/db already exists" in status["message"]
@@ -45,12 +47,12 @@ def test_two_model_deployments_never_fight_over_a_derived_name(
     kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
 ) -> None:
     """`a-stable` owns Service a-stable; `a` in gateway mode wants it too: `a` is Degraded, nothing moves."""
-    kubectl.apply([model_deployment(namespace, model_uri, name="a-stable")])
+    kubectl.apply([model_deployment("a-stable", namespace, model_uri)])
     wait_until_serving(kubectl, namespace, name="a-stable")
     owner_uid = kubectl.get("modeldeployment", "a-stable", namespace)["metadata"]["uid"]
     before = kubectl.get("service", "a-stable", namespace)
 
-    wants_track_services = model_deployment(namespace, model_uri, name="a")
+    wants_track_services = model_deployment("a", namespace, model_uri)
     wants_track_services["spec"]["traffic"] = {"mode": "gateway", "gateway": {"parentRefs": [{"name": "gw"}]}}
     kubectl.apply([wants_track_services])
     status = wait_until_degraded(kubectl, namespace, "a")
@@ -83,7 +85,7 @@ def test_objects_left_by_a_deleted_namesake_are_waited_for_not_reported(
         }
     ]
     kubectl.apply([leftover], field_manager="ferryman")
-    kubectl.apply([model_deployment(namespace, model_uri)])
+    kubectl.apply([model_deployment("fraud", namespace, model_uri)])
 
     status = wait_until_serving(kubectl, namespace)
     assert status["phase"] == "Succeeded"

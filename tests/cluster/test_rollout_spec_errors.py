@@ -6,18 +6,20 @@ from pathlib import Path
 
 import pytest
 from kopf.testing import KopfRunner
-from tests.support.kube_cli import Kubectl
-from tests.support.model_deployments import model_deployment, status_of, wait_until_serving
-from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import wait_for
+
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.model_deployments import status_of, wait_until_serving
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.polling import wait_for
 
 pytestmark = pytest.mark.cluster
 
 
 def with_canary(namespace: str, uri: str, interval: str) -> dict[str, object]:
-    md = model_deployment(namespace, uri)
-    md["spec"]["strategy"] = {"canary": {"steps": [{"weight": 50}], "interval": interval}}  # type: ignore[index]
-    return md
+    return model_deployment(
+        "fraud", namespace, uri, strategy={"canary": {"steps": [{"weight": 50}], "interval": interval}}
+    )
 
 
 def test_invalid_interval_mid_rollout_sends_traffic_back_and_the_fix_starts_again(

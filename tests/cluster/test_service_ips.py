@@ -21,19 +21,25 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.cluster import DevCluster, wait_for
+
+from ferryman_testing import echo_server
+from ferryman_testing.cluster import DevCluster
+from ferryman_testing.kube_cli import KubectlError
+from ferryman_testing.polling import wait_for
 
 pytestmark = pytest.mark.cluster
 
 SERVICE_CIDR = "198.19.128.0/17"
-ECHO_SERVER = Path(__file__).resolve().parents[1] / "support" / "echo_server.py"
+ECHO_SERVER = Path(echo_server.__file__)
 ECHO_PORT = 8080
 SERVICE_PORT = 80
 LEAK_TABLE = "ferryman-test-leak-check"
+# What a probe may meet while the cluster catches up (the proxy syncing, a pod starting): try again.
+TRANSIENT = (OSError, http.client.HTTPException, subprocess.CalledProcessError, KubectlError)
 
 
 def apply(cluster: DevCluster, namespace: str, *manifests: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(list(manifests)))
+    cluster.kubectl.run("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(list(manifests)))
 
 
 def echo_deployment(name: str, replicas: int) -> dict[str, Any]:
@@ -91,7 +97,7 @@ def service(name: str) -> dict[str, Any]:
 
 def ready_pods(cluster: DevCluster, namespace: str, app: str) -> dict[str, str]:
     """Name -> node of the app's Ready pods."""
-    pods = cluster.get_json("pods", "-n", namespace, "-l", f"app={app}")["items"]
+    pods = cluster.kubectl.get_json("pods", "-n", namespace, "-l", f"app={app}")["items"]
     return {
         p["metadata"]["name"]: p["spec"]["nodeName"]
         for p in pods
@@ -100,7 +106,9 @@ def ready_pods(cluster: DevCluster, namespace: str, app: str) -> dict[str, str]:
 
 
 def ready_endpoint_count(cluster: DevCluster, namespace: str, name: str) -> int:
-    slices = cluster.get_json("endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={name}")
+    slices = cluster.kubectl.get_json(
+        "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={name}"
+    )
     return sum(1 for s in slices["items"] for ep in s.get("endpoints") or [] if ep["conditions"].get("ready"))
 
 
@@ -150,31 +158,39 @@ def test_a_cluster_ip_reaches_every_ready_pod_from_the_root_and_every_node_names
     """Requests to a ClusterIP are spread over the Service's ready pods, from the host and from pods."""
     apply(cluster, namespace, echo_deployment("echo", replicas=2), service("echo"))
     placed = wait_for(
+        "two Ready echo pods",
         lambda: len(ready := ready_pods(cluster, namespace, "echo")) == 2 and ready,
         timeout=90,
-        what="two Ready echo pods",
+        tolerate=TRANSIENT,
     )
     assert len(set(placed.values())) == 2  # anti-affinity: one per node
     pods = set(placed)
-    wait_for(lambda: ready_endpoint_count(cluster, namespace, "echo") == 2, timeout=30, what="two endpoints")
-    cluster_ip = cluster.get_json("service", "echo", "-n", namespace)["spec"]["clusterIP"]
+    wait_for(
+        "two endpoints",
+        lambda: ready_endpoint_count(cluster, namespace, "echo") == 2,
+        timeout=30,
+        tolerate=TRANSIENT,
+    )
+    cluster_ip = cluster.kubectl.get_json("service", "echo", "-n", namespace)["spec"]["clusterIP"]
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(SERVICE_CIDR)
 
     # The proxy syncs within a moment of the EndpointSlice change: wait until both pods answer.
     # Each request picks a pod at random: 40 requests miss one of two pods with probability 2**-39.
     seen_from_root = wait_for(
+        "both pods to answer at the ClusterIP from the root namespace",
         lambda: (bodies := {get_body(cluster_ip, SERVICE_PORT) for _ in range(40)}) == pods and bodies,
         timeout=15,
-        what="both pods to answer at the ClusterIP from the root namespace",
+        tolerate=TRANSIENT,
     )
     assert seen_from_root == pods
     # A pod on either node, calling the pod on its own node and the one on the other. The proxy programs the
     # namespaces one after the other: a node namespace may lag the root one by a few milliseconds.
     for node in cluster.nodes.values():
         seen = wait_for(
+            f"both pods to answer at the ClusterIP from {node.netns}",
             lambda netns=node.netns: set(bodies_from_namespace(netns, cluster_ip, SERVICE_PORT, 40)) == pods,
             timeout=15,
-            what=f"both pods to answer at the ClusterIP from {node.netns}",
+            tolerate=TRANSIENT,
         )
         assert seen
 
@@ -185,27 +201,42 @@ def test_a_cluster_ip_follows_its_endpoints_and_goes_away_with_its_service(
     """No ready pod: the connection is refused at once; Service deleted: its IP is unreachable again."""
     apply(cluster, namespace, echo_deployment("solo", replicas=1), service("solo"))
     wait_for(
-        lambda: ready_endpoint_count(cluster, namespace, "solo") == 1, timeout=90, what="a ready endpoint"
+        "a ready endpoint",
+        lambda: ready_endpoint_count(cluster, namespace, "solo") == 1,
+        timeout=90,
+        tolerate=TRANSIENT,
     )
-    cluster_ip = cluster.get_json("service", "solo", "-n", namespace)["spec"]["clusterIP"]
-    wait_for(lambda: get_body(cluster_ip, SERVICE_PORT).startswith("solo-"), timeout=15, what="an answer")
+    cluster_ip = cluster.kubectl.get_json("service", "solo", "-n", namespace)["spec"]["clusterIP"]
+    wait_for(
+        "an answer",
+        lambda: get_body(cluster_ip, SERVICE_PORT).startswith("solo-"),
+        timeout=15,
+        tolerate=TRANSIENT,
+    )
 
-    cluster.kubectl("scale", "deployment", "solo", "-n", namespace, "--replicas=0")
-    wait_for(lambda: ready_endpoint_count(cluster, namespace, "solo") == 0, timeout=60, what="no endpoints")
+    cluster.kubectl.run("scale", "deployment", "solo", "-n", namespace, "--replicas=0")
+    wait_for(
+        "no endpoints",
+        lambda: ready_endpoint_count(cluster, namespace, "solo") == 0,
+        timeout=60,
+        tolerate=TRANSIENT,
+    )
     # Until the proxy has seen the EndpointSlice change (~0.1 s), a connection may still be sent to the
     # pod that just stopped (and time out): wait for the refusal, then check that it came at once.
     refused = wait_for(
+        "the ClusterIP without ready pods to refuse",
         lambda: (e := connect_error(cluster_ip, SERVICE_PORT)) and e[0] == errno.ECONNREFUSED and e,
         timeout=15,
-        what="the ClusterIP without ready pods to refuse",
+        tolerate=TRANSIENT,
     )
     assert refused[1] < 1.0
 
-    cluster.kubectl("delete", "service", "solo", "-n", namespace)
+    cluster.kubectl.run("delete", "service", "solo", "-n", namespace)
     unreachable = wait_for(
+        "the deleted Service's IP to be unreachable",
         lambda: (e := connect_error(cluster_ip, SERVICE_PORT)) and e[0] == errno.EHOSTUNREACH and e,
         timeout=15,
-        what="the deleted Service's IP to be unreachable",
+        tolerate=TRANSIENT,
     )
     assert unreachable[1] < 1.0
 
@@ -249,7 +280,7 @@ def leak_counter() -> Iterator[Any]:
 
 
 def unused_service_ip(cluster: DevCluster) -> str:
-    used = {s["spec"].get("clusterIP") for s in cluster.get_json("services", "-A")["items"]}
+    used = {s["spec"].get("clusterIP") for s in cluster.kubectl.get_json("services", "-A")["items"]}
     network = ipaddress.ip_network(SERVICE_CIDR)
     return next(str(ip) for ip in reversed(list(network.hosts())) if str(ip) not in used)
 

@@ -3,9 +3,9 @@
 Session fixtures (each started once, stopped at the end of the session):
     cluster     (tests/conftest.py) the local dev cluster; FERRYMAN_KEEP_CLUSTER=1 keeps it
     e2e_tools   paths of Prometheus, Traefik and the CRD files (scripts/install-e2e-tools)
-    kubectl     tests.support.kube_cli.Kubectl for the cluster's admin kubeconfig
-    prometheus  tests.support.prometheus.PrometheusServer scraping annotated pods every second
-    gateway     tests.support.traefik.Gateway: Traefik routing this session's Gateway (`gateway.parent_ref`)
+    kubectl     (tests/conftest.py) ferryman_testing.kube_cli.Kubectl for the cluster's admin kubeconfig
+    prometheus  ferryman_testing.prometheus.PrometheusServer scraping annotated pods every second
+    gateway     ferryman_testing.traefik.Gateway: Traefik routing this session's Gateway (`parent_ref`)
 Per test:
     namespace   a fresh namespace, deleted afterwards
 """
@@ -17,15 +17,17 @@ from pathlib import Path
 
 import pytest
 from kopf.testing import KopfRunner
-from tests.support.cluster import (
+
+from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing.cluster import (
     DevCluster,
     fresh_namespace,
 )
-from tests.support.e2e_tools import E2ETools, install_e2e_tools
-from tests.support.kube_cli import Kubectl
-from tests.support.operator import install_crds, running_operator
-from tests.support.prometheus import PrometheusServer
-from tests.support.traefik import Gateway, start_gateway
+from ferryman_testing.e2e_tools import E2ETools, install_e2e_tools
+from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.operator import running_operator
+from ferryman_testing.prometheus import PrometheusServer
+from ferryman_testing.traefik import Gateway, start_gateway
 
 
 @pytest.fixture
@@ -41,11 +43,6 @@ def e2e_tools() -> E2ETools:
         return install_e2e_tools()
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def kubectl(cluster: DevCluster) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +83,7 @@ def operator(
     cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
 ) -> Iterator[KopfRunner]:
     """The operator (Kopf handlers in a thread) watching this test's namespace, analysing with Prometheus."""
-    install_crds(kubectl)
+    install_crds(kubectl, *FERRYMAN_CRDS)
     with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url) as runner:
         yield runner
         # While the operator still runs, so that its finalizer (it guards rollout timers) is released.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.kube_cli import Kubectl
-from tests.support.operator import wait_for
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.manifests import model_deployment
+from ferryman_testing.polling import wait_for
+from ferryman_testing.traefik import Gateway
 
 MODEL = "fraud"  # the ModelDeployment's name, and the model name clients call (file:// URIs)
 
@@ -16,23 +18,25 @@ def host_of(namespace: str) -> dict[str, str]:
     return {"Host": f"{namespace}.ferryman.test"}
 
 
-def model_deployment(
-    namespace: str, uri: str, strategy: dict[str, Any], parent_ref: dict[str, str], **traffic: Any
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "ferryman.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": MODEL, "namespace": namespace},
-        "spec": {
-            "model": {"uri": uri},
-            "serving": {"replicas": 1},
-            "traffic": {
-                "mode": "gateway",
-                "gateway": {"parentRefs": [parent_ref], "hostnames": [host_of(namespace)["Host"]], **traffic},
-            },
-            "strategy": strategy,
-        },
-    }
+def apply_model(
+    kubectl: Kubectl,
+    namespace: str,
+    gateway: Gateway,
+    uri: str,
+    strategy: dict[str, Any],
+    **gateway_fields: Any,
+) -> None:
+    """Apply the test's ModelDeployment: `uri` behind the session's Gateway, on the test's own hostname."""
+    manifest = model_deployment(
+        MODEL,
+        namespace,
+        uri,
+        strategy=strategy,
+        parent_ref=gateway.parent_ref,
+        hostname=host_of(namespace)["Host"],
+        gateway=gateway_fields,
+    )
+    kubectl.apply([manifest])
 
 
 def canary(steps: list[int], interval: str = "3s", **analysis: Any) -> dict[str, Any]:

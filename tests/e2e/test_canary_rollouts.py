@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +11,28 @@ import pytest
 from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import (
     MODEL,
+    apply_model,
     canary,
     events,
     host_of,
-    model_deployment,
     status_of,
     wait_for_rollout_end,
     wait_until_serving,
 )
-from tests.support.bad_models import make_failing_model, make_slow_model
-from tests.support.cluster import DevCluster
-from tests.support.kube_cli import Kubectl
-from tests.support.load import steady_load
-from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import install_crds, running_operator, wait_for
-from tests.support.prometheus import PrometheusServer
-from tests.support.traefik import Gateway
 
-pytestmark = pytest.mark.e2e
+from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing.bad_models import make_failing_model, make_slow_model
+from ferryman_testing.cluster import DevCluster
+from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.load import steady_load
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.operator import ferryman, running_operator
+from ferryman_testing.polling import NotYet, wait_for
+from ferryman_testing.prometheus import PrometheusServer
+from ferryman_testing.traefik import Gateway
+
+# A stable version to serve (<= 120 s), then a whole rollout (<= 150 s) in one test.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +51,13 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def deploy_stable(
     kubectl: Kubectl, namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any]
 ) -> None:
-    kubectl.apply([model_deployment(namespace, uri, strategy, gateway.parent_ref)])
+    apply_model(kubectl, namespace, gateway, uri, strategy)
     wait_until_serving(kubectl, namespace, uri)
 
 
-def roll_out(kubectl: Kubectl, namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any]) -> None:
-    kubectl.apply([model_deployment(namespace, uri, strategy, gateway.parent_ref)])
+def seconds_since(timestamp: str) -> float:
+    """Seconds from a status timestamp (the operator's clock: this machine's) until now."""
+    return (datetime.now(UTC) - datetime.fromisoformat(timestamp)).total_seconds()
 
 
 def test_healthy_canary_is_promoted_through_all_steps(
@@ -64,15 +67,19 @@ def test_healthy_canary_is_promoted_through_all_steps(
     strategy = canary([20, 50])
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as load:
-        roll_out(kubectl, namespace, gateway, models["v2"], strategy)
+        apply_model(kubectl, namespace, gateway, models["v2"], strategy)
         weights_seen = set()
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
+
+        def promoted() -> dict[str, Any] | None:
             status = status_of(kubectl, namespace)
             weights_seen.add(status.get("canaryWeight"))
-            if status.get("phase") == "Succeeded" and status.get("stableUri") == models["v2"]:
-                break
-            time.sleep(0.5)
+            return (
+                status
+                if status.get("phase") == "Succeeded" and status.get("stableUri") == models["v2"]
+                else None
+            )
+
+        status = wait_for("v2 promoted", promoted, timeout=150)
         report = load.stop()
     assert status["phase"] == "Succeeded", status
     assert {20, 50} <= weights_seen
@@ -89,7 +96,7 @@ def test_canary_with_errors_is_rolled_back(
     strategy = canary([20, 50])
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
-        roll_out(kubectl, namespace, gateway, models["failing"], strategy)
+        apply_model(kubectl, namespace, gateway, models["failing"], strategy)
         status = wait_for_rollout_end(kubectl, namespace, models["failing"])
     assert status["phase"] == "RolledBack", status
     assert status["canaryWeight"] == 0
@@ -105,7 +112,7 @@ def test_canary_with_high_latency_is_rolled_back(
     strategy = canary([20, 50])
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
-        roll_out(kubectl, namespace, gateway, models["slow"], strategy)
+        apply_model(kubectl, namespace, gateway, models["slow"], strategy)
         status = wait_for_rollout_end(kubectl, namespace, models["slow"])
     assert status["phase"] == "RolledBack", status
     assert status["canaryWeight"] == 0
@@ -121,7 +128,7 @@ def test_canary_that_never_gets_ready_fails_cleanly(
     strategy["canary"]["progressDeadline"] = "15s"
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
     with steady_load(gateway.base_url, MODEL, rate=10, headers=host_of(namespace)) as load:
-        roll_out(kubectl, namespace, gateway, models["missing"], strategy)
+        apply_model(kubectl, namespace, gateway, models["missing"], strategy)
         status = wait_for_rollout_end(kubectl, namespace, models["missing"], timeout=90)
         report = load.stop()
     assert status["phase"] == "Degraded", status
@@ -135,11 +142,23 @@ def test_low_traffic_waits_instead_of_rolling_back(
 ) -> None:
     """Below minRequests the step waits: no traffic is not failure, even for a canary that errs."""
     strategy = canary([20, 50], minRequests=5000)
+    interval = 3  # strategy's interval, in seconds
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
     with steady_load(gateway.base_url, MODEL, rate=5, headers=host_of(namespace)):
-        roll_out(kubectl, namespace, gateway, models["failing"], strategy)
-        time.sleep(20)  # more than five intervals
-        status = status_of(kubectl, namespace)
+        apply_model(kubectl, namespace, gateway, models["failing"], strategy)
+
+        def five_intervals_at_first_step() -> dict[str, Any]:
+            """Five windows' worth of time at weight 20: enough for failureLimit 2 to trip, were a
+            window without enough traffic counted as a failure (a failure sign ends the wait early)."""
+            status = status_of(kubectl, namespace)
+            if status.get("failedChecks") or status.get("phase") in ("RolledBack", "Degraded"):
+                return status
+            started = status.get("stepStartedAt") if status.get("canaryWeight") == 20 else None
+            if started and seconds_since(started) > 5 * interval + 1:  # + 1: timestamps are whole seconds
+                return status
+            raise NotYet(status)
+
+        status = wait_for("five intervals at the first step", five_intervals_at_first_step, timeout=90)
     assert status["phase"] == "Progressing", status
     assert status["canaryWeight"] == 20
     assert status["failedChecks"] == 0
@@ -155,7 +174,7 @@ def test_abort_returns_all_traffic_to_stable_at_once(
     strategy = canary([20, 50, 80], interval="5s")
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
-        roll_out(kubectl, namespace, gateway, models["v2"], strategy)
+        apply_model(kubectl, namespace, gateway, models["v2"], strategy)
         wait_for("weight 20", lambda: status_of(kubectl, namespace).get("canaryWeight") == 20, timeout=60)
         ferryman("abort", MODEL, "-n", namespace, kubeconfig=Path(cluster.kubeconfig))
         started = time.monotonic()
@@ -174,31 +193,31 @@ def test_operator_killed_mid_rollout_resumes(
     prometheus: PrometheusServer,
 ) -> None:  # fmt: skip
     """All rollout state is in .status: a new operator process finishes what the old one started."""
-    install_crds(kubectl)
+    install_crds(kubectl, *FERRYMAN_CRDS)
     strategy = canary([20, 50])
     kubeconfig = Path(cluster.kubeconfig)
     with running_operator(kubeconfig, namespace, prometheus.url):
         deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as load:
         with running_operator(kubeconfig, namespace, prometheus.url):
-            roll_out(kubectl, namespace, gateway, models["v2"], strategy)
+            apply_model(kubectl, namespace, gateway, models["v2"], strategy)
             wait_for("weight 20", lambda: status_of(kubectl, namespace).get("canaryWeight") == 20, timeout=60)
         paused_at = status_of(kubectl, namespace)
-        time.sleep(5)  # no operator: nothing moves
-        assert status_of(kubectl, namespace)["canaryWeight"] == paused_at["canaryWeight"]
+
+        def window_overdue() -> dict[str, Any]:
+            """The analysis window open when the operator stopped would have ended (interval 3 s) and
+            been acted on (one 2 s timer tick), had an operator been running."""
+            status = status_of(kubectl, namespace)
+            opened = status.get("windowStartedAt") or status["stepStartedAt"]
+            if seconds_since(opened) > 3 + 2 + 1:  # + 1: timestamps are whole seconds
+                return status
+            raise NotYet(status)
+
+        without_operator = wait_for("the open window to be overdue", window_overdue, timeout=30)
+        assert without_operator["canaryWeight"] == paused_at["canaryWeight"], "no operator: nothing moves"
         with running_operator(kubeconfig, namespace, prometheus.url):
             status = wait_for_rollout_end(kubectl, namespace, models["v2"])
         report = load.stop()
     assert status["phase"] == "Succeeded", status
     assert status["rolloutStartedAt"] == paused_at["rolloutStartedAt"]
     assert report.errors == 0, report
-
-
-def ferryman(*args: str, kubeconfig: Path) -> str:
-    """The `ferryman` command line, as a user runs it."""
-    binary = Path(sys.executable).parent / "ferryman"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    done = subprocess.run(
-        [str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=True
-    )
-    return done.stdout

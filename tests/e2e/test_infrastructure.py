@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.support.e2e_tools import wait_until
-from tests.support.echo_app import (
+
+from ferryman_testing.echo_app import (
     ECHO_PORT,
     echo_deployment,
     echo_service,
@@ -24,9 +24,10 @@ from tests.support.echo_app import (
     wait_deployment_ready,
     wait_service_endpoints,
 )
-from tests.support.kube_cli import Kubectl, Manifest
-from tests.support.prometheus import PrometheusServer
-from tests.support.traefik import Gateway
+from ferryman_testing.kube_cli import Kubectl, Manifest
+from ferryman_testing.polling import wait_for
+from ferryman_testing.prometheus import PrometheusServer
+from ferryman_testing.traefik import Gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +90,9 @@ def test_prometheus_discovers_annotated_pods_and_labels_series_by_track(
             assert client.get(f"http://{canary_ip}:{ECHO_PORT}/predict").status_code == 200
 
     promql = f'ferryman_requests_total{{namespace="{namespace}", track="canary"}}'
-    (sample,) = prometheus.wait_for(promql, lambda r: len(r) == 1 and r[0].value == before + 7, timeout=30)
+    (sample,) = prometheus.wait_for_query(
+        promql, lambda r: len(r) == 1 and r[0].value == before + 7, timeout=30
+    )
     assert sample.labels["model_deployment"] == "echo"
     assert sample.labels["model_version"] == "v2"
     assert sample.labels["pod"].startswith("echo-b-")
@@ -102,16 +105,36 @@ def test_prometheus_discovers_annotated_pods_and_labels_series_by_track(
 
 
 def test_weighted_backends_split_traffic_exactly(gateway: Gateway, kubectl: Kubectl, echo_pair: str) -> None:
-    """HTTPRoute backend weights 90/10 send exactly 90 of 100 requests to the first backend (Traefik's
-    weighted round robin is deterministic), and a change to 0/100 is live once Traefik's API shows it."""
+    """HTTPRoute backend weights 90/10 send exactly 90 of 100 requests to the first backend while Traefik
+    keeps its configuration, within one request per configuration reload otherwise; and a change to 0/100
+    is live once Traefik's API shows it.
+
+    Why not always exactly 90/10 (seen once: 91/9): Traefik's weighted round robin (wrr.Balancer, v3.7) is
+    an earliest-deadline-first schedule, backend i picked at deadlines k/w_i, so the first n picks of a
+    balancer give each backend its share n*w_i/W to within one request (100 picks: exactly 90/10). But
+    every dynamic configuration Traefik applies rebuilds all its routers and services, and the new
+    balancer starts its schedule afresh; any change its providers see causes one, e.g. an earlier test's
+    namespace (and HTTPRoute) being deleted while this test runs. A sample that straddles r reloads is
+    r+1 schedule prefixes, each within one request of its share: |echo-b - 10| <= r. Not the cause:
+    requests before the weights were in force (we wait for Traefik's own API, built with the handlers),
+    unready servers (both Services have ready endpoints first, and a Service is one WRR entry whatever its
+    endpoints), or connection reuse (the balancer picks per request).
+    Reloads are counted with traefik_config_reloads_total from before the route is applied: the first
+    reload with the route in it happens before the sample starts, so r is that count minus one.
+    """
     namespace = echo_pair
+    reloads_before = gateway.traefik.config_reloads()
     kubectl.apply(
         [http_route("split", namespace, gateway, [path_rule("/split", {"echo-a": 90, "echo-b": 10})])]
     )
     gateway.wait_route_accepted(namespace, "split")
     gateway.wait_for_weights(namespace, "split", {"echo-a": 90, "echo-b": 10})
 
-    assert answers(gateway, "/split", 100) == {"echo-a": 90, "echo-b": 10}
+    split = answers(gateway, "/split", 100)
+    restarts = gateway.traefik.config_reloads() - reloads_before - 1
+    print(f"90/10 split: {dict(split)} with {restarts} configuration reload(s) during the sample")
+    assert set(split) == {"echo-a", "echo-b"}, split
+    assert abs(split["echo-b"] - 10) <= restarts, f"{split} with {restarts} reload(s) during the sample"
 
     changed_at = time.monotonic()
     kubectl.apply(
@@ -120,6 +143,7 @@ def test_weighted_backends_split_traffic_exactly(gateway: Gateway, kubectl: Kube
     gateway.wait_for_weights(namespace, "split", {"echo-a": 0, "echo-b": 100})
     print(f"weight change live in Traefik after {time.monotonic() - changed_at:.2f} s")
 
+    # Exact whatever the reloads: a weight-0 backend is never added to the balancer.
     assert answers(gateway, "/split", 50) == {"echo-b": 50}
 
 
@@ -140,9 +164,7 @@ def test_header_and_cookie_matches_route_to_their_backend(
     }
     kubectl.apply([http_route("ab", namespace, gateway, [b_rule, path_rule("/ab", {"echo-a": 1})])])
     gateway.wait_route_accepted(namespace, "ab")
-    wait_until(
-        lambda: len(gateway.route_weights(namespace, "ab")) == 2, timeout=20, what="both A/B rules live"
-    )
+    wait_for("both A/B rules live", lambda: len(gateway.route_weights(namespace, "ab")) == 2, timeout=20)
 
     assert answers(gateway, "/ab", 10, headers={"x-variant": "b"}) == {"echo-b": 10}
     assert answers(gateway, "/ab", 10, headers={"cookie": "session=1; variant=b"}) == {"echo-b": 10}
@@ -172,18 +194,27 @@ def test_traefikservice_mirroring_copies_requests_without_touching_responses(
         "matches": [{"path": {"type": "PathPrefix", "value": "/shadow"}}],
         "backendRefs": [{"group": "traefik.io", "kind": "TraefikService", "name": "shadow"}],
     }
+    reloads_before = gateway.traefik.config_reloads()
     kubectl.apply([mirror, http_route("shadow", namespace, gateway, [rule])])
     gateway.wait_route_accepted(namespace, "shadow")
-    wait_until(lambda: answers(gateway, "/shadow", 1) == {"echo-a": 1}, timeout=20, what="shadow route live")
+    wait_for("shadow route live", lambda: answers(gateway, "/shadow", 1) == {"echo-a": 1}, timeout=20)
     (shadow_ip,) = pod_ips(kubectl, "echo-b", namespace)
     before = requests_served(shadow_ip)
 
     assert answers(gateway, "/shadow", 40) == {"echo-a": 40}
 
-    # Mirrored copies are sent asynchronously: wait for them to land, then check nothing more arrives.
-    wait_until(lambda: requests_served(shadow_ip) - before >= 19, timeout=10, what="mirrored requests")
-    time.sleep(0.5)
-    assert requests_served(shadow_ip) - before in (20, 21)  # 50 % of 40 (+1 if the warm-up one was mirrored)
+    # Traefik mirrors request n of a mirroring handler when (copies so far) * 100 < n * percent: the
+    # warm-up request (n = 1) and then every other one, 20 of the 40. Copies are sent asynchronously,
+    # after each answer: wait until the sample's 20 have landed. A configuration reload restarts the count
+    # (as with the weighted split above): each one may add a copy.
+    mirrored = wait_for(
+        "the 20 mirrored copies of the sample",
+        lambda: (n := requests_served(shadow_ip) - before) >= 20 and n,
+        timeout=10,
+    )
+    restarts = gateway.traefik.config_reloads() - reloads_before - 1
+    # + 1 if the warm-up request's copy landed after `before` was read.
+    assert mirrored <= 21 + restarts, f"{mirrored} copies of 40 at 50 % ({restarts} reload(s))"
 
 
 def test_httproute_request_mirror_filter_is_not_implemented_by_traefik(
@@ -202,7 +233,7 @@ def test_httproute_request_mirror_filter_is_not_implemented_by_traefik(
     ]
     kubectl.apply([http_route("reqmirror", namespace, gateway, [rule])])
     gateway.wait_route_accepted(namespace, "reqmirror")  # the status claims success
-    wait_until(lambda: "HTTP 404" not in answers(gateway, "/reqmirror", 1), timeout=20, what="route live")
+    wait_for("route live", lambda: "HTTP 404" not in answers(gateway, "/reqmirror", 1), timeout=20)
 
     assert answers(gateway, "/reqmirror", 5) == {"HTTP 500": 5}
 
@@ -215,11 +246,11 @@ def test_prometheus_scrapes_traefik_metrics(
     prometheus.add_static_job("traefik", [gateway.traefik.metrics_target])
     kubectl.apply([http_route("tm", namespace, gateway, [path_rule("/traefik-metrics", {"echo-a": 1})])])
     gateway.wait_route_accepted(namespace, "tm")
-    wait_until(lambda: 0 in gateway.route_weights(namespace, "tm"), timeout=20, what="route tm live")
+    wait_for("route tm live", lambda: 0 in gateway.route_weights(namespace, "tm"), timeout=20)
 
     assert answers(gateway, "/traefik-metrics", 5) == {"echo-a": 5}
     router = f'router=~"httproute-{namespace}-tm-.*", code="200"'
-    prometheus.wait_for(
+    prometheus.wait_for_query(
         f"sum(traefik_router_requests_total{{{router}}})", lambda r: bool(r) and r[0].value == 5
     )
     fast = prometheus.query(f'sum(traefik_router_request_duration_seconds_bucket{{{router}, le="0.025"}})')

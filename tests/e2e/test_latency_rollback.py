@@ -8,18 +8,19 @@ import pytest
 from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import (
     MODEL,
+    apply_model,
     events,
     host_of,
-    model_deployment,
     status_of,
     wait_for_rollout_end,
     wait_until_serving,
 )
-from tests.support.bad_models import make_sometimes_slow_model
-from tests.support.kube_cli import Kubectl
-from tests.support.load import infer_body, steady_load
-from tests.support.models import make_gradient_boosting_model
-from tests.support.traefik import Gateway
+
+from ferryman_testing.bad_models import make_sometimes_slow_model
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.load import infer_body, steady_load
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.traefik import Gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -40,12 +41,12 @@ def test_canary_slow_on_one_percent_of_inputs_is_rolled_back(
     stable = make_gradient_boosting_model(tmp_path / "v1", trees=10).model_path.as_uri()
     slow = make_sometimes_slow_model(tmp_path / "slow" / "model.onnx").as_uri()
     strategy = {"canary": {"steps": [{"weight": 25}, {"weight": 50}, {"weight": 100}], "interval": "10s"}}
-    kubectl.apply([model_deployment(namespace, stable, strategy, gateway.parent_ref)])
+    apply_model(kubectl, namespace, gateway, stable, strategy)
     wait_until_serving(kubectl, namespace, stable)
     with steady_load(
         gateway.base_url, MODEL, rate=50, headers=host_of(namespace), bodies=one_slow_in_a_hundred()
     ):
-        kubectl.apply([model_deployment(namespace, slow, strategy, gateway.parent_ref)])
+        apply_model(kubectl, namespace, gateway, slow, strategy)
         status = wait_for_rollout_end(kubectl, namespace, slow, timeout=420)
     assert status["phase"] == "RolledBack", status
     assert status["stableUri"] == stable

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import (
     MODEL,
+    apply_model,
     events,
     host_of,
-    model_deployment,
     status_of,
     wait_for_phase,
     wait_for_rollout_end,
     wait_until_serving,
 )
-from tests.e2e.test_canary_rollouts import ferryman
-from tests.support.bad_models import make_failing_model
-from tests.support.cluster import DevCluster
-from tests.support.kube_cli import Kubectl
-from tests.support.load import infer_body, steady_load
-from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import wait_for
-from tests.support.traefik import Gateway
 
-pytestmark = pytest.mark.e2e
+from ferryman_testing.bad_models import make_failing_model
+from ferryman_testing.cluster import DevCluster
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.load import infer_body, steady_load
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.operator import ferryman
+from ferryman_testing.polling import wait_for
+from ferryman_testing.traefik import Gateway
+
+# A stable version to serve (<= 120 s), then a whole rollout (<= 120 s) in one test.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 FAST_ANALYSIS = {"minRequests": 10, "failureLimit": 2, "maxLatencyP99": "40ms"}
 
@@ -41,12 +41,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "v2": make_gradient_boosting_model(root / "v2", trees=12).model_path.as_uri(),
         "failing": make_failing_model(root / "failing" / "model.onnx").as_uri(),
     }
-
-
-def apply(
-    kubectl: Kubectl, namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any], **traffic: Any
-) -> None:
-    kubectl.apply([model_deployment(namespace, uri, strategy, gateway.parent_ref, **traffic)])
 
 
 def canary_pod_ip(kubectl: Kubectl, namespace: str) -> str:
@@ -64,17 +58,18 @@ def test_blue_green_preview_then_promote(
 ) -> None:  # fmt: skip
     """Users stay on blue while green is analysed on preview traffic; `ferryman promote` switches at once."""
     strategy = {"blueGreen": {"interval": "3s", "analysis": FAST_ANALYSIS}}
-    apply(kubectl, namespace, gateway, models["v1"], strategy)
+    apply_model(kubectl, namespace, gateway, models["v1"], strategy)
     blue = wait_until_serving(kubectl, namespace, models["v1"])["stableVersion"]
     with steady_load(gateway.base_url, MODEL, rate=10, headers=host_of(namespace)) as users:
-        apply(kubectl, namespace, gateway, models["v2"], strategy)
+        apply_model(kubectl, namespace, gateway, models["v2"], strategy)
         preview = f"http://{canary_pod_ip(kubectl, namespace)}:8080"
         with steady_load(preview, MODEL, rate=10):  # smoke traffic on the preview only
             waiting = wait_for_phase(kubectl, namespace, "Paused", timeout=90)
         before_switch = users.snapshot()
         ferryman("promote", MODEL, "-n", namespace, kubeconfig=Path(cluster.kubeconfig))
         status = wait_for_rollout_end(kubectl, namespace, models["v2"], timeout=90)
-        time.sleep(2)
+        green = status["stableVersion"]
+        wait_for("users answered by green", lambda: green in users.snapshot().versions, timeout=30)
         report = users.stop()
     assert waiting["pauseReason"] == "AwaitingPromotion"
     assert set(before_switch.versions) == {blue}, "users must not see green before the switch"
@@ -90,10 +85,10 @@ def test_shadow_leaves_client_responses_untouched(
     strategy = {
         "shadow": {"mirrorPercent": 100, "duration": "30s", "interval": "3s", "analysis": FAST_ANALYSIS}
     }
-    apply(kubectl, namespace, gateway, models["v1"], strategy, mirrorWith="TraefikService")
+    apply_model(kubectl, namespace, gateway, models["v1"], strategy, mirrorWith="TraefikService")
     stable = wait_until_serving(kubectl, namespace, models["v1"])["stableVersion"]
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as users:
-        apply(kubectl, namespace, gateway, models["failing"], strategy, mirrorWith="TraefikService")
+        apply_model(kubectl, namespace, gateway, models["failing"], strategy, mirrorWith="TraefikService")
         status = wait_for_rollout_end(kubectl, namespace, models["failing"], timeout=120)
         report = users.stop()
     assert status["phase"] == "RolledBack", status
@@ -108,9 +103,9 @@ def test_ab_header_routes_matching_requests_to_the_candidate(
     """Requests with x-variant: b reach the candidate; all others stay on stable."""
     match = [{"headers": [{"name": "x-variant", "value": "b"}]}]
     strategy = {"abTest": {"match": match, "interval": "3s", "analysis": FAST_ANALYSIS}}
-    apply(kubectl, namespace, gateway, models["v1"], strategy)
+    apply_model(kubectl, namespace, gateway, models["v1"], strategy)
     stable = wait_until_serving(kubectl, namespace, models["v1"])["stableVersion"]
-    apply(kubectl, namespace, gateway, models["v2"], strategy)
+    apply_model(kubectl, namespace, gateway, models["v2"], strategy)
     wait_for(
         "A/B traffic to start", lambda: status_of(kubectl, namespace).get("trafficStartedAt"), timeout=90
     )

@@ -6,14 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.models import (
+
+from ferryman_testing.models import (
     GradientBoostingFiles,
     make_gradient_boosting_model,
     make_identity_model,
     make_string_model,
     make_two_input_model,
 )
-from tests.support.servers import ServingProcess
+from ferryman_testing.servers import ServingProcess
 
 GB_VERSION = "7"
 

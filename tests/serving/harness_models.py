@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from onnx import TensorProto, helper
-from tests.support.bad_models import make_slow_model
-from tests.support.models import _save
+
+from ferryman_testing.bad_models import make_slow_model
+from ferryman_testing.models import _save
 
 # A 2000 x 2000 matrix product per request: about 0.3 s on one core of the test machine, slower
 # under load. The tests only rely on it taking much longer than a probe may (100 ms).

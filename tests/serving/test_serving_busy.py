@@ -11,8 +11,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serving.harness_models import make_busy_model
-from tests.support.models import FEATURES
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.models import FEATURES
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

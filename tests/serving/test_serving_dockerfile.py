@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support.servers import REPO
+
+from ferryman_testing import REPO_ROOT
 
 pytestmark = pytest.mark.serving
 
-DOCKERFILE = REPO / "serving-image" / "Dockerfile"
+DOCKERFILE = REPO_ROOT / "serving-image" / "Dockerfile"
 
 
 def instructions() -> list[tuple[str, str]]:

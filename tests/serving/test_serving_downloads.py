@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.serving.tls_server import TlsFileServer
-from tests.support.file_server import StaticFileServer
-from tests.support.models import GradientBoostingFiles
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.file_server import StaticFileServer
+from ferryman_testing.models import GradientBoostingFiles
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.support.models import FEATURES
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.models import FEATURES
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

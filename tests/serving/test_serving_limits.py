@@ -12,8 +12,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serving.harness_models import make_gram_model
-from tests.support.models import FEATURES, ONNX_TYPES
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.models import FEATURES, ONNX_TYPES
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

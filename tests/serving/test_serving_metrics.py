@@ -9,10 +9,10 @@ import httpx
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.support.models import FEATURES, GradientBoostingFiles
-from tests.support.servers import ServingProcess
 
 from ferryman_serving.profile import load_profile
+from ferryman_testing.models import FEATURES, GradientBoostingFiles
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

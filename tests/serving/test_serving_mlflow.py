@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.mlflow_server import MlflowServer
-from tests.support.models import GradientBoostingFiles
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.mlflow_server import MlflowServer
+from ferryman_testing.models import GradientBoostingFiles
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

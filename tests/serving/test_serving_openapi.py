@@ -12,9 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.serving.conftest import GB_VERSION
-from tests.support.servers import ServingProcess
 
-pytestmark = pytest.mark.serving
+from ferryman_testing.servers import ServingProcess
+
+# schemathesis gets 300 s (its own subprocess timeout) on a loaded 2-core machine.
+pytestmark = [pytest.mark.serving, pytest.mark.timeout(360)]
 
 
 def test_openapi_document_is_published(gb_server: ServingProcess) -> None:

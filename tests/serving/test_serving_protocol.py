@@ -8,8 +8,9 @@ import onnxruntime as ort
 import orjson
 import pytest
 from tests.serving.conftest import GB_VERSION
-from tests.support.models import FEATURES, GradientBoostingFiles
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.models import FEATURES, GradientBoostingFiles
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

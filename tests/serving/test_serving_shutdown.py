@@ -15,8 +15,9 @@ import httpx
 import numpy as np
 import orjson
 import pytest
-from tests.support.models import FEATURES, GradientBoostingFiles
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.models import FEATURES, GradientBoostingFiles
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
-from tests.support.models import FEATURES, GradientBoostingFiles
-from tests.support.servers import ServingProcess
+
+from ferryman_testing.models import FEATURES, GradientBoostingFiles
+from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 

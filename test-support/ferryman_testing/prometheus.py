@@ -7,7 +7,7 @@ every second, and copying namespace, pod and the ferryman.dev/* labels into targ
 
     namespace, pod, model_deployment, track, model_version
 
-`query(promql)` runs an instant query through the HTTP API; `wait_for(...)` polls one until it holds.
+`query(promql)` runs an instant query through the HTTP API; `wait_for_query(...)` polls one until it holds.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from tests.support.e2e_tools import wait_until
-from tests.support.servers import free_port, stop_process
+from ferryman_testing.polling import NotYet, wait_for
+from ferryman_testing.servers import free_port, stop_process
 
 POD_JOB = "kubernetes-pods"
 
@@ -148,7 +148,9 @@ class PrometheusServer:
             )
         server = cls(process, port, config_path, kubeconfig, interval, log_path)
         try:
-            wait_until(server.is_ready, timeout=30, what=f"Prometheus ready on {server.url} (log {log_path})")
+            wait_for(
+                f"Prometheus ready on {server.url} (log {log_path})", server.is_ready, timeout=30, every=0.2
+            )
         except BaseException:
             server.stop()
             raise
@@ -196,18 +198,19 @@ class PrometheusServer:
             return [Sample({}, float(data["result"][1]))]
         raise PrometheusQueryError(f"query {promql!r} gave a {data['resultType']}, expected a vector")
 
-    def wait_for(
+    def wait_for_query(
         self, promql: str, condition: Callable[[list[Sample]], bool], timeout: float = 30.0
     ) -> list[Sample]:
         """Poll an instant query until `condition(result)` holds; returns that result."""
-        last: list[list[Sample]] = [[]]
 
-        def holds() -> bool:
-            last[0] = self.query(promql)
-            return condition(last[0])
+        def holds() -> tuple[list[Sample]]:
+            result = self.query(promql)
+            if not condition(result):
+                raise NotYet(result)
+            return (result,)  # truthy even when the awaited result is an empty vector
 
-        wait_until(holds, timeout=timeout, what=lambda: f"{promql!r} to hold; last result {last[0]}")
-        return last[0]
+        (result,) = wait_for(f"{promql!r} to hold", holds, timeout, every=0.2)
+        return result
 
     def active_targets(self, job: str = POD_JOB) -> list[dict[str, Any]]:
         """The scrape targets Prometheus has now, with their labels, health and last error."""

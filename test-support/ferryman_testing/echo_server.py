@@ -1,7 +1,7 @@
 """A tiny pod process for the e2e infrastructure tests: answers its own name and exports metrics.
 
 Run as a pod's container command (stdlib only, so it starts fast under `ip netns exec`):
-    python tests/support/echo_server.py
+    python test-support/ferryman_testing/echo_server.py
 Environment:
     POD_IP        address to bind (the pod IP, from fieldRef status.podIP); default 127.0.0.1
     PORT          port to bind; default 8080

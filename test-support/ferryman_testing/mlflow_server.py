@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from tests.support.servers import free_port, wait_for
+from ferryman_testing.servers import free_port, wait_until_answers
 
 
 class MlflowServer:
@@ -43,7 +43,7 @@ class MlflowServer:
             command, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            wait_for(f"{self.url}/health", 200, timeout=120, process=self.process)
+            wait_until_answers(f"{self.url}/health", 200, timeout=120, process=self.process)
         except Exception:
             self.__exit__(None, None, None)
             raise

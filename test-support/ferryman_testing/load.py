@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
-from tests.support.models import FEATURES, INPUT_NAME
+from ferryman_testing.models import FEATURES, INPUT_NAME
 
 MAX_SECONDS = 600.0  # a load generator never outlives a scenario by much, whatever the caller does
 

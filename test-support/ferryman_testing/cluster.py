@@ -1,7 +1,7 @@
 """The local dev cluster for test tiers: start (or reuse) it, talk to it, give each test a namespace.
 
-Used by tests/cluster/conftest.py and reusable by the e2e tier. The cluster is started through the
-same command a developer runs (`python -m ferryman.devcluster up`), so the tests exercise it too.
+Used by the cluster fixture (tests/conftest.py), scripts/demo.py and bench/. The cluster is started
+through the same command a developer runs (`python -m ferryman.devcluster up`), so the tests exercise it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from ferryman_testing.kube_cli import Kubectl
 
 UP_TIMEOUT_SECONDS = 1800  # a cold build of the binaries happens inside `up` (about 10 min on 2 cores)
 
@@ -45,19 +46,10 @@ class DevCluster:
     def node_names(self) -> list[str]:
         return sorted(self.nodes)
 
-    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60.0) -> str:
-        """Run the venv's kubectl against this cluster; raise with stderr on failure."""
-        kubectl = str(Path(sys.executable).parent / "kubectl")
-        command = [kubectl, f"--kubeconfig={self.kubeconfig}", *args]
-        result = subprocess.run(
-            command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
-
-    def get_json(self, *args: str) -> Any:
-        return json.loads(self.kubectl("get", *args, "-o", "json"))
+    @property
+    def kubectl(self) -> Kubectl:
+        """kubectl with this cluster's admin kubeconfig."""
+        return Kubectl(self.kubeconfig)
 
 
 def _devcluster(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -100,23 +92,8 @@ def keep_cluster() -> bool:
 def fresh_namespace(cluster: DevCluster, prefix: str = "t") -> Iterator[str]:
     """A namespace of its own for one test; deleted afterwards (pods are stopped by the runner)."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl.run("create", "namespace", name)
     try:
         yield name
     finally:
-        cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll until condition() is truthy; return its value or fail with what we were waiting for."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception as exc:  # keep polling: the object may not exist yet
-            last_error = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")
+        cluster.kubectl.run("delete", "namespace", name, "--wait=false", "--ignore-not-found")

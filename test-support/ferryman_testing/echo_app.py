@@ -1,4 +1,4 @@
-"""Manifests and helpers for the echo test app (tests/support/echo_server.py) on the local cluster.
+"""Manifests and helpers for the echo test app (echo_server.py beside this file) on the local cluster.
 
 Each echo Deployment's pods run the echo server as a local process bound to the pod IP (the dev cluster's
 pod runner), answer every request with the Deployment's name, and export ferryman_* metrics at /metrics
@@ -13,8 +13,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tests.support.e2e_tools import wait_until
-from tests.support.kube_cli import Kubectl, Manifest
+from ferryman_testing.kube_cli import Kubectl, Manifest
+from ferryman_testing.polling import NotYet, wait_for
 
 ECHO_SERVER = Path(__file__).resolve().parent / "echo_server.py"
 ECHO_PORT = 8080
@@ -89,30 +89,29 @@ def echo_service(name: str, namespace: str) -> Manifest:
 def wait_deployment_ready(kubectl: Kubectl, name: str, namespace: str, timeout: float = 60.0) -> None:
     def ready() -> bool:
         status = kubectl.get("deployment", name, namespace).get("status", {})
-        return bool(status.get("readyReplicas", 0) >= 1 and status.get("unavailableReplicas", 0) == 0)
+        if status.get("readyReplicas", 0) >= 1 and status.get("unavailableReplicas", 0) == 0:
+            return True
+        raise NotYet(status)
 
-    wait_until(ready, timeout=timeout, what=f"Deployment {namespace}/{name} ready")
+    wait_for(f"Deployment {namespace}/{name} ready", ready, timeout, every=0.2)
 
 
 def wait_service_endpoints(kubectl: Kubectl, name: str, namespace: str, timeout: float = 30.0) -> list[str]:
     """Wait until the Service's EndpointSlices list a ready address; returns the ready addresses."""
-    addresses: list[str] = []
 
-    def listed() -> bool:
-        out = kubectl.run(
-            "get", "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={name}", "-o", "json"
+    def listed() -> list[str]:
+        slices = kubectl.get_json(
+            "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={name}"
         )
-        addresses[:] = [
+        return [
             address
-            for item in json.loads(out)["items"]
+            for item in slices["items"]
             for endpoint in item.get("endpoints") or []
             if endpoint.get("conditions", {}).get("ready")
             for address in endpoint["addresses"]
         ]
-        return bool(addresses)
 
-    wait_until(listed, timeout=timeout, what=f"ready endpoints of Service {namespace}/{name}")
-    return addresses
+    return wait_for(f"ready endpoints of Service {namespace}/{name}", listed, timeout, every=0.2)
 
 
 def pod_ips(kubectl: Kubectl, app: str, namespace: str) -> list[str]:

@@ -1,20 +1,11 @@
-"""ModelDeployment manifests for tests, and reading their status back through kubectl."""
+"""Reading a ModelDeployment's status back through kubectl, and waiting on it (manifests: manifests.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.support.kube_cli import Kubectl
-from tests.support.operator import wait_for
-
-
-def model_deployment(namespace: str, uri: str, name: str = "fraud", **serving: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "ferryman.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"model": {"uri": uri}, "serving": {"replicas": 1, **serving}},
-    }
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.polling import wait_for
 
 
 def status_of(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str, Any]:

@@ -14,7 +14,8 @@ from types import TracebackType
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+from ferryman_testing import REPO_ROOT
+from ferryman_testing.polling import NotYet, wait_for
 
 
 def free_port() -> int:
@@ -36,24 +37,20 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> Non
             process.wait(timeout=5)
 
 
-def wait_for(
+def wait_until_answers(
     url: str, status: int = 200, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None
 ) -> None:
-    """Poll url until it answers status (no sleeps of fixed length: poll)."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
+    """Poll url until it answers `status`; fail at once if the process serving it has exited."""
+
+    def answers() -> bool:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} while waiting for {url}")
-        try:
-            answer = httpx.get(url, timeout=2.0)
-            if answer.status_code == status:
-                return
-            last = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as error:
-            last = repr(error)
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer {status} within {timeout} s (last: {last})")
+        answer = httpx.get(url, timeout=2.0)
+        if answer.status_code != status:
+            raise NotYet(f"HTTP {answer.status_code}")
+        return True
+
+    wait_for(f"{url} to answer {status}", answers, timeout, every=0.05, tolerate=(httpx.HTTPError,))
 
 
 class ServingProcess:
@@ -66,7 +63,7 @@ class ServingProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FERRYMAN_")}
         env.update({"FERRYMAN_HOST": "127.0.0.1", "FERRYMAN_PORT": str(self.port)})
         env.update({f"FERRYMAN_{key.upper()}": value for key, value in settings.items()})
-        pythonpath = [str(REPO / "serving-image"), env.get("PYTHONPATH", "")]
+        pythonpath = [str(REPO_ROOT / "serving-image"), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in pythonpath if p)
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
@@ -78,11 +75,11 @@ class ServingProcess:
         )
 
     def wait_ready(self, timeout: float = 60.0) -> ServingProcess:
-        wait_for(f"{self.url}/v2/health/ready", 200, timeout, self.process)
+        wait_until_answers(f"{self.url}/v2/health/ready", 200, timeout, self.process)
         return self
 
     def wait_live(self, timeout: float = 60.0) -> ServingProcess:
-        wait_for(f"{self.url}/v2/health/live", 200, timeout, self.process)
+        wait_until_answers(f"{self.url}/v2/health/live", 200, timeout, self.process)
         return self
 
     def logs(self) -> str:

@@ -1,7 +1,7 @@
 """Bad candidate models made by the test harness (never by fault injection in the product).
 
 Each takes the same input and output names and shapes as the GradientBoosting model in
-tests/support/models.py, so clients send identical requests to stable and candidate.
+test-support/ferryman_testing/models.py, so clients send identical requests to stable and candidate.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.support.models import FEATURES, INPUT_NAME, OUTPUT_NAME, _save
+from ferryman_testing.models import FEATURES, INPUT_NAME, OUTPUT_NAME, _save
 
 
 def _io() -> tuple[object, object]:

@@ -1,15 +1,15 @@
-"""Where the e2e tools are (asks scripts/install-e2e-tools, idempotent and cached), and small waits."""
+"""Where the e2e tools are (asks scripts/install-e2e-tools, idempotent and cached)."""
 
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ferryman_testing import REPO_ROOT
+
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-e2e-tools"
+INSTALL_TIMEOUT_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,10 @@ class E2ETools:
 
 def install_e2e_tools() -> E2ETools:
     """Run the install script (a no-op when everything is cached) and read its KEY=VALUE lines."""
-    result = subprocess.run([str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False)
+    # Bounded like every fixture (tests time only their bodies): a cold Prometheus build took 12 min.
+    result = subprocess.run(
+        [str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False, timeout=INSTALL_TIMEOUT_SECONDS
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{INSTALL_SCRIPT} failed ({result.returncode}):\n{result.stderr[-4000:]}")
     values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
@@ -36,17 +39,3 @@ def install_e2e_tools() -> E2ETools:
         if not path.exists():
             raise RuntimeError(f"{INSTALL_SCRIPT} reported {path}, which does not exist")
     return tools
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str | Callable[[], str], interval: float = 0.2
-) -> float:
-    """Poll `condition` until true; returns the seconds it took, or raises TimeoutError naming `what`."""
-    started = time.monotonic()
-    while True:
-        if condition():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            description = what() if callable(what) else what
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {description}")
-        time.sleep(interval)

@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.e2e_tools import wait_until
-from tests.support.kube_cli import Kubectl, Manifest
-from tests.support.servers import free_port, stop_process
+from ferryman_testing.kube_cli import Kubectl, Manifest, install_crds
+from ferryman_testing.polling import NotYet, wait_for
+from ferryman_testing.servers import free_port, stop_process
 
 GATEWAY_NAMESPACE = "ferryman-e2e"
 # Each session gets its own GatewayClass and Gateway (names end in the session id), and its Traefik
@@ -137,7 +137,7 @@ class TraefikServer:
             )
         server = cls(process, web_port, api_port, log_path)
         try:
-            wait_until(server.is_up, timeout=30, what=f"Traefik ping on port {api_port} (log {log_path})")
+            wait_for(f"Traefik ping on port {api_port} (log {log_path})", server.is_up, timeout=30, every=0.2)
         except BaseException:
             server.stop()
             raise
@@ -160,6 +160,18 @@ class TraefikServer:
                 return bool(response.status == 200)
         except OSError:
             return False
+
+    def config_reloads(self) -> int:
+        """How many dynamic configurations Traefik has applied (its `traefik_config_reloads_total`).
+
+        Each one rebuilds every router and service handler from scratch (see docs/e2e.md).
+        """
+        with urllib.request.urlopen(f"{self.api_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        match = re.search(r"^traefik_config_reloads_total (\S+)$", text, re.MULTILINE)
+        if match is None:
+            raise AssertionError(f"no traefik_config_reloads_total in Traefik's metrics ({self.api_url})")
+        return int(float(match.group(1)))
 
     def api(self, path: str) -> Any:
         with urllib.request.urlopen(f"{self.api_url}{path}", timeout=5) as response:
@@ -269,15 +281,16 @@ class Gateway:
 
     def wait_for_weights(
         self, namespace: str, route: str, expected: dict[str, int], rule: int = 0, timeout: float = 20.0
-    ) -> float:
-        """Wait until Traefik routes rule `rule` of the route with exactly `expected`; returns seconds."""
-        return wait_until(
-            lambda: self.route_weights(namespace, route).get(rule) == expected,
-            timeout=timeout,
-            what=lambda: (
-                f"weights {expected} on {namespace}/{route}, in force: {self.route_weights(namespace, route)}"
-            ),
-        )
+    ) -> dict[str, int]:
+        """Wait until Traefik routes rule `rule` of the route with exactly `expected`; returns them."""
+
+        def in_force() -> dict[str, int]:
+            weights = self.route_weights(namespace, route)
+            if weights.get(rule) != expected:
+                raise NotYet(f"in force: {weights}")
+            return expected
+
+        return wait_for(f"weights {expected} on {namespace}/{route}", in_force, timeout, every=0.2)
 
     def wait_route_accepted(
         self,
@@ -299,25 +312,12 @@ class Gateway:
                     return has_conditions(as_object, *conditions)
             return False
 
-        wait_until(accepted, timeout=timeout, what=f"HTTPRoute {namespace}/{route} {'+'.join(conditions)}")
+        wait_for(f"HTTPRoute {namespace}/{route} {'+'.join(conditions)}", accepted, timeout, every=0.2)
 
 
 def _normalize(name: str) -> str:
     """Traefik's provider.Normalize: runs of non-alphanumerics become one '-'."""
     return "-".join(part for part in re.split(r"[^0-9A-Za-z]+", name) if part)
-
-
-def install_crds(kubectl: Kubectl, gateway_api_crds: Path, traefik_crds: Path) -> None:
-    """Every CRD the providers watch must exist, or the Gateway provider hangs without a word."""
-    files = sorted(gateway_api_crds.glob("*.yaml"))
-    kubectl.apply_files(*files, traefik_crds)
-    names = [
-        f"crd/{document['metadata']['name']}"
-        for path in [*files, traefik_crds]
-        for document in yaml.safe_load_all(path.read_text())
-        if document and document.get("kind") == "CustomResourceDefinition"
-    ]
-    kubectl.run("wait", "--for=condition=Established", "--timeout=60s", *names, timeout=90)
 
 
 def start_gateway(
@@ -328,19 +328,21 @@ def start_gateway(
     workdir: Path,
     timeout: float = 60.0,
 ) -> Gateway:
-    install_crds(kubectl, gateway_api_crds, traefik_crds)
+    # Every CRD the providers watch must exist, or the Gateway provider hangs without a word.
+    install_crds(kubectl, *sorted(gateway_api_crds.glob("*.yaml")), traefik_crds)
     # A letter first: an all-digit or digits-e-digits id would be read as a number by the YAML decoder.
     session = "s" + uuid.uuid4().hex[:6]
     traefik = TraefikServer.start(traefik_binary, kubectl.kubeconfig, workdir, session)
     gateway = Gateway(traefik, kubectl, session)
     try:
         kubectl.apply(gateway_manifests(traefik.web_port, session))
-        wait_until(
+        wait_for(
+            f"Gateway {gateway.namespace}/{gateway.name} Programmed (Traefik log {traefik.log_path})",
             lambda: has_conditions(
                 kubectl.get("gateway", gateway.name, gateway.namespace), "Accepted", "Programmed"
             ),
-            timeout=timeout,
-            what=f"Gateway {gateway.namespace}/{gateway.name} Programmed (Traefik log {traefik.log_path})",
+            timeout,
+            every=0.2,
         )
     except BaseException:
         gateway.close()

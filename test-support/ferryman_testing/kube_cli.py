@@ -1,4 +1,7 @@
-"""kubectl against the local cluster's kubeconfig: apply manifests, read objects, wait for conditions."""
+"""kubectl against the local cluster's kubeconfig: apply manifests, read objects, install CRDs.
+
+The one kubectl wrapper of the harness (`DevCluster.kubectl` is one of these).
+"""
 
 from __future__ import annotations
 
@@ -66,8 +69,37 @@ class Kubectl:
         scope = ["-n", namespace] if namespace else []
         return dict(json.loads(self.run("get", kind, name, *scope, "-o", "json")))
 
+    def get_json(self, *args: str) -> Any:
+        """`kubectl get <args> -o json`, parsed (a list comes back as {"items": [...]})."""
+        return json.loads(self.run("get", *args, "-o", "json"))
+
     def delete(self, kind: str, name: str, namespace: str | None = None, wait: bool = False) -> None:
         scope = ["-n", namespace] if namespace else []
         self.run(
             "delete", kind, name, *scope, "--ignore-not-found", f"--wait={str(wait).lower()}", timeout=120
         )
+
+
+def crd_names(*paths: Path) -> list[str]:
+    """The names of the CustomResourceDefinitions in these YAML files (other documents are skipped)."""
+    return [
+        document["metadata"]["name"]
+        for path in paths
+        for document in yaml.safe_load_all(path.read_text())
+        if document and document.get("kind") == "CustomResourceDefinition"
+    ]
+
+
+def install_crds(kubectl: Kubectl, *paths: Path, timeout: float = 60.0) -> None:
+    """Apply CRD files (server-side) and wait until every CRD in them is Established.
+
+    Until then the API server refuses objects of the new kinds, and a controller watching one (Traefik's
+    Gateway provider) may hang without a word.
+    """
+    if not paths:
+        raise ValueError("install_crds needs at least one file (e.g. ferryman_testing.FERRYMAN_CRDS)")
+    kubectl.apply_files(*paths)
+    names = [f"crd/{name}" for name in crd_names(*paths)]
+    kubectl.run(
+        "wait", "--for=condition=Established", f"--timeout={timeout:.0f}s", *names, timeout=timeout + 30
+    )

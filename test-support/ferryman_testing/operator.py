@@ -1,0 +1,68 @@
+"""Run the real operator against the local cluster: in this process (Kopf handlers in a thread, for
+tests) or as the `ferryman operator` command a user runs (for the demo and benchmarks); and the
+`ferryman` command line itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kopf.testing import KopfRunner
+
+from ferryman_testing.servers import free_port, stop_process
+
+FERRYMAN_CLI = Path(sys.executable).parent / "ferryman"
+
+
+@contextmanager
+def running_operator(
+    kubeconfig: Path, namespace: str | None = None, prometheus_url: str | None = None
+) -> Iterator[KopfRunner]:
+    """The operator exactly as `ferryman operator` runs it, watching one namespace or all."""
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    if prometheus_url:
+        os.environ["FERRYMAN_PROMETHEUS_URL"] = prometheus_url
+    os.environ["FERRYMAN_LIVENESS_ENDPOINT"] = f"http://127.0.0.1:{free_port()}/healthz"
+    if namespace:
+        os.environ["FERRYMAN_NAMESPACES"] = json.dumps([namespace])
+    scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
+    args = ["run", "--standalone", "--verbose", *scope, "-m", "ferryman.handlers"]
+    with KopfRunner(args, timeout=60) as runner:
+        yield runner
+    os.environ.pop("FERRYMAN_NAMESPACES", None)
+    os.environ.pop("FERRYMAN_PROMETHEUS_URL", None)
+
+
+@contextmanager
+def operator_process(kubeconfig: Path, prometheus_url: str, log: Path, *, namespace: str) -> Iterator[None]:
+    """`ferryman operator`, as a user runs it, in its own process, watching one namespace."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "FERRYMAN_NAMESPACES": json.dumps([namespace]),
+        "FERRYMAN_PROMETHEUS_URL": prometheus_url,
+        "FERRYMAN_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(FERRYMAN_CLI), "operator"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    print(f"   operator log: {log}")
+    try:
+        yield
+    finally:
+        stop_process(process, timeout=30)
+
+
+def ferryman(*args: str, kubeconfig: Path) -> str:
+    """The `ferryman` command line, as a user runs it; its stdout (a non-zero exit raises)."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    done = subprocess.run(
+        [str(FERRYMAN_CLI), *args], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout

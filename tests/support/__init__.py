@@ -1,1 +1,0 @@
-"""Shared helpers for Ferryman's tests and benchmarks (model makers, server processes)."""
