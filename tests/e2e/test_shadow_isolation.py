@@ -8,6 +8,7 @@ were being served, so that it cannot pass without exercising the failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -110,18 +111,22 @@ def assert_users_untouched(report: LoadReport, stable: str, seconds: float) -> N
     assert set(report.versions) == {stable}, report
 
 
-def candidate_processes(uri: str) -> list[int]:
-    """PIDs of the local cluster's serving processes for this model URI (each pod is a local process)."""
-    wanted = f"FERRYMAN_MODEL_URI={uri}".encode()
+def candidate_processes(kubectl: Kubectl, namespace: str, uri: str) -> list[int]:
+    """PIDs of this namespace's candidate serving processes (the local cluster runs each pod as a local
+    process). Matched by pod name and model URI: an earlier test's pods may still be running the same URI."""
+    listing = kubectl.run("get", "pods", "-n", namespace, "-l", "ferryman.dev/track=canary",
+                          "-o", "jsonpath={.items[*].metadata.name}")  # fmt: skip
+    hostnames = {f"HOSTNAME={name}".encode() for name in listing.split()}
+    wanted_uri = f"FERRYMAN_MODEL_URI={uri}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
+            environ = set((entry / "environ").read_bytes().split(b"\0"))
         except OSError:  # gone meanwhile, or not ours to read
             continue
-        if wanted in environ:
+        if wanted_uri in environ and hostnames & environ:
             pids.append(int(entry.name))
     return pids
 
@@ -168,7 +173,10 @@ def test_candidate_flapping_readiness_never_reaches_users(
         stable = status_of(kubectl, namespace)["stableVersion"]
         for _ in range(3):
             wait_mirror(gateway, namespace, live=True, timeout=90, why="the shadow's mirror in force")
-            pids = wait_for("the candidate's serving process", lambda: candidate_processes(models["v2"]))
+            pids = wait_for(
+                "the candidate's serving process",
+                lambda: candidate_processes(kubectl, namespace, models["v2"]),
+            )
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)
             try:
@@ -177,7 +185,8 @@ def test_candidate_flapping_readiness_never_reaches_users(
                 )
             finally:
                 for pid in pids:
-                    os.kill(pid, signal.SIGCONT)
+                    with contextlib.suppress(ProcessLookupError):  # restarted meanwhile: nothing to wake
+                        os.kill(pid, signal.SIGCONT)
         wait_mirror(gateway, namespace, live=True, timeout=90, why="the mirror back after the last flap")
         report = users.stop()
     assert_users_untouched(report, stable, seconds=30)
