@@ -138,3 +138,19 @@ def test_traefik_without_a_mirror_is_plain_gateway_api() -> None:
     split = TrafficSplit(40)
     assert provider_for(traefik).objects(traefik, split) == provider_for(standard).objects(standard, split)
     assert provider_for(traefik).stable_and_canary_replicas(traefik, split) == (3, 3)
+
+
+def test_traefik_shadow_keeps_an_all_stable_rule_behind_the_mirror_rule() -> None:
+    """Traefik drops the mirror while the candidate has no ready endpoint: a second rule for the same
+    requests must then send users to stable, instead of the route answering 404. Its text differs (Traefik
+    makes one router per rule text) and the mirror rule's method matches outrank the plain catch-all."""
+    md = model_deployment(TRAEFIK, SHADOW)
+    _, route = provider_for(md).objects(md, TrafficSplit(0, mirror_percent=20))
+    mirror_rule, fallback = route["spec"]["rules"]
+    assert [ref.get("kind") for ref in mirror_rule["backendRefs"]] == ["TraefikService"]
+    methods = {match["method"] for match in mirror_rule["matches"]}
+    assert methods == {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+    assert all(set(match) == {"method"} for match in mirror_rule["matches"])  # no narrower path
+    assert "matches" not in fallback  # Gateway API's default: PathPrefix "/", the lowest precedence
+    weights = [(ref["name"], ref["weight"]) for ref in fallback["backendRefs"]]
+    assert weights == [("fraud-stable", 100), ("fraud-canary", 0)]

@@ -55,23 +55,28 @@ class GatewayApiProvider:
             *self.objects(md, TrafficSplit(canary_weight=0)),
         ]
 
-    def main_rule(self, md: ModelDeployment, split: TrafficSplit) -> dict[str, Any]:
-        """The catch-all rule: both tracks weighted by the split, plus a RequestMirror while shadowing."""
+    def weighted_rule(self, md: ModelDeployment, split: TrafficSplit) -> dict[str, Any]:
+        """Both tracks as backends, weighted by the split."""
         stable, canary = (track_service_name(md.metadata.name, t) for t in ("stable", "canary"))
-        rule: dict[str, Any] = {
+        return {
             "backendRefs": [
                 backend_ref(stable, split.stable_weight),
                 backend_ref(canary, split.canary_weight),
             ]
         }
+
+    def catch_all_rules(self, md: ModelDeployment, split: TrafficSplit) -> list[dict[str, Any]]:
+        """The rules for requests no A/B match claims: the weights, plus a RequestMirror while shadowing."""
+        rule = self.weighted_rule(md, split)
         if split.mirror_percent > 0:
-            mirror = {"backendRef": backend_ref(canary), "percent": split.mirror_percent}
+            mirror = {"backendRef": backend_ref(track_service_name(md.metadata.name, "canary")),
+                      "percent": split.mirror_percent}  # fmt: skip
             rule["filters"] = [{"type": "RequestMirror", "requestMirror": mirror}]
-        return rule
+        return [rule]
 
     def http_route(self, md: ModelDeployment, gateway: GatewayTraffic, split: TrafficSplit) -> Manifest:
         name = md.metadata.name
-        rules = [self.main_rule(md, split)]
+        rules = self.catch_all_rules(md, split)
         if split.route_matched_to_canary and md.spec.strategy and md.spec.strategy.ab_test:
             rules.insert(0, {"matches": [_route_match(m) for m in md.spec.strategy.ab_test.match],
                              "backendRefs": [backend_ref(track_service_name(name, "canary"))]})  # fmt: skip

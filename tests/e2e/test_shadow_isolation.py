@@ -1,0 +1,193 @@
+"""A shadow candidate never touches users: unready, deleted or flapping, users get stable's 200s.
+
+With `mirrorWith: TraefikService`, Traefik drops the mirroring TraefikService whenever the candidate's
+Service has no Ready endpoint (`no servers found`). Users once got 404s then, because that TraefikService was
+the route's only backend (issue 16). Each scenario checks that Traefik really dropped the mirror while users
+were being served, so that it cannot pass without exercising the failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kopf.testing import KopfRunner
+from tests.e2e.rollout_harness import (
+    MODEL,
+    host_of,
+    model_deployment,
+    status_of,
+    wait_for_phase,
+    wait_until_serving,
+)
+from tests.support.e2e_tools import wait_until
+from tests.support.kube_cli import Kubectl
+from tests.support.load import LoadGenerator, LoadReport, infer_body, steady_load
+from tests.support.models import make_gradient_boosting_model
+from tests.support.operator import wait_for
+from tests.support.traefik import Gateway
+
+pytestmark = pytest.mark.e2e
+
+USER_RATE = 20  # requests per second through the Gateway, as in the incident
+ANALYSIS = {"minRequests": 10, "failureLimit": 2, "maxLatencyP99": "200ms"}
+
+
+def shadow(progress_deadline: str = "5m") -> dict[str, Any]:
+    """Mirror everything for longer than a test runs: the candidate stays in shadow throughout."""
+    return {
+        "shadow": {
+            "mirrorPercent": 100,
+            "duration": "10m",
+            "interval": "3s",
+            "progressDeadline": progress_deadline,
+            "analysis": ANALYSIS,
+        }
+    }
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("isolation-models")
+    broken = root / "broken" / "model.onnx"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not an ONNX model: the server can never load it, so it never becomes Ready")
+    return {
+        "v1": make_gradient_boosting_model(root / "v1", trees=10).model_path.as_uri(),
+        "v2": make_gradient_boosting_model(root / "v2", trees=12).model_path.as_uri(),
+        "broken": broken.as_uri(),
+    }
+
+
+def apply(kubectl: Kubectl, namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any]) -> None:
+    manifest = model_deployment(namespace, uri, strategy, gateway.parent_ref, mirrorWith="TraefikService")
+    kubectl.apply([manifest])
+
+
+def mirror_live(gateway: Gateway, namespace: str) -> bool:
+    """Traefik has the rollout's mirroring service in force (dropped while the candidate has no endpoint)."""
+    name = f"{namespace}-{MODEL}-mirror@kubernetescrd"
+    found = gateway.traefik.api_list("/api/http/services", search=f"{namespace}-{MODEL}-mirror")
+    return any(s["name"] == name and s.get("status") == "enabled" for s in found)
+
+
+def wait_mirror(gateway: Gateway, namespace: str, live: bool, timeout: float, why: str) -> None:
+    wait_until(lambda: mirror_live(gateway, namespace) is live, timeout=timeout, what=why)
+
+
+def answered_through(gateway: Gateway, namespace: str) -> bool:
+    """One inference through the Gateway answered 200. A new stable is Ready in its status a moment
+    before Traefik has its endpoint (503 "no available server" meanwhile): users arrive after that."""
+    with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
+        answer = client.post(f"/v2/models/{MODEL}/infer", json=infer_body(), headers=host_of(namespace))
+    return answer.status_code == 200
+
+
+@contextmanager
+def users_during_shadow(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], candidate: str,
+    strategy: dict[str, Any],
+) -> Iterator[LoadGenerator]:  # fmt: skip
+    """Stable serves v1; steady user load runs while `candidate` is rolled out as a shadow."""
+    apply(kubectl, namespace, gateway, models["v1"], strategy)
+    wait_until_serving(kubectl, namespace, models["v1"])
+    wait_for("stable answering through the Gateway", lambda: answered_through(gateway, namespace), timeout=30)
+    with steady_load(gateway.base_url, MODEL, rate=USER_RATE, headers=host_of(namespace)) as users:
+        apply(kubectl, namespace, gateway, candidate, strategy)
+        yield users
+
+
+def assert_users_untouched(report: LoadReport, stable: str, seconds: float) -> None:
+    """Every user request answered 200 by stable: no 404 from a vanished route, no 5xx, no timeout."""
+    assert report.total >= USER_RATE * seconds * 0.5, f"too little load to judge: {report}"
+    assert report.failures == 0 and set(report.codes) == {200}, report
+    assert set(report.versions) == {stable}, report
+
+
+def candidate_processes(kubectl: Kubectl, namespace: str, uri: str) -> list[int]:
+    """PIDs of this namespace's candidate serving processes (the local cluster runs each pod as a local
+    process). Matched by pod name and model URI: an earlier test's pods may still be running the same URI."""
+    listing = kubectl.run("get", "pods", "-n", namespace, "-l", "ferryman.dev/track=canary",
+                          "-o", "jsonpath={.items[*].metadata.name}")  # fmt: skip
+    hostnames = {f"HOSTNAME={name}".encode() for name in listing.split()}
+    wanted_uri = f"FERRYMAN_MODEL_URI={uri}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = set((entry / "environ").read_bytes().split(b"\0"))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if wanted_uri in environ and hostnames & environ:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_candidate_that_never_becomes_ready_never_reaches_users(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
+) -> None:
+    """A candidate that cannot load its model gets no mirror, users keep stable, and the rollout ends
+    Degraded at its progress deadline with a message that says why."""
+    strategy = shadow(progress_deadline="20s")
+    with users_during_shadow(kubectl, namespace, gateway, models, models["broken"], strategy) as users:
+        stable = status_of(kubectl, namespace)["stableVersion"]
+        status = wait_for_phase(kubectl, namespace, "Degraded", timeout=120)
+        report = users.stop()
+    assert_users_untouched(report, stable, seconds=20)
+    assert "ready" in status["message"].lower(), status
+    assert not mirror_live(gateway, namespace)
+
+
+def test_candidate_deleted_mid_shadow_never_reaches_users(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
+) -> None:
+    """Deleting the candidate's Deployment (and so its pods) mid-shadow: Traefik drops the mirror, users
+    keep getting stable's answers, and mirroring resumes once the operator has recreated the candidate."""
+    with users_during_shadow(kubectl, namespace, gateway, models, models["v2"], shadow()) as users:
+        stable = status_of(kubectl, namespace)["stableVersion"]
+        wait_mirror(gateway, namespace, live=True, timeout=90, why="the shadow's mirror in force")
+        kubectl.delete("deployment", f"{MODEL}-canary", namespace)
+        wait_mirror(gateway, namespace, live=False, timeout=30, why="Traefik to drop the deleted candidate")
+        wait_mirror(
+            gateway, namespace, live=True, timeout=90, why="the mirror back with a recreated candidate"
+        )
+        report = users.stop()
+    assert_users_untouched(report, stable, seconds=10)
+    assert status_of(kubectl, namespace)["phase"] in ("Progressing", "Paused")
+
+
+def test_candidate_flapping_readiness_never_reaches_users(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
+) -> None:
+    """A candidate that stops answering (frozen with SIGSTOP, as a saturated one would) goes unready and
+    back, three times: each time Traefik drops and restores the mirror, and users never notice."""
+    with users_during_shadow(kubectl, namespace, gateway, models, models["v2"], shadow()) as users:
+        stable = status_of(kubectl, namespace)["stableVersion"]
+        for _ in range(3):
+            wait_mirror(gateway, namespace, live=True, timeout=90, why="the shadow's mirror in force")
+            pids = wait_for(
+                "the candidate's serving process",
+                lambda: candidate_processes(kubectl, namespace, models["v2"]),
+            )
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                wait_mirror(
+                    gateway, namespace, live=False, timeout=30, why="Traefik to drop the frozen candidate"
+                )
+            finally:
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):  # restarted meanwhile: nothing to wake
+                        os.kill(pid, signal.SIGCONT)
+        wait_mirror(gateway, namespace, live=True, timeout=90, why="the mirror back after the last flap")
+        report = users.stop()
+    assert_users_untouched(report, stable, seconds=30)
+    assert status_of(kubectl, namespace)["phase"] in ("Progressing", "Paused")
