@@ -15,7 +15,8 @@ import yaml
 from ferryman import k8s
 from ferryman.k8s import client as k8s_client
 
-pytestmark = pytest.mark.cluster
+# Pods to Ready (up to two minutes on a busy machine) before the checks.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 @pytest.fixture

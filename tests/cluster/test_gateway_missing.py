@@ -9,7 +9,8 @@ from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import wait_until_degraded
 
-pytestmark = pytest.mark.cluster
+# Pods to Ready (up to two minutes on a busy machine) before the checks.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 HTTPROUTE_CRD = "httproutes.gateway.networking.k8s.io"
 

@@ -18,7 +18,8 @@ from ferryman_testing.model_deployments import status_of
 from ferryman_testing.polling import wait_for
 from ferryman_testing.servers import free_port, stop_process
 
-pytestmark = pytest.mark.cluster
+# Pods to Ready (up to two minutes on a busy machine) before the checks.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import wait_until_degraded, wait_until_serving
 
-pytestmark = pytest.mark.cluster
+# Pods to Ready (up to two minutes on a busy machine) before the checks.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 def foreign_service(namespace: str, name: str) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from ferryman_testing.model_deployments import status_of, wait_until_serving
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.polling import wait_for
 
-pytestmark = pytest.mark.cluster
+# Two model versions to serving and a rollout started twice.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 def with_canary(namespace: str, uri: str, interval: str) -> dict[str, object]:

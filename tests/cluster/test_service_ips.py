@@ -27,7 +27,8 @@ from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import KubectlError
 from ferryman_testing.polling import wait_for
 
-pytestmark = pytest.mark.cluster
+# Pods to Ready (up to two minutes on a busy machine) before the checks.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 SERVICE_CIDR = "198.19.128.0/17"
 ECHO_SERVER = Path(echo_server.__file__)

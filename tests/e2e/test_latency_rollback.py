@@ -22,7 +22,8 @@ from ferryman_testing.load import infer_body, steady_load
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.traefik import Gateway
 
-pytestmark = pytest.mark.e2e
+# One rollout of a slow canary at the default analysis: minutes, not seconds.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
 
 MARKED = 9.0  # the first feature that makes make_sometimes_slow_model take its slow branch
 

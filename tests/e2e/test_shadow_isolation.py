@@ -21,20 +21,21 @@ import pytest
 from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import (
     MODEL,
+    apply_model,
     host_of,
-    model_deployment,
     status_of,
     wait_for_phase,
     wait_until_serving,
 )
-from tests.support.e2e_tools import wait_until
-from tests.support.kube_cli import Kubectl
-from tests.support.load import LoadGenerator, LoadReport, infer_body, steady_load
-from tests.support.models import make_gradient_boosting_model
-from tests.support.operator import wait_for
-from tests.support.traefik import Gateway
 
-pytestmark = pytest.mark.e2e
+from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.load import LoadGenerator, LoadReport, infer_body, steady_load
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.polling import wait_for
+from ferryman_testing.traefik import Gateway
+
+# Each scenario deploys stable, starts a shadow and breaks it under load.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 USER_RATE = 20  # requests per second through the Gateway, as in the incident
 ANALYSIS = {"minRequests": 10, "failureLimit": 2, "maxLatencyP99": "200ms"}
@@ -67,8 +68,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def apply(kubectl: Kubectl, namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any]) -> None:
-    manifest = model_deployment(namespace, uri, strategy, gateway.parent_ref, mirrorWith="TraefikService")
-    kubectl.apply([manifest])
+    apply_model(kubectl, namespace, gateway, uri, strategy, mirrorWith="TraefikService")
 
 
 def mirror_live(gateway: Gateway, namespace: str) -> bool:
@@ -79,7 +79,7 @@ def mirror_live(gateway: Gateway, namespace: str) -> bool:
 
 
 def wait_mirror(gateway: Gateway, namespace: str, live: bool, timeout: float, why: str) -> None:
-    wait_until(lambda: mirror_live(gateway, namespace) is live, timeout=timeout, what=why)
+    wait_for(why, lambda: mirror_live(gateway, namespace) is live, timeout=timeout)
 
 
 def answered_through(gateway: Gateway, namespace: str) -> bool:
