@@ -11,6 +11,7 @@ Custom metrics (`analysis.metrics`) are plain bounds on a value and are listed b
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ferryman.rollout.formatting import format_latency, format_percent
@@ -51,43 +52,61 @@ Source = CounterSource | HistogramSource
 
 @dataclass(frozen=True, slots=True)
 class CountCheck:
+    """One count check: where its numbers come from, its limit, and how people read it.
+
+    `limit_of(policy)`: the largest acceptable bad share, None when the user turned the check off;
+    `shown(policy, share)`: the measured share in words; `limit_text(policy)`: the limit in words.
+    """
+
     name: str
     rule: Rule
     source: Source
+    limit_of: Callable[[AnalysisPolicy], float | None]
+    shown: Callable[[AnalysisPolicy, str], str]
+    limit_text: Callable[[AnalysisPolicy], str]
 
     def limit(self, policy: AnalysisPolicy) -> float | None:
-        """The largest acceptable bad share, or None when the check is off."""
-        if self.name == ERRORS_NAME:
-            return policy.max_error_rate
-        if policy.max_latency_p99_seconds is None:
-            return None
-        return 1.0 - LATENCY_QUANTILE
+        return self.limit_of(policy)
 
     def floor(self, policy: AnalysisPolicy) -> float:
         """Below this share a difference from stable does not matter (stable with no errors at all)."""
-        limit = self.limit(policy) or 0.0
-        return limit * policy.ratio_floor_fraction
+        return (self.limit(policy) or 0.0) * policy.ratio_floor_fraction
 
     def describe(self, policy: AnalysisPolicy, share: float | None) -> str:
         """'error rate 4.1%' / '2.5% of requests slower than 500ms'."""
-        shown = "no data" if share is None else format_percent(share)
-        if self.name == ERRORS_NAME:
-            return f"error rate {shown}"
-        limit = policy.max_latency_p99_seconds or 0.0
-        return f"{shown} of requests slower than {format_latency(limit)}"
+        return self.shown(policy, "no data" if share is None else format_percent(share))
 
     def describe_limit(self, policy: AnalysisPolicy) -> str:
-        if self.name == ERRORS_NAME:
-            return f"limit {format_percent(policy.max_error_rate)}"
-        limit = policy.max_latency_p99_seconds or 0.0
-        return f"p99 limit {format_latency(limit)}, i.e. at most 1% slower"
+        return self.limit_text(policy)
+
+
+def _latency_limit(policy: AnalysisPolicy) -> float | None:
+    return None if policy.max_latency_p99_seconds is None else 1.0 - LATENCY_QUANTILE
+
+
+def _slow(policy: AnalysisPolicy) -> str:
+    return format_latency(policy.max_latency_p99_seconds or 0.0)
 
 
 ERRORS_NAME = "errorRate"
 LATENCY_NAME = "latency"
 
-ERRORS = CountCheck(ERRORS_NAME, Rule.EITHER, CounterSource("ferryman_requests_total", 'code=~"5.."'))
-LATENCY = CountCheck(LATENCY_NAME, Rule.BOTH, HistogramSource("ferryman_request_duration_seconds"))
+ERRORS = CountCheck(
+    ERRORS_NAME,
+    Rule.EITHER,
+    CounterSource("ferryman_requests_total", 'code=~"5.."'),
+    limit_of=lambda policy: policy.max_error_rate,
+    shown=lambda _policy, share: f"error rate {share}",
+    limit_text=lambda policy: f"limit {format_percent(policy.max_error_rate)}",
+)
+LATENCY = CountCheck(
+    LATENCY_NAME,
+    Rule.BOTH,
+    HistogramSource("ferryman_request_duration_seconds"),
+    limit_of=_latency_limit,
+    shown=lambda policy, share: f"{share} of requests slower than {_slow(policy)}",
+    limit_text=lambda policy: f"p99 limit {_slow(policy)}, i.e. at most 1% slower",
+)
 COUNT_CHECKS: tuple[CountCheck, ...] = (ERRORS, LATENCY)
 
 
