@@ -137,12 +137,13 @@ def test_request_over_the_time_limit_gets_504_at_the_limit(busy_model: Path, log
 def test_latency_is_timed_from_arrival_so_queued_requests_count_as_slow(
     busy_model: Path, logs_dir: Path
 ) -> None:
-    """Eight requests at once on one worker: the client sees about T, 2T, ... 8T (T is 0.15-0.3 s); the
+    """Twelve requests at once on one worker: the client sees about T, 2T, ... 12T (T is 0.1-0.3 s); the
     histogram must count the queued ones as slower than 0.5 s (the judge's default p99 limit). The
-    client's own time (eight Python threads in this process) is given 0.3 s of slack."""
+    client's own time (twelve Python threads in this process) is given 0.3 s of slack. Twelve, not
+    eight: on a quiet machine T is near 0.1 s and only the last few of eight wait long enough."""
     with busy_server(busy_model, logs_dir) as server:
         server.wait_ready()
-        load = Background(server.url, 8)
+        load = Background(server.url, 12)
         load.join()
         text = httpx.get(f"{server.url}/metrics").text
     families = {family.name: family for family in text_string_to_metric_families(text)}
@@ -154,8 +155,8 @@ def test_latency_is_timed_from_arrival_so_queued_requests_count_as_slow(
     }
     assert "0.5" in buckets, "the judge reads the bucket whose le equals its 500 ms limit"
     server_slow = buckets["+Inf"] - buckets["0.5"]
-    assert buckets["+Inf"] == 8
-    assert client_slow >= 3, load.answers  # at least the last three waited in the queue for >= 5T
+    assert buckets["+Inf"] == 12
+    assert client_slow >= 3, load.answers  # with T >= 0.1 s, at least the last three waited >= 8T
     assert server_slow >= client_slow, (server_slow, load.answers)
 
 
