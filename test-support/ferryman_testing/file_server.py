@@ -7,7 +7,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 
 class _RecordingHandler(SimpleHTTPRequestHandler):
@@ -21,17 +21,13 @@ class _RecordingHandler(SimpleHTTPRequestHandler):
         return
 
 
-class StaticFileServer:
-    """Serves `root` at http://127.0.0.1:PORT/; `.seen` lists (path, headers) of every GET."""
+class ServerThread:
+    """Runs `self.httpd` (set by the subclass) in a thread for the length of a `with` block."""
 
-    def __init__(self, root: Path) -> None:
-        self.seen: list[tuple[str, dict[str, str]]] = []
-        handler = type("Handler", (_RecordingHandler,), {"seen": self.seen})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    httpd: ThreadingHTTPServer
+    thread: threading.Thread
 
-    def __enter__(self) -> StaticFileServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -41,3 +37,14 @@ class StaticFileServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join()
+
+
+class StaticFileServer(ServerThread):
+    """Serves `root` at http://127.0.0.1:PORT/; `.seen` lists (path, headers) of every GET."""
+
+    def __init__(self, root: Path) -> None:
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        handler = type("Handler", (_RecordingHandler,), {"seen": self.seen})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -11,13 +11,14 @@ import ssl
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from ferryman_testing.file_server import ServerThread
 
 
 def write_self_signed(directory: Path) -> tuple[Path, Path]:
@@ -65,7 +66,7 @@ class _Handler(SimpleHTTPRequestHandler):
         return
 
 
-class TlsFileServer:
+class TlsFileServer(ServerThread):
     """Serves `root` at https://127.0.0.1:PORT/ with the certificate in `cert_dir`; `.cert` is its PEM."""
 
     def __init__(self, root: Path, cert_dir: Path, http_base: str) -> None:
@@ -77,14 +78,3 @@ class TlsFileServer:
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> TlsFileServer:
-        self.thread.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
