@@ -48,6 +48,14 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.label_selectors["apps", "deployments"] = STABLE_DEPLOYMENT_SELECTOR
 
 
+@kopf.on.cleanup()
+def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    """Close the Prometheus connection pool when the operator stops."""
+    prometheus = getattr(memo, "prometheus", None)
+    if prometheus is not None:
+        prometheus.close()
+
+
 @kopf.on.login()
 def log_in(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In a pod: the service account; elsewhere: KUBECONFIG. Needs no client library's login code."""
