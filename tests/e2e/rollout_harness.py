@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.load import infer_body
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.polling import wait_for
 from ferryman_testing.traefik import Gateway
@@ -77,13 +80,28 @@ def wait_for_rollout_end(kubectl: Kubectl, namespace: str, uri: str, timeout: fl
     return wait_for(f"the rollout of {uri} to end", ended, timeout=timeout)
 
 
-def wait_until_serving(kubectl: Kubectl, namespace: str, uri: str, timeout: float = 120) -> dict[str, Any]:
+def wait_until_serving(
+    kubectl: Kubectl, namespace: str, uri: str, gateway: Gateway, timeout: float = 120
+) -> dict[str, Any]:
+    """Stable Ready with `uri` in status, and answering through the Gateway. A new stable is Ready in its
+    status a moment before Traefik has its endpoint (503 "no available server" meanwhile): users
+    arrive after that."""
+
     def serving() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace)
         ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
         return status if ready and status.get("stableUri") == uri else None
 
-    return wait_for(f"stable serving {uri}", serving, timeout=timeout)
+    status = wait_for(f"stable serving {uri}", serving, timeout=timeout)
+    wait_for("stable answering through the Gateway", lambda: answered_through(gateway, namespace), timeout=30)
+    return status
+
+
+def answered_through(gateway: Gateway, namespace: str) -> bool:
+    """One inference through the Gateway answered 200."""
+    with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
+        answer = client.post(f"/v2/models/{MODEL}/infer", json=infer_body(), headers=host_of(namespace))
+    return answer.status_code == 200
 
 
 def events(kubectl: Kubectl, namespace: str, reason: str) -> list[str]:

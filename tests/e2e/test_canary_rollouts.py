@@ -53,7 +53,7 @@ def deploy_stable(
     kubectl: Kubectl, namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any]
 ) -> None:
     apply_model(kubectl, namespace, gateway, uri, strategy)
-    wait_until_serving(kubectl, namespace, uri)
+    wait_until_serving(kubectl, namespace, uri, gateway)
 
 
 def seconds_since(timestamp: str) -> float:

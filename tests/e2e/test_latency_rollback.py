@@ -43,7 +43,7 @@ def test_canary_slow_on_one_percent_of_inputs_is_rolled_back(
     slow = make_sometimes_slow_model(tmp_path / "slow" / "model.onnx").as_uri()
     strategy = {"canary": {"steps": [{"weight": 25}, {"weight": 50}, {"weight": 100}], "interval": "10s"}}
     apply_model(kubectl, namespace, gateway, stable, strategy)
-    wait_until_serving(kubectl, namespace, stable)
+    wait_until_serving(kubectl, namespace, stable, gateway)
     with steady_load(
         gateway.base_url, MODEL, rate=50, headers=host_of(namespace), bodies=one_slow_in_a_hundred()
     ):

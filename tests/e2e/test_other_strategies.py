@@ -59,7 +59,7 @@ def test_blue_green_preview_then_promote(
     """Users stay on blue while green is analysed on preview traffic; `ferryman promote` switches at once."""
     strategy = {"blueGreen": {"interval": "3s", "analysis": FAST_ANALYSIS}}
     apply_model(kubectl, namespace, gateway, models["v1"], strategy)
-    blue = wait_until_serving(kubectl, namespace, models["v1"])["stableVersion"]
+    blue = wait_until_serving(kubectl, namespace, models["v1"], gateway)["stableVersion"]
     with steady_load(gateway.base_url, MODEL, rate=10, headers=host_of(namespace)) as users:
         apply_model(kubectl, namespace, gateway, models["v2"], strategy)
         preview = f"http://{canary_pod_ip(kubectl, namespace)}:8080"
@@ -86,7 +86,7 @@ def test_shadow_leaves_client_responses_untouched(
         "shadow": {"mirrorPercent": 100, "duration": "30s", "interval": "3s", "analysis": FAST_ANALYSIS}
     }
     apply_model(kubectl, namespace, gateway, models["v1"], strategy, mirrorWith="TraefikService")
-    stable = wait_until_serving(kubectl, namespace, models["v1"])["stableVersion"]
+    stable = wait_until_serving(kubectl, namespace, models["v1"], gateway)["stableVersion"]
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as users:
         apply_model(kubectl, namespace, gateway, models["failing"], strategy, mirrorWith="TraefikService")
         status = wait_for_rollout_end(kubectl, namespace, models["failing"], timeout=120)
@@ -104,7 +104,7 @@ def test_ab_header_routes_matching_requests_to_the_candidate(
     match = [{"headers": [{"name": "x-variant", "value": "b"}]}]
     strategy = {"abTest": {"match": match, "interval": "3s", "analysis": FAST_ANALYSIS}}
     apply_model(kubectl, namespace, gateway, models["v1"], strategy)
-    stable = wait_until_serving(kubectl, namespace, models["v1"])["stableVersion"]
+    stable = wait_until_serving(kubectl, namespace, models["v1"], gateway)["stableVersion"]
     apply_model(kubectl, namespace, gateway, models["v2"], strategy)
     wait_for(
         "A/B traffic to start", lambda: status_of(kubectl, namespace).get("trafficStartedAt"), timeout=90

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import (
@@ -29,7 +28,7 @@ from tests.e2e.rollout_harness import (
 )
 
 from ferryman_testing.kube_cli import Kubectl
-from ferryman_testing.load import LoadGenerator, LoadReport, infer_body, steady_load
+from ferryman_testing.load import LoadGenerator, LoadReport, steady_load
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.polling import wait_for
 from ferryman_testing.traefik import Gateway
@@ -82,14 +81,6 @@ def wait_mirror(gateway: Gateway, namespace: str, live: bool, timeout: float, wh
     wait_for(why, lambda: mirror_live(gateway, namespace) is live, timeout=timeout)
 
 
-def answered_through(gateway: Gateway, namespace: str) -> bool:
-    """One inference through the Gateway answered 200. A new stable is Ready in its status a moment
-    before Traefik has its endpoint (503 "no available server" meanwhile): users arrive after that."""
-    with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
-        answer = client.post(f"/v2/models/{MODEL}/infer", json=infer_body(), headers=host_of(namespace))
-    return answer.status_code == 200
-
-
 @contextmanager
 def users_during_shadow(
     kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], candidate: str,
@@ -97,8 +88,7 @@ def users_during_shadow(
 ) -> Iterator[LoadGenerator]:  # fmt: skip
     """Stable serves v1; steady user load runs while `candidate` is rolled out as a shadow."""
     apply(kubectl, namespace, gateway, models["v1"], strategy)
-    wait_until_serving(kubectl, namespace, models["v1"])
-    wait_for("stable answering through the Gateway", lambda: answered_through(gateway, namespace), timeout=30)
+    wait_until_serving(kubectl, namespace, models["v1"], gateway)
     with steady_load(gateway.base_url, MODEL, rate=USER_RATE, headers=host_of(namespace)) as users:
         apply(kubectl, namespace, gateway, candidate, strategy)
         yield users
