@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,40 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         None,
         description="MLflow tracking server that resolves models:/ URIs; passed on to serving pods.",
+    )
+    mlflow_tracking_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token for the MLflow server (set it from a Secret with valueFrom.secretKeyRef); never "
+            "logged, never written to an object."
+        ),
+    )
+    registry_poll_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description=(
+            "How often the registry is asked where each tracked alias points (one request per model and "
+            "alias, however many ModelDeployments track it); the webhook makes a move seen sooner."
+        ),
+    )
+    registry_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="Longest wait for one answer of the MLflow registry."
+    )
+    registry_webhook_address: str = Field(
+        "0.0.0.0:8082",
+        pattern=r"^[^:]*:[0-9]+$",
+        description=(
+            "HOST:PORT on which the operator receives MLflow registry webhooks (POST /registry/mlflow). "
+            "Only listened on when registry_webhook_secret is set."
+        ),
+    )
+    registry_webhook_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "The secret of the MLflow webhook (set it from a Secret with valueFrom.secretKeyRef): every "
+            "delivery's HMAC signature is checked against it. Unset: no webhook endpoint, polling only."
+        ),
     )
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus API for canary analysis.")
     gateway_latency_metric: str = Field(
