@@ -62,8 +62,10 @@ class GatewayTraffic(ApiModel, json_schema_extra=cel_rules(GATEWAY_NEEDS_TARGET)
         default="RequestMirror",
         description=(
             "How shadow traffic is mirrored. RequestMirror: the standard HTTPRoute filter (Envoy Gateway, "
-            "Istio, ...). TraefikService: a Traefik mirroring service used as the route's backend, for "
-            "Traefik, which accepts but does not implement RequestMirror."
+            "Istio, ...). TraefikService: for Traefik, which accepts but does not implement RequestMirror; "
+            "a rule sends requests to a Traefik mirroring service (all to stable, a copy to the candidate) "
+            "and a lower-priority rule for the same requests sends them to stable alone, which answers "
+            "whenever Traefik drops the mirror (a candidate with no ready endpoint)."
         ),
     )
 
