@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,9 +21,15 @@ FERRYMAN_CLI = Path(sys.executable).parent / "ferryman"
 
 @contextmanager
 def running_operator(
-    kubeconfig: Path, namespace: str | None = None, prometheus_url: str | None = None
+    kubeconfig: Path,
+    namespace: str | None = None,
+    prometheus_url: str | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[KopfRunner]:
-    """The operator exactly as `ferryman operator` runs it, watching one namespace or all."""
+    """The operator exactly as `ferryman operator` runs it, watching one namespace or all; `settings`
+    are more FERRYMAN_* variables for this run."""
+    extra = dict(settings or {})
+    os.environ.update(extra)
     os.environ["KUBECONFIG"] = str(kubeconfig)
     if prometheus_url:
         os.environ["FERRYMAN_PROMETHEUS_URL"] = prometheus_url
@@ -32,10 +38,12 @@ def running_operator(
         os.environ["FERRYMAN_NAMESPACES"] = json.dumps([namespace])
     scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
     args = ["run", "--standalone", "--verbose", *scope, "-m", "ferryman.handlers"]
-    with KopfRunner(args, timeout=60) as runner:
-        yield runner
-    os.environ.pop("FERRYMAN_NAMESPACES", None)
-    os.environ.pop("FERRYMAN_PROMETHEUS_URL", None)
+    try:
+        with KopfRunner(args, timeout=60) as runner:
+            yield runner
+    finally:  # the next test's operator must not inherit this one's settings
+        for name in ("FERRYMAN_NAMESPACES", "FERRYMAN_PROMETHEUS_URL", *extra):
+            os.environ.pop(name, None)
 
 
 @contextmanager

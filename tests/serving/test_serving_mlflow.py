@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.models import GradientBoostingFiles
+from ferryman_testing.registry import Registry
 from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 
 MODEL = "fraud-detector"
-
-
-def mlflow_client(url: str) -> Any:
-    # mlflow's import emits deprecation/future warnings from its own dependencies; they are not ours
-    # to fix and the suite turns warnings into errors, so they are silenced for this import only.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from mlflow import MlflowClient
-
-        return MlflowClient(tracking_uri=url, registry_uri=url)
 
 
 @pytest.fixture(scope="session")
@@ -35,17 +24,10 @@ def registry(
 ) -> Iterator[str]:
     """An MLflow server with two versions of MODEL; alias `production` names version 1."""
     with MlflowServer(tmp_path_factory.mktemp("mlflow")) as server:
-        client = mlflow_client(server.url)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            experiment = client.create_experiment("ferryman-serving-tests")
-            client.create_registered_model(MODEL)
-            for _ in range(2):
-                run = client.create_run(experiment)
-                client.log_artifacts(run.info.run_id, str(gradient_boosting.directory), artifact_path="model")
-                client.set_terminated(run.info.run_id)
-                client.create_model_version(MODEL, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-            client.set_registered_model_alias(MODEL, "production", "1")
+        registry = Registry(server.url)
+        for _ in range(2):
+            registry.register(MODEL, gradient_boosting.directory)
+        registry.move_alias(MODEL, "production", "1")
         yield server.url
 
 

@@ -32,6 +32,7 @@ PRINTER_COLUMNS: dict[type[ApiResource], list[dict[str, Any]]] = {
         {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight"},
         {"name": "Stable", "type": "string", "jsonPath": ".status.stableVersion"},
         {"name": "Canary", "type": "string", "jsonPath": ".status.canaryVersion"},
+        {"name": "Alias", "type": "string", "jsonPath": ".status.alias.name"},
         AGE,
         {"name": "Model", "type": "string", "jsonPath": ".spec.model.uri", "priority": 1},
     ],

@@ -91,6 +91,27 @@ class ModelDeploymentSpec(ApiModel, json_schema_extra=cel_rules(ROUTED_STRATEGY_
         return self
 
 
+class TrackedAlias(ApiModel):
+    """The registry alias a `models:/NAME@ALIAS` spec tracks, and the version it named at the last look."""
+
+    name: str = Field(max_length=MAX_TEXT, description="The alias (e.g. production).")
+    model: str = Field(max_length=MAX_TEXT, description="The registered model.")
+    version: str | None = Field(
+        default=None, max_length=MAX_TEXT, description="The version the alias named when last asked."
+    )
+
+
+class RegistryRecord(ApiModel):
+    """What the operator last wrote to the registry for this ModelDeployment (each write happens once)."""
+
+    tag: Literal["rejected", "promoted"] = Field(
+        description="rejected: the version got ferryman.dev/rejected (and the alias went back to stable); "
+        "promoted: the version got ferryman.dev/promoted."
+    )
+    version: str = Field(max_length=MAX_TEXT, description="The registry version tagged.")
+    rollout_started_at: str = Field(max_length=MAX_TEXT, description="The rollout that decided it.")
+
+
 class ModelDeploymentStatus(ApiModel):
     """What the operator observed and did; the whole rollout state lives here so it resumes after restarts."""
 
@@ -144,10 +165,19 @@ class ModelDeploymentStatus(ApiModel):
         description="The last version judged bad (or aborted); the same spec does not roll it out again.",
     )
     last_analysis: AnalysisResult | None = Field(default=None, description="The most recent analysis.")
+    alias: TrackedAlias | None = Field(
+        default=None, description="For a models:/NAME@ALIAS spec: the alias and the version it names."
+    )
+    registry_record: RegistryRecord | None = Field(
+        default=None, description="The last tag the operator wrote to the registry for this object."
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
-        description="Ready, Progressing, Degraded and (during a rollout) MetricsAvailable.",
+        description=(
+            "Ready, Progressing, Degraded, MetricsAvailable (once a rollout ran) and, for an alias-tracking "
+            "spec, RegistryReachable and AliasFollowed."
+        ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     observed_generation: int | None = Field(
@@ -174,6 +204,11 @@ class ModelDeployment(ApiResource):
         """A copy whose spec.model reports ``label`` as its version label."""
         spec = self.spec.model_copy(update={"model": self.spec.model.with_version_label(label)})
         return self.model_copy(update={"spec": spec})
+
+    def with_model_uri(self, uri: str) -> ModelDeployment:
+        """A copy that serves ``uri``: the pinned registry version an alias named when it was resolved."""
+        model = self.spec.model.model_copy(update={"uri": uri})
+        return self.model_copy(update={"spec": self.spec.model_copy(update={"model": model})})
 
     def requested_action(self) -> ManualAction | None:
         """The manual action in the ferryman.dev/action annotation; ValueError naming it if unknown."""

@@ -15,7 +15,7 @@ from ferryman.builders.serving import (
     build_track_service,
     service_manifest,
 )
-from ferryman.builders.status import condition
+from ferryman.builders.status import condition, with_other_conditions
 from ferryman.builders.traffic import TrafficSplit, provider_for
 from ferryman.config import Settings
 from ferryman.rollout import ERRORS_NAME, AnalysisPolicy, Decision, Observation, Outcome, Phase
@@ -98,7 +98,7 @@ def rollout_status(
     status["stableUri"] = canary_uri if promoted else previous.get("stableUri")
     status["canaryUri"] = None if promoted else canary_uri
     status["observedGeneration"] = generation
-    status["conditions"] = [
+    conditions = [
         condition(
             c.type,
             "True" if c.status == "True" else "False",
@@ -109,6 +109,7 @@ def rollout_status(
         )
         for c in decision.conditions
     ]
+    status["conditions"] = with_other_conditions(conditions, previous.get("conditions"))
     if decision.reject_canary:
         status["rejectedVersion"] = state.canary_version
     return status

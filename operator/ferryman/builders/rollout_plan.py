@@ -87,7 +87,11 @@ def build_analysis_policy(spec: AnalysisSpec) -> AnalysisPolicy:
     )
 
 
-def rollout_inputs(md: ModelDeployment, settings: Settings) -> tuple[RolloutPlan, AnalysisPolicy] | None:
+RolloutInputs = tuple[RolloutPlan, AnalysisPolicy]
+"""A strategy's plan (steps, timings) and analysis policy (checks, limits)."""
+
+
+def rollout_inputs(md: ModelDeployment, settings: Settings) -> RolloutInputs | None:
     """Plan and policy of md's strategy, or None when it has none (new versions replace in place)."""
     strategy = md.spec.strategy
     if strategy is None:
@@ -96,7 +100,7 @@ def rollout_inputs(md: ModelDeployment, settings: Settings) -> tuple[RolloutPlan
     return plan, build_analysis_policy(analysis_spec(strategy))
 
 
-def fallback_inputs(status: dict[str, Any], settings: Settings) -> tuple[RolloutPlan, AnalysisPolicy]:
+def fallback_inputs(status: dict[str, Any], settings: Settings) -> RolloutInputs:
     """Plan and policy for a rollout whose spec can no longer be read: enough to stop it and retire
     its canary (the strategy it ran with, default timings)."""
     kind = StrategyKind(status.get("strategy") or StrategyKind.CANARY)

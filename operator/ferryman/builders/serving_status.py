@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ferryman.builders.status import ConditionStatus, DeploymentReadiness, condition
+from ferryman.builders.status import ConditionStatus, DeploymentReadiness, condition, with_other_conditions
 
 
 def serving_status(
@@ -29,13 +29,16 @@ def serving_status(
         "canaryWeight": 0,
         "observedGeneration": generation,
         "message": f"version {stable_version}: {stable.message}",
-        "conditions": [
-            condition("Ready", ready, reason, stable.message, now=now, previous=previous_conditions),
-            condition(
-                "Progressing", progressing, reason, stable.message, now=now, previous=previous_conditions
-            ),
-            condition("Degraded", "False", "Healthy", "", now=now, previous=previous_conditions),
-        ],
+        "conditions": with_other_conditions(
+            [
+                condition("Ready", ready, reason, stable.message, now=now, previous=previous_conditions),
+                condition(
+                    "Progressing", progressing, reason, stable.message, now=now, previous=previous_conditions
+                ),
+                condition("Degraded", "False", "Healthy", "", now=now, previous=previous_conditions),
+            ],
+            previous_conditions,
+        ),
     }
 
 
@@ -52,9 +55,14 @@ def invalid_spec_status(
         "phase": "Degraded",
         "observedGeneration": generation,
         "message": message,
-        "conditions": [
-            condition("Ready", ready, "InvalidSpec", message, now=now, previous=previous_conditions),
-            condition("Progressing", "False", "InvalidSpec", message, now=now, previous=previous_conditions),
-            condition("Degraded", "True", "InvalidSpec", message, now=now, previous=previous_conditions),
-        ],
+        "conditions": with_other_conditions(
+            [
+                condition("Ready", ready, "InvalidSpec", message, now=now, previous=previous_conditions),
+                condition(
+                    "Progressing", "False", "InvalidSpec", message, now=now, previous=previous_conditions
+                ),
+                condition("Degraded", "True", "InvalidSpec", message, now=now, previous=previous_conditions),
+            ],
+            previous_conditions,
+        ),
     }

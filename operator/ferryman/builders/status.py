@@ -60,6 +60,17 @@ def condition(
     return result
 
 
+def with_other_conditions(
+    conditions: list[dict[str, Any]], previous: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """`conditions` plus the previous ones of other types: each writer owns only its own conditions
+    (the rollout its Ready/Progressing/Degraded, the registry link RegistryReachable and AliasFollowed)."""
+    # The order stays as it was (new types at the end), so that two writers never flip it back and forth.
+    mine = {c["type"]: c for c in conditions}
+    kept = [mine.pop(c.get("type"), c) for c in previous or []]
+    return [*kept, *mine.values()]
+
+
 def status_patch(current: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
     """The keys of desired whose values differ from current: empty means nothing to write."""
     current = current or {}

@@ -25,11 +25,16 @@ class VersionChange(enum.Enum):
 
 
 def classify_version_change(
-    status: Mapping[str, Any], desired_uri: str, has_strategy: bool, spec_changed: bool = False
+    status: Mapping[str, Any],
+    desired_uri: str,
+    has_strategy: bool,
+    spec_changed: bool = False,
+    rejection_lifted: bool = False,
 ) -> VersionChange:
     """Decide how to treat desired_uri given what status says is stable and in flight.
 
-    A canary judged bad (or aborted) stays rejected whatever else changes. One that stopped without
+    A canary judged bad (or aborted) stays rejected whatever else changes, unless its rejection was
+    lifted (`rejection_lifted`: the registry tag that recorded it was removed). One that stopped without
     a verdict (not Ready in time, no traffic, metrics unavailable, an invalid spec) is tried again
     when the spec changes (`spec_changed`: a new generation), not when the operator restarts.
     """
@@ -46,8 +51,10 @@ def classify_version_change(
         rejected = status.get("rejectedVersion") is not None and (
             status.get("rejectedVersion") == status.get("canaryVersion")
         )
-        if rejected:
+        if rejected and not rejection_lifted:
             return VersionChange.KEEP_REJECTED
+        if rejected:
+            return VersionChange.START_ROLLOUT
         return VersionChange.START_ROLLOUT if spec_changed else VersionChange.KEEP_STOPPED
     return VersionChange.START_ROLLOUT
 

@@ -12,7 +12,7 @@ from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment, redact_uris_in
 from ferryman.api.vocabulary import ACTIVE_PHASES
 from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS, deployment_name
-from ferryman.builders.rollout_plan import rollout_inputs
+from ferryman.builders.rollout_plan import RolloutInputs, rollout_inputs
 from ferryman.builders.serving import (
     ServingTarget,
     build_service,
@@ -27,7 +27,7 @@ from ferryman.builders.status import DeploymentReadiness, status_patch
 from ferryman.builders.traffic import build_steady_traffic
 from ferryman.builders.version_change import VersionChange, classify_version_change, version_label_in
 from ferryman.config import Settings
-from ferryman.handlers import rollout_steps
+from ferryman.handlers import registry_link, rollout_steps
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
 
 PLURAL = "modeldeployments"
@@ -49,7 +49,6 @@ def reconcile_model_deployment(
     previous = dict(body.status)
     try:
         md = ModelDeployment.model_validate(body)
-        md = md.with_version_label(version_label_in(previous, md.spec.model.uri))
     except (ValidationError, ValueError) as error:
         _degrade(body, patch, previous, describe_validation_error(error), now, logger)
     try:
@@ -61,9 +60,32 @@ def reconcile_model_deployment(
             rollout_steps.stop_unjudgeable_rollout(md, body, previous, config, message)
         _degrade(body, patch, previous, message, now, logger)
     spec_changed = md.metadata.generation != previous.get("observedGeneration")
-    change = classify_version_change(
-        previous, md.spec.model.uri, has_strategy=inputs is not None, spec_changed=spec_changed
+    # An alias is asked afresh when the spec changed; on an operator restart the shared cache asks once.
+    resolved = registry_link.resolve_spec(md, previous, memo, fresh=spec_changed)
+    md, change = classify(
+        resolved.md, previous, inputs, spec_changed=spec_changed, rejection_lifted=resolved.rejection_lifted
     )
+    carry_out(md, change, inputs, body, patch, previous, config, now, logger)
+
+
+def classify(
+    md: ModelDeployment, previous: dict[str, Any], inputs: RolloutInputs | None, *, spec_changed: bool,
+    rejection_lifted: bool = False,
+) -> tuple[ModelDeployment, VersionChange]:  # fmt: skip
+    """What serving md's (pinned) model means given the status; md with its version label settled."""
+    md = md.with_version_label(version_label_in(previous, md.spec.model.uri))
+    change = classify_version_change(
+        previous, md.spec.model.uri, has_strategy=inputs is not None, spec_changed=spec_changed,
+        rejection_lifted=rejection_lifted,
+    )  # fmt: skip
+    return md, change
+
+
+def carry_out(
+    md: ModelDeployment, change: VersionChange, inputs: RolloutInputs | None, body: kopf.Body,
+    patch: kopf.Patch, previous: dict[str, Any], config: Settings, now: datetime, logger: kopf.Logger,
+) -> None:  # fmt: skip
+    """Apply what the change means; a manifest the cluster refuses ends in Degraded."""
     # One line per decision: what the operator is about to do with this spec, and why.
     logger.info(
         "reconcile: %s", change.value,

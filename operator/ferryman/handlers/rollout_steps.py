@@ -22,6 +22,7 @@ from ferryman.builders.rollout_objects import analysis_record, build_rollout_obj
 from ferryman.builders.rollout_plan import fallback_inputs, rollout_inputs
 from ferryman.builders.status import status_patch
 from ferryman.config import Settings
+from ferryman.handlers import registry_link
 from ferryman.handlers.rollout_observation import observe
 from ferryman.rollout import (
     AnalysisPolicy,
@@ -72,7 +73,7 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     now = datetime.now(UTC)
     action = (md.metadata.annotations or {}).get(ACTION_ANNOTATION)
     if action is not None:
-        _handle_action(md, body, plan, action, previous, config, now)
+        _handle_action(md, body, memo, plan, action, previous, config, now)
         memo.rollout_due = None  # the action's follow-up (e.g. a weight shift) must not wait
         return
     due = getattr(memo, "rollout_due", None)
@@ -87,12 +88,23 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 def _handle_action(
-    md: ModelDeployment, body: kopf.Body, plan: RolloutPlan, text: str, previous: dict[str, Any],
-    config: Settings, now: datetime,
+    md: ModelDeployment, body: kopf.Body, memo: kopf.Memo, plan: RolloutPlan, text: str,
+    previous: dict[str, Any], config: Settings, now: datetime,
 ) -> None:  # fmt: skip
-    """Apply ferryman.dev/action once, then remove it; a bad value or no rollout gets a Warning."""
+    """Apply ferryman.dev/action once, then remove it; a bad value or no rollout gets a Warning.
+
+    `promote` with no rollout in progress, while the tracked alias names a version this object
+    rejected, lifts the rejection (the registry tag) so that the version is rolled out.
+    """
     try:
         action = parse_action(text)
+        lifted = None
+        if action is RolloutAction.PROMOTE and previous.get("phase") not in ACTIVE_PHASES:
+            lifted = registry_link.lift_rejection(md, previous, memo)
+        if lifted is not None:
+            kopf.event(body, type="Normal", reason="RejectionLifted", message=lifted)
+            _clear_action(md)
+            return
         if previous.get("phase") not in ACTIVE_PHASES:
             raise ValueError(
                 f"annotation {ACTION_ANNOTATION}={text}: no rollout in progress, nothing to {text}"

@@ -11,6 +11,9 @@ from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS
 from ferryman.config import Settings
 from ferryman.handlers.failure_events import install_failure_events
 from ferryman.prometheus import GatewayLatency, PrometheusSource
+from ferryman.registry.cache import AliasCache
+from ferryman.registry.mlflow import MlflowRegistry
+from ferryman.registry.webhook import start_webhook_server
 
 STABLE_DEPLOYMENT_SELECTOR = ",".join(f"{key}={value}" for key, value in STABLE_DEPLOYMENT_LABELS.items())
 """The only Deployments the operator watches: stable tracks it made (see stable_deployment_changed)."""
@@ -26,6 +29,13 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
         gateway = GatewayLatency(config.gateway_latency_metric, config.gateway_latency_service_matcher)
     # One client (and connection pool) for the process: every rollout's queries share it.
     memo.prometheus = PrometheusSource(config.prometheus_url, gateway)
+    memo.registry, memo.aliases = None, None
+    if config.mlflow_tracking_uri:
+        # One registry client and one alias cache: a request per tracked alias per poll period.
+        memo.registry = MlflowRegistry(
+            config.mlflow_tracking_uri, config.mlflow_tracking_token, config.registry_timeout_seconds
+        )
+        memo.aliases = AliasCache(memo.registry, config.registry_poll_seconds)
     settings.persistence.finalizer = config.finalizer
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=config.annotation_prefix)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -48,12 +58,33 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.label_selectors["apps", "deployments"] = STABLE_DEPLOYMENT_SELECTOR
 
 
+@kopf.on.startup()
+async def listen_for_registry_webhooks(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """MLflow's webhook says at once that an alias moved; polling stays on in case a delivery is lost."""
+    config: Settings = memo.config
+    memo.webhook_server = None
+    secret = config.registry_webhook_secret
+    if memo.aliases is None or secret is None:
+        logger.info("registry webhook endpoint off: polling every %ss", config.registry_poll_seconds)
+        return
+    memo.webhook_server = await start_webhook_server(
+        config.registry_webhook_address, secret.get_secret_value(), memo.aliases.invalidate
+    )
+    logger.info("registry webhooks received on %s/registry/mlflow", config.registry_webhook_address)
+
+
 @kopf.on.cleanup()
-def close_clients(memo: kopf.Memo, **_: Any) -> None:
-    """Close the Prometheus connection pool when the operator stops."""
+async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    """Close the Prometheus and registry connection pools and the webhook endpoint when the operator stops."""
     prometheus = getattr(memo, "prometheus", None)
     if prometheus is not None:
         prometheus.close()
+    registry = getattr(memo, "registry", None)
+    if registry is not None:
+        registry.close()
+    webhook_server = getattr(memo, "webhook_server", None)
+    if webhook_server is not None:
+        await webhook_server.cleanup()
 
 
 @kopf.on.login()
