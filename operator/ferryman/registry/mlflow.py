@@ -152,7 +152,7 @@ def _alias_target(model: str, alias: str, answer: dict[str, Any], source: str) -
     for tag in version.get("tags", []):
         if not isinstance(tag, dict) or not isinstance(tag.get("key"), str):
             raise RegistryError(redact_urls_in_text(f"{source}: malformed tag {tag!r}"))
-        # MLflow leaves out the value of a tag set to "" (proto3 default).
+        # Protobuf's JSON form may leave out a field that holds its default, here "".
         tags[tag["key"]] = str(tag.get("value", ""))
     # Read-only: the cache hands this one object to every caller.
     return AliasTarget(model=model, alias=alias, version=number, tags=MappingProxyType(tags))
