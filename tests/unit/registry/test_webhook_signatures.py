@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-import warnings
 from collections.abc import Callable
 
 import pytest
@@ -20,6 +19,7 @@ from ferryman.registry.signatures import (
     ReplayGuard,
     verify_delivery,
 )
+from ferryman_testing.registry_webhook import signed_headers as mlflow_signed_headers
 
 pytestmark = pytest.mark.unit
 
@@ -35,29 +35,11 @@ BODY = json.dumps(
 ).encode()
 
 
-def mlflow_signer() -> Callable[[str, str, str, str], str]:
-    # mlflow's import emits warnings from its own dependencies; the suite turns warnings into errors.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from mlflow.webhooks.delivery import _generate_hmac_signature
-
-    signer: Callable[[str, str, str, str], str] = _generate_hmac_signature
-    return signer
-
-
 def signed_headers(
     body: bytes = BODY, timestamp: float = NOW, secret: str = SECRET, delivery_id: str | None = None
 ) -> dict[str, str]:
-    """The headers MLflow sends (mlflow/webhooks/delivery.py) for `body`, signed by MLflow's function."""
-    delivery_id = delivery_id or str(uuid.uuid4())
-    stamp = str(int(timestamp))
-    signature = mlflow_signer()(secret, delivery_id, stamp, body.decode())
-    return {
-        "Content-Type": "application/json",
-        DELIVERY_ID_HEADER: delivery_id,
-        TIMESTAMP_HEADER: stamp,
-        SIGNATURE_HEADER: signature,
-    }
+    """The headers MLflow sends with `body`, signed by MLflow's own function."""
+    return mlflow_signed_headers(secret, body, timestamp, delivery_id)
 
 
 def test_a_delivery_signed_by_mlflow_is_accepted() -> None:
