@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -15,12 +16,14 @@ from ferryman_testing.servers import free_port, wait_until_answers
 class MlflowServer:
     """Started on enter, stopped (whole process group: it forks job runners) on exit."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, env: Mapping[str, str] | None = None) -> None:
+        """`env` is added to this process's environment for the server (e.g. its webhook settings)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.log_path = workdir / "mlflow-server.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.env = {**os.environ, **(env or {})}
 
     def __enter__(self) -> MlflowServer:
         mlflow = Path(sys.executable).parent / "mlflow"
@@ -40,7 +43,12 @@ class MlflowServer:
         ]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            command, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=self.workdir,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             wait_until_answers(f"{self.url}/health", 200, timeout=120, process=self.process)
