@@ -218,7 +218,7 @@ def main() -> int:
     kubectl = Kubectl(Path(cluster.kubeconfig))
     install_crds(kubectl, *FERRYMAN_CRDS)
     env = {"MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-           "MLFLOW_WEBHOOK_CACHE_TTL": "1"}  # fmt: skip
+           "MLFLOW_WEBHOOK_CACHE_TTL": "0"}  # fmt: skip
     with MlflowServer(Path(tempfile.mkdtemp(prefix="ferryman-bench-mlflow-")), env=env) as mlflow:
         registry = Registry(mlflow.url)
         proxy = CountingProxy(mlflow.url)

@@ -21,7 +21,7 @@ from ferryman.api import redact_urls_in_text
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 # Kopf's bookkeeping on object loggers: the reference is logged as `object`, the rest not at all.
 _KOPF_INTERNAL = {"k8s_ref", "k8s_skip", "settings"}
-_QUIET_LIBRARIES = ("urllib3", "kubernetes", "aiohttp", "asyncio")
+_QUIET_LIBRARIES = ("urllib3", "kubernetes", "aiohttp", "asyncio", "httpx", "httpcore")
 
 
 class JsonLineFormatter(logging.Formatter):

@@ -1,4 +1,4 @@
-"""A real `mlflow server` (SQLite backend, proxied artifacts) on 127.0.0.1, in its own process group."""
+"""A real `mlflow server` (SQLite backend, proxied artifacts), in its own process group."""
 
 from __future__ import annotations
 
@@ -14,18 +14,33 @@ from ferryman_testing.servers import free_port, wait_until_answers
 
 
 class MlflowServer:
-    """Started on enter, stopped (whole process group: it forks job runners) on exit."""
+    """Started on enter, stopped (whole process group: it forks job runners) on exit.
 
-    def __init__(self, workdir: Path, env: Mapping[str, str] | None = None) -> None:
+    `host`: the address to listen on (127.0.0.1; the dev cluster's host address for pods to reach it).
+    `stop()` and `start()` take it down and bring it back on the same port with the same data, as an
+    outage would.
+    """
+
+    def __init__(self, workdir: Path, env: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
         """`env` is added to this process's environment for the server (e.g. its webhook settings)."""
+        self.host = host
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.workdir = workdir
         self.log_path = workdir / "mlflow-server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.env = {**os.environ, **(env or {})}
 
     def __enter__(self) -> MlflowServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
         mlflow = Path(sys.executable).parent / "mlflow"
         command = [
             str(mlflow),
@@ -35,31 +50,28 @@ class MlflowServer:
             "--artifacts-destination",
             str(self.workdir / "artifacts"),
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
             "--workers",
             "1",
         ]
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            command,
-            cwd=self.workdir,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             wait_until_answers(f"{self.url}/health", 200, timeout=120, process=self.process)
         except Exception:
-            self.__exit__(None, None, None)
+            self.stop()
             raise
-        return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -67,4 +79,3 @@ class MlflowServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        self._log.close()

@@ -70,7 +70,7 @@ def mlflow(cluster: DevCluster, tmp_path: Path) -> Iterator[MlflowServer]:
     env = {
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+        "MLFLOW_WEBHOOK_CACHE_TTL": "0",
     }
     with MlflowServer(tmp_path, host=cluster.host_address, env=env) as server:
         yield server

@@ -37,9 +37,9 @@ def pinned_uri(model: str, version: str) -> str:
     return f"models:/{model}/{version}"
 
 
-def owner_key(namespace: str, name: str) -> str:
-    """How a tag names the ModelDeployment that wrote it."""
-    return f"{namespace}/{name}"
+def owner_key(namespace: str | None, name: str) -> str:
+    """How a tag names the ModelDeployment that wrote it (ModelDeployments are always namespaced)."""
+    return f"{namespace or 'default'}/{name}"
 
 
 def registry_version(uri: str | None, model: str) -> str | None:
