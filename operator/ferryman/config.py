@@ -71,9 +71,10 @@ class Settings(BaseSettings):
     gateway_latency_metric: str = Field(
         "traefik_service_request_duration_seconds",
         description=(
-            "Histogram (without _bucket) in which the Gateway data plane times each backend Service; the "
-            "latency check reads it where traffic passes a Gateway and falls back to the serving pods' own "
-            "histogram when it has no series. Empty: always the pods' histogram."
+            "Histogram (without _bucket) in which the Gateway data plane times each backend Service, "
+            "labelled by status code; the latency check reads its buckets and the error check its _count "
+            "where traffic passes a Gateway, falling back to the serving pods' own metrics when it has no "
+            "series. Empty: always the pods' metrics."
         ),
     )
     gateway_latency_service_matcher: str = Field(

@@ -92,23 +92,41 @@ class PrometheusSource:
         every = selector(query.namespace, query.name, query.track)
         requests = self.value(f"sum(increase(ferryman_requests_total{{{every}}}{window}))", end) or 0.0
         tallies: dict[str, Tally] = {}
-        p99, latency_source = None, None
+        p99, latency_source, error_source = None, None, None
         for check in COUNT_CHECKS:
             limit = check.limit(policy)
             if limit is None:
                 continue
             source = check.source
             if isinstance(source, CounterSource):
-                bad = self.value(
-                    f"sum(increase({source.metric}{{{every},{source.bad_matcher}}}{window}))", end
-                )
-                tallies[check.name] = Tally(min(bad or 0.0, requests), requests)
+                tallies[check.name], error_source = self._counted(source, query, every, window, end, requests)
             elif isinstance(source, HistogramSource):
                 buckets, latency_source = self._latency_buckets(source, query, every, window, end)
                 slow, timed, _bound = count_above(buckets, policy.max_latency_p99_seconds or 0.0)
                 tallies[check.name] = Tally(slow, timed)
                 p99 = quantile(buckets, LATENCY_QUANTILE)
-        return TrackSample(requests, tallies, p99, latency_source)
+        return TrackSample(requests, tallies, p99, latency_source, error_source)
+
+    def _counted(
+        self,
+        source: CounterSource,
+        query: TrackQuery,
+        every: str,
+        window: str,
+        end: datetime,
+        requests: float,
+    ) -> tuple[Tally, str]:
+        """Bad answers among the track's requests as the gateway saw them (its own 502/503s for a backend
+        with no live pod included, which the pods never count), else as the pods counted them."""
+        if self._gateway is not None:
+            matcher = self._gateway.selector(query.namespace, query.service)
+            count = f"{self._gateway.metric}_count"
+            total = self.value(f"sum(increase({count}{{{matcher}}}{window}))", end)
+            if total:
+                bad = self.value(f"sum(increase({count}{{{matcher},{source.bad_matcher}}}{window}))", end)
+                return Tally(min(bad or 0.0, total), total), "gateway"
+        bad = self.value(f"sum(increase({source.metric}{{{every},{source.bad_matcher}}}{window}))", end)
+        return Tally(min(bad or 0.0, requests), requests), "server"
 
     def _latency_buckets(
         self, source: HistogramSource, query: TrackQuery, every: str, window: str, end: datetime

@@ -55,6 +55,9 @@ class MlflowServer:
             str(self.port),
             "--workers",
             "1",
+            # MLflow answers only Host headers it knows (DNS rebinding); 198.19/16 is not a private range.
+            "--allowed-hosts",
+            f"{self.host},{self.host}:{self.port},localhost,localhost:{self.port},127.0.0.1:{self.port}",
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -108,3 +109,23 @@ def events(kubectl: Kubectl, namespace: str, reason: str) -> list[str]:
     listing = kubectl.run("get", "events", "-n", namespace, "--field-selector", f"reason={reason}",
                           "-o", "jsonpath={range .items[*]}{.message}{'\\n'}{end}")  # fmt: skip
     return [line for line in listing.splitlines() if line]
+
+
+def serving_processes(kubectl: Kubectl, namespace: str, track: str, uri: str) -> list[int]:
+    """PIDs of this namespace's serving processes of one track (the local cluster runs each pod as a local
+    process). Matched by pod name and model URI: an earlier test's pods may still be running the same URI."""
+    listing = kubectl.run("get", "pods", "-n", namespace, "-l", f"ferryman.dev/track={track}",
+                          "-o", "jsonpath={.items[*].metadata.name}")  # fmt: skip
+    hostnames = {f"HOSTNAME={name}".encode() for name in listing.split()}
+    wanted_uri = f"FERRYMAN_MODEL_URI={uri}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = set((entry / "environ").read_bytes().split(b"\0"))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if wanted_uri in environ and hostnames & environ:
+            pids.append(int(entry.name))
+    return pids

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +18,7 @@ from tests.e2e.rollout_harness import (
     canary,
     events,
     host_of,
+    serving_processes,
     status_of,
     wait_for_rollout_end,
     wait_until_serving,
@@ -119,6 +123,31 @@ def test_canary_with_high_latency_is_rolled_back(
     assert status["canaryWeight"] == 0
     (message,) = events(kubectl, namespace, "RolledBack")
     assert "p99" in message
+
+
+def test_errors_only_the_gateway_sees_roll_the_canary_back(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
+) -> None:
+    """The canary's serving processes die under load: Traefik answers users 502/503 for that backend,
+    which no pod ever counts. The error check reads the gateway's per-backend counts, so the rise is
+    seen and the canary rolled back, with an Event that says it was measured at the gateway."""
+    strategy = canary([50], interval="30s")
+    deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
+        apply_model(kubectl, namespace, gateway, models["v2"], strategy)
+        wait_for("canary at 50%", lambda: status_of(kubectl, namespace).get("canaryWeight") == 50, timeout=90)
+        pids = wait_for(
+            "the canary's processes", lambda: serving_processes(kubectl, namespace, "canary", models["v2"])
+        )
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        status = wait_for_rollout_end(kubectl, namespace, models["v2"], timeout=60)
+    assert status["phase"] == "RolledBack", status
+    assert status["canaryWeight"] == 0
+    assert status["lastAnalysis"]["errorSource"] == "gateway", status["lastAnalysis"]
+    (message,) = events(kubectl, namespace, "RolledBack")
+    assert "error rate" in message and "at the gateway" in message, message
 
 
 def test_canary_that_never_gets_ready_fails_cleanly(

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import (
@@ -27,7 +28,7 @@ from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.bad_models import make_failing_model
 from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl, install_crds
-from ferryman_testing.load import steady_load
+from ferryman_testing.load import infer_body, steady_load
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import ferryman, running_operator
@@ -159,6 +160,13 @@ def seconds_until_canary(
     return time.monotonic() - moved_at
 
 
+def served_version(gateway: Gateway, namespace: str) -> str | None:
+    """The model version that answers one request through the Gateway (None: no answer yet)."""
+    with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
+        answer = client.post(f"/v2/models/{MODEL}/infer", json=infer_body(), headers=host_of(namespace))
+    return str(answer.json()["model_version"]) if answer.status_code == 200 else None
+
+
 def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
 
@@ -233,7 +241,11 @@ def test_an_alias_is_pinned_followed_and_moved_back_after_a_rollback(
 
     # 4. A pod restarted meanwhile still serves the pinned version 2, not the alias's 3.
     kubectl.run("delete", "pods", "-n", namespace, "-l", "ferryman.dev/track=stable", "--wait=true")
-    status = wait_until_serving(kubectl, namespace, pinned("2"), gateway)
+    wait_for("a new stable pod answering", lambda: served_version(gateway, namespace), timeout=120)
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as load:
+        time.sleep(3)
+        report = load.stop()
+    assert set(report.versions) == {"2"} and report.errors == 0, report
     assert pod_model_uri(kubectl.get("deployment", f"{MODEL}-stable", namespace)) == pinned("2")
 
     # 5. `ferryman promote` overrides: the tag is removed and version 3 is tried again (and fails again).

@@ -13,7 +13,6 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from tests.e2e.rollout_harness import (
     MODEL,
     apply_model,
     host_of,
+    serving_processes,
     status_of,
     wait_for_phase,
     wait_until_serving,
@@ -101,26 +101,6 @@ def assert_users_untouched(report: LoadReport, stable: str, seconds: float) -> N
     assert set(report.versions) == {stable}, report
 
 
-def candidate_processes(kubectl: Kubectl, namespace: str, uri: str) -> list[int]:
-    """PIDs of this namespace's candidate serving processes (the local cluster runs each pod as a local
-    process). Matched by pod name and model URI: an earlier test's pods may still be running the same URI."""
-    listing = kubectl.run("get", "pods", "-n", namespace, "-l", "ferryman.dev/track=canary",
-                          "-o", "jsonpath={.items[*].metadata.name}")  # fmt: skip
-    hostnames = {f"HOSTNAME={name}".encode() for name in listing.split()}
-    wanted_uri = f"FERRYMAN_MODEL_URI={uri}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = set((entry / "environ").read_bytes().split(b"\0"))
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        if wanted_uri in environ and hostnames & environ:
-            pids.append(int(entry.name))
-    return pids
-
-
 def test_candidate_that_never_becomes_ready_never_reaches_users(
     kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
 ) -> None:
@@ -165,7 +145,7 @@ def test_candidate_flapping_readiness_never_reaches_users(
             wait_mirror(gateway, namespace, live=True, timeout=90, why="the shadow's mirror in force")
             pids = wait_for(
                 "the candidate's serving process",
-                lambda: candidate_processes(kubectl, namespace, models["v2"]),
+                lambda: serving_processes(kubectl, namespace, "canary", models["v2"]),
             )
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)

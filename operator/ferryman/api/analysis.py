@@ -151,6 +151,11 @@ class AnalysisResult(ApiModel):
     latency_source: str | None = Field(
         default=None, max_length=63, description="Where latency was measured: gateway or server."
     )
+    error_source: str | None = Field(
+        default=None,
+        max_length=63,
+        description="Where 5xx answers were counted: gateway (its own errors included) or server.",
+    )
     checks: list[CheckRecord] = Field(default_factory=list, max_length=16, description="Count checks.")
     metrics: list[MetricResult] = Field(
         default_factory=list, max_length=MAX_LIST, description="Custom metric values."

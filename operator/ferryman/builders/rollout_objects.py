@@ -134,6 +134,7 @@ def analysis_record(
         "canaryLatencyP99Seconds": canary.latency_p99_seconds,
         "stableLatencyP99Seconds": stable.latency_p99_seconds,
         "latencySource": canary.latency_source,
+        "errorSource": canary.error_source,
         "checks": [
             {
                 "name": name,

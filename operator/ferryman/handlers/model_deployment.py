@@ -61,7 +61,7 @@ def reconcile_model_deployment(
         _degrade(body, patch, previous, message, now, logger)
     spec_changed = md.metadata.generation != previous.get("observedGeneration")
     # An alias is asked afresh when the spec changed; on an operator restart the shared cache asks once.
-    resolved = registry_link.resolve_spec(md, previous, memo, fresh=spec_changed)
+    resolved = registry_link.resolve_spec(md, previous, memo, patch, fresh=spec_changed)
     md, change = classify(
         resolved.md, previous, inputs, spec_changed=spec_changed, rejection_lifted=resolved.rejection_lifted
     )

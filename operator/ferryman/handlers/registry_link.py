@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -20,11 +21,13 @@ from ferryman.builders.registry_link import (
     REJECTED_TAG,
     AliasFollow,
     RegistryWrites,
+    alias_status,
     decide_alias_follow,
     owner_key,
     rejection_lifted,
     tag_key,
 )
+from ferryman.builders.status import status_patch
 from ferryman.registry.mlflow import AliasTarget, RegistryError
 
 REGISTRY_RETRY_SECONDS = 10.0
@@ -76,13 +79,13 @@ class ResolvedSpec:
 
 
 def resolve_spec(
-    md: ModelDeployment, previous: dict[str, Any], memo: kopf.Memo, *, fresh: bool
+    md: ModelDeployment, previous: dict[str, Any], memo: kopf.Memo, patch: kopf.Patch, *, fresh: bool
 ) -> ResolvedSpec:
     """The spec with its alias replaced by the version to serve.
 
     The alias's version when it may be followed; otherwise (registry unreachable, or the version was
     rejected here) what already runs, so that nothing users see changes on a guess. With nothing
-    running yet and no answer from the registry, the reconcile is retried later.
+    running yet and no answer from the registry, the status says why and the reconcile is retried.
     """
     look = look_up(md, memo, fresh=fresh)
     if look is None:
@@ -94,10 +97,13 @@ def resolve_spec(
         return ResolvedSpec(md.with_model_uri(follow.uri), rejection_lifted=lifted)
     held = held_uri(previous)
     if held is None:
-        raise kopf.TemporaryError(
-            f"spec.model.uri: cannot resolve alias {look.alias} of {look.model}: {look.error}",
-            delay=REGISTRY_RETRY_SECONDS,
-        )
+        message = f"spec.model.uri: cannot resolve alias {look.alias} of {look.model}: {look.error}"
+        waiting = alias_status(
+            previous, model=look.model, alias=look.alias, version=None, error=look.error, follow=None,
+            record=None, now=datetime.now(UTC),
+        )  # fmt: skip
+        patch.status.update(status_patch(previous, {**waiting, "phase": "Pending", "message": message}))
+        raise kopf.TemporaryError(message, delay=REGISTRY_RETRY_SECONDS)
     return ResolvedSpec(md.with_model_uri(held), rejection_lifted=False)
 
 

@@ -88,13 +88,22 @@ def find_harm(observation: Observation, policy: AnalysisPolicy, evidence: Eviden
         return None
     combined = with_window(evidence, observation, policy)
     failed = [
-        CheckResult(check.name, Outcome.FAIL, _harm_message(check, combined[check.name], policy))
+        CheckResult(
+            check.name,
+            Outcome.FAIL,
+            _harm_message(check, combined[check.name], policy) + _measured_at(observation, check.name),
+        )
         for check in active_checks(policy)
         if combined[check.name].harm_log >= threshold and is_material(check, combined[check.name], policy)
     ]
     if not failed:
         return None
     return Verdict(Outcome.FAIL, "; ".join(c.message for c in failed), tuple(failed), decisive=True)
+
+
+def _measured_at(observation: Observation, check: str) -> str:
+    """Said when users' side was measured: the gateway's own errors never reach a pod's counters."""
+    return " (as users saw it, at the gateway)" if observation.canary.source_of(check) == "gateway" else ""
 
 
 def is_material(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy) -> bool:

@@ -21,7 +21,7 @@ class TrackSample:
 
     `tallies` holds each count check's bad and total events (checks.COUNT_CHECKS); `requests` says
     whether there was enough traffic to judge; the p99 is shown to people, never judged;
-    `latency_source` says where latency was measured (gateway or server).
+    `latency_source` and `error_source` say where latency and errors were counted (gateway or server).
     Floats because Prometheus `increase()` extrapolates; the judge rounds them.
     """
 
@@ -29,6 +29,7 @@ class TrackSample:
     tallies: Mapping[str, Tally] = field(default_factory=dict)
     latency_p99_seconds: float | None = None
     latency_source: str | None = None
+    error_source: str | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.requests) or self.requests < 0:
@@ -53,6 +54,10 @@ class TrackSample:
 
     def tally(self, check: str) -> Tally:
         return self.tallies.get(check, NO_EVENTS)
+
+    def source_of(self, check: str) -> str | None:
+        """Where a count check's numbers were read: "gateway" (what users saw) or "server" (the pods)."""
+        return {ERRORS_NAME: self.error_source, LATENCY_NAME: self.latency_source}.get(check)
 
 
 @dataclass(frozen=True, slots=True)

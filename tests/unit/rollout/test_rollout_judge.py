@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from rollout_fixtures import window
@@ -53,6 +54,17 @@ def test_error_regression_fails_decisively_naming_shares_counts_and_limit() -> N
     (reason,) = verdict.reasons
     assert reason.startswith("canary error rate 4.1% vs stable 0.3% (41 of 1000 vs 60 of 20000) (limit 1%)")
     assert reason.endswith("to 1 against a healthy canary")
+
+
+def test_harm_counted_at_the_gateway_says_so() -> None:
+    """Errors read from the gateway's per-backend counts (its own 502/503s included) are named as such."""
+    seen = window((1000, 41, 0))
+    at_gateway = replace(seen, canary=replace(seen.canary, error_source="gateway"))
+    harm = find_harm(at_gateway, POLICY, {})
+    assert harm is not None and "error rate 4.1%" in harm.message
+    assert "(as users saw it, at the gateway)" in harm.message
+    at_pods = find_harm(replace(seen, canary=replace(seen.canary, error_source="server")), POLICY, {})
+    assert at_pods is not None and "gateway" not in at_pods.message
 
 
 def test_shared_outage_is_no_evidence_against_the_canary() -> None:
