@@ -15,15 +15,14 @@ from typing import Any
 
 import kopf
 
-from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment
 from ferryman.builders.registry_link import alias_status, decide_registry_writes, owner_key, rejection_lifted
 from ferryman.builders.rollout_plan import rollout_inputs
-from ferryman.builders.status import status_patch
 from ferryman.builders.version_change import VersionChange
 from ferryman.config import Settings
 from ferryman.handlers import model_deployment
 from ferryman.handlers.registry_link import look_up, tracks_alias, write_back
+from ferryman.handlers.status_writes import write_status
 from ferryman.registry.mlflow import RegistryError
 
 PLURAL = "modeldeployments"
@@ -69,12 +68,7 @@ def follow_alias(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: ko
         previous, model=look.model, alias=look.alias, version=version, error=error, follow=follow,
         record=record, now=now,
     )  # fmt: skip
-    changes = status_patch(previous, desired)
-    if changes:
-        k8s.patch_status(
-            k8s.MODEL_DEPLOYMENT, md.metadata.namespace, md.metadata.name, changes,
-            resource_version=body.metadata.get("resourceVersion"),
-        )  # fmt: skip
+    if write_status(body, desired):
         _announce(body, previous, desired)
         return
     if follow is None or follow.blocked is not None or look.target is None:

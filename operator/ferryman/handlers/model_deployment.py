@@ -29,6 +29,7 @@ from ferryman.builders.version_change import VersionChange, classify_version_cha
 from ferryman.config import Settings
 from ferryman.handlers import registry_link, rollout_steps
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
+from ferryman.handlers.status_writes import write_status
 
 PLURAL = "modeldeployments"
 # Phases in which the stable Deployment alone decides the status; a rollout owns it otherwise.
@@ -127,12 +128,7 @@ def serve_in_place(
     )
     # With a precondition: a readiness update that landed meanwhile wins, and this handler, retried,
     # decides again from the Deployment as it is then (a late stale "Pending" would stick forever).
-    changes = status_patch(previous, desired)
-    if changes:
-        k8s.patch_status(
-            k8s.MODEL_DEPLOYMENT, md.metadata.namespace, md.metadata.name, changes,
-            resource_version=body.metadata.get("resourceVersion"),
-        )  # fmt: skip
+    write_status(body, desired)
     if previous.get("stableVersion") != target.model_version:
         # kopf.event, not kopf.info: posting.level (WARNING) would silently drop an info.
         kopf.event(body, type="Normal", reason="Deploying", message=deploying_message(target))

@@ -20,10 +20,10 @@ from ferryman.api.vocabulary import ACTIVE_PHASES
 from ferryman.builders.naming import deployment_name
 from ferryman.builders.rollout_objects import analysis_record, build_rollout_objects, rollout_status
 from ferryman.builders.rollout_plan import fallback_inputs, rollout_inputs
-from ferryman.builders.status import status_patch
 from ferryman.config import Settings
 from ferryman.handlers import registry_link
 from ferryman.handlers.rollout_observation import observe
+from ferryman.handlers.status_writes import write_status
 from ferryman.rollout import (
     AnalysisPolicy,
     Decision,
@@ -173,12 +173,7 @@ def apply_decision(
     )
     if decision.verdict is not None and observation is not None and policy is not None:
         status["lastAnalysis"] = analysis_record(observation, decision, policy, now)
-    changes = status_patch(dict(body.status), status)
-    if changes:
-        k8s.patch_status(
-            k8s.MODEL_DEPLOYMENT, md.metadata.namespace, md.metadata.name, changes,
-            resource_version=body.metadata.get("resourceVersion"),
-        )  # fmt: skip
+    write_status(body, status)
     for event in decision.events:
         kopf.event(body, type=str(event.type), reason=event.reason, message=event.message)
         log.info("%s/%s %s: %s", md.metadata.namespace, md.metadata.name, event.reason, event.message)
