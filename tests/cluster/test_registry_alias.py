@@ -57,15 +57,17 @@ def test_an_alias_not_set_yet_deploys_nothing_until_it_is(
 
     status = wait_for("the status saying why", waiting, timeout=60)
     assert status["phase"] == "Pending"
-    assert condition(status, "RegistryReachable")["status"] == "False"
-    assert "production" in condition(status, "RegistryReachable")["message"]
+    reachable = condition(status, "RegistryReachable")
+    assert (reachable["status"], reachable["reason"]) == ("False", "AliasNotFound")
+    assert "set the alias in MLflow" in reachable["message"]
     assert kubectl.get_json("deployments", "-n", namespace)["items"] == [], "nothing deployed on a guess"
 
     registry.move_alias(MODEL, "production", version)
 
     def deployed() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace, MODEL)
-        return status if status.get("stableUri") == f"models:/{MODEL}/{version}" else None
+        pinned = status.get("stableUri") == f"models:/{MODEL}/{version}"
+        return status if pinned and condition(status, "RegistryReachable").get("status") == "True" else None
 
     status = wait_for("the pinned version deployed", deployed, timeout=60)
     assert status["stableVersion"] == version

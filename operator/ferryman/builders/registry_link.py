@@ -180,20 +180,22 @@ def alias_status(
     alias: str,
     version: str | None,
     error: str | None,
+    error_reason: str = "RegistryUnreachable",
     follow: AliasFollow | None,
     record: Mapping[str, str] | None,
     now: datetime,
 ) -> dict[str, Any]:
     """The registry link's part of the status: the alias, what was written, and its two conditions.
 
-    `error` (the registry could not be asked) keeps the version last seen: nothing is guessed.
+    `error` (the registry could not be asked, `error_reason` RegistryUnreachable, or it has no such
+    alias, AliasNotFound) keeps the version last seen: nothing is guessed.
     """
     before = previous.get("conditions")
     seen = (previous.get("alias") or {}).get("version") if error else version
     reachable = condition(
         "RegistryReachable",
         "False" if error else "True",
-        "RegistryUnreachable" if error else "RegistryAnswered",
+        error_reason if error else "RegistryAnswered",
         error or f"alias {alias} of {model} names version {version}",
         now=now,
         previous=before,

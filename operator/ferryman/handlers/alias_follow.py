@@ -53,7 +53,7 @@ def follow_alias(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: ko
         return
     now = datetime.now(UTC)
     owner = owner_key(md.metadata.namespace, md.metadata.name)
-    record, error = previous.get("registryRecord"), look.error
+    record, error, error_reason = previous.get("registryRecord"), look.error, look.error_reason
     if look.target is not None:
         writes = decide_registry_writes(previous, look.model, look.target.version, owner, now)
         if writes is not None:
@@ -61,11 +61,12 @@ def follow_alias(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: ko
                 write_back(memo, look, writes)
                 record = writes.record
             except RegistryError as failed:
-                error = str(failed)
+                error, error_reason = str(failed), "RegistryUnreachable"
     follow = look.follow(previous, owner) if error is None else None
     version = look.target.version if look.target is not None else None
     desired = alias_status(
-        previous, model=look.model, alias=look.alias, version=version, error=error, follow=follow,
+        previous, model=look.model, alias=look.alias, version=version, error=error,
+        error_reason=error_reason, follow=follow,
         record=record, now=now,
     )  # fmt: skip
     if write_status(body, desired):

@@ -28,7 +28,7 @@ from ferryman.builders.registry_link import (
     tag_key,
 )
 from ferryman.builders.status import status_patch
-from ferryman.registry.mlflow import AliasTarget, RegistryError
+from ferryman.registry.mlflow import AliasNotFound, AliasTarget, RegistryError
 
 REGISTRY_RETRY_SECONDS = 10.0
 log = logging.getLogger("ferryman.registry")
@@ -48,6 +48,7 @@ class AliasLook:
     alias: str
     target: AliasTarget | None
     error: str | None
+    error_reason: str = "RegistryUnreachable"
 
     def follow(self, status: dict[str, Any], owner: str) -> AliasFollow | None:
         if self.target is None:
@@ -68,6 +69,8 @@ def look_up(md: ModelDeployment, memo: kopf.Memo, *, fresh: bool) -> AliasLook |
         return AliasLook(model, alias, None, "no MLflow registry configured (FERRYMAN_MLFLOW_TRACKING_URI)")
     try:
         return AliasLook(model, alias, cache.lookup(model, alias, fresh=fresh), None)
+    except AliasNotFound as error:
+        return AliasLook(model, alias, None, str(error), "AliasNotFound")
     except RegistryError as error:
         return AliasLook(model, alias, None, str(error))
 
@@ -99,8 +102,8 @@ def resolve_spec(
     if held is None:
         message = f"spec.model.uri: cannot resolve alias {look.alias} of {look.model}: {look.error}"
         waiting = alias_status(
-            previous, model=look.model, alias=look.alias, version=None, error=look.error, follow=None,
-            record=None, now=datetime.now(UTC),
+            previous, model=look.model, alias=look.alias, version=None, error=look.error,
+            error_reason=look.error_reason, follow=None, record=None, now=datetime.now(UTC),
         )  # fmt: skip
         patch.status.update(status_patch(previous, {**waiting, "phase": "Pending", "message": message}))
         raise kopf.TemporaryError(message, delay=REGISTRY_RETRY_SECONDS)
