@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +11,9 @@ from kopf.testing import KopfRunner
 
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
-from ferryman_testing.model_deployments import wait_until_degraded, wait_until_serving
+from ferryman_testing.model_deployments import status_of, wait_until_degraded, wait_until_serving
+from ferryman_testing.models import make_gradient_boosting_model
+from ferryman_testing.polling import wait_for
 
 # Pods to Ready (up to two minutes on a busy machine) before the checks.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
@@ -93,3 +97,47 @@ def test_objects_left_by_a_deleted_namesake_are_waited_for_not_reported(
     service = kubectl.get("service", "fraud", namespace)
     owner_uid = kubectl.get("modeldeployment", "fraud", namespace)["metadata"]["uid"]
     assert [ref["uid"] for ref in service["metadata"]["ownerReferences"]] == [owner_uid]
+
+
+def foreign_deployment(namespace: str, name: str) -> dict[str, Any]:
+    """A Deployment someone else made (its pods are simulated: nothing needs to run)."""
+    labels = {"app": "theirs"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"devcluster.ferryman.dev/simulate": "true"}},
+                "spec": {"containers": [{"name": "app", "image": "theirs:1", "command": ["sleep", "3600"]}]},
+            },
+        },
+    }
+
+
+def test_an_object_taken_mid_rollout_degrades_the_rollout_and_is_left_alone(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner, tmp_path: Path
+) -> None:
+    """Mid-rollout, someone replaces the canary Deployment with their own: the rollout timer does not fail
+    on every tick; the rollout ends Degraded naming the object, traffic goes back to stable, and the
+    stranger's Deployment is neither rewritten nor scaled down."""
+    strategy = {"canary": {"steps": [{"weight": 50}], "interval": "30s"}}
+    kubectl.apply([model_deployment("fraud", namespace, model_uri, strategy=strategy)])
+    wait_until_serving(kubectl, namespace)
+    new_uri = make_gradient_boosting_model(tmp_path / "v2", trees=12).model_path.as_uri()
+    kubectl.apply([model_deployment("fraud", namespace, new_uri, strategy=strategy)])
+    wait_for("canary at 50%", lambda: status_of(kubectl, namespace).get("canaryWeight") == 50, timeout=90)
+
+    kubectl.run("delete", "deployment", "fraud-canary", "-n", namespace, "--cascade=orphan", "--wait=true")
+    kubectl.apply([foreign_deployment(namespace, "fraud-canary")], field_manager="someone")
+    before = kubectl.get("deployment", "fraud-canary", namespace)
+    # The next analysis tick (every few seconds while traffic is split) applies the canary again.
+    status = wait_until_degraded(kubectl, namespace)
+    assert f"Deployment {namespace}/fraud-canary already exists" in status["message"], status["message"]
+    assert status["canaryWeight"] == 0
+    time.sleep(15)  # past the scale-down delay: a canary of ours would be scaled to 0 by now
+    after = kubectl.get("deployment", "fraud-canary", namespace)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"]["replicas"] == 2 and "ownerReferences" not in after["metadata"]

@@ -117,7 +117,8 @@ def serve_in_place(
         k8s.apply(manifest, config.field_manager)
     if previous.get("canaryVersion") or previous.get("canaryRetireAt"):
         # No traffic reaches a canary outside a rollout.
-        k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, deployment_name(md.metadata.name, "canary"), 0)
+        canary = deployment_name(md.metadata.name, "canary")
+        k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, canary, 0, owner_uid=md.metadata.uid)
     desired = serving_status(
         previous=previous,
         generation=md.metadata.generation,

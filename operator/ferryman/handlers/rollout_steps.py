@@ -20,9 +20,11 @@ from ferryman.api.vocabulary import ACTIVE_PHASES
 from ferryman.builders.naming import deployment_name
 from ferryman.builders.rollout_objects import analysis_record, build_rollout_objects, rollout_status
 from ferryman.builders.rollout_plan import fallback_inputs, rollout_inputs
+from ferryman.builders.serving_status import invalid_spec_status
 from ferryman.config import Settings
 from ferryman.handlers import registry_link
 from ferryman.handlers.rollout_observation import observe
+from ferryman.handlers.spec_errors import describe_rejected_manifest
 from ferryman.handlers.status_writes import write_status
 from ferryman.rollout import (
     AnalysisPolicy,
@@ -82,9 +84,41 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     state = RolloutState.from_status(previous)
     observation = observe(md, state, policy, memo.prometheus, now)
     decision = next_step(state, plan, policy, observation, now)
-    apply_decision(md, body, decision, previous, config, now, observation, policy)
+    try:
+        apply_decision(md, body, decision, previous, config, now, observation, policy)
+    except kopf.PermanentError as error:  # an object the cluster refuses: not ours, or a kind not served
+        _refused_mid_rollout(md, body, previous, config, describe_rejected_manifest(error), now)
+        memo.rollout_due = None
+        return
     requeue = decision.requeue_after_seconds
     memo.rollout_due = None if requeue is None else now + timedelta(seconds=requeue)
+
+
+def _refused_mid_rollout(
+    md: ModelDeployment, body: kopf.Body, previous: dict[str, Any], config: Settings, message: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Degraded with the refusal's message (it names the object and the fix), never a timer failing on
+    every tick. A running rollout first sends traffic back to stable, if the cluster takes that; after
+    that the timer stops (canaryRetireAt cleared) until the user fixes it and edits the spec."""
+    if previous.get("phase") in ACTIVE_PHASES:
+        try:
+            stop_unjudgeable_rollout(md, body, previous, config, message)
+            kopf.warn(body, reason="ObjectRefused", message=message)
+            return
+        except kopf.PermanentError as again:
+            message = (
+                f"{message}; traffic could not go back to stable either: {describe_rejected_manifest(again)}"
+            )
+    degraded = invalid_spec_status(
+        previous=previous, generation=md.metadata.generation, message=message, now=now
+    )
+    write_status(body, {**degraded, "canaryRetireAt": None})
+    if previous.get("message") != message:
+        kopf.warn(body, reason="ObjectRefused", message=message)
+    log.warning(
+        "%s/%s: the cluster refused a rollout object: %s", md.metadata.namespace, md.metadata.name, message
+    )
 
 
 def _handle_action(
@@ -167,7 +201,8 @@ def apply_decision(
     for manifest in build_rollout_objects(md, decision, previous, config):
         k8s.apply(manifest, config.field_manager)
     if decision.scale_canary_down and previous.get("canaryRetireAt"):
-        k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, deployment_name(md.metadata.name, "canary"), 0)
+        canary = deployment_name(md.metadata.name, "canary")
+        k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, canary, 0, owner_uid=md.metadata.uid)
     status = rollout_status(
         decision, previous, canary_uri=previous.get("canaryUri"), generation=md.metadata.generation, now=now
     )

@@ -154,8 +154,15 @@ def patch_metadata(kind: ResourceKind, namespace: str | None, name: str, metadat
     _call("PATCH", path, body={"metadata": metadata}, content_type=MERGE_CONTENT_TYPE)
 
 
-def scale(kind: ResourceKind, namespace: str | None, name: str, replicas: int) -> None:
-    """Set replicas through the scale subresource, leaving the rest of the object alone; absent is fine."""
+def scale(kind: ResourceKind, namespace: str | None, name: str, replicas: int, owner_uid: str | None) -> None:
+    """Set replicas through the scale subresource, leaving the rest of the object alone; absent is fine.
+
+    Only an object whose controller is `owner_uid`: one of that name made by someone else is left as it
+    is (scaling a stranger's Deployment to 0 would be a takeover). The GET-then-PATCH window is as in
+    `_refuse_takeover`."""
+    existing = get(kind, namespace, name)
+    if existing is None or _controller_uid(existing.get("metadata") or {}) != owner_uid:
+        return
     path = kind.object_path(namespace, name) + "/scale"
     with contextlib.suppress(NotFound):
         _call("PATCH", path, body={"spec": {"replicas": replicas}}, content_type=MERGE_CONTENT_TYPE)
