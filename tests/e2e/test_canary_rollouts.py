@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,26 +128,51 @@ def test_canary_with_high_latency_is_rolled_back(
 def test_errors_only_the_gateway_sees_roll_the_canary_back(
     kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
 ) -> None:
-    """The canary's serving processes die under load: Traefik answers users 502/503 for that backend,
-    which no pod ever counts. The error check reads the gateway's per-backend counts, so the rise is
-    seen and the canary rolled back, with an Event that says it was measured at the gateway."""
+    """The canary's pod stays Ready to its probes but refuses every connection from outside (as a broken
+    network policy or sidecar would): Traefik answers users 502 for that backend, and no pod ever counts
+    those. The error check reads the gateway's per-backend counts, so the canary is rolled back, with an
+    Event that says it was measured at the gateway."""
     strategy = canary([50], interval="30s")
     deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
-    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as load:
         apply_model(kubectl, namespace, gateway, models["v2"], strategy)
         wait_for("canary at 50%", lambda: status_of(kubectl, namespace).get("canaryWeight") == 50, timeout=90)
-        pids = wait_for(
-            "the canary's processes", lambda: serving_processes(kubectl, namespace, "canary", models["v2"])
+        (pid, *_) = wait_for(
+            "the canary's process", lambda: serving_processes(kubectl, namespace, "canary", models["v2"])
         )
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        status = wait_for_rollout_end(kubectl, namespace, models["v2"], timeout=60)
+        with refusing_outside_connections(pid, canary_pod_ip(kubectl, namespace)):
+            status = wait_for_rollout_end(kubectl, namespace, models["v2"], timeout=60)
+        report = load.stop()
     assert status["phase"] == "RolledBack", status
-    assert status["canaryWeight"] == 0
+    assert report.codes[502] > 0, report  # users did see the gateway's errors
     assert status["lastAnalysis"]["errorSource"] == "gateway", status["lastAnalysis"]
     (message,) = events(kubectl, namespace, "RolledBack")
     assert "error rate" in message and "at the gateway" in message, message
+
+
+def canary_pod_ip(kubectl: Kubectl, namespace: str) -> str:
+    return kubectl.run("get", "pods", "-n", namespace, "-l", "ferryman.dev/track=canary",
+                       "-o", "jsonpath={.items[0].status.podIP}")  # fmt: skip
+
+
+@contextlib.contextmanager
+def refusing_outside_connections(pid: int, pod_ip: str) -> Iterator[None]:
+    """In the pod's network namespace, TCP resets for connections to pod_ip from any other address; the
+    dev cluster's probes connect from inside (source pod_ip) and still pass."""
+    netns = subprocess.run(["ip", "netns", "identify", str(pid)], capture_output=True, text=True, check=True)
+    in_pod = ["ip", "netns", "exec", netns.stdout.strip(), "nft"]
+    rules = f"""table inet e2e_refuse {{
+        chain input {{
+            type filter hook input priority 0;
+            ip daddr {pod_ip} ip saddr != {pod_ip} tcp dport 8080 reject with tcp reset
+        }}
+    }}
+    """
+    subprocess.run([*in_pod, "-f", "-"], input=rules, text=True, check=True)
+    try:
+        yield
+    finally:
+        subprocess.run([*in_pod, "delete", "table", "inet", "e2e_refuse"], check=True)
 
 
 def test_canary_that_never_gets_ready_fails_cleanly(
