@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 
 from ferryman.api import training_contract as contract
+from ferryman.train.serving_check import serve_rows
 from ferryman_testing import REPO_ROOT
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.registry import Registry
@@ -172,3 +174,8 @@ def test_bad_data_stops_the_run_and_registers_nothing(
     assert bad.run.data.metrics["data_check.radius-nulls"] == pytest.approx(50 / 569)
     assert contract.RUN_TAG_MODEL_VERSION not in bad.run.data.tags
     assert versions(mlflow) == before
+
+
+def test_serving_check_refuses_a_model_the_serving_image_cannot_load() -> None:
+    with pytest.raises(RuntimeError, match=r"the serving image cannot load the candidate model: \w+"):
+        serve_rows(b"not an onnx model", np.zeros((2, 30), dtype=np.float32))

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,13 +37,20 @@ class TrainingRun:
         self.data_checks: list[CheckResult] = []
         self.data_sha256: str | None = None
 
-    def check_data(self, frame: pd.DataFrame, checks: Sequence[DataCheck] | None = None) -> list[CheckResult]:
-        """Run the TrainingJob's data checks (or `checks`) on frame, log each measured value as
-        `data_check.<name>` and the frame's content hash; raise DataCheckFailed if any failed."""
+    def check_data(
+        self, frame: pd.DataFrame, checks: Sequence[DataCheck] | None = None, gx_suite: Any = None
+    ) -> list[CheckResult]:
+        """Run the TrainingJob's data checks (or `checks`), and a Great Expectations suite when given,
+        on frame; log each measured value as `data_check.<name>` and the frame's content hash; raise
+        DataCheckFailed if any failed."""
         mlflow = quiet_mlflow()
         self.data_sha256 = frame_sha256(frame)
         mlflow.set_tag(contract.RUN_TAG_DATA_HASH, self.data_sha256)
         results = run_data_checks(frame, self.context.data_checks if checks is None else checks)
+        if gx_suite is not None:
+            from ferryman.train.gx_checks import run_gx_suite
+
+            results += run_gx_suite(frame, gx_suite)
         measured = {
             f"{contract.DATA_CHECK_METRIC_PREFIX}{r.name}": r.value for r in results if r.value is not None
         }

@@ -81,10 +81,11 @@ def _load(settings: Settings) -> DataPlane:
     """The repository's own load (fetch, session, profile, warm-up); it retries forever by design, so a
     model that cannot load is stopped after its first failure."""
     repository = ModelRepository(settings, ServingMetrics(settings.model_name))
-    # Its warning that no profile.json lies beside the model is about drift metrics nobody reads here.
+    # Its log speaks to a server's operator (no profile.json: drift metrics off; load failed: retrying);
+    # here the failure is raised with its cause instead, and drift metrics are not wanted.
     repository_log = logging.getLogger("ferryman_serving.repository")
     level = repository_log.level
-    repository_log.setLevel(logging.ERROR)
+    repository_log.setLevel(logging.CRITICAL)
     try:
         threading.Thread(target=repository.load, daemon=True).start()
         deadline = time.monotonic() + LOAD_TIMEOUT_SECONDS
