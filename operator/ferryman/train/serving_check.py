@@ -24,8 +24,10 @@ from ferryman.train.mlflow_client import quiet_mlflow
 from ferryman.train.onnx_model import as_feature_matrix
 from ferryman.train.run import TrainingRun
 from ferryman_serving.dataplane import DataPlane
+from ferryman_serving.datatypes import numpy_dtype_of
 from ferryman_serving.errors import ClientError
 from ferryman_serving.metrics import ServingMetrics
+from ferryman_serving.model import TensorSpec
 from ferryman_serving.repository import ModelRepository, ModelState
 from ferryman_serving.settings import Settings
 from ferryman_serving.sources import MODEL_FILENAME
@@ -63,9 +65,7 @@ def serve_rows(onnx_bytes: bytes, rows: np.ndarray) -> ServingCheck:
         assert input_spec is not None  # _load returned, so the model is serving
         latencies, problem = [], None
         for row in rows:
-            body = orjson.dumps({"inputs": [
-                {"name": input_spec.name, "datatype": "FP32", "shape": [1, row.size], "data": row.tolist()}
-            ]})  # fmt: skip
+            body = one_row_request(input_spec, row)
             started = time.perf_counter()
             try:
                 answer, _ = plane.infer_bytes(MODEL_NAME, None, body, None)
@@ -75,6 +75,14 @@ def serve_rows(onnx_bytes: bytes, rows: np.ndarray) -> ServingCheck:
             problem = problem or malformed(answer)
     p99 = float(np.percentile(latencies, 99))
     return ServingCheck(len(latencies), p99, problem is None, problem)
+
+
+def one_row_request(spec: TensorSpec, row: np.ndarray) -> bytes:
+    """An OIP JSON request of one feature row, in the datatype the model's input declares."""
+    dtype = numpy_dtype_of(spec.datatype)
+    values = row.astype(dtype) if dtype is not None else row
+    tensor = {"name": spec.name, "datatype": spec.datatype, "shape": [1, row.size], "data": values.tolist()}
+    return orjson.dumps({"inputs": [tensor]})
 
 
 def _load(settings: Settings) -> DataPlane:

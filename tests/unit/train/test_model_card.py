@@ -1,4 +1,4 @@
-"""The model card's text, and the serving check's judgement of one answer."""
+"""The model card's text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 from ferryman.train.card import ModelCard, render_card
 from ferryman.train.data_checks import CheckResult
-from ferryman.train.serving_check import malformed
 
 pytestmark = pytest.mark.unit
 
@@ -55,18 +54,3 @@ def test_card_says_how_to_reproduce_with_the_seed() -> None:
 def test_card_marks_what_was_not_recorded() -> None:
     text = render_card(ModelCard(model_name="m", intended_use="x", run_id="r", experiment="e"))
     assert "- Location: (not recorded)" in text and "## Metrics\n\n(none)" in text
-
-
-@pytest.mark.parametrize(
-    ("answer", "problem"),
-    [
-        (b'{"outputs": [{"name": "label", "shape": [1], "data": [1]}]}', None),
-        (b"not json", "not an inference response"),
-        (b'{"outputs": []}', "no outputs"),
-        (b'{"outputs": [{"name": "p", "shape": [1, 2], "data": [0.5]}]}', "shape [1, 2] and 1 values"),
-        (b'{"outputs": [{"name": "p", "shape": [2], "data": [1, 2]}]}', "shape [2]"),
-    ],
-)
-def test_serving_answers_are_judged_well_formed_or_not(answer: bytes, problem: str | None) -> None:
-    found = malformed(answer)
-    assert found is None if problem is None else problem in (found or "")
