@@ -5,7 +5,7 @@
 
 FERRYMAN_DATA_URI may name a CSV (path or file:// URL) with the same columns and a `target` column;
 unset, the bundled data is used. Exits 1 when a data check fails (the run is then FAILED in MLflow and
-nothing is registered).
+nothing is registered), 2 when the environment lacks what a run needs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ferryman.api.trainingjob import DataCheck
 from ferryman.train.champion import evaluate_champion
+from ferryman.train.context import ContractError
 from ferryman.train.data_checks import DataCheckFailed
 from ferryman.train.model import log_model
 from ferryman.train.onnx_model import onnx_predict, sklearn_to_onnx
@@ -85,6 +86,9 @@ def main() -> int:
     except DataCheckFailed as error:
         print(f"training stopped before it began: {error}", file=sys.stderr)
         return 1
+    except ContractError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

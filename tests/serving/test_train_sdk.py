@@ -179,3 +179,12 @@ def test_bad_data_stops_the_run_and_registers_nothing(
 def test_serving_check_refuses_a_model_the_serving_image_cannot_load() -> None:
     with pytest.raises(RuntimeError, match=r"the serving image cannot load the candidate model: \w+"):
         serve_rows(b"not an onnx model", np.zeros((2, 30), dtype=np.float32))
+
+
+def test_trainer_without_a_tracking_server_says_which_variable_is_missing() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FERRYMAN_", "MLFLOW_"))}
+    done = subprocess.run([sys.executable, str(TRAINER)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "cannot start: MLFLOW_TRACKING_URI is not set; set it to the MLflow server URL"
+    )
