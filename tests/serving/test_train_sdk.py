@@ -19,8 +19,12 @@ import httpx
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import accuracy_score
 
 from ferryman.api import training_contract as contract
+from ferryman.train.champion import evaluate_champion
+from ferryman.train.data_checks import DataCheckFailed
+from ferryman.train.run import training_run
 from ferryman.train.serving_check import serve_rows
 from ferryman_testing import REPO_ROOT
 from ferryman_testing.mlflow_server import MlflowServer
@@ -188,3 +192,50 @@ def test_trainer_without_a_tracking_server_says_which_variable_is_missing() -> N
     assert done.stderr.startswith(
         "cannot start: MLFLOW_TRACKING_URI is not set; set it to the MLflow server URL"
     )
+
+
+def contract_env(registry: Registry, uid: str, **extra: str) -> dict[str, str]:
+    return {
+        contract.ENV_TRACKING_URI: registry.url,
+        contract.ENV_EXPERIMENT: EXPERIMENT,
+        contract.ENV_REGISTERED_MODEL: MODEL,
+        contract.ENV_TRAINING_JOB_UID: uid,
+        **extra,
+    }
+
+
+def test_great_expectations_suite_fails_the_run_and_logs_its_values(mlflow: Registry) -> None:
+    """A failed GX expectation is logged as data_check.<expectation>.<column> and ends the run FAILED."""
+    frame = load_breast_cancer(as_frame=True).frame
+    suite = {"name": "s", "expectations": [
+        {"type": "expect_column_max_to_be_between", "kwargs": {"column": "mean radius", "max_value": 20}},
+    ]}  # fmt: skip
+    with (
+        pytest.raises(
+            DataCheckFailed, match="expect_column_max_to_be_between on column 'mean radius' NOT met"
+        ),
+        training_run(env=contract_env(mlflow, "uid-gx")) as run,
+    ):
+        run.check_data(frame, checks=[], gx_suite=suite)
+    failed = run_of(mlflow, "uid-gx")
+    assert failed.info.status == "FAILED"
+    assert (
+        failed.data.metrics["data_check.column_max_to_be_between.mean radius"] == frame["mean radius"].max()
+    )
+
+
+def test_champion_metric_is_the_one_the_operator_names(first: Trained, mlflow: Registry) -> None:
+    """FERRYMAN_CHAMPION_METRIC (the champion gate's metric) names champion.<metric>, not the script."""
+    mlflow.move_alias(MODEL, "production", "1")
+    data = load_breast_cancer()
+    env = contract_env(
+        mlflow,
+        "uid-metric",
+        **{contract.ENV_CHAMPION_ALIAS: "production", contract.ENV_CHAMPION_METRIC: "acc"},
+    )
+    with training_run(env=env) as run:
+        result = evaluate_champion(run, data.data, data.target, "accuracy", accuracy_score, output="label")
+    assert result is not None and (result.version, result.metric) == ("1", "acc")
+    logged = run_of(mlflow, "uid-metric").data
+    assert logged.metrics["champion.acc"] == result.value and "champion.accuracy" not in logged.metrics
+    assert logged.tags[contract.RUN_TAG_CHAMPION_VERSION] == "1"
