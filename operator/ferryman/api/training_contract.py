@@ -39,3 +39,7 @@ SERVING_VALID = "serving_valid"  # 1.0 when every serving answer was well formed
 # Version tags (the operator writes them after judging).
 VERSION_TAG_REJECTED = "ferryman.dev/rejected"  # value: JSON {trainingJob, at, reason, gates}
 VERSION_TAG_TRAINING_JOB = "ferryman.dev/training-job"  # NAMESPACE/NAME that produced the version
+
+# Run tags for lineage, added with the trainer SDK (read by people, not judged by the operator).
+RUN_TAG_DATA_URI = "ferryman.dev/data-uri"  # spec.data.uri, as the trainer was given it
+RUN_TAG_DATA_VERSION = "ferryman.dev/data-version"  # spec.data.version

@@ -1,0 +1,79 @@
+"""The champion: the version the promote alias names now, evaluated on the challenger's holdout.
+
+The operator compares `champion.<metric>` with the run's own `<metric>`; both come from this run, on the
+same rows, so a champion trained on other data is judged on today's holdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ferryman.api import training_contract as contract
+from ferryman.train.mlflow_client import quiet_mlflow
+from ferryman.train.onnx_model import onnx_predict
+from ferryman.train.run import TrainingRun
+
+log = logging.getLogger("ferryman.train.champion")
+
+Metric = Callable[[Any, Any], float]  # (true values, predictions) -> value, like sklearn.metrics
+
+
+@dataclass(frozen=True)
+class ChampionResult:
+    version: str
+    metric: str
+    value: float
+
+
+def evaluate_champion(
+    run: TrainingRun, features: Any, labels: Any, metric_name: str, metric: Metric, output: str | int = 0
+) -> ChampionResult | None:
+    """Download the champion's ONNX, predict `output` on features, log `champion.<metric_name>` and the
+    champion's version. None (nothing logged) when there is no alias or no version behind it yet: the
+    first model has nothing to beat. The metric name is FERRYMAN_CHAMPION_METRIC when the operator set it."""
+    context = run.context
+    alias = context.champion_alias
+    name = context.registered_model
+    if alias is None or name is None:
+        log.info("no champion alias or registered model given: no champion to evaluate")
+        return None
+    version = _aliased_version(name, alias)
+    if version is None:
+        log.info("alias %r of %r names no version yet: the first model has no champion to beat", alias, name)
+        return None
+    onnx_bytes = _download_onnx(name, version)
+    chosen = context.champion_metric or metric_name
+    value = float(metric(labels, onnx_predict(onnx_bytes, features, output)))
+    mlflow = quiet_mlflow()
+    mlflow.log_metric(f"{contract.CHAMPION_METRIC_PREFIX}{chosen}", value)
+    mlflow.set_tag(contract.RUN_TAG_CHAMPION_VERSION, version)
+    return ChampionResult(version, chosen, value)
+
+
+def _aliased_version(name: str, alias: str) -> str | None:
+    mlflow = quiet_mlflow()
+    try:
+        found = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException as error:
+        # No such registered model, or no such alias: both mean there is no champion yet.
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+    return str(found.version)
+
+
+def _download_onnx(name: str, version: str) -> bytes:
+    mlflow = quiet_mlflow()
+    with tempfile.TemporaryDirectory(prefix="ferryman-champion-") as scratch:
+        local = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=scratch)
+        )
+        found = sorted(local.rglob("*.onnx")) if local.is_dir() else [local]
+        if not found:
+            raise FileNotFoundError(f"champion {name} version {version} has no .onnx artifact to evaluate")
+        return found[0].read_bytes()
