@@ -11,6 +11,9 @@ annotation (Ready without a process): what is measured is the control loop, not 
 1. Latency: the alias of a tracked model is moved MOVES times; each time the clock runs from the
    registry call that moves it to the moment the canary Deployment's pod template names the new pinned
    version. Once with the MLflow webhook (and polling at the default 30 s), once with polling only.
+   Each move follows the moment the previous one was seen, i.e. just after a poll: the poll-only figure
+   is therefore the worst case, a full poll period (a move at a random moment waits half that on
+   average).
 2. Cost: 100 ModelDeployments tracking 10 aliases (10 each); registry requests per minute while idle,
    beside what one poll per object would cost (the anchor: each object, or each pod, asking for itself).
 """
