@@ -98,7 +98,8 @@ def test_a_worse_model_is_rejected_with_the_numbers_in_the_version_tag() -> None
     assert record["trainingJob"] == "risk/fraud-weekly"
     assert record["at"] == "2026-11-26T12:00:00Z"
     assert record["reason"] == (
-        "1 of 3 gates failed: champion:auc: auc 0.85 does not beat champion 0.9 (needs >= 0.91, minDelta 0.01)"
+        "1 of 3 gates failed: champion:auc: "
+        "auc 0.85 does not beat champion 0.9 (needs >= 0.91, minDelta 0.01)"
     )
     assert [g["passed"] for g in record["gates"]] == [True, True, False]
     status = judgement_status(judgement, {}, NOW)
