@@ -61,13 +61,15 @@ def judge_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
         tj = TrainingJob.model_validate(body)
     except ValueError:  # the create handler reports an invalid spec
         return
-    action = (tj.metadata.annotations or {}).get(ACTION_ANNOTATION)
-    if previous.get("phase") == "AwaitingApproval" and action not in ACTIONS:
+    waiting = previous.get("phase") == "AwaitingApproval"
+    # An action set before the wait began is kept for it: a person may approve while the gates are judged.
+    action = (tj.metadata.annotations or {}).get(ACTION_ANNOTATION) if waiting else None
+    if waiting and action not in ACTIONS:
         return
     registry = registry_for(memo, tj.spec.mlflow.tracking_uri)
     now = datetime.now(UTC)
     try:
-        if previous.get("phase") == "Validating":
+        if not waiting:
             judgement = read_and_judge(tj, registry, now)
         else:
             judgement = judge_approval(tj, "approve" if action == "approve" else "reject", previous, now)
@@ -78,7 +80,7 @@ def judge_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
     desired = judgement_status(judgement, previous, now)
     desired["conditions"] = _reachable(desired["conditions"], now)
     write_status(body, desired, kind=k8s.TRAINING_JOB)
-    if action in ACTIONS:
+    if action is not None:
         # Handled: cleared so that a later tick (or a later TrainingJob phase) never acts on it again.
         k8s.patch_metadata(k8s.TRAINING_JOB, tj.metadata.namespace, tj.metadata.name, _cleared())
     logger.info(
