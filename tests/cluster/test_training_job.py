@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,10 @@ def wait_for_phase(
     return wait_for(f"trainingjob {name} in {phases}", settled, timeout=120)
 
 
+def timestamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 def event_reasons(kubectl: Kubectl, namespace: str, name: str) -> list[str]:
     selector = f"involvedObject.kind=TrainingJob,involvedObject.name={name}"
     events = kubectl.get_json("events", "-n", namespace, "--field-selector", selector)["items"]
@@ -131,6 +136,10 @@ def test_passing_gates_move_the_alias_to_the_new_version(
     assert "JobCreated" in reasons and "JobValidating" in reasons and "Promoted" in reasons
     job = kubectl.get("job", "weekly-train", namespace)
     assert job["metadata"]["ownerReferences"][0]["kind"] == "TrainingJob"
+    # The goal: gates judged and the alias moved within 5 s of the Job completing (whole seconds).
+    lag = (timestamp(status["completedAt"]) - timestamp(job["status"]["completionTime"])).total_seconds()
+    print(f"Job complete -> alias moved: {lag:.0f} s")
+    assert lag <= 5
 
 
 def test_a_worse_model_is_rejected_with_the_numbers(
