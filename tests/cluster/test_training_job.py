@@ -182,11 +182,15 @@ def test_a_trainer_that_exits_non_zero_fails_after_its_retries(
 def test_a_trainer_that_registers_no_model_fails_saying_so(
     kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
 ) -> None:
-    kubectl.apply([training_job("nomodel", namespace, mlflow.url, env={"STANDIN_NO_VERSION": "1"})])
+    manifest = training_job("nomodel", namespace, mlflow.url, env={"STANDIN_NO_VERSION": "1"})
+    manifest["spec"]["schedule"] = "@daily"  # not implemented: said so, and the run happens once
+    kubectl.apply([manifest])
     status = wait_for_phase(kubectl, namespace, "nomodel")
     assert status["phase"] == "Failed"
     assert "registered no model version" in status["message"]
     assert status["runId"]
+    reasons = event_reasons(kubectl, namespace, "nomodel")
+    assert "NoModelVersion" in reasons and "ScheduleIgnored" in reasons
 
 
 def test_manual_approval_waits_then_ferryman_approve_moves_the_alias(

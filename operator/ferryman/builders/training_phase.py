@@ -98,6 +98,16 @@ def tj_key(tj: TrainingJob) -> str:
     return f"{tj.metadata.namespace}/{tj.metadata.name}"
 
 
+def schedule_ignored_message(tj: TrainingJob) -> str | None:
+    """Recurring runs are not implemented yet: say so instead of silently running once."""
+    if tj.spec.schedule is None:
+        return None
+    return (
+        f"spec.schedule {tj.spec.schedule!r} is not implemented yet: this TrainingJob runs once; "
+        "create a TrainingJob per run (e.g. from a CronJob) until it is"
+    )
+
+
 def no_run_message(tj: TrainingJob) -> str:
     return (
         f"the training Job succeeded but experiment {tj.spec.mlflow.experiment!r} holds no run tagged "

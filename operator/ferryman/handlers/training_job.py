@@ -27,6 +27,7 @@ from ferryman.builders.training_phase import (
     JobOutcome,
     job_failed_message,
     phase_after_job,
+    schedule_ignored_message,
     training_status,
 )
 from ferryman.config import Settings
@@ -69,6 +70,9 @@ def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
     write_status(body, desired, kind=k8s.TRAINING_JOB)
     logger.info("training Job %s created", name, extra={"decision": "start_training"})
     kopf.event(body, type="Normal", reason="JobCreated", message=message)
+    ignored = schedule_ignored_message(tj)
+    if ignored is not None:
+        kopf.warn(body, reason="ScheduleIgnored", message=ignored)
 
 
 def _fail(

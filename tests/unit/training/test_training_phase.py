@@ -17,6 +17,7 @@ from ferryman.builders.training_phase import (
     judge_run,
     judgement_status,
     phase_after_job,
+    schedule_ignored_message,
 )
 from tests.unit.training.cases import training_job
 
@@ -138,3 +139,9 @@ def test_approval_moves_the_alias_and_rejection_tags_the_version() -> None:
     assert rejected.phase == "Rejected" and rejected.aliases == ()
     record = json.loads(rejected.version_tags[contract.VERSION_TAG_REJECTED])
     assert record["reason"] == "rejected by hand (ferryman.dev/action: reject)"
+
+
+def test_a_schedule_is_reported_as_not_implemented_instead_of_ignored_silently() -> None:
+    assert schedule_ignored_message(training_job()) is None
+    message = schedule_ignored_message(training_job(schedule="@daily"))
+    assert message is not None and "spec.schedule '@daily' is not implemented yet" in message
