@@ -215,3 +215,40 @@ def test_manual_approval_waits_then_ferryman_approve_moves_the_alias(
     annotations = kubectl.get("trainingjob", "reviewed", namespace)["metadata"].get("annotations") or {}
     assert "ferryman.dev/action" not in annotations
     assert "Approved" in event_reasons(kubectl, namespace, "reviewed")
+
+
+def finished_runs(registry: Registry) -> list[Any]:
+    experiment = registry.client.get_experiment_by_name("fraud-training")
+    if experiment is None:
+        return []
+    runs = registry.client.search_runs([experiment.experiment_id])
+    return [run for run in runs if run.info.status == "FINISHED"]
+
+
+def test_an_mlflow_outage_while_judging_is_a_condition_and_a_retry_not_a_failure(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
+) -> None:
+    env = {"STANDIN_LINGER": "15"}
+    kubectl.apply([training_job("outage", namespace, mlflow.url, env=env)])
+    registry = Registry(mlflow.url)
+    wait_for("the trainer's run logged", lambda: finished_runs(registry), timeout=90)
+    mlflow.stop()  # the Job completes while MLflow is down
+    try:
+
+        def unreachable() -> dict[str, Any]:
+            status = status_of(kubectl, namespace, "outage")
+            reachable = {c["type"]: c for c in status.get("conditions", [])}.get("MlflowReachable", {})
+            if reachable.get("status") != "False":
+                raise NotYet(status)
+            return status
+
+        status = wait_for("condition MlflowReachable False", unreachable, timeout=90)
+        assert status["phase"] == "Validating", "an outage is not a verdict"
+        assert "MlflowUnreachable" in event_reasons(kubectl, namespace, "outage")
+    finally:
+        mlflow.start()
+    status = wait_for_phase(kubectl, namespace, "outage")
+    assert status["phase"] == "Succeeded", status.get("message")
+    assert registry.alias_version(MODEL, "production") == status["modelVersion"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["MlflowReachable"] == "True"

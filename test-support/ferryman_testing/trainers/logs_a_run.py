@@ -6,6 +6,7 @@ a champion alias set, it logs the champion's metric as champion.<metric>. Knobs 
   STANDIN_AUC         the auc it logs (default 0.9)
   STANDIN_EXIT        exit with this code before logging anything (a trainer that crashes)
   STANDIN_NO_VERSION  1: log the run but register no model
+  STANDIN_LINGER      seconds to wait after the run is logged and finished, before exiting
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -67,6 +69,8 @@ def main() -> int:
         version = client.create_model_version(model, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
         mlflow.set_tag(contract.RUN_TAG_MODEL_VERSION, str(version.version))
     print(f"stand-in trainer: run {run.info.run_id}, version {version.version}, auc {auc}")
+    # Lets a test take MLflow down between the run being logged and the Job completing.
+    time.sleep(float(env.get("STANDIN_LINGER", "0")))
     return 0
 
 
