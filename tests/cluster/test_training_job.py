@@ -252,3 +252,31 @@ def test_an_mlflow_outage_while_judging_is_a_condition_and_a_retry_not_a_failure
     assert registry.alias_version(MODEL, "production") == status["modelVersion"]
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions["MlflowReachable"] == "True"
+
+
+def test_a_job_of_that_name_made_by_someone_else_is_never_taken_over(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
+) -> None:
+    theirs = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "taken-train", "namespace": namespace},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {"name": "main", "image": "python", "command": [sys.executable, "-c", "pass"]}
+                    ],
+                }
+            },
+        },
+    }
+    kubectl.apply([theirs])
+    kubectl.apply([training_job("taken", namespace, mlflow.url)])
+    status = wait_for_phase(kubectl, namespace, "taken")
+    assert status["phase"] == "Failed"
+    assert "Job " + namespace + "/taken-train already exists and is controlled by nobody" in status["message"]
+    job = kubectl.get("job", "taken-train", namespace)
+    assert not job["metadata"].get("ownerReferences"), "the Job stays its creator's"

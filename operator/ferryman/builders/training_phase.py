@@ -116,6 +116,27 @@ def no_run_message(tj: TrainingJob) -> str:
     )
 
 
+def version_not_from_run(
+    tj: TrainingJob, run_id: str, version: str, produced_by: str | None, lookup_error: str = ""
+) -> Judgement | None:
+    """Failed when the version the run names is not in the registry (produced_by None) or came from
+    another run: the gates judged this run's numbers, so they must not promote someone else's model."""
+    model = tj.spec.mlflow.registered_model
+    if produced_by is None:
+        message = (
+            f"run {run_id} names version {version} of {model!r}, which the registry does not have "
+            f"({lookup_error}); the trainer must register the model it tags"
+        )
+    elif produced_by != run_id:
+        message = (
+            f"version {version} of {model!r} was produced by run {produced_by}, not by this "
+            f"TrainingJob's run {run_id}; the trainer must tag the version it registered"
+        )
+    else:
+        return None
+    return Judgement(phase="Failed", reason="NoModelVersion", message=message, run_id=run_id)
+
+
 def rejected_tag(tj: TrainingJob, now: datetime, reason: str, gates: list[GateResult]) -> str:
     record = {
         "trainingJob": tj_key(tj),

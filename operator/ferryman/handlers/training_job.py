@@ -31,7 +31,7 @@ from ferryman.builders.training_phase import (
     training_status,
 )
 from ferryman.config import Settings
-from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
+from ferryman.handlers.spec_errors import describe_validation_error
 from ferryman.handlers.status_writes import write_status
 
 PLURAL = "trainingjobs"
@@ -59,7 +59,7 @@ def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
         try:
             k8s.apply(manifest, config.field_manager)
         except kopf.PermanentError as error:
-            _fail(body, previous, describe_rejected_manifest(error), now, logger)
+            _fail(body, previous, _refused(error), now, logger)
     if previous.get("phase") is not None:
         return
     message = f"training Job {name} created; waiting for its pod"
@@ -73,6 +73,13 @@ def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
     ignored = schedule_ignored_message(tj)
     if ignored is not None:
         kopf.warn(body, reason="ScheduleIgnored", message=ignored)
+
+
+def _refused(error: kopf.PermanentError) -> str:
+    """The cluster refused the Job: a ClusterRefused names the object and the fix already."""
+    if isinstance(error, k8s.ClusterRefused):
+        return str(error)
+    return f"spec.template: the API server refused the training Job built from it: {error}"
 
 
 def _fail(

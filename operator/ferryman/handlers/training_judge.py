@@ -25,6 +25,7 @@ from ferryman.builders.training_phase import (
     judge_run,
     judgement_status,
     no_run_message,
+    version_not_from_run,
 )
 from ferryman.config import Settings
 from ferryman.handlers.status_writes import write_status
@@ -104,24 +105,13 @@ def read_and_judge(tj: TrainingJob, registry: MlflowRegistry, now: datetime) -> 
     judgement = judge_run(tj, RunFacts(run.run_id, run.metrics, run.tags), now)
     if judgement.model_version is None:
         return judgement
-    model = tj.spec.mlflow.registered_model
     try:
-        version = registry.model_version(model, judgement.model_version)
+        found = registry.model_version(tj.spec.mlflow.registered_model, judgement.model_version)
     except RegistryError as error:
         if error.status is None or error.status >= 500:
             raise
-        message = (
-            f"run {run.run_id} names version {judgement.model_version} of {model!r}, which the registry "
-            f"does not have ({error}); the trainer must register the model it tags"
-        )
-        return Judgement(phase="Failed", reason="NoModelVersion", message=message, run_id=run.run_id)
-    if version.run_id != run.run_id:
-        message = (
-            f"version {judgement.model_version} of {model!r} was produced by run {version.run_id}, not "
-            f"by this TrainingJob's run {run.run_id}; the trainer must tag the version it registered"
-        )
-        return Judgement(phase="Failed", reason="NoModelVersion", message=message, run_id=run.run_id)
-    return judgement
+        return version_not_from_run(tj, run.run_id, judgement.model_version, None, str(error)) or judgement
+    return version_not_from_run(tj, run.run_id, judgement.model_version, found.run_id) or judgement
 
 
 def carry_out(tj: TrainingJob, registry: MlflowRegistry, judgement: Judgement) -> None:

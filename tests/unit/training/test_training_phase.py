@@ -18,6 +18,7 @@ from ferryman.builders.training_phase import (
     judgement_status,
     phase_after_job,
     schedule_ignored_message,
+    version_not_from_run,
 )
 from tests.unit.training.cases import training_job
 
@@ -145,3 +146,14 @@ def test_a_schedule_is_reported_as_not_implemented_instead_of_ignored_silently()
     assert schedule_ignored_message(training_job()) is None
     message = schedule_ignored_message(training_job(schedule="@daily"))
     assert message is not None and "spec.schedule '@daily' is not implemented yet" in message
+
+
+def test_a_version_the_registry_lacks_or_another_run_produced_fails_the_training_job() -> None:
+    tj = training_job()
+    assert version_not_from_run(tj, "r1", "4", "r1") is None
+    missing = version_not_from_run(tj, "r1", "4", None, "HTTP 404: RESOURCE_DOES_NOT_EXIST")
+    assert missing is not None and missing.phase == "Failed" and missing.reason == "NoModelVersion"
+    assert "which the registry does not have (HTTP 404: RESOURCE_DOES_NOT_EXIST)" in missing.message
+    foreign = version_not_from_run(tj, "r1", "4", "r0")
+    assert foreign is not None and foreign.phase == "Failed"
+    assert "was produced by run r0, not by this TrainingJob's run r1" in foreign.message
