@@ -4,6 +4,7 @@ the operator judges the gates from what MLflow holds and moves the alias (or rej
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -215,6 +216,9 @@ def test_manual_approval_waits_then_ferryman_approve_moves_the_alias(
     annotations = kubectl.get("trainingjob", "reviewed", namespace)["metadata"].get("annotations") or {}
     assert "ferryman.dev/action" not in annotations
     assert "Approved" in event_reasons(kubectl, namespace, "reviewed")
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        ferryman("reject", "tj", "reviewed", "-n", namespace, kubeconfig=Path(cluster.kubeconfig))
+    assert "is in phase Succeeded, not AwaitingApproval" in refused.value.stderr
 
 
 def finished_runs(registry: Registry) -> list[Any]:
