@@ -35,14 +35,22 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(action, help=text)
         _add_target(command)
         command.set_defaults(run=_request_action, action=action)
+    for action, text in (
+        ("approve", "approve a TrainingJob waiting in AwaitingApproval: its alias moves"),
+        ("reject", "reject a TrainingJob waiting in AwaitingApproval: its version is tagged rejected"),
+    ):
+        command = commands.add_parser(action, help=text)
+        command.add_argument("kind", choices=["tj", "trainingjob"], help="what to act on (a TrainingJob)")
+        _add_target(command, "TrainingJob name")
+        command.set_defaults(run=_request_training_action, action=action)
     status = commands.add_parser("status", help="show a ModelDeployment's rollout")
     _add_target(status)
     status.set_defaults(run=_show_status)
     return parser
 
 
-def _add_target(command: argparse.ArgumentParser) -> None:
-    command.add_argument("name", help="ModelDeployment name")
+def _add_target(command: argparse.ArgumentParser, what: str = "ModelDeployment name") -> None:
+    command.add_argument("name", help=what)
     command.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
 
 
@@ -54,6 +62,29 @@ def _request_action(options: argparse.Namespace) -> int:
     metadata = {"annotations": {ACTION_ANNOTATION: options.action}}
     k8s.patch_metadata(k8s.MODEL_DEPLOYMENT, options.namespace, options.name, metadata)
     print(f"modeldeployment {options.namespace}/{options.name}: {options.action} requested")
+    return 0
+
+
+def _request_training_action(options: argparse.Namespace) -> int:
+    """The same annotation on a TrainingJob; the operator acts on it only in phase AwaitingApproval."""
+    from ferryman import k8s
+    from ferryman.api import ACTION_ANNOTATION
+
+    found = k8s.get(k8s.TRAINING_JOB, options.namespace, options.name)
+    if found is None:
+        print(f"trainingjob {options.namespace}/{options.name} not found", file=sys.stderr)
+        return 1
+    phase = (found.get("status") or {}).get("phase")
+    if phase != "AwaitingApproval":
+        print(
+            f"trainingjob {options.namespace}/{options.name} is in phase {phase or 'Pending'}, not "
+            "AwaitingApproval: only a run that passed its gates with promote.approval: manual waits for this",
+            file=sys.stderr,
+        )
+        return 1
+    metadata = {"annotations": {ACTION_ANNOTATION: options.action}}
+    k8s.patch_metadata(k8s.TRAINING_JOB, options.namespace, options.name, metadata)
+    print(f"trainingjob {options.namespace}/{options.name}: {options.action} requested")
     return 0
 
 

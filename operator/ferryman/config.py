@@ -40,6 +40,14 @@ class Settings(BaseSettings):
             "logged, never written to an object."
         ),
     )
+    training_token_secret: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+$",
+        description=(
+            "NAME/KEY of a Secret (in the TrainingJob's namespace) holding the MLflow token of training "
+            "pods: given to them as MLFLOW_TRACKING_TOKEN through valueFrom.secretKeyRef, never copied."
+        ),
+    )
     registry_poll_seconds: float = Field(
         30.0,
         ge=1,

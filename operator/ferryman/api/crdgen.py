@@ -39,9 +39,13 @@ PRINTER_COLUMNS: dict[type[ApiResource], list[dict[str, Any]]] = {
     TrainingJob: [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Version", "type": "string", "jsonPath": ".status.modelVersion"},
+        # The first gate (data checks, then metric gates, then the champion comparison), with its value.
+        {"name": "Gate", "type": "string", "jsonPath": ".status.gates[0].name"},
+        {"name": "Value", "type": "number", "jsonPath": ".status.gates[0].value"},
         AGE,
         {"name": "Run", "type": "string", "jsonPath": ".status.runId", "priority": 1},
         {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
+        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
     ],
     DriftMonitor: [
         {"name": "Target", "type": "string", "jsonPath": ".spec.modelDeploymentRef.name"},

@@ -10,7 +10,10 @@ from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, C
 from ferryman.api.meta import ApiResource, Condition
 from ferryman.api.podtemplate import TrainingPodTemplate
 
-TrainingPhase = Literal["Pending", "Running", "Validating", "Succeeded", "Rejected", "Failed"]
+TrainingPhase = Literal[
+    "Pending", "Running", "Validating", "AwaitingApproval", "Succeeded", "Rejected", "Failed"
+]
+Approval = Literal["auto", "manual"]
 DataCheckKind = Literal["rowCount", "nullFraction", "mean", "min", "max", "uniqueFraction"]
 
 # Messages name the field relative to the TrainingJob spec: the same spec is embedded in a DriftMonitor's
@@ -110,6 +113,23 @@ class PromoteSpec(ApiModel):
 
     alias: str = Field(
         max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_-]+$", description="Alias to move, e.g. production."
+    )
+    approval: Approval = Field(
+        default="auto",
+        description=(
+            "auto: the alias moves as soon as every gate passed. manual: the TrainingJob waits in phase "
+            "AwaitingApproval until `ferryman approve tj NAME` (or the annotation ferryman.dev/action: "
+            "approve); `ferryman reject tj NAME` (action: reject) leaves it Rejected."
+        ),
+    )
+    staging_alias: str | None = Field(
+        default=None,
+        max_length=MAX_NAME,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description=(
+            "Alias moved first, as soon as every gate passed (e.g. staging), before alias; with manual "
+            "approval it moves before the wait, and alias only after approval."
+        ),
     )
 
 

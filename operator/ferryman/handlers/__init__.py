@@ -1,5 +1,12 @@
 """Thin Kopf handlers. Importing this package registers all of them (`kopf run -m ferryman.handlers`)."""
 
-from ferryman.handlers import alias_follow, model_deployment, rollout_steps, startup
+from ferryman.handlers import (
+    alias_follow,
+    model_deployment,
+    rollout_steps,
+    startup,
+    training_job,
+    training_judge,
+)
 
-__all__ = ["alias_follow", "model_deployment", "rollout_steps", "startup"]
+__all__ = ["alias_follow", "model_deployment", "rollout_steps", "startup", "training_job", "training_judge"]

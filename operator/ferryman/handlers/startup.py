@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS
+from ferryman.builders.training_job import TRAINING_JOB_SELECTOR
 from ferryman.config import Settings
 from ferryman.handlers.failure_events import install_failure_events
 from ferryman.prometheus import GatewayLatency, PrometheusSource
@@ -56,6 +57,8 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     # The API server filters the Deployment watch: without this Kopf lists and caches every
     # Deployment in the cluster and drops the others client-side (the handler's labels filter).
     settings.watching.label_selectors["apps", "deployments"] = STABLE_DEPLOYMENT_SELECTOR
+    # Likewise for Jobs: only the training Jobs the operator made (see training_job_changed).
+    settings.watching.label_selectors["batch", "jobs"] = TRAINING_JOB_SELECTOR
 
 
 @kopf.on.startup()

@@ -1,4 +1,4 @@
-"""The one way handlers write a ModelDeployment's status from what they read."""
+"""The one way handlers write a ModelDeployment's (or TrainingJob's) status from what they read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from ferryman import k8s
 from ferryman.builders.status import status_patch
 
 
-def write_status(body: kopf.Body, desired: dict[str, Any]) -> bool:
+def write_status(
+    body: kopf.Body, desired: dict[str, Any], kind: k8s.ResourceKind = k8s.MODEL_DEPLOYMENT
+) -> bool:
     """Write the keys of `desired` that differ from the status in `body`; True when something was written.
 
     With a resourceVersion precondition: if anyone wrote the object since it was read, the write fails
@@ -22,7 +24,7 @@ def write_status(body: kopf.Body, desired: dict[str, Any]) -> bool:
         return False
     metadata = body.metadata
     k8s.patch_status(
-        k8s.MODEL_DEPLOYMENT, metadata.namespace, metadata.name or "", changes,
+        kind, metadata.namespace, metadata.name or "", changes,
         resource_version=metadata.get("resourceVersion"),
     )  # fmt: skip
     return True

@@ -15,11 +15,15 @@ from ferryman.k8s.resources import KNOWN_KINDS, ResourceKind, kind_of
 
 MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
 DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
+TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
+JOB = KNOWN_KINDS[("batch/v1", "Job")]
 
 __all__ = [
     "DEPLOYMENT",
+    "JOB",
     "KNOWN_KINDS",
     "MODEL_DEPLOYMENT",
+    "TRAINING_JOB",
     "ClusterRefused",
     "KindNotServed",
     "NotFound",

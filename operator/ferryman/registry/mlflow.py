@@ -24,6 +24,9 @@ API_PREFIX = "/api/2.0/mlflow"
 ALIAS_ENDPOINT = f"{API_PREFIX}/registered-models/alias"
 SET_TAG_ENDPOINT = f"{API_PREFIX}/model-versions/set-tag"
 DELETE_TAG_ENDPOINT = f"{API_PREFIX}/model-versions/delete-tag"
+EXPERIMENT_BY_NAME_ENDPOINT = f"{API_PREFIX}/experiments/get-by-name"
+RUNS_SEARCH_ENDPOINT = f"{API_PREFIX}/runs/search"
+MODEL_VERSION_ENDPOINT = f"{API_PREFIX}/model-versions/get"
 # Enough of an error body to say what went wrong, short enough for a status message or an Event.
 BODY_EXCERPT_CHARS = 200
 
@@ -52,6 +55,25 @@ class RegistryError(RuntimeError):
 
 class AliasNotFound(RegistryError):
     """The registered model has no such alias (or no such model)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One tracked run: its id, the latest value of each metric, its tags."""
+
+    run_id: str
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionRecord:
+    """One registered model version: the run that produced it and its tags."""
+
+    model: str
+    version: str
+    run_id: str
+    tags: Mapping[str, str]
 
 
 class MlflowRegistry:
@@ -88,6 +110,41 @@ class MlflowRegistry:
             raise
         return _alias_target(model, alias, answer, self._describe("GET", ALIAS_ENDPOINT))
 
+    def find_run(self, experiment: str, tag: str, value: str) -> RunRecord | None:
+        """The newest run of `experiment` whose tag `tag` is `value`; None when there is none (or no such
+        experiment: a trainer that never logged creates none)."""
+        try:
+            found = self._call("GET", EXPERIMENT_BY_NAME_ENDPOINT, params={"experiment_name": experiment})
+        except RegistryError as error:
+            if error.status == 404:
+                return None
+            raise
+        experiment_id = str((found.get("experiment") or {}).get("experiment_id", ""))
+        quoted = value.replace("'", "\\'")
+        body = {
+            "experiment_ids": [experiment_id],
+            "filter": f"tags.`{tag}` = '{quoted}'",
+            "order_by": ["attributes.start_time DESC"],
+            "max_results": 1,
+        }
+        runs = self._call("POST", RUNS_SEARCH_ENDPOINT, body=body).get("runs") or []
+        if not runs:
+            return None
+        return _run_record(runs[0], self._describe("POST", RUNS_SEARCH_ENDPOINT))
+
+    def model_version(self, model: str, version: str) -> ModelVersionRecord:
+        """A registered version; RegistryError (status 404) when there is no such version."""
+        answer = self._call("GET", MODEL_VERSION_ENDPOINT, params={"name": model, "version": version})
+        found = answer.get("model_version")
+        if not isinstance(found, dict):
+            raise RegistryError(
+                redact_urls_in_text(f"{self._describe('GET', MODEL_VERSION_ENDPOINT)}: no model_version")
+            )
+        tags = _key_values(found.get("tags"), self._describe("GET", MODEL_VERSION_ENDPOINT))
+        return ModelVersionRecord(
+            model=model, version=version, run_id=str(found.get("run_id", "")), tags=MappingProxyType(tags)
+        )
+
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self._call("POST", ALIAS_ENDPOINT, body={"name": model, "alias": alias, "version": version})
 
@@ -106,7 +163,7 @@ class MlflowRegistry:
         endpoint: str,
         *,
         params: Mapping[str, str] | None = None,
-        body: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Send one request and return its JSON object; anything else raises RegistryError."""
         with self._calls_lock:
@@ -148,14 +205,35 @@ def _alias_target(model: str, alias: str, answer: dict[str, Any], source: str) -
     number = version.get("version") if isinstance(version, dict) else None
     if not isinstance(version, dict) or not isinstance(number, str) or not number:
         raise RegistryError(redact_urls_in_text(f"{source}: answer has no model_version.version"))
-    tags: dict[str, str] = {}
-    for tag in version.get("tags", []):
-        if not isinstance(tag, dict) or not isinstance(tag.get("key"), str):
-            raise RegistryError(redact_urls_in_text(f"{source}: malformed tag {tag!r}"))
-        # Protobuf's JSON form may leave out a field that holds its default, here "".
-        tags[tag["key"]] = str(tag.get("value", ""))
+    tags = _key_values(version.get("tags"), source)
     # Read-only: the cache hands this one object to every caller.
     return AliasTarget(model=model, alias=alias, version=number, tags=MappingProxyType(tags))
+
+
+def _key_values(entries: Any, source: str) -> dict[str, str]:
+    """MLflow's [{key, value}] lists (tags) as a dict."""
+    values: dict[str, str] = {}
+    for entry in entries or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+            raise RegistryError(redact_urls_in_text(f"{source}: malformed tag {entry!r}"))
+        # Protobuf's JSON form may leave out a field that holds its default, here "".
+        values[entry["key"]] = str(entry.get("value", ""))
+    return values
+
+
+def _run_record(run: Any, source: str) -> RunRecord:
+    info = run.get("info") if isinstance(run, dict) else None
+    run_id = info.get("run_id") if isinstance(info, dict) else None
+    if not isinstance(run_id, str) or not run_id:
+        raise RegistryError(redact_urls_in_text(f"{source}: run without info.run_id"))
+    data = run.get("data") or {}
+    metrics: dict[str, float] = {}
+    for metric in data.get("metrics") or []:
+        # runs/search returns each metric's latest value only.
+        if isinstance(metric, dict) and isinstance(metric.get("key"), str):
+            metrics[metric["key"]] = float(metric.get("value", 0.0))
+    tags = _key_values(data.get("tags"), source)
+    return RunRecord(run_id=run_id, metrics=MappingProxyType(metrics), tags=MappingProxyType(tags))
 
 
 def _excerpt(response: httpx.Response) -> str:

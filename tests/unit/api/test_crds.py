@@ -140,7 +140,10 @@ def test_printer_columns_point_at_real_fields(resource: Any) -> None:
         for part in column["jsonPath"].strip(".").split("."):
             if part == "creationTimestamp" and node is schema["properties"]["metadata"]:
                 break
-            node = node["properties"][part]
+            field, indexed, _ = part.partition("[")
+            node = node["properties"][field]
+            if indexed:  # gates[0]: an element of a list
+                node = node["items"]
 
 
 def test_condition_lists_merge_by_type() -> None:

@@ -1,0 +1,248 @@
+"""A TrainingJob's phases as pure decisions: from its Job's status, then from what MLflow holds for its run.
+
+Pending → Running (the Job has an active pod) → Validating (the Job succeeded) → Succeeded | Rejected,
+or AwaitingApproval before Succeeded with promote.approval: manual. Failed when the Job fails (retries
+used up, deadline) or the run is not there to judge (no run, no model version).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from ferryman.api import GateResult, TrainingJob, TrainingPhase
+from ferryman.api import training_contract as contract
+from ferryman.api.vocabulary import format_timestamp
+from ferryman.builders.status import condition, with_other_conditions
+from ferryman.builders.training_gates import gates_json, judge_gates
+
+JobState = Literal["waiting", "active", "succeeded", "failed"]
+TERMINAL_PHASES = frozenset({"Succeeded", "Rejected", "Failed"})
+BEFORE_JOB_END = frozenset({None, "Pending", "Running"})
+OUTCOME_CONDITIONS = ("Complete", "Failed", "Rejected")
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a batch/v1 Job's status says, reduced to what the TrainingJob acts on."""
+
+    state: JobState
+    reason: str = ""
+    message: str = ""
+
+    @classmethod
+    def of(cls, job: Mapping[str, Any] | None) -> JobOutcome:
+        status = (job or {}).get("status") or {}
+        for entry in status.get("conditions") or []:
+            if entry.get("status") != "True":
+                continue
+            if entry.get("type") == "Complete":
+                return cls("succeeded")
+            if entry.get("type") == "Failed":
+                return cls("failed", str(entry.get("reason", "")), str(entry.get("message", "")))
+        return cls("active" if int(status.get("active") or 0) > 0 else "waiting")
+
+
+def job_failed_message(job_name: str, outcome: JobOutcome, backoff_limit: int) -> str:
+    """Which limit ended the Job, and where to look."""
+    if outcome.reason == "DeadlineExceeded":
+        why = "ran longer than spec.activeDeadlineSeconds (raise it, or make training faster)"
+    elif outcome.reason == "BackoffLimitExceeded":
+        why = f"failed {backoff_limit + 1} times (spec.backoffLimit {backoff_limit})"
+    else:
+        why = f"failed ({outcome.reason or 'no reason given'}: {outcome.message})"
+    return f"training Job {job_name} {why}; see `kubectl logs job/{job_name}` for the trainer's output"
+
+
+def phase_after_job(phase: str | None, outcome: JobOutcome) -> TrainingPhase | None:
+    """The phase the Job's status moves the TrainingJob to; None when it stays where it is."""
+    if phase not in BEFORE_JOB_END:
+        return None
+    if outcome.state == "succeeded":
+        return "Validating"
+    if outcome.state == "failed":
+        return "Failed"
+    if outcome.state == "active" and phase != "Running":
+        return "Running"
+    return None
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """A run as the MLflow server holds it: id, latest metrics, tags."""
+
+    run_id: str
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What to do after reading the run: the phase, what to write to the registry, what to tell."""
+
+    phase: TrainingPhase
+    reason: str  # the Event's reason
+    message: str
+    run_id: str | None = None
+    model_version: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    gates: list[GateResult] = field(default_factory=list)
+    aliases: tuple[str, ...] = ()  # moved to model_version, in this order
+    version_tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def tj_key(tj: TrainingJob) -> str:
+    return f"{tj.metadata.namespace}/{tj.metadata.name}"
+
+
+def schedule_ignored_message(tj: TrainingJob) -> str | None:
+    """Recurring runs are not implemented yet: say so instead of silently running once."""
+    if tj.spec.schedule is None:
+        return None
+    return (
+        f"spec.schedule {tj.spec.schedule!r} is not implemented yet: this TrainingJob runs once; "
+        "create a TrainingJob per run (e.g. from a CronJob) until it is"
+    )
+
+
+def no_run_message(tj: TrainingJob) -> str:
+    return (
+        f"the training Job succeeded but experiment {tj.spec.mlflow.experiment!r} holds no run tagged "
+        f"{contract.RUN_TAG_TRAINING_JOB_UID}={tj.metadata.uid}: the trainer must log its run with the "
+        f"tags of ferryman.train (or set that tag itself)"
+    )
+
+
+def version_not_from_run(
+    tj: TrainingJob, run_id: str, version: str, produced_by: str | None, lookup_error: str = ""
+) -> Judgement | None:
+    """Failed when the version the run names is not in the registry (produced_by None) or came from
+    another run: the gates judged this run's numbers, so they must not promote someone else's model."""
+    model = tj.spec.mlflow.registered_model
+    if produced_by is None:
+        message = (
+            f"run {run_id} names version {version} of {model!r}, which the registry does not have "
+            f"({lookup_error}); the trainer must register the model it tags"
+        )
+    elif produced_by != run_id:
+        message = (
+            f"version {version} of {model!r} was produced by run {produced_by}, not by this "
+            f"TrainingJob's run {run_id}; the trainer must tag the version it registered"
+        )
+    else:
+        return None
+    return Judgement(phase="Failed", reason="NoModelVersion", message=message, run_id=run_id)
+
+
+def rejected_tag(tj: TrainingJob, now: datetime, reason: str, gates: list[GateResult]) -> str:
+    record = {
+        "trainingJob": tj_key(tj),
+        "at": format_timestamp(now),
+        "reason": reason,
+        "gates": gates_json(gates),
+    }
+    return json.dumps(record, sort_keys=True)
+
+
+def judge_run(tj: TrainingJob, run: RunFacts, now: datetime) -> Judgement:
+    """Gates from the run's numbers; pass → aliases to move (or wait), fail → Rejected and the tag."""
+    version = run.tags.get(contract.RUN_TAG_MODEL_VERSION)
+    facts: dict[str, Any] = {"run_id": run.run_id, "metrics": dict(run.metrics)}
+    if not version:
+        message = (
+            f"run {run.run_id} registered no model version (no tag {contract.RUN_TAG_MODEL_VERSION}): "
+            f"the trainer must register the model in {tj.spec.mlflow.registered_model!r} and tag the run; "
+            f"see its logs"
+        )
+        return Judgement(phase="Failed", reason="NoModelVersion", message=message, **facts)
+    verdict = judge_gates(tj.spec.validation, run.metrics)
+    facts.update(model_version=version, gates=verdict.gates)
+    produced = {contract.VERSION_TAG_TRAINING_JOB: tj_key(tj)}
+    if not verdict.passed:
+        reason = verdict.summary()
+        tags = {**produced, contract.VERSION_TAG_REJECTED: rejected_tag(tj, now, reason, verdict.gates)}
+        message = f"version {version} rejected: {reason}"
+        return Judgement(phase="Rejected", reason="GatesFailed", message=message, version_tags=tags, **facts)
+    promote = tj.spec.promote
+    if promote is None:
+        message = f"version {version} registered; {verdict.summary()}; no alias to move (spec.promote unset)"
+        return Judgement(
+            phase="Succeeded", reason="Registered", message=message, version_tags=produced, **facts
+        )
+    staging = (promote.staging_alias,) if promote.staging_alias else ()
+    if promote.approval == "manual":
+        message = (
+            f"version {version} passed its gates ({verdict.summary()}); waiting for approval: "
+            f"`ferryman approve tj {tj.metadata.name} -n {tj.metadata.namespace}` moves {promote.alias}, "
+            f"`ferryman reject tj ...` rejects it"
+        )
+        return Judgement(
+            phase="AwaitingApproval", reason="AwaitingApproval", message=message, aliases=staging,
+            version_tags=produced, **facts,
+        )  # fmt: skip
+    moved = ", ".join((*staging, promote.alias))
+    message = f"version {version} passed its gates ({verdict.summary()}); alias {moved} moved to it"
+    return Judgement(
+        phase="Succeeded", reason="Promoted", message=message, aliases=(*staging, promote.alias),
+        version_tags=produced, **facts,
+    )  # fmt: skip
+
+
+Action = Literal["approve", "reject"]
+
+
+def judge_approval(tj: TrainingJob, action: Action, previous: Mapping[str, Any], now: datetime) -> Judgement:
+    """A person's answer to AwaitingApproval: approve moves the alias, reject tags the version Rejected."""
+    version = str(previous.get("modelVersion") or "")
+    alias = tj.spec.promote.alias if tj.spec.promote is not None else ""
+    if action == "approve":
+        message = f"version {version} approved by hand; alias {alias} moved to it"
+        return Judgement(
+            phase="Succeeded", reason="Approved", message=message, model_version=version, aliases=(alias,)
+        )
+    reason = "rejected by hand (ferryman.dev/action: reject)"
+    gates = [GateResult.model_validate(gate) for gate in previous.get("gates") or []]
+    tags = {contract.VERSION_TAG_REJECTED: rejected_tag(tj, now, reason, gates)}
+    message = f"version {version} {reason}; alias {alias} left where it was"
+    return Judgement(
+        phase="Rejected", reason="RejectedByHand", message=message, model_version=version, version_tags=tags
+    )
+
+
+def outcome_conditions(
+    phase: str, message: str, previous: Mapping[str, Any], now: datetime
+) -> list[dict[str, Any]]:
+    """Complete / Failed / Rejected: the one matching a terminal phase True, the others False."""
+    before = list(previous.get("conditions") or [])
+    mine = []
+    for kind in OUTCOME_CONDITIONS:
+        on = {"Complete": "Succeeded", "Failed": "Failed", "Rejected": "Rejected"}[kind] == phase
+        text = message if on else f"phase {phase}"
+        mine.append(condition(kind, "True" if on else "False", phase, text, now=now, previous=before))
+    return with_other_conditions(mine, before)
+
+
+def training_status(
+    previous: Mapping[str, Any], phase: str, message: str, now: datetime, **fields: Any
+) -> dict[str, Any]:
+    """The status keys to write for a phase (completedAt on a terminal one), plus fields as given."""
+    desired: dict[str, Any] = {"phase": phase, "message": message, **fields}
+    desired["conditions"] = outcome_conditions(phase, message, previous, now)
+    if phase in TERMINAL_PHASES and not previous.get("completedAt"):
+        desired["completedAt"] = format_timestamp(now)
+    return desired
+
+
+def judgement_status(judgement: Judgement, previous: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if judgement.run_id is not None:
+        fields["runId"] = judgement.run_id
+        fields["metrics"] = dict(judgement.metrics)
+    if judgement.model_version:
+        fields["modelVersion"] = judgement.model_version
+    if judgement.gates:
+        fields["gates"] = gates_json(judgement.gates)
+    return training_status(previous, judgement.phase, judgement.message, now, **fields)

@@ -1,0 +1,141 @@
+"""TrainingJob handlers, first half: start the owned training Job and follow its status.
+
+The second half (training_judge) reads the run from MLflow once the Job succeeded, judges the gates
+and moves the alias.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, NoReturn, cast
+
+import kopf
+from pydantic import ValidationError
+
+from ferryman import k8s
+from ferryman.api import GROUP, VERSION, TrainingJob, redact_urls_in_text
+from ferryman.api.vocabulary import format_timestamp
+from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY
+from ferryman.builders.training_job import (
+    LABEL_TRAINING_JOB,
+    build_training_job,
+    controlling_training_job,
+    job_name,
+)
+from ferryman.builders.training_phase import (
+    TERMINAL_PHASES,
+    JobOutcome,
+    job_failed_message,
+    phase_after_job,
+    schedule_ignored_message,
+    training_status,
+)
+from ferryman.config import Settings
+from ferryman.handlers.spec_errors import describe_validation_error
+from ferryman.handlers.status_writes import write_status
+
+PLURAL = "trainingjobs"
+STATUS_WRITE_ATTEMPTS = 3
+EVENT_TYPES = {"Running": "Normal", "Validating": "Normal", "Failed": "Warning"}
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Create the training Job once; a TrainingJob that has finished is left as it is."""
+    config: Settings = memo.config
+    previous = dict(body.status)
+    if previous.get("phase") in TERMINAL_PHASES:
+        return
+    now = datetime.now(UTC)
+    try:
+        tj = TrainingJob.model_validate(body)
+    except (ValidationError, ValueError) as error:
+        _fail(body, previous, describe_validation_error(error), now, logger)
+    manifest = build_training_job(tj, config)
+    name = manifest["metadata"]["name"]
+    # On resume the Job is there already: a Job's template cannot change, so it is not applied again.
+    if previous.get("phase") is None or k8s.get(k8s.JOB, tj.metadata.namespace, name) is None:
+        try:
+            k8s.apply(manifest, config.field_manager)
+        except kopf.PermanentError as error:
+            _fail(body, previous, _refused(error), now, logger)
+    if previous.get("phase") is not None:
+        return
+    message = f"training Job {name} created; waiting for its pod"
+    desired = training_status(
+        previous, "Pending", message, now, jobName=name, startedAt=format_timestamp(now),
+        observedGeneration=tj.metadata.generation,
+    )  # fmt: skip
+    write_status(body, desired, kind=k8s.TRAINING_JOB)
+    logger.info("training Job %s created", name, extra={"decision": "start_training"})
+    kopf.event(body, type="Normal", reason="JobCreated", message=message)
+    ignored = schedule_ignored_message(tj)
+    if ignored is not None:
+        kopf.warn(body, reason="ScheduleIgnored", message=ignored)
+
+
+def _refused(error: kopf.PermanentError) -> str:
+    """The cluster refused the Job: a ClusterRefused names the object and the fix already."""
+    if isinstance(error, k8s.ClusterRefused):
+        return str(error)
+    return f"spec.template: the API server refused the training Job built from it: {error}"
+
+
+def _fail(
+    body: kopf.Body, previous: dict[str, Any], message: str, now: datetime, logger: kopf.Logger
+) -> NoReturn:
+    """Failed with a message naming the field or the object, an Event, and no retry of this spec."""
+    message = redact_urls_in_text(message)
+    write_status(body, training_status(previous, "Failed", message, now), kind=k8s.TRAINING_JOB)
+    logger.warning("training job failed: %s", message, extra={"decision": "failed"})
+    kopf.warn(body, reason="InvalidSpec", message=message)
+    raise kopf.PermanentError(message)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRAINING_JOB: kopf.PRESENT})
+def training_job_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    """The Job's progress moves its TrainingJob: Running, then Validating, or Failed.
+
+    Only the controller reference names the owner (labels can be copied). Event handlers are not retried,
+    so this one reads the owner fresh and retries a lost race itself.
+    """
+    job = dict(body)
+    controller = controlling_training_job(job)
+    if controller is None or job.get("metadata", {}).get("deletionTimestamp"):
+        return
+    tj_name, tj_uid = controller
+    if job.get("metadata", {}).get("name") != job_name(tj_name):
+        return
+    outcome = JobOutcome.of(job)
+    for _attempt in range(STATUS_WRITE_ATTEMPTS):
+        owner = k8s.get(k8s.TRAINING_JOB, namespace, tj_name)
+        if owner is None or owner.get("metadata", {}).get("uid") != tj_uid:
+            return
+        previous = dict(owner.get("status") or {})
+        phase = phase_after_job(previous.get("phase"), outcome)
+        if phase is None:
+            return
+        message = _job_message(owner, job_name(tj_name), phase, outcome)
+        desired = training_status(previous, phase, message, datetime.now(UTC))
+        try:
+            rv = owner["metadata"]["resourceVersion"]
+            k8s.patch_status(k8s.TRAINING_JOB, namespace, tj_name, desired, resource_version=rv)
+        except kopf.TemporaryError:  # a conflict: someone wrote first; read again and decide again
+            continue
+        kopf.event(
+            kopf.Body(cast(kopf.RawBody, owner)),
+            type=EVENT_TYPES[phase],
+            reason=f"Job{phase}",
+            message=message,
+        )
+        return
+
+
+def _job_message(owner: dict[str, Any], name: str, phase: str, outcome: JobOutcome) -> str:
+    if phase == "Running":
+        return f"training Job {name} is running"
+    if phase == "Validating":
+        return f"training Job {name} succeeded; reading its run from MLflow to judge the gates"
+    backoff = int((owner.get("spec") or {}).get("backoffLimit", 1))
+    return job_failed_message(name, outcome, backoff)

@@ -1,0 +1,1 @@
+"""Stand-in trainers: real programs a training Job runs in the cluster tier."""

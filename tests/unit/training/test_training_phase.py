@@ -1,0 +1,159 @@
+"""The TrainingJob's phases: from its Job's status, then from the run MLflow holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ferryman.api import training_contract as contract
+from ferryman.builders.training_phase import (
+    JobOutcome,
+    RunFacts,
+    job_failed_message,
+    judge_approval,
+    judge_run,
+    judgement_status,
+    phase_after_job,
+    schedule_ignored_message,
+    version_not_from_run,
+)
+from tests.unit.training.cases import training_job
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+GOOD = {"data_check.rows": 500.0, "auc": 0.93, "champion.auc": 0.90}
+
+
+def job(active: int = 0, **condition: str) -> dict[str, Any]:
+    status: dict[str, Any] = {"active": active}
+    if condition:
+        status["conditions"] = [{"status": "True", **condition}]
+    return {"status": status}
+
+
+def run(metrics: dict[str, float], version: str | None = "4") -> RunFacts:
+    tags = {contract.RUN_TAG_MODEL_VERSION: version} if version else {}
+    return RunFacts(run_id="r1", metrics=metrics, tags=tags)
+
+
+@pytest.mark.parametrize(
+    ("phase", "observed", "expected"),
+    [
+        (None, job(), None),
+        (None, job(active=1), "Running"),
+        ("Pending", job(active=1), "Running"),
+        ("Running", job(active=1), None),
+        ("Running", job(type="Complete"), "Validating"),
+        ("Pending", job(type="Complete"), "Validating"),
+        ("Running", job(type="Failed", reason="BackoffLimitExceeded"), "Failed"),
+        ("Validating", job(type="Complete"), None),
+        ("Succeeded", job(type="Failed"), None),
+        ("AwaitingApproval", job(active=1), None),
+    ],
+)
+def test_the_jobs_status_moves_the_phase_forward_only(
+    phase: str | None, observed: dict[str, Any], expected: str | None
+) -> None:
+    assert phase_after_job(phase, JobOutcome.of(observed)) == expected
+
+
+def test_a_failed_job_says_which_limit_ended_it() -> None:
+    backoff = JobOutcome.of(job(type="Failed", reason="BackoffLimitExceeded"))
+    assert job_failed_message("t-train", backoff, 1) == (
+        "training Job t-train failed 2 times (spec.backoffLimit 1); "
+        "see `kubectl logs job/t-train` for the trainer's output"
+    )
+    deadline = JobOutcome.of(job(type="Failed", reason="DeadlineExceeded"))
+    assert "spec.activeDeadlineSeconds" in job_failed_message("t-train", deadline, 1)
+
+
+def test_passing_gates_move_the_alias_to_the_version() -> None:
+    judgement = judge_run(training_job(), run(GOOD), NOW)
+    assert judgement.phase == "Succeeded"
+    assert judgement.aliases == ("production",)
+    assert judgement.model_version == "4"
+    assert judgement.version_tags == {contract.VERSION_TAG_TRAINING_JOB: "risk/fraud-weekly"}
+    assert "alias production moved" in judgement.message
+
+
+def test_a_staging_alias_moves_before_the_main_one() -> None:
+    tj = training_job(promote={"alias": "production", "stagingAlias": "staging"})
+    assert judge_run(tj, run(GOOD), NOW).aliases == ("staging", "production")
+
+
+def test_manual_approval_waits_after_moving_only_the_staging_alias() -> None:
+    tj = training_job(promote={"alias": "production", "stagingAlias": "staging", "approval": "manual"})
+    judgement = judge_run(tj, run(GOOD), NOW)
+    assert judgement.phase == "AwaitingApproval"
+    assert judgement.aliases == ("staging",)
+    assert "ferryman approve tj fraud-weekly -n risk" in judgement.message
+
+
+def test_a_worse_model_is_rejected_with_the_numbers_in_the_version_tag() -> None:
+    judgement = judge_run(training_job(), run({**GOOD, "auc": 0.85}), NOW)
+    assert judgement.phase == "Rejected" and judgement.aliases == ()
+    record = json.loads(judgement.version_tags[contract.VERSION_TAG_REJECTED])
+    assert record["trainingJob"] == "risk/fraud-weekly"
+    assert record["at"] == "2026-11-26T12:00:00Z"
+    assert record["reason"] == (
+        "1 of 3 gates failed: champion:auc: "
+        "auc 0.85 does not beat champion 0.9 (needs >= 0.91, minDelta 0.01)"
+    )
+    assert [g["passed"] for g in record["gates"]] == [True, True, False]
+    status = judgement_status(judgement, {}, NOW)
+    assert status["phase"] == "Rejected" and status["modelVersion"] == "4" and status["runId"] == "r1"
+    assert status["metrics"]["auc"] == 0.85
+    assert status["gates"][2]["value"] == 0.85
+    assert "does not beat champion 0.9" in status["message"]
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Complete": "False", "Failed": "False", "Rejected": "True",
+    }  # fmt: skip
+    assert status["completedAt"] == "2026-11-26T12:00:00Z"
+
+
+def test_a_run_without_a_model_version_fails_saying_so() -> None:
+    judgement = judge_run(training_job(), run(GOOD, version=None), NOW)
+    assert judgement.phase == "Failed" and judgement.reason == "NoModelVersion"
+    assert contract.RUN_TAG_MODEL_VERSION in judgement.message
+
+
+def test_without_promote_the_version_is_only_registered() -> None:
+    tj = training_job(promote=None, validation={"metrics": [{"name": "auc", "min": 0.5}]})
+    judgement = judge_run(tj, run(GOOD), NOW)
+    assert judgement.phase == "Succeeded" and judgement.aliases == ()
+
+
+def test_approval_moves_the_alias_and_rejection_tags_the_version() -> None:
+    tj = training_job(promote={"alias": "production", "approval": "manual"})
+    waiting = {
+        "phase": "AwaitingApproval",
+        "modelVersion": "4",
+        "gates": [{"name": "metric:auc", "passed": True}],
+    }
+    approved = judge_approval(tj, "approve", waiting, NOW)
+    assert (approved.phase, approved.aliases, approved.model_version) == ("Succeeded", ("production",), "4")
+    rejected = judge_approval(tj, "reject", waiting, NOW)
+    assert rejected.phase == "Rejected" and rejected.aliases == ()
+    record = json.loads(rejected.version_tags[contract.VERSION_TAG_REJECTED])
+    assert record["reason"] == "rejected by hand (ferryman.dev/action: reject)"
+
+
+def test_a_schedule_is_reported_as_not_implemented_instead_of_ignored_silently() -> None:
+    assert schedule_ignored_message(training_job()) is None
+    message = schedule_ignored_message(training_job(schedule="@daily"))
+    assert message is not None and "spec.schedule '@daily' is not implemented yet" in message
+
+
+def test_a_version_the_registry_lacks_or_another_run_produced_fails_the_training_job() -> None:
+    tj = training_job()
+    assert version_not_from_run(tj, "r1", "4", "r1") is None
+    missing = version_not_from_run(tj, "r1", "4", None, "HTTP 404: RESOURCE_DOES_NOT_EXIST")
+    assert missing is not None and missing.phase == "Failed" and missing.reason == "NoModelVersion"
+    assert "which the registry does not have (HTTP 404: RESOURCE_DOES_NOT_EXIST)" in missing.message
+    foreign = version_not_from_run(tj, "r1", "4", "r0")
+    assert foreign is not None and foreign.phase == "Failed"
+    assert "was produced by run r0, not by this TrainingJob's run r1" in foreign.message
