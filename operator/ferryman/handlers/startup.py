@@ -31,6 +31,9 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     # One client (and connection pool) for the process: every rollout's queries share it.
     memo.prometheus = PrometheusSource(config.prometheus_url, gateway)
     memo.registry, memo.aliases = None, None
+    # Created here, on the operator-wide memo that each object's memo is a shallow copy of, so that
+    # TrainingJobs share one client per tracking server (training_judge.registry_for).
+    memo.training_registries = {}
     if config.mlflow_tracking_uri:
         # One registry client and one alias cache: a request per tracked alias per poll period.
         memo.registry = MlflowRegistry(
@@ -85,6 +88,8 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     registry = getattr(memo, "registry", None)
     if registry is not None:
         registry.close()
+    for client in getattr(memo, "training_registries", {}).values():
+        client.close()
     webhook_server = getattr(memo, "webhook_server", None)
     if webhook_server is not None:
         await webhook_server.cleanup()
