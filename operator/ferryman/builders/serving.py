@@ -21,6 +21,7 @@ from ferryman.builders.naming import (
     track_selector_labels,
     track_service_name,
 )
+from ferryman.builders.ownership import controlling_owner, owner_reference
 from ferryman.config import Settings
 
 HTTP_PORT_NAME = "http"
@@ -39,32 +40,9 @@ class ServingTarget:
     replicas: int
 
 
-def owner_reference(md: ModelDeployment) -> dict[str, Any]:
-    """Makes the ModelDeployment the controller of an object, so garbage collection removes it."""
-    return {
-        "apiVersion": md.api_version,
-        "kind": md.kind,
-        "name": md.metadata.name,
-        "uid": md.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
 def controlling_model_deployment(obj: dict[str, Any]) -> tuple[str, str] | None:
-    """(name, uid) of the ModelDeployment that controls obj, read from its ownerReferences.
-
-    Labels are no proof: anyone who can create a Deployment can copy ours onto it. The controller
-    reference is set by us only, and its uid names one ModelDeployment, not a later namesake.
-    """
-    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
-        ours = (
-            str(ref.get("apiVersion", "")).startswith("ferryman.dev/")
-            and ref.get("kind") == "ModelDeployment"
-        )
-        if ours and ref.get("controller"):
-            return str(ref.get("name")), str(ref.get("uid"))
-    return None
+    """(name, uid) of the ModelDeployment that controls obj (ownership.controlling_owner)."""
+    return controlling_owner(obj, ModelDeployment.KIND)
 
 
 def _metadata(md: ModelDeployment, name: str, labels: dict[str, str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from ferryman.api import TrainingJob
 from ferryman.api import training_contract as contract
 from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY, label_value
+from ferryman.builders.ownership import controlling_owner, owner_reference
 from ferryman.config import Settings
 
 LABEL_TRAINING_JOB = "ferryman.dev/training-job"
@@ -30,25 +31,9 @@ def job_name(tj_name: str) -> str:
     return f"{tj_name[:keep].rstrip('-.')}-{digest}{JOB_SUFFIX}"
 
 
-def training_owner_reference(tj: TrainingJob) -> dict[str, Any]:
-    """Makes the TrainingJob the controller of its Job: deleting it deletes the Job and its pods."""
-    return {
-        "apiVersion": tj.api_version,
-        "kind": tj.kind,
-        "name": tj.metadata.name,
-        "uid": tj.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
 def controlling_training_job(obj: dict[str, Any]) -> tuple[str, str] | None:
     """(name, uid) of the TrainingJob in obj's controller reference: labels prove nothing, it does."""
-    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
-        ours = str(ref.get("apiVersion", "")).startswith("ferryman.dev/") and ref.get("kind") == "TrainingJob"
-        if ours and ref.get("controller"):
-            return str(ref.get("name")), str(ref.get("uid"))
-    return None
+    return controlling_owner(obj, TrainingJob.KIND)
 
 
 def training_labels(tj: TrainingJob) -> dict[str, str]:
@@ -125,7 +110,7 @@ def build_training_job(tj: TrainingJob, settings: Settings) -> dict[str, Any]:
             "name": job_name(tj.metadata.name),
             "namespace": tj.metadata.namespace,
             "labels": labels,
-            "ownerReferences": [training_owner_reference(tj)],
+            "ownerReferences": [owner_reference(tj)],
         },
         "spec": job_spec,
     }

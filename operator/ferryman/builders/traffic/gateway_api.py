@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 from ferryman.api import GatewayTraffic, HttpMatch, ModelDeployment
 from ferryman.builders.naming import owned_labels, track_service_name
-from ferryman.builders.serving import build_service, build_track_service, owner_reference
+from ferryman.builders.ownership import owner_reference
+from ferryman.builders.serving import build_service, build_track_service
 from ferryman.builders.traffic import Manifest, TrafficProviderKind, TrafficSplit
 
 SERVICE_PORT = 80

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from ferryman.api import ModelDeployment
 from ferryman.builders.naming import owned_labels, track_service_name
-from ferryman.builders.serving import owner_reference
+from ferryman.builders.ownership import owner_reference
 from ferryman.builders.traffic import Manifest, TrafficProviderKind, TrafficSplit
 from ferryman.builders.traffic.gateway_api import SERVICE_PORT, GatewayApiProvider, gateway_of
 
