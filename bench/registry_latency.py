@@ -42,6 +42,7 @@ from ferryman_testing.cluster import start_dev_cluster
 from ferryman_testing.kube_cli import Kubectl, install_crds
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.mlflow_server import MlflowServer
+from ferryman_testing.model_deployments import track_uri
 from ferryman_testing.models import make_identity_model
 from ferryman_testing.polling import wait_for
 from ferryman_testing.registry import Registry
@@ -130,15 +131,6 @@ def tracking(name: str, namespace: str, model: str, strategy: dict[str, Any] | N
     )
 
 
-def canary_uri(kubectl: Kubectl, namespace: str, name: str) -> str | None:
-    listing = json.loads(kubectl.run("get", "deployments", "-n", namespace, "-o", "json"))
-    for item in listing["items"]:
-        if item["metadata"]["name"] == f"{name}-canary":
-            (container,) = item["spec"]["template"]["spec"]["containers"]
-            return next(e["value"] for e in container["env"] if e["name"] == "FERRYMAN_MODEL_URI")
-    return None
-
-
 def stable_uri(kubectl: Kubectl, namespace: str, name: str) -> str | None:
     status = kubectl.get("modeldeployment", name, namespace).get("status") or {}
     return status.get("stableUri") if status.get("phase") == "Succeeded" else None
@@ -162,8 +154,11 @@ def measure_moves(
                 pinned = f"models:/{model}/{version}"
                 moved_at = time.monotonic()
                 registry.move_alias(model, ALIAS, version)
-                wait_for(f"canary {pinned}", lambda p=pinned: canary_uri(kubectl, namespace, "md") == p,  # type: ignore[misc]
-                         timeout=DEFAULT_POLL_SECONDS * 3, every=0.1)  # fmt: skip
+
+                def moved(p: str = pinned) -> bool:
+                    return track_uri(kubectl, namespace, "canary", "md") == p
+
+                wait_for(f"canary {pinned}", moved, timeout=DEFAULT_POLL_SECONDS * 3, every=0.1)
                 latencies.append(time.monotonic() - moved_at)
                 print(f"  {'webhook' if webhook_port else 'poll'} move to {version}: {latencies[-1]:.2f} s")
     finally:

@@ -30,3 +30,21 @@ def wait_until_degraded(kubectl: Kubectl, namespace: str, name: str = "fraud") -
         return status if status.get("phase") == "Degraded" else None
 
     return wait_for(f"ModelDeployment {name} Degraded", degraded, timeout=60)
+
+
+def condition_of(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The status condition of that type, or {} when there is none."""
+    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
+
+
+def served_uri(deployment: dict[str, Any]) -> str | None:
+    """The model URI a serving Deployment gives its pods (FERRYMAN_MODEL_URI)."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return next((e.get("value") for e in container.get("env", []) if e["name"] == "FERRYMAN_MODEL_URI"), None)
+
+
+def track_uri(kubectl: Kubectl, namespace: str, track: str, name: str = "fraud") -> str | None:
+    """The model URI of a track's Deployment (None until it exists)."""
+    listing = kubectl.get_json("deployments", "-n", namespace)
+    wanted = f"{name}-{track}"
+    return next((served_uri(d) for d in listing["items"] if d["metadata"]["name"] == wanted), None)

@@ -12,7 +12,7 @@ from kopf.testing import KopfRunner
 
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
-from ferryman_testing.model_deployments import status_of, wait_until_serving
+from ferryman_testing.model_deployments import served_uri, status_of, wait_until_serving
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import running_operator
 from ferryman_testing.polling import wait_for
@@ -105,8 +105,7 @@ def test_new_model_version_updates_the_deployment_once(
     deployment = kubectl.get("deployment", "fraud-stable", namespace)
     assert second["stableVersion"] != first["stableVersion"]
     assert deployment["metadata"]["generation"] == generation + 1
-    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["FERRYMAN_MODEL_URI"] == second_model
+    assert served_uri(deployment) == second_model
 
 
 def test_spec_the_schema_cannot_judge_marks_degraded_and_keeps_serving(

@@ -13,7 +13,7 @@ from kopf.testing import KopfRunner
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.mlflow_server import MlflowServer
-from ferryman_testing.model_deployments import status_of
+from ferryman_testing.model_deployments import condition_of, served_uri, status_of
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import running_operator
 from ferryman_testing.polling import wait_for
@@ -40,10 +40,6 @@ def operator_with_registry(
         kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
-
-
 def test_an_alias_not_set_yet_deploys_nothing_until_it_is(
     kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator_with_registry: KopfRunner, tmp_path: Path
 ) -> None:
@@ -57,7 +53,7 @@ def test_an_alias_not_set_yet_deploys_nothing_until_it_is(
 
     status = wait_for("the status saying why", waiting, timeout=60)
     assert status["phase"] == "Pending"
-    reachable = condition(status, "RegistryReachable")
+    reachable = condition_of(status, "RegistryReachable")
     assert (reachable["status"], reachable["reason"]) == ("False", "AliasNotFound")
     assert "set the alias in MLflow" in reachable["message"]
     assert kubectl.get_json("deployments", "-n", namespace)["items"] == [], "nothing deployed on a guess"
@@ -67,12 +63,12 @@ def test_an_alias_not_set_yet_deploys_nothing_until_it_is(
     def deployed() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace, MODEL)
         pinned = status.get("stableUri") == f"models:/{MODEL}/{version}"
-        return status if pinned and condition(status, "RegistryReachable").get("status") == "True" else None
+        return (
+            status if pinned and condition_of(status, "RegistryReachable").get("status") == "True" else None
+        )
 
     status = wait_for("the pinned version deployed", deployed, timeout=60)
     assert status["stableVersion"] == version
     assert status["alias"] == {"name": "production", "model": MODEL, "version": version}
     (deployment,) = kubectl.get_json("deployments", "-n", namespace)["items"]
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["FERRYMAN_MODEL_URI"] == f"models:/{MODEL}/{version}"
+    assert served_uri(deployment) == f"models:/{MODEL}/{version}"

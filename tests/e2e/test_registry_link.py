@@ -30,6 +30,7 @@ from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl, install_crds
 from ferryman_testing.load import infer_body, steady_load
 from ferryman_testing.mlflow_server import MlflowServer
+from ferryman_testing.model_deployments import condition_of, served_uri, track_uri
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import ferryman, running_operator
 from ferryman_testing.polling import wait_for
@@ -137,25 +138,14 @@ def operator_with(
         kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
-def canary_env_uri(kubectl: Kubectl, namespace: str) -> str | None:
-    """The model URI the canary Deployment gives its pods (None until it exists)."""
-    listing = kubectl.run("get", "deployments", "-n", namespace, "-o", "json")
-    for deployment in json.loads(listing)["items"]:
-        if deployment["metadata"]["name"] == f"{MODEL}-canary":
-            return pod_model_uri(deployment)
-    return None
-
-
-def pod_model_uri(deployment: dict[str, Any]) -> str | None:
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return next((e["value"] for e in container["env"] if e["name"] == "FERRYMAN_MODEL_URI"), None)
-
-
 def seconds_until_canary(
     kubectl: Kubectl, namespace: str, uri: str, moved_at: float, timeout: float
 ) -> float:
     wait_for(
-        f"a canary Deployment of {uri}", lambda: canary_env_uri(kubectl, namespace) == uri, timeout, every=0.2
+        f"a canary Deployment of {uri}",
+        lambda: track_uri(kubectl, namespace, "canary", MODEL) == uri,
+        timeout,
+        every=0.2,
     )
     return time.monotonic() - moved_at
 
@@ -165,10 +155,6 @@ def served_version(gateway: Gateway, namespace: str) -> str | None:
     with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
         answer = client.post(f"/v2/models/{MODEL}/infer", json=infer_body(), headers=host_of(namespace))
     return str(answer.json()["model_version"]) if answer.status_code == 200 else None
-
-
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
 
 
 def test_an_alias_is_pinned_followed_and_moved_back_after_a_rollback(
@@ -192,7 +178,7 @@ def test_an_alias_is_pinned_followed_and_moved_back_after_a_rollback(
         "version": "1",
     }
     stable = kubectl.get("deployment", f"{MODEL}-stable", namespace)
-    assert pod_model_uri(stable) == pinned("1"), "pods get the pinned version, never the alias"
+    assert served_uri(stable) == pinned("1"), "pods get the pinned version, never the alias"
 
     # 1. A move of the alias is a rollout, started by the webhook within seconds; promoted, tagged.
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as load:
@@ -230,13 +216,13 @@ def test_an_alias_is_pinned_followed_and_moved_back_after_a_rollback(
 
     def refused() -> dict[str, Any] | None:
         current = status_of(kubectl, namespace)
-        return current if condition(current, "AliasFollowed").get("reason") == "VersionRejected" else None
+        return current if condition_of(current, "AliasFollowed").get("reason") == "VersionRejected" else None
 
     status = wait_for("the move refused", refused, timeout=30)
     time.sleep(2 * POLL_SECONDS)
     status = status_of(kubectl, namespace)
     assert status["phase"] == "RolledBack" and status["stableUri"] == pinned("2"), status
-    assert "ferryman promote" in condition(status, "AliasFollowed")["message"]
+    assert "ferryman promote" in condition_of(status, "AliasFollowed")["message"]
     assert answered_through(gateway, namespace)
 
     # 4. A pod restarted meanwhile still serves the pinned version 2, not the alias's 3.
@@ -246,7 +232,7 @@ def test_an_alias_is_pinned_followed_and_moved_back_after_a_rollback(
         time.sleep(3)
         report = load.stop()
     assert set(report.versions) == {"2"} and report.errors == 0, report
-    assert pod_model_uri(kubectl.get("deployment", f"{MODEL}-stable", namespace)) == pinned("2")
+    assert served_uri(kubectl.get("deployment", f"{MODEL}-stable", namespace)) == pinned("2")
 
     # 5. `ferryman promote` overrides: the tag is removed and version 3 is tried again (and fails again).
     first_rejection = rejected["at"]
@@ -287,7 +273,7 @@ def test_polling_follows_a_move_and_a_registry_outage_changes_nothing_users_see(
         mlflow.stop()
         unreachable = wait_for(
             "RegistryReachable=False",
-            lambda: condition(status_of(kubectl, namespace), "RegistryReachable").get("status") == "False",
+            lambda: condition_of(status_of(kubectl, namespace), "RegistryReachable").get("status") == "False",
             timeout=3 * POLL_SECONDS + 5,
         )
         assert unreachable
@@ -295,7 +281,7 @@ def test_polling_follows_a_move_and_a_registry_outage_changes_nothing_users_see(
         mlflow.start()
         wait_for(
             "RegistryReachable=True",
-            lambda: condition(status_of(kubectl, namespace), "RegistryReachable").get("status") == "True",
+            lambda: condition_of(status_of(kubectl, namespace), "RegistryReachable").get("status") == "True",
             timeout=30,
         )
         status = wait_for_rollout_end(kubectl, namespace, pinned("2"))
