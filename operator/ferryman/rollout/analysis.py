@@ -12,7 +12,7 @@ from ferryman.api.vocabulary import Outcome, Phase
 from ferryman.rollout.decision import Decision, Event, EventType, worth_recording
 from ferryman.rollout.endings import end_rollout
 from ferryman.rollout.formatting import format_duration
-from ferryman.rollout.judge import Verdict, evidence_gap, find_harm, judge_window, with_window
+from ferryman.rollout.judge import Verdict, evidence_gap, find_harm, judge_without_harm, with_window
 from ferryman.rollout.observation import Observation
 from ferryman.rollout.state import RolloutState
 from ferryman.rollout.tick import ANALYSIS_ERROR_RETRY_SECONDS, Tick
@@ -51,7 +51,7 @@ def analyse(tick: Tick, *, deadline_applies: bool, requires_evidence: bool) -> D
         return tick.hold(min(remaining, tick.peek_seconds), state=tick.state)
     if observation is None:
         return _wait(tick, NO_OBSERVATION, deadline_applies=deadline_applies)
-    verdict = judge_window(observation, tick.policy, state.evidence)
+    verdict = judge_without_harm(observation, tick.policy)  # harm was ruled out above
     if verdict.outcome is Outcome.FAIL:
         return _count_failure(tick, verdict, observation)
     if verdict.outcome is Outcome.INCONCLUSIVE:

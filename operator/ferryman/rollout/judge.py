@@ -144,9 +144,12 @@ def _harm_message(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy)
 
 def judge_window(observation: Observation, policy: AnalysisPolicy, evidence: EvidenceMap) -> Verdict:
     """A complete window: decisive harm, not enough data, a custom metric out of bounds, or a pass."""
-    harm = find_harm(observation, policy, evidence)
-    if harm is not None:
-        return harm
+    return find_harm(observation, policy, evidence) or judge_without_harm(observation, policy)
+
+
+def judge_without_harm(observation: Observation, policy: AnalysisPolicy) -> Verdict:
+    """A complete window in which `find_harm` found nothing decisive: not enough data, a check or a
+    custom metric out of bounds, or a pass."""
     window = format_duration(observation.window_seconds)
     canary_requests = observation.canary.request_count
     if canary_requests < policy.min_requests:
