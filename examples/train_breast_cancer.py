@@ -4,8 +4,9 @@
     MLFLOW_TRACKING_URI=http://127.0.0.1:5000 FERRYMAN_EXPERIMENT=demo python examples/train_breast_cancer.py
 
 FERRYMAN_DATA_URI may name a CSV (path or file:// URL) with the same columns and a `target` column;
-unset, the bundled data is used. Exits 1 when a data check fails (the run is then FAILED in MLflow and
-nothing is registered), 2 when the environment lacks what a run needs.
+unset, the bundled data is used. Exits 65 when a data check fails (the run is then FAILED in MLflow and
+nothing is registered; the TrainingJob fails at once, without retries), 78 when the environment lacks what
+a run needs.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from sklearn.preprocessing import StandardScaler
 
 from ferryman.api.trainingjob import DataCheck
 from ferryman.train.champion import evaluate_champion
-from ferryman.train.context import ContractError
-from ferryman.train.data_checks import DataCheckFailed
 from ferryman.train.model import log_model
 from ferryman.train.onnx_model import onnx_predict, sklearn_to_onnx
-from ferryman.train.run import training_run
+from ferryman.train.run import run_trainer, training_run
 from ferryman.train.serving_check import check_serving
 
 TARGET = "target"
@@ -80,17 +79,5 @@ def train() -> None:
         print(f"registered {run.context.registered_model} version {version} from run {run.run_id}")
 
 
-def main() -> int:
-    try:
-        train()
-    except DataCheckFailed as error:
-        print(f"training stopped before it began: {error}", file=sys.stderr)
-        return 1
-    except ContractError as error:
-        print(f"cannot start: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_trainer(train))

@@ -170,13 +170,14 @@ def test_bad_data_stops_the_run_and_registers_nothing(
     frame.to_csv(data, index=False)
     before = versions(mlflow)
     bad = train(mlflow, "uid-bad", **{contract.ENV_DATA_URI: f"file://{data}"})
-    assert bad.exit_code == 1
+    assert bad.exit_code == contract.EXIT_DATA_CHECK_FAILED
     assert "data check 'radius-nulls' (nullFraction of column 'mean radius') = 0.0878735, outside max 0" in (
         bad.stderr
     )
     assert bad.run.info.status == "FAILED"
     assert bad.run.data.metrics["data_check.radius-nulls"] == pytest.approx(50 / 569)
     assert contract.RUN_TAG_MODEL_VERSION not in bad.run.data.tags
+    assert "nullFraction of column 'mean radius'" in bad.run.data.tags[contract.RUN_TAG_DATA_CHECKS_FAILED]
     assert versions(mlflow) == before
 
 
@@ -188,7 +189,7 @@ def test_serving_check_refuses_a_model_the_serving_image_cannot_load() -> None:
 def test_trainer_without_a_tracking_server_says_which_variable_is_missing() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FERRYMAN_", "MLFLOW_"))}
     done = subprocess.run([sys.executable, str(TRAINER)], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
+    assert done.returncode == contract.EXIT_CONTRACT_ERROR
     assert done.stderr.startswith(
         "cannot start: MLFLOW_TRACKING_URI is not set; set it to the MLflow server URL"
     )

@@ -46,6 +46,7 @@ PRINTER_COLUMNS: dict[type[ApiResource], list[dict[str, Any]]] = {
         {"name": "Run", "type": "string", "jsonPath": ".status.runId", "priority": 1},
         {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+        {"name": "Next-Run", "type": "string", "jsonPath": ".status.nextScheduleTime", "priority": 1},
     ],
     DriftMonitor: [
         {"name": "Target", "type": "string", "jsonPath": ".spec.modelDeploymentRef.name"},

@@ -40,6 +40,12 @@ SERVING_VALID = "serving_valid"  # 1.0 when every serving answer was well formed
 VERSION_TAG_REJECTED = "ferryman.dev/rejected"  # value: JSON {trainingJob, at, reason, gates}
 VERSION_TAG_TRAINING_JOB = "ferryman.dev/training-job"  # NAMESPACE/NAME that produced the version
 
+# Exit codes of a trainer that stops for a reason no retry can fix (sysexits.h EX_DATAERR, EX_CONFIG): the
+# training Job fails at once on them (podFailurePolicy) instead of training again on the same data.
+EXIT_DATA_CHECK_FAILED = 65
+EXIT_CONTRACT_ERROR = 78
+RUN_TAG_DATA_CHECKS_FAILED = "ferryman.dev/data-checks-failed"  # the trainer's message, when checks failed
+
 # Run tags for lineage, added with the trainer SDK (read by people, not judged by the operator).
 RUN_TAG_DATA_URI = "ferryman.dev/data-uri"  # spec.data.uri, as the trainer was given it
 RUN_TAG_DATA_VERSION = "ferryman.dev/data-version"  # spec.data.version

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.meta import ApiResource, Condition
 from ferryman.api.podtemplate import TrainingPodTemplate
+from ferryman.api.schedule import schedule_error
 
 TrainingPhase = Literal[
-    "Pending", "Running", "Validating", "AwaitingApproval", "Succeeded", "Rejected", "Failed"
+    "Pending", "Running", "Validating", "AwaitingApproval", "Succeeded", "Rejected", "Failed", "Scheduled"
 ]
 Approval = Literal["auto", "manual"]
 DataCheckKind = Literal["rowCount", "nullFraction", "mean", "min", "max", "uniqueFraction"]
@@ -156,8 +157,29 @@ class TrainingJobSpec(ApiModel, json_schema_extra=cel_rules(CHAMPION_NEEDS_ALIAS
         default=None,
         max_length=128,
         pattern=CRON_PATTERN,
-        description="Cron schedule (like a CronJob) for recurring runs; unset runs once.",
+        description=(
+            "Cron schedule (five fields, UTC, or @hourly/@daily/@weekly/@monthly/@yearly) for recurring "
+            "runs: at each time this TrainingJob creates a child TrainingJob NAME-<minutes since 1970> with "
+            "the same spec (without schedule), unless the previous run has not finished. Unset runs once."
+        ),
     )
+    successful_runs_history_limit: int = Field(
+        default=3, ge=0, le=100, description="With schedule: Succeeded runs kept (older ones deleted)."
+    )
+    failed_runs_history_limit: int = Field(
+        default=1,
+        ge=0,
+        le=100,
+        description="With schedule: Failed or Rejected runs kept (older ones deleted).",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_cron(cls, schedule: str | None) -> str | None:
+        error = None if schedule is None else schedule_error(schedule)
+        if error is not None:
+            raise ValueError(error)
+        return schedule
 
     @model_validator(mode="after")
     def _champion_has_alias(self) -> Self:
@@ -186,7 +208,17 @@ class TrainingJobStatus(ApiModel):
     gates: list[GateResult] = Field(default_factory=list, description="Gate outcomes.")
     started_at: Timestamp | None = Field(default=None, description="When the run started.")
     completed_at: Timestamp | None = Field(default=None, description="When the run finished.")
-    last_schedule_time: Timestamp | None = Field(default=None, description="Last scheduled start.")
+    last_schedule_time: Timestamp | None = Field(
+        default=None, description="With schedule: the last scheduled time handled (run started or skipped)."
+    )
+    next_schedule_time: Timestamp | None = Field(
+        default=None, description="With schedule: the next run's time."
+    )
+    active_run: str | None = Field(
+        default=None,
+        max_length=MAX_NAME,
+        description="With schedule: the child TrainingJob not finished yet.",
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,

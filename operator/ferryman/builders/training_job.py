@@ -19,6 +19,18 @@ TRAINING_JOB_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 TRAINING_JOB_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_TRAINING_JOB}"
 JOB_SUFFIX = "-train"
 MAX_JOB_NAME = 63  # a Job's pods get a label job-name=<name>, and label values stop at 63
+# Bad data or a broken environment fail the same way on every retry: the Job fails at once on those codes.
+NO_RETRY_POLICY = {
+    "rules": [
+        {
+            "action": "FailJob",
+            "onExitCodes": {
+                "operator": "In",
+                "values": [contract.EXIT_DATA_CHECK_FAILED, contract.EXIT_CONTRACT_ERROR],
+            },
+        }
+    ]
+}
 
 
 def job_name(tj_name: str) -> str:
@@ -103,6 +115,8 @@ def build_training_job(tj: TrainingJob, settings: Settings) -> dict[str, Any]:
     }
     if tj.spec.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = tj.spec.active_deadline_seconds
+    if pod_spec["restartPolicy"] == "Never":  # the API server allows a podFailurePolicy only then
+        job_spec["podFailurePolicy"] = NO_RETRY_POLICY
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

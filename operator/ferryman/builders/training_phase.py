@@ -17,7 +17,7 @@ from ferryman.api import GateResult, TrainingJob, TrainingPhase
 from ferryman.api import training_contract as contract
 from ferryman.api.vocabulary import format_timestamp
 from ferryman.builders.status import condition, with_other_conditions
-from ferryman.builders.training_gates import gates_json, judge_gates
+from ferryman.builders.training_gates import gates_json, judge_data_check, judge_gates
 
 JobState = Literal["waiting", "active", "succeeded", "failed"]
 TERMINAL_PHASES = frozenset({"Succeeded", "Rejected", "Failed"})
@@ -98,14 +98,30 @@ def tj_key(tj: TrainingJob) -> str:
     return f"{tj.metadata.namespace}/{tj.metadata.name}"
 
 
-def schedule_ignored_message(tj: TrainingJob) -> str | None:
-    """Recurring runs are not implemented yet: say so instead of silently running once."""
-    if tj.spec.schedule is None:
+@dataclass(frozen=True)
+class StoppedOnData:
+    """A training Job that failed because its trainer refused the data: which checks, with the numbers."""
+
+    message: str
+    gates: list[GateResult]
+
+
+def stopped_on_data(tj: TrainingJob, run: RunFacts | None) -> StoppedOnData | None:
+    """The spec's data checks judged from the numbers the failed run logged (the operator's own verdict),
+    else the trainer's own report (e.g. a Great Expectations suite); None when the data was not the cause."""
+    if run is None:
         return None
-    return (
-        f"spec.schedule {tj.spec.schedule!r} is not implemented yet: this TrainingJob runs once; "
-        "create a TrainingJob per run (e.g. from a CronJob) until it is"
+    gates = [judge_data_check(check, run.metrics) for check in tj.spec.validation.data]
+    failed = [f"{gate.name}: {gate.message}" for gate in gates if not gate.passed]
+    reported = run.tags.get(contract.RUN_TAG_DATA_CHECKS_FAILED)
+    if not failed and not reported:
+        return None
+    why = "; ".join(failed) if failed else f"the trainer reported {reported}"
+    message = (
+        f"training stopped before it began, on its data (run {run.run_id}): {why}; fix the data at "
+        f"spec.data.uri, or the bounds in spec.validation.data"
     )
+    return StoppedOnData(message=message, gates=gates)
 
 
 def no_run_message(tj: TrainingJob) -> str:

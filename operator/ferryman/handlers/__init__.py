@@ -7,6 +7,15 @@ from ferryman.handlers import (
     startup,
     training_job,
     training_judge,
+    training_schedule,
 )
 
-__all__ = ["alias_follow", "model_deployment", "rollout_steps", "startup", "training_job", "training_judge"]
+__all__ = [
+    "alias_follow",
+    "model_deployment",
+    "rollout_steps",
+    "startup",
+    "training_job",
+    "training_judge",
+    "training_schedule",
+]

@@ -14,8 +14,10 @@ from pydantic import ValidationError
 
 from ferryman import k8s
 from ferryman.api import GROUP, VERSION, TrainingJob, redact_urls_in_text
+from ferryman.api import training_contract as contract
 from ferryman.api.vocabulary import format_timestamp
 from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY
+from ferryman.builders.training_gates import gates_json
 from ferryman.builders.training_job import (
     LABEL_TRAINING_JOB,
     build_training_job,
@@ -25,14 +27,19 @@ from ferryman.builders.training_job import (
 from ferryman.builders.training_phase import (
     TERMINAL_PHASES,
     JobOutcome,
+    RunFacts,
+    StoppedOnData,
     job_failed_message,
     phase_after_job,
-    schedule_ignored_message,
+    stopped_on_data,
     training_status,
 )
+from ferryman.builders.training_schedule import scheduled_status
 from ferryman.config import Settings
 from ferryman.handlers.spec_errors import describe_validation_error
 from ferryman.handlers.status_writes import write_status
+from ferryman.handlers.training_judge import registry_for
+from ferryman.registry.mlflow import RegistryError
 
 PLURAL = "trainingjobs"
 STATUS_WRITE_ATTEMPTS = 3
@@ -42,16 +49,22 @@ EVENT_TYPES = {"Running": "Normal", "Validating": "Normal", "Failed": "Warning"}
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """Create the training Job once; a TrainingJob that has finished is left as it is."""
+    """Create the training Job once; a TrainingJob that has finished is left as it is. One with a schedule
+    runs no Job itself: its timer (training_schedule) creates a child TrainingJob per scheduled time."""
     config: Settings = memo.config
     previous = dict(body.status)
-    if previous.get("phase") in TERMINAL_PHASES:
+    if previous.get("phase") in TERMINAL_PHASES or previous.get("phase") == "Scheduled":
         return
     now = datetime.now(UTC)
     try:
         tj = TrainingJob.model_validate(body)
     except (ValidationError, ValueError) as error:
         _fail(body, previous, describe_validation_error(error), now, logger)
+    if tj.spec.schedule is not None:
+        desired = scheduled_status(tj, now)
+        write_status(body, desired, kind=k8s.TRAINING_JOB)
+        kopf.event(body, type="Normal", reason="Scheduled", message=desired["message"])
+        return
     manifest = build_training_job(tj, config)
     name = manifest["metadata"]["name"]
     # On resume the Job is there already: a Job's template cannot change, so it is not applied again.
@@ -70,9 +83,6 @@ def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
     write_status(body, desired, kind=k8s.TRAINING_JOB)
     logger.info("training Job %s created", name, extra={"decision": "start_training"})
     kopf.event(body, type="Normal", reason="JobCreated", message=message)
-    ignored = schedule_ignored_message(tj)
-    if ignored is not None:
-        kopf.warn(body, reason="ScheduleIgnored", message=ignored)
 
 
 def _refused(error: kopf.PermanentError) -> str:
@@ -94,7 +104,7 @@ def _fail(
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRAINING_JOB: kopf.PRESENT})
-def training_job_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+def training_job_changed(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """The Job's progress moves its TrainingJob: Running, then Validating, or Failed.
 
     Only the controller reference names the owner (labels can be copied). Event handlers are not retried,
@@ -108,7 +118,8 @@ def training_job_changed(body: kopf.Body, namespace: str | None, **_: Any) -> No
     if job.get("metadata", {}).get("name") != job_name(tj_name):
         return
     outcome = JobOutcome.of(job)
-    for _attempt in range(STATUS_WRITE_ATTEMPTS):
+    diagnosis: StoppedOnData | None = None
+    for attempt in range(STATUS_WRITE_ATTEMPTS):
         owner = k8s.get(k8s.TRAINING_JOB, namespace, tj_name)
         if owner is None or owner.get("metadata", {}).get("uid") != tj_uid:
             return
@@ -116,8 +127,14 @@ def training_job_changed(body: kopf.Body, namespace: str | None, **_: Any) -> No
         phase = phase_after_job(previous.get("phase"), outcome)
         if phase is None:
             return
+        if phase == "Failed" and attempt == 0:
+            diagnosis = _stopped_on_data(owner, memo)
         message = _job_message(owner, job_name(tj_name), phase, outcome)
-        desired = training_status(previous, phase, message, datetime.now(UTC))
+        fields = {}
+        if diagnosis is not None:
+            message = f"{diagnosis.message} ({message})"
+            fields["gates"] = gates_json(diagnosis.gates)
+        desired = training_status(previous, phase, message, datetime.now(UTC), **fields)
         try:
             rv = owner["metadata"]["resourceVersion"]
             k8s.patch_status(k8s.TRAINING_JOB, namespace, tj_name, desired, resource_version=rv)
@@ -126,10 +143,25 @@ def training_job_changed(body: kopf.Body, namespace: str | None, **_: Any) -> No
         kopf.event(
             kopf.Body(cast(kopf.RawBody, owner)),
             type=EVENT_TYPES[phase],
-            reason=f"Job{phase}",
+            reason="DataCheckFailed" if diagnosis is not None else f"Job{phase}",
             message=message,
         )
         return
+
+
+def _stopped_on_data(owner: dict[str, Any], memo: kopf.Memo) -> StoppedOnData | None:
+    """Whether the failed Job's trainer stopped on its data, from the run MLflow holds (best effort: an
+    unreachable MLflow leaves the Job's own message, which already says where the trainer's output is)."""
+    try:
+        tj = TrainingJob.model_validate(owner)
+        registry = registry_for(memo, tj.spec.mlflow.tracking_uri)
+        run = registry.find_run(
+            tj.spec.mlflow.experiment, contract.RUN_TAG_TRAINING_JOB_UID, tj.metadata.uid or ""
+        )
+    except (ValueError, RegistryError):
+        return None
+    facts = None if run is None else RunFacts(run.run_id, run.metrics, run.tags)
+    return stopped_on_data(tj, facts)
 
 
 def _job_message(owner: dict[str, Any], name: str, phase: str, outcome: JobOutcome) -> str:

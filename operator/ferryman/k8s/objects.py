@@ -128,6 +128,23 @@ def get(kind: ResourceKind, namespace: str | None, name: str) -> dict[str, Any] 
     return result
 
 
+def list_objects(kind: ResourceKind, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
+    """The objects of kind in namespace that match label_selector (server-side filtered)."""
+    result: dict[str, Any] = _call(
+        "GET", kind.collection_path(namespace), query=[("labelSelector", label_selector)]
+    )
+    return list(result.get("items") or [])
+
+
+def delete(kind: ResourceKind, namespace: str | None, name: str, uid: str) -> None:
+    """Delete the object with this uid (a namesake made since is left alone); gone already is fine.
+
+    Background propagation: what it owns goes through the garbage collector, as `kubectl delete` does."""
+    body = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
+    with contextlib.suppress(NotFound):
+        _call("DELETE", kind.object_path(namespace, name), body=body)
+
+
 def patch_status(
     kind: ResourceKind,
     namespace: str | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ import pandas as pd
 from ferryman.api import training_contract as contract
 from ferryman.api.trainingjob import DataCheck
 from ferryman.train import environment
-from ferryman.train.context import TrainingContext, context_from_env
+from ferryman.train.context import ContractError, TrainingContext, context_from_env
 from ferryman.train.data_checks import CheckResult, DataCheckFailed, run_data_checks
 from ferryman.train.mlflow_client import quiet_mlflow
 
@@ -23,6 +23,7 @@ from ferryman.train.mlflow_client import quiet_mlflow
 RUN_TAG_PYTHON = "ferryman.dev/python"
 RUN_TAG_PLATFORM = "ferryman.dev/platform"
 ENVIRONMENT_ARTIFACT = "environment/requirements.txt"
+MAX_TAG_CHARS = 5000
 
 
 class TrainingRun:
@@ -59,7 +60,10 @@ class TrainingRun:
         self.data_checks.extend(results)
         failed = [result for result in results if not result.passed]
         if failed:
-            raise DataCheckFailed(failed)
+            error = DataCheckFailed(failed)
+            # For people and for the operator's message; MLflow keeps at most 8,000 characters of a tag.
+            mlflow.set_tag(contract.RUN_TAG_DATA_CHECKS_FAILED, str(error)[:MAX_TAG_CHARS])
+            raise error
         return results
 
     def log_metric(self, name: str, value: float) -> None:
@@ -101,6 +105,21 @@ def training_run(
         mlflow.log_params(run.params)
         mlflow.log_text(environment.installed_packages(), ENVIRONMENT_ARTIFACT)
         yield run
+
+
+def run_trainer(train: Callable[[], object]) -> int:
+    """The process exit code of a training function, for `sys.exit(run_trainer(train))`: 0 when it
+    returned, the contract's codes (no retry helps) when a data check failed or the environment is wrong.
+    Any other exception propagates (exit 1), and the Job retries it up to spec.backoffLimit."""
+    try:
+        train()
+    except DataCheckFailed as error:
+        print(f"training stopped before it began: {error}", file=sys.stderr)
+        return contract.EXIT_DATA_CHECK_FAILED
+    except ContractError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
+        return contract.EXIT_CONTRACT_ERROR
+    return 0
 
 
 def lineage_tags(context: TrainingContext, commit: str | None) -> dict[str, str]:

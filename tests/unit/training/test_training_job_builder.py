@@ -48,6 +48,9 @@ def test_limits_and_restart_policy_come_from_the_spec() -> None:
     assert job["spec"]["backoffLimit"] == 2
     assert job["spec"]["activeDeadlineSeconds"] == 600
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    rule = job["spec"]["podFailurePolicy"]["rules"][0]
+    assert rule["action"] == "FailJob", "bad data fails the same way on every retry"
+    assert rule["onExitCodes"] == {"operator": "In", "values": [65, 78]}
 
 
 def test_a_restart_policy_the_user_set_is_kept() -> None:
@@ -56,6 +59,7 @@ def test_a_restart_policy_the_user_set_is_kept() -> None:
     template["spec"]["restartPolicy"] = "OnFailure"
     job = build_training_job(training_job(template=template), Settings())
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    assert "podFailurePolicy" not in job["spec"], "the API server refuses one with OnFailure"
 
 
 def test_no_deadline_when_the_spec_sets_none() -> None:

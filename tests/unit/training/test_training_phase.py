@@ -17,7 +17,7 @@ from ferryman.builders.training_phase import (
     judge_run,
     judgement_status,
     phase_after_job,
-    schedule_ignored_message,
+    stopped_on_data,
     version_not_from_run,
 )
 from tests.unit.training.cases import training_job
@@ -142,12 +142,6 @@ def test_approval_moves_the_alias_and_rejection_tags_the_version() -> None:
     assert record["reason"] == "rejected by hand (ferryman.dev/action: reject)"
 
 
-def test_a_schedule_is_reported_as_not_implemented_instead_of_ignored_silently() -> None:
-    assert schedule_ignored_message(training_job()) is None
-    message = schedule_ignored_message(training_job(schedule="@daily"))
-    assert message is not None and "spec.schedule '@daily' is not implemented yet" in message
-
-
 def test_a_version_the_registry_lacks_or_another_run_produced_fails_the_training_job() -> None:
     tj = training_job()
     assert version_not_from_run(tj, "r1", "4", "r1") is None
@@ -157,3 +151,28 @@ def test_a_version_the_registry_lacks_or_another_run_produced_fails_the_training
     foreign = version_not_from_run(tj, "r1", "4", "r0")
     assert foreign is not None and foreign.phase == "Failed"
     assert "was produced by run r0, not by this TrainingJob's run r1" in foreign.message
+
+
+def test_a_job_that_stopped_on_its_data_is_explained_with_the_operators_numbers() -> None:
+    tj = training_job()  # data check: rows rowCount min 100
+    too_few = RunFacts(run_id="r9", metrics={"data_check.rows": 12.0}, tags={})
+    found = stopped_on_data(tj, too_few)
+    assert found is not None
+    assert found.message.startswith(
+        "training stopped before it began, on its data (run r9): data:rows: 12 not >= 100"
+    )
+    assert [gate.passed for gate in found.gates] == [False]
+
+
+def test_the_trainers_own_report_explains_a_stop_the_spec_checks_do_not_show() -> None:
+    tags = {contract.RUN_TAG_DATA_CHECKS_FAILED: "data checks failed: expect_column_mean.age = 3"}
+    found = stopped_on_data(training_job(), RunFacts("r9", {"data_check.rows": 500.0}, tags))
+    assert (
+        found is not None
+        and "the trainer reported data checks failed: expect_column_mean.age" in found.message
+    )
+
+
+def test_a_crash_that_was_not_about_the_data_is_not_blamed_on_it() -> None:
+    assert stopped_on_data(training_job(), None) is None
+    assert stopped_on_data(training_job(), RunFacts("r9", {"data_check.rows": 500.0}, {})) is None

@@ -1,0 +1,37 @@
+"""Cron schedules of recurring TrainingJobs: one reading of the text, shared by validation and the timer.
+
+Five fields (minute hour day-of-month month day-of-week) as a CronJob takes them, evaluated in UTC, or one
+of the macros below. Day-of-month and day-of-week combine as in Vixie cron (either matches when both are
+restricted), which is what cronsim implements.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cronsim import CronSim, CronSimError
+
+MACROS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+}
+
+
+def cron_expression(schedule: str) -> str:
+    """The five-field expression of a schedule (macros expanded)."""
+    return MACROS.get(schedule.strip(), schedule.strip())
+
+
+def schedule_error(schedule: str) -> str | None:
+    """Why spec.schedule cannot be evaluated, naming the field and the fix; None when it can."""
+    try:
+        CronSim(cron_expression(schedule), datetime(2000, 1, 1, tzinfo=UTC))
+    except CronSimError as error:
+        return (
+            f"spec.schedule {schedule!r} is not a cron schedule ({error}): give five fields (minute hour "
+            f"day-of-month month day-of-week, UTC), e.g. '0 3 * * *', or one of {', '.join(MACROS)}"
+        )
+    return None
