@@ -1,4 +1,5 @@
-"""Walk through Ferryman on the local cluster: serve a model, then canary a new version under load.
+"""Walk through Ferryman on the local cluster: serve a model, canary a new version under load, then train
+models with TrainingJobs whose gates decide which version a ModelDeployment following an alias serves.
 
 Started by scripts/demo, which installs what it needs. Uses the same harness as the e2e tests: real
 kube-apiserver, serving processes in pod network namespaces, Prometheus, and Traefik as the Gateway.
@@ -15,7 +16,8 @@ from ferryman_testing.cluster import start_dev_cluster
 from ferryman_testing.e2e_tools import install_e2e_tools
 from ferryman_testing.kube_cli import Kubectl, install_crds
 from ferryman_testing.load import steady_load
-from ferryman_testing.manifests import model_deployment
+from ferryman_testing.manifests import EXAMPLE_TRAINER, model_deployment, training_job
+from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import operator_process
 from ferryman_testing.polling import wait_for
@@ -39,15 +41,58 @@ def manifest(uri: str, parent_ref: dict[str, str]) -> dict[str, object]:
     )
 
 
-def show(kubectl: Kubectl, until: str, timeout: float = 240) -> None:
-    """Print the ModelDeployment's line of `kubectl get md` every 3 s until it shows `until`."""
+def show(kubectl: Kubectl, until: str, timeout: float = 240, kind: str = "md", name: str = "fraud") -> None:
+    """Print the object's line of `kubectl get` every 3 s until it shows `until`."""
 
     def reached() -> bool:
-        table = kubectl.run("get", "md", "-n", NAMESPACE)
-        print(table.splitlines()[-1])
-        return until in table
+        line = kubectl.run("get", kind, name, "-n", NAMESPACE, "--no-headers")
+        print("   " + " ".join(line.split()))
+        return until in line.split()
 
-    wait_for(f"the demo's ModelDeployment to show {until}", reached, timeout, every=3)
+    wait_for(f"{kind}/{name} to show {until}", reached, timeout, every=3)
+
+
+def training(name: str, tracking_uri: str) -> dict[str, object]:
+    """examples/train_breast_cancer.py as a TrainingJob: gates on the data, accuracy and the champion."""
+    return training_job(
+        name, NAMESPACE, tracking_uri, command=EXAMPLE_TRAINER, experiment="tumours",
+        registered_model="breast-cancer",
+        validation={
+            "data": [{"name": "rows", "check": "rowCount", "min": 100}],
+            "metrics": [{"name": "accuracy", "min": 0.9}],
+            "mustBeatChampion": {"metric": "accuracy", "minDelta": 0},
+        },
+        promote={"alias": "production"},
+        params={"seed": "7"},
+    )  # fmt: skip
+
+
+def train_then_canary(kubectl: Kubectl, mlflow: MlflowServer, parent_ref: dict[str, str]) -> None:
+    """Steps 6-8: a TrainingJob promotes v1 through the alias, a ModelDeployment follows it, a retrain
+    is gated, promoted and canaried."""
+    for name in ("tumours", "tumours-retrain"):
+        kubectl.delete("trainingjob", name, NAMESPACE, wait=True)
+    kubectl.delete("modeldeployment", "tumours", NAMESPACE, wait=True)
+    print("6. a TrainingJob trains on scikit-learn's breast-cancer data, passes its gates, moves production")
+    kubectl.apply([training("tumours", mlflow.url)])
+    show(kubectl, "Succeeded", kind="tj", name="tumours")
+    print("7. a ModelDeployment following models:/breast-cancer@production serves that version")
+    following = model_deployment(
+        "tumours", NAMESPACE, "models:/breast-cancer@production", strategy={"canary": CANARY},
+        parent_ref=parent_ref, hostname="tumours.demo.test",
+    )  # fmt: skip
+    kubectl.apply([following])
+    show(kubectl, "Succeeded", name="tumours")
+    print("8. a retrain must beat (or tie) the champion; it does: production moves, the new version canaries")
+    kubectl.apply([training("tumours-retrain", mlflow.url)])
+    show(kubectl, "Succeeded", kind="tj", name="tumours-retrain")
+    wait_for("the rollout of the retrained version", lambda: canary_started(kubectl, "tumours"), timeout=60)
+    show(kubectl, "Succeeded", name="tumours")
+
+
+def canary_started(kubectl: Kubectl, name: str) -> bool:
+    status = kubectl.get("modeldeployment", name, NAMESPACE).get("status") or {}
+    return bool(status.get("canaryVersion")) or status.get("stableVersion") not in (None, "1")
 
 
 def taken_up(kubectl: Kubectl, uri: str) -> bool:
@@ -72,9 +117,17 @@ def main() -> int:
     print("3. two versions of a GradientBoosting model (scikit-learn -> ONNX)")
     v1 = make_gradient_boosting_model(workdir / "v1", trees=20).model_path.as_uri()
     v2 = make_gradient_boosting_model(workdir / "v2", trees=30).model_path.as_uri()
+    (workdir / "mlflow").mkdir()
+    mlflow = MlflowServer(workdir / "mlflow", host=cluster.host_address)  # pods reach it there
+    mlflow.start()
+    settings = {"FERRYMAN_MLFLOW_TRACKING_URI": mlflow.url, "FERRYMAN_REGISTRY_POLL_SECONDS": "5"}
     try:
         with operator_process(
-            cluster.kubeconfig, prometheus.url, workdir / "operator.log", namespace=NAMESPACE
+            cluster.kubeconfig,
+            prometheus.url,
+            workdir / "operator.log",
+            namespace=NAMESPACE,
+            settings=settings,
         ):
             kubectl.delete("modeldeployment", "fraud", NAMESPACE, wait=True)  # a rerun starts from scratch
             print("4. kubectl apply: a ModelDeployment serving v1")
@@ -97,7 +150,9 @@ def main() -> int:
                     "involvedObject.kind=ModelDeployment",
                 )
             )
+            train_then_canary(kubectl, mlflow, gateway.parent_ref)
     finally:
+        mlflow.stop()
         gateway.close()
         prometheus.stop()
     print(

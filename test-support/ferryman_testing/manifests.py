@@ -1,4 +1,5 @@
-"""The ModelDeployment manifest every test, the demo and the benchmarks build: one builder, keyword options.
+"""The ModelDeployment and TrainingJob manifests every test, the demo and the benchmarks build: one builder
+each, keyword options.
 
 model_deployment("fraud", "ns", "file:///models/v1/model.onnx")                # serving only
 model_deployment("fraud", "ns", uri, strategy={"canary": {...}},
@@ -7,12 +8,16 @@ model_deployment("fraud", "ns", uri, strategy={"canary": {...}},
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
+from ferryman_testing import REPO_ROOT
 from ferryman_testing.kube_cli import Manifest
 
 API_VERSION = "ferryman.dev/v1alpha1"
+# The pod runner runs a container's command when its image is not built locally: this venv's Python.
+EXAMPLE_TRAINER = [sys.executable, str(REPO_ROOT / "examples" / "train_breast_cancer.py")]
 
 
 def model_deployment(
@@ -49,4 +54,40 @@ def model_deployment(
         "kind": "ModelDeployment",
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
+    }
+
+
+def training_job(
+    name: str,
+    namespace: str,
+    tracking_uri: str,
+    *,
+    command: list[str],
+    experiment: str,
+    registered_model: str,
+    env: Mapping[str, str] | None = None,
+    **spec: Any,
+) -> Manifest:
+    """A TrainingJob running `command` in its training container (image name only informative here),
+    logging to `tracking_uri`; `spec` adds further spec fields as written (params, data, validation,
+    promote, backoffLimit, schedule...)."""
+    container = {
+        "name": "train",
+        "image": "ferryman-trainer",
+        "command": list(command),
+        "env": [{"name": key, "value": value} for key, value in (env or {}).items()],
+    }
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "template": {"spec": {"containers": [container]}},
+            "mlflow": {
+                "trackingUri": tracking_uri,
+                "experiment": experiment,
+                "registeredModel": registered_model,
+            },
+            **spec,
+        },
     }

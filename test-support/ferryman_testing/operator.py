@@ -47,10 +47,19 @@ def running_operator(
 
 
 @contextmanager
-def operator_process(kubeconfig: Path, prometheus_url: str, log: Path, *, namespace: str) -> Iterator[None]:
-    """`ferryman operator`, as a user runs it, in its own process, watching one namespace."""
+def operator_process(
+    kubeconfig: Path,
+    prometheus_url: str,
+    log: Path,
+    *,
+    namespace: str,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[None]:
+    """`ferryman operator`, as a user runs it, in its own process, watching one namespace; `settings` are
+    more FERRYMAN_* variables."""
     env = {
         **os.environ,
+        **(settings or {}),
         "KUBECONFIG": str(kubeconfig),
         "FERRYMAN_NAMESPACES": json.dumps([namespace]),
         "FERRYMAN_PROMETHEUS_URL": prometheus_url,

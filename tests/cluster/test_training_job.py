@@ -15,6 +15,7 @@ import pytest
 from kopf.testing import KopfRunner
 
 from ferryman.api import training_contract as contract
+from ferryman_testing import manifests
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.models import make_identity_model
@@ -49,29 +50,19 @@ def training_job(
     name: str, namespace: str, mlflow_url: str, *, env: dict[str, str] | None = None,
     promote: dict[str, Any] | None = None, backoff_limit: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
-    container = {
-        "name": "train",
-        "image": "stand-in",
-        "command": TRAINER,
-        "env": [{"name": key, "value": value} for key, value in (env or {}).items()],
-    }
-    return {
-        "apiVersion": "ferryman.dev/v1alpha1",
-        "kind": "TrainingJob",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "template": {"spec": {"containers": [container]}},
-            "mlflow": {"trackingUri": mlflow_url, "experiment": "fraud-training", "registeredModel": MODEL},
-            "params": {"trees": "10"},
-            "validation": {
-                "data": [{"name": "rows", "check": "rowCount", "min": 100}],
-                "metrics": [{"name": "auc", "min": 0.7}],
-                "mustBeatChampion": {"metric": "auc", "minDelta": 0.01},
-            },
-            "promote": promote or {"alias": "production"},
-            "backoffLimit": backoff_limit,
+    """The stand-in trainer with a data check, a metric gate and the champion comparison."""
+    return manifests.training_job(
+        name, namespace, mlflow_url, command=TRAINER, experiment="fraud-training", registered_model=MODEL,
+        env=env,
+        params={"trees": "10"},
+        validation={
+            "data": [{"name": "rows", "check": "rowCount", "min": 100}],
+            "metrics": [{"name": "auc", "min": 0.7}],
+            "mustBeatChampion": {"metric": "auc", "minDelta": 0.01},
         },
-    }
+        promote=promote or {"alias": "production"},
+        backoffLimit=backoff_limit,
+    )  # fmt: skip
 
 
 def status_of(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
@@ -183,15 +174,29 @@ def test_a_trainer_that_exits_non_zero_fails_after_its_retries(
 def test_a_trainer_that_registers_no_model_fails_saying_so(
     kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
 ) -> None:
-    manifest = training_job("nomodel", namespace, mlflow.url, env={"STANDIN_NO_VERSION": "1"})
-    manifest["spec"]["schedule"] = "@daily"  # not implemented: said so, and the run happens once
-    kubectl.apply([manifest])
+    kubectl.apply([training_job("nomodel", namespace, mlflow.url, env={"STANDIN_NO_VERSION": "1"})])
     status = wait_for_phase(kubectl, namespace, "nomodel")
     assert status["phase"] == "Failed"
     assert "registered no model version" in status["message"]
     assert status["runId"]
-    reasons = event_reasons(kubectl, namespace, "nomodel")
-    assert "NoModelVersion" in reasons and "ScheduleIgnored" in reasons
+    assert "NoModelVersion" in event_reasons(kubectl, namespace, "nomodel")
+
+
+def test_a_trainer_that_refused_its_data_fails_at_once_and_the_operator_says_which_check(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
+) -> None:
+    manifest = training_job("baddata", namespace, mlflow.url, env={"STANDIN_BAD_ROWS": "12"}, backoff_limit=3)
+    kubectl.apply([manifest])
+    status = wait_for_phase(kubectl, namespace, "baddata")
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith("training stopped before it began, on its data (run "), status
+    assert "data:rows: 12 not >= 100" in status["message"]
+    assert status["gates"] == [
+        {"name": "data:rows", "passed": False, "value": 12.0, "message": "12 not >= 100"}
+    ]
+    pods = kubectl.get_json("pods", "-n", namespace, "-l", "job-name=baddata-train")["items"]
+    assert len(pods) == 1, "bad data is not retried: the Job's podFailurePolicy fails it on exit code 65"
+    assert "DataCheckFailed" in event_reasons(kubectl, namespace, "baddata")
 
 
 def test_manual_approval_waits_then_ferryman_approve_moves_the_alias(
@@ -284,3 +289,57 @@ def test_a_job_of_that_name_made_by_someone_else_is_never_taken_over(
     assert "Job " + namespace + "/taken-train already exists and is controlled by nobody" in status["message"]
     job = kubectl.get("job", "taken-train", namespace)
     assert not job["metadata"].get("ownerReferences"), "the Job stays its creator's"
+
+
+def children_of(kubectl: Kubectl, namespace: str, parent: str) -> dict[str, dict[str, Any]]:
+    found = kubectl.get_json("trainingjobs", "-n", namespace, "-l", f"ferryman.dev/scheduled-by={parent}")
+    return {child["metadata"]["name"]: child for child in found["items"]}
+
+
+def test_a_schedule_starts_a_run_each_minute_and_keeps_only_the_history_asked_for(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
+) -> None:
+    manifest = training_job("nightly", namespace, mlflow.url)
+    manifest["spec"].update(schedule="* * * * *", successfulRunsHistoryLimit=1)
+    del manifest["spec"]["validation"]["mustBeatChampion"]  # every run may win: two successes in a row
+    kubectl.apply([manifest])
+    parent = status_of(kubectl, namespace, "nightly")
+    assert parent.get("phase") in (None, "Scheduled")
+    assert not kubectl.get_json("jobs", "-n", namespace)["items"], "the schedule itself trains nothing"
+
+    def succeeded_runs() -> list[str]:
+        children = children_of(kubectl, namespace, "nightly")
+        done = sorted(
+            name for name, child in children.items() if child.get("status", {}).get("phase") == "Succeeded"
+        )
+        if not done:
+            raise NotYet(children)
+        return done
+
+    first = wait_for("the first scheduled run Succeeded", succeeded_runs, timeout=150)[0]
+    child = kubectl.get("trainingjob", first, namespace)
+    owner = child["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("TrainingJob", "nightly", True)
+    assert "schedule" not in child["spec"]
+    scheduled_minute = int(first.rsplit("-", 1)[1])
+    assert child["metadata"]["annotations"]["ferryman.dev/scheduled-at"] == datetime.fromtimestamp(
+        scheduled_minute * 60, UTC
+    ).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def first_pruned() -> list[str]:
+        children = children_of(kubectl, namespace, "nightly")  # one listing: the prune may land any moment
+        done = [
+            name for name, child in children.items() if child.get("status", {}).get("phase") == "Succeeded"
+        ]
+        if first in children or not done:
+            raise NotYet(sorted(children))
+        return done
+
+    later = wait_for(
+        "a second run Succeeded and the first pruned (history limit 1)", first_pruned, timeout=150
+    )
+    assert int(later[0].rsplit("-", 1)[1]) > scheduled_minute
+    parent = status_of(kubectl, namespace, "nightly")
+    assert parent["phase"] == "Scheduled" and parent["nextScheduleTime"] > parent["lastScheduleTime"]
+    reasons = event_reasons(kubectl, namespace, "nightly")
+    assert "Scheduled" in reasons and "RunStarted" in reasons and "RunsPruned" in reasons

@@ -7,6 +7,8 @@ a champion alias set, it logs the champion's metric as champion.<metric>. Knobs 
   STANDIN_EXIT        exit with this code before logging anything (a trainer that crashes)
   STANDIN_NO_VERSION  1: log the run but register no model
   STANDIN_LINGER      seconds to wait after the run is logged and finished, before exiting
+  STANDIN_BAD_ROWS    log this as data_check.rows, end the run FAILED and exit as ferryman.train does when
+                      a data check failed (the contract's EXIT_DATA_CHECK_FAILED)
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def main() -> int:
         contract.RUN_TAG_TRAINING_JOB: env[contract.ENV_TRAINING_JOB],
         contract.RUN_TAG_TRAINING_JOB_UID: env[contract.ENV_TRAINING_JOB_UID],
     }
+    if env.get("STANDIN_BAD_ROWS"):
+        with mlflow.start_run(tags=tags):
+            mlflow.log_metric(f"{contract.DATA_CHECK_METRIC_PREFIX}rows", float(env["STANDIN_BAD_ROWS"]))
+            mlflow.end_run("FAILED")
+        return contract.EXIT_DATA_CHECK_FAILED
     with mlflow.start_run(tags=tags) as run:
         mlflow.log_metric(f"{contract.DATA_CHECK_METRIC_PREFIX}rows", 500.0)
         auc = float(env.get("STANDIN_AUC", "0.9"))
