@@ -22,7 +22,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import accuracy_score
 
 from ferryman.api import training_contract as contract
-from ferryman.train.champion import evaluate_champion
+from ferryman.train.champion import ChampionUnavailable, evaluate_champion
 from ferryman.train.data_checks import DataCheckFailed
 from ferryman.train.run import training_run
 from ferryman.train.serving_check import serve_rows
@@ -240,3 +240,29 @@ def test_champion_metric_is_the_one_the_operator_names(first: Trained, mlflow: R
     logged = run_of(mlflow, "uid-metric").data
     assert logged.metrics["champion.acc"] == result.value and "champion.accuracy" not in logged.metrics
     assert logged.tags[contract.RUN_TAG_CHAMPION_VERSION] == "1"
+
+
+def test_a_champion_that_cannot_be_run_fails_the_run_and_says_which(mlflow: Registry, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"not an onnx model")
+    version = mlflow.register("broken-champion", broken)
+    mlflow.move_alias("broken-champion", "production", version)
+    env = contract_env(
+        mlflow,
+        "uid-broken-champion",
+        **{contract.ENV_REGISTERED_MODEL: "broken-champion", contract.ENV_CHAMPION_ALIAS: "production"},
+    )
+    data = load_breast_cancer()
+    with (
+        pytest.raises(
+            ChampionUnavailable, match=r"champion broken-champion version \d+ \(alias production\)"
+        ),
+        training_run(env=env) as run,
+    ):
+        evaluate_champion(run, data.data, data.target, "accuracy", accuracy_score, output="label")
+    logged = run_of(mlflow, "uid-broken-champion")
+    assert logged.info.status == "FAILED"
+    assert logged.data.tags[contract.RUN_TAG_CHAMPION_ERROR].startswith(
+        f"champion broken-champion version {version} (alias production) could not be evaluated: "
+    )

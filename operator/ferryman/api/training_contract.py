@@ -45,6 +45,7 @@ VERSION_TAG_TRAINING_JOB = "ferryman.dev/training-job"  # NAMESPACE/NAME that pr
 EXIT_DATA_CHECK_FAILED = 65
 EXIT_CONTRACT_ERROR = 78
 RUN_TAG_DATA_CHECKS_FAILED = "ferryman.dev/data-checks-failed"  # the trainer's message, when checks failed
+RUN_TAG_CHAMPION_ERROR = "ferryman.dev/champion-error"  # why the champion could not be evaluated
 
 # Run tags for lineage, added with the trainer SDK (read by people, not judged by the operator).
 RUN_TAG_DATA_URI = "ferryman.dev/data-uri"  # spec.data.uri, as the trainer was given it

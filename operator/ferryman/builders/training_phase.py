@@ -99,29 +99,39 @@ def tj_key(tj: TrainingJob) -> str:
 
 
 @dataclass(frozen=True)
-class StoppedOnData:
-    """A training Job that failed because its trainer refused the data: which checks, with the numbers."""
+class FailedRunExplained:
+    """Why a training Job's trainer stopped, read from its run: the Event reason, message and gates."""
 
+    reason: str
     message: str
     gates: list[GateResult]
 
 
-def stopped_on_data(tj: TrainingJob, run: RunFacts | None) -> StoppedOnData | None:
+def explain_failed_run(tj: TrainingJob, run: RunFacts | None) -> FailedRunExplained | None:
     """The spec's data checks judged from the numbers the failed run logged (the operator's own verdict),
-    else the trainer's own report (e.g. a Great Expectations suite); None when the data was not the cause."""
+    else the trainer's own report of failed data checks (e.g. a Great Expectations suite), else a champion
+    it could not evaluate; None when the run says nothing about why it stopped."""
     if run is None:
         return None
     gates = [judge_data_check(check, run.metrics) for check in tj.spec.validation.data]
     failed = [f"{gate.name}: {gate.message}" for gate in gates if not gate.passed]
     reported = run.tags.get(contract.RUN_TAG_DATA_CHECKS_FAILED)
-    if not failed and not reported:
-        return None
-    why = "; ".join(failed) if failed else f"the trainer reported {reported}"
-    message = (
-        f"training stopped before it began, on its data (run {run.run_id}): {why}; fix the data at "
-        f"spec.data.uri, or the bounds in spec.validation.data"
-    )
-    return StoppedOnData(message=message, gates=gates)
+    if failed or reported:
+        why = "; ".join(failed) if failed else f"the trainer reported {reported}"
+        message = (
+            f"training stopped before it began, on its data (run {run.run_id}): {why}; fix the data at "
+            f"spec.data.uri, or the bounds in spec.validation.data"
+        )
+        return FailedRunExplained(reason="DataCheckFailed", message=message, gates=gates)
+    champion_error = run.tags.get(contract.RUN_TAG_CHAMPION_ERROR)
+    if champion_error:
+        alias = tj.spec.promote.alias if tj.spec.promote else "the alias"
+        message = (
+            f"{champion_error} (run {run.run_id}); the challenger cannot be judged against it: move {alias} "
+            f"to a version that loads, or remove validation.mustBeatChampion"
+        )
+        return FailedRunExplained(reason="ChampionUnavailable", message=message, gates=[])
+    return None
 
 
 def no_run_message(tj: TrainingJob) -> str:

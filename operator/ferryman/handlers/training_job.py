@@ -26,12 +26,12 @@ from ferryman.builders.training_job import (
 )
 from ferryman.builders.training_phase import (
     TERMINAL_PHASES,
+    FailedRunExplained,
     JobOutcome,
     RunFacts,
-    StoppedOnData,
+    explain_failed_run,
     job_failed_message,
     phase_after_job,
-    stopped_on_data,
     training_status,
 )
 from ferryman.builders.training_schedule import scheduled_status
@@ -118,7 +118,7 @@ def training_job_changed(body: kopf.Body, namespace: str | None, memo: kopf.Memo
     if job.get("metadata", {}).get("name") != job_name(tj_name):
         return
     outcome = JobOutcome.of(job)
-    diagnosis: StoppedOnData | None = None
+    diagnosis: FailedRunExplained | None = None
     for attempt in range(STATUS_WRITE_ATTEMPTS):
         owner = k8s.get(k8s.TRAINING_JOB, namespace, tj_name)
         if owner is None or owner.get("metadata", {}).get("uid") != tj_uid:
@@ -128,12 +128,13 @@ def training_job_changed(body: kopf.Body, namespace: str | None, memo: kopf.Memo
         if phase is None:
             return
         if phase == "Failed" and attempt == 0:
-            diagnosis = _stopped_on_data(owner, memo)
+            diagnosis = _explained(owner, memo)
         message = _job_message(owner, job_name(tj_name), phase, outcome)
         fields = {}
         if diagnosis is not None:
             message = f"{diagnosis.message} ({message})"
-            fields["gates"] = gates_json(diagnosis.gates)
+            if diagnosis.gates:
+                fields["gates"] = gates_json(diagnosis.gates)
         desired = training_status(previous, phase, message, datetime.now(UTC), **fields)
         try:
             rv = owner["metadata"]["resourceVersion"]
@@ -143,15 +144,15 @@ def training_job_changed(body: kopf.Body, namespace: str | None, memo: kopf.Memo
         kopf.event(
             kopf.Body(cast(kopf.RawBody, owner)),
             type=EVENT_TYPES[phase],
-            reason="DataCheckFailed" if diagnosis is not None else f"Job{phase}",
+            reason=diagnosis.reason if diagnosis is not None else f"Job{phase}",
             message=message,
         )
         return
 
 
-def _stopped_on_data(owner: dict[str, Any], memo: kopf.Memo) -> StoppedOnData | None:
-    """Whether the failed Job's trainer stopped on its data, from the run MLflow holds (best effort: an
-    unreachable MLflow leaves the Job's own message, which already says where the trainer's output is)."""
+def _explained(owner: dict[str, Any], memo: kopf.Memo) -> FailedRunExplained | None:
+    """Why the failed Job's trainer stopped, from the run MLflow holds (best effort: an unreachable
+    MLflow leaves the Job's own message, which already says where the trainer's output is)."""
     try:
         tj = TrainingJob.model_validate(owner)
         registry = registry_for(memo, tj.spec.mlflow.tracking_uri)
@@ -161,7 +162,7 @@ def _stopped_on_data(owner: dict[str, Any], memo: kopf.Memo) -> StoppedOnData | 
     except (ValueError, RegistryError):
         return None
     facts = None if run is None else RunFacts(run.run_id, run.metrics, run.tags)
-    return stopped_on_data(tj, facts)
+    return explain_failed_run(tj, facts)
 
 
 def _job_message(owner: dict[str, Any], name: str, phase: str, outcome: JobOutcome) -> str:

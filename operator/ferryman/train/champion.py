@@ -16,11 +16,15 @@ from typing import Any
 from ferryman.api import training_contract as contract
 from ferryman.train.mlflow_client import quiet_mlflow
 from ferryman.train.onnx_model import onnx_predict
-from ferryman.train.run import TrainingRun
+from ferryman.train.run import MAX_TAG_CHARS, TrainingRun
 
 log = logging.getLogger("ferryman.train.champion")
 
 Metric = Callable[[Any, Any], float]  # (true values, predictions) -> value, like sklearn.metrics
+
+
+class ChampionUnavailable(RuntimeError):
+    """The alias names a version that cannot be downloaded or run; the message names it and the error."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,14 @@ def evaluate_champion(
     if version is None:
         log.info("alias %r of %r names no version yet: the first model has no champion to beat", alias, name)
         return None
-    onnx_bytes = _download_onnx(name, version)
     chosen = context.champion_metric or metric_name
-    value = float(metric(labels, onnx_predict(onnx_bytes, features, output)))
     mlflow = quiet_mlflow()
+    try:
+        value = float(metric(labels, onnx_predict(_download_onnx(name, version), features, output)))
+    except Exception as error:  # any failure to load or run it: the gate cannot be judged without it
+        message = f"champion {name} version {version} (alias {alias}) could not be evaluated: {error}"
+        mlflow.set_tag(contract.RUN_TAG_CHAMPION_ERROR, message[:MAX_TAG_CHARS])
+        raise ChampionUnavailable(message) from error
     mlflow.log_metric(f"{contract.CHAMPION_METRIC_PREFIX}{chosen}", value)
     mlflow.set_tag(contract.RUN_TAG_CHAMPION_VERSION, version)
     return ChampionResult(version, chosen, value)

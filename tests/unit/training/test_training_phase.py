@@ -12,12 +12,12 @@ from ferryman.api import training_contract as contract
 from ferryman.builders.training_phase import (
     JobOutcome,
     RunFacts,
+    explain_failed_run,
     job_failed_message,
     judge_approval,
     judge_run,
     judgement_status,
     phase_after_job,
-    stopped_on_data,
     version_not_from_run,
 )
 from tests.unit.training.cases import training_job
@@ -156,7 +156,7 @@ def test_a_version_the_registry_lacks_or_another_run_produced_fails_the_training
 def test_a_job_that_stopped_on_its_data_is_explained_with_the_operators_numbers() -> None:
     tj = training_job()  # data check: rows rowCount min 100
     too_few = RunFacts(run_id="r9", metrics={"data_check.rows": 12.0}, tags={})
-    found = stopped_on_data(tj, too_few)
+    found = explain_failed_run(tj, too_few)
     assert found is not None
     assert found.message.startswith(
         "training stopped before it began, on its data (run r9): data:rows: 12 not >= 100"
@@ -166,7 +166,7 @@ def test_a_job_that_stopped_on_its_data_is_explained_with_the_operators_numbers(
 
 def test_the_trainers_own_report_explains_a_stop_the_spec_checks_do_not_show() -> None:
     tags = {contract.RUN_TAG_DATA_CHECKS_FAILED: "data checks failed: expect_column_mean.age = 3"}
-    found = stopped_on_data(training_job(), RunFacts("r9", {"data_check.rows": 500.0}, tags))
+    found = explain_failed_run(training_job(), RunFacts("r9", {"data_check.rows": 500.0}, tags))
     assert (
         found is not None
         and "the trainer reported data checks failed: expect_column_mean.age" in found.message
@@ -174,5 +174,17 @@ def test_the_trainers_own_report_explains_a_stop_the_spec_checks_do_not_show() -
 
 
 def test_a_crash_that_was_not_about_the_data_is_not_blamed_on_it() -> None:
-    assert stopped_on_data(training_job(), None) is None
-    assert stopped_on_data(training_job(), RunFacts("r9", {"data_check.rows": 500.0}, {})) is None
+    assert explain_failed_run(training_job(), None) is None
+    assert explain_failed_run(training_job(), RunFacts("r9", {"data_check.rows": 500.0}, {})) is None
+
+
+def test_a_champion_the_trainer_could_not_evaluate_is_named_with_the_way_out() -> None:
+    error = "champion fraud version 3 (alias production) could not be evaluated: boom"
+    tags = {contract.RUN_TAG_CHAMPION_ERROR: error}
+    found = explain_failed_run(training_job(), RunFacts("r9", {"data_check.rows": 500.0}, tags))
+    assert found is not None and found.reason == "ChampionUnavailable" and found.gates == []
+    assert found.message == (
+        "champion fraud version 3 (alias production) could not be evaluated: boom (run r9); the challenger "
+        "cannot be judged against it: move production to a version that loads, or remove "
+        "validation.mustBeatChampion"
+    )
