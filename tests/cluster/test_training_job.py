@@ -226,6 +226,28 @@ def test_manual_approval_waits_then_ferryman_approve_moves_the_alias(
     assert "is in phase Succeeded, not AwaitingApproval" in refused.value.stderr
 
 
+def test_ferryman_reject_of_a_waiting_version_leaves_the_alias_and_tags_why(
+    cluster: Any, kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
+) -> None:
+    promote = {"alias": "production", "approval": "manual"}
+    kubectl.apply([training_job("doubted", namespace, mlflow.url, promote=promote)])
+    status = wait_for_phase(kubectl, namespace, "doubted")
+    assert status["phase"] == "AwaitingApproval", status.get("message")
+    out = ferryman("reject", "tj", "doubted", "-n", namespace, kubeconfig=Path(cluster.kubeconfig))
+    assert "reject requested" in out
+    status = wait_for_phase(kubectl, namespace, "doubted", ("Succeeded", "Rejected", "Failed"))
+    assert status["phase"] == "Rejected", status.get("message")
+    registry = Registry(mlflow.url)
+    version = status["modelVersion"]
+    record = json.loads(registry.tags(MODEL, version)[contract.VERSION_TAG_REJECTED])
+    assert record["reason"] == "rejected by hand (ferryman.dev/action: reject)"
+    assert [gate["name"] for gate in record["gates"]] == ["data:rows", "metric:auc", "champion:auc"]
+    assert "production" not in {
+        alias for model in registry.client.search_registered_models() for alias in model.aliases
+    }, "the alias never moved"
+    assert "RejectedByHand" in event_reasons(kubectl, namespace, "doubted")
+
+
 def finished_runs(registry: Registry) -> list[Any]:
     experiment = registry.client.get_experiment_by_name("fraud-training")
     if experiment is None:
