@@ -15,7 +15,7 @@ from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.cluster import start_dev_cluster
 from ferryman_testing.e2e_tools import install_e2e_tools
 from ferryman_testing.kube_cli import Kubectl, install_crds
-from ferryman_testing.load import steady_load
+from ferryman_testing.load import breast_cancer_bodies, steady_load
 from ferryman_testing.manifests import EXAMPLE_TRAINER, model_deployment, training_job
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.models import make_gradient_boosting_model
@@ -67,7 +67,9 @@ def training(name: str, tracking_uri: str) -> dict[str, object]:
     )  # fmt: skip
 
 
-def train_then_canary(kubectl: Kubectl, mlflow: MlflowServer, parent_ref: dict[str, str]) -> None:
+def train_then_canary(
+    kubectl: Kubectl, mlflow: MlflowServer, parent_ref: dict[str, str], base_url: str
+) -> None:
     """Steps 6-8: a TrainingJob promotes v1 through the alias, a ModelDeployment follows it, a retrain
     is gated, promoted and canaried."""
     for name in ("tumours", "tumours-retrain"):
@@ -83,11 +85,19 @@ def train_then_canary(kubectl: Kubectl, mlflow: MlflowServer, parent_ref: dict[s
     )  # fmt: skip
     kubectl.apply([following])
     show(kubectl, "Succeeded", name="tumours")
-    print("8. a retrain must beat (or tie) the champion; it does: production moves, the new version canaries")
-    kubectl.apply([training("tumours-retrain", mlflow.url)])
-    show(kubectl, "Succeeded", kind="tj", name="tumours-retrain")
-    wait_for("the rollout of the retrained version", lambda: canary_started(kubectl, "tumours"), timeout=60)
-    show(kubectl, "Succeeded", name="tumours")
+    host = {"Host": "tumours.demo.test"}
+    with steady_load(base_url, "breast-cancer", rate=20, headers=host, bodies=breast_cancer_bodies()) as load:
+        print(
+            "8. under load, a retrain must beat (or tie) the champion; it does: production moves, it canaries"
+        )
+        kubectl.apply([training("tumours-retrain", mlflow.url)])
+        show(kubectl, "Succeeded", kind="tj", name="tumours-retrain")
+        wait_for(
+            "the rollout of the retrained version", lambda: canary_started(kubectl, "tumours"), timeout=60
+        )
+        show(kubectl, "Succeeded", name="tumours")
+        report = load.stop()
+    print(f"   requests: {dict(report.codes)}  answered by version: {dict(report.versions)}")
 
 
 def canary_started(kubectl: Kubectl, name: str) -> bool:
@@ -150,7 +160,7 @@ def main() -> int:
                     "involvedObject.kind=ModelDeployment",
                 )
             )
-            train_then_canary(kubectl, mlflow, gateway.parent_ref)
+            train_then_canary(kubectl, mlflow, gateway.parent_ref, gateway.base_url)
     finally:
         mlflow.stop()
         gateway.close()

@@ -28,6 +28,18 @@ def infer_body(seed: int = 0, first_feature: float | None = None) -> dict[str, o
     }
 
 
+def breast_cancer_bodies(count: int = 40) -> list[dict[str, object]]:
+    """One-row requests of real rows of scikit-learn's breast-cancer data (30 float features), for models
+    trained by examples/train_breast_cancer.py (input `features`)."""
+    from sklearn.datasets import load_breast_cancer
+
+    rows = load_breast_cancer().data[:count]
+    return [
+        {"inputs": [{"name": "features", "shape": [1, 30], "datatype": "FP32", "data": row.tolist()}]}
+        for row in rows
+    ]
+
+
 @dataclass
 class LoadReport:
     """Responses by status code and, for 200s, by the model version that answered."""

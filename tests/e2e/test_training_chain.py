@@ -16,11 +16,10 @@ from kopf.testing import KopfRunner
 from sklearn.datasets import load_breast_cancer
 
 from ferryman.api import training_contract as contract
-from ferryman.train.onnx_model import FEATURE_INPUT
 from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl, install_crds
-from ferryman_testing.load import steady_load
+from ferryman_testing.load import breast_cancer_bodies, steady_load
 from ferryman_testing.manifests import EXAMPLE_TRAINER, model_deployment, training_job
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.operator import ferryman, running_operator
@@ -125,15 +124,6 @@ def rollout_ended(version: str) -> Any:
     return ended
 
 
-def tumour_rows() -> list[dict[str, object]]:
-    """Requests of one real row each (30 float features), as the model was trained on."""
-    data = load_breast_cancer().data[:40]
-    return [
-        {"inputs": [{"name": FEATURE_INPUT, "shape": [1, 30], "datatype": "FP32", "data": row.tolist()}]}
-        for row in data
-    ]
-
-
 def host_of(namespace: str) -> dict[str, str]:
     return {"Host": f"{namespace}.tumours.test"}
 
@@ -141,7 +131,7 @@ def host_of(namespace: str) -> dict[str, str]:
 def served_version(gateway: Gateway, namespace: str) -> str | None:
     with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
         answer = client.post(
-            f"/v2/models/{REGISTERED}/infer", json=tumour_rows()[0], headers=host_of(namespace)
+            f"/v2/models/{REGISTERED}/infer", json=breast_cancer_bodies()[0], headers=host_of(namespace)
         )
     return str(answer.json()["model_version"]) if answer.status_code == 200 else None
 
@@ -212,7 +202,7 @@ def test_train_gate_register_alias_canary_promote(
     v_new = reviewed["modelVersion"]
     assert registry.alias_version(REGISTERED, ALIAS) == v1
     with steady_load(
-        gateway.base_url, REGISTERED, rate=20, headers=host_of(namespace), bodies=tumour_rows()
+        gateway.base_url, REGISTERED, rate=20, headers=host_of(namespace), bodies=breast_cancer_bodies()
     ) as load:
         ferryman("approve", "tj", "reviewed", "-n", namespace, kubeconfig=Path(cluster.kubeconfig))
         assert (
