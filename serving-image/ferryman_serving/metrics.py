@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, generate_latest
@@ -58,6 +59,9 @@ class ServingMetrics:
         self.features: BucketCounts | None = None
         self.feature_names: list[str] = []
         self.prediction: BucketCounts | None = None
+        # The reference profile's proportions per bin, exported beside the live buckets so that the
+        # operator's drift monitor reads both from Prometheus and never downloads the model's files.
+        self.reference: ReferenceExport | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         self.registry.register(ProcessCollector(registry=None))
@@ -85,6 +89,9 @@ class ServingMetrics:
         self.feature_names = list(feature_names)
         self.features = BucketCounts(feature_edges) if feature_edges else None
         self.prediction = BucketCounts([prediction_edges]) if prediction_edges is not None else None
+
+    def use_reference(self, reference: ReferenceExport | None) -> None:
+        self.reference = reference
 
     def observe_features(self, rows: np.ndarray) -> None:
         if self.features is not None:
@@ -139,6 +146,47 @@ class _Collector:
             for index, name in enumerate(m.feature_names):
                 _add_series(features, [*labels, name], m.features, index)
             yield features
+        if m.reference is not None:
+            yield from _reference(m, labels, m.reference)
+
+
+@dataclass(frozen=True)
+class ReferenceExport:
+    """What the profile says the histograms should look like: proportions per bin (by upper edge)."""
+
+    samples: int
+    features: dict[str, tuple[list[float], list[float]]]  # name -> (edges, proportions)
+    prediction: tuple[list[float], list[float]] | None
+
+
+def _reference(m: ServingMetrics, labels: list[str], reference: ReferenceExport) -> Iterable[Metric]:
+    samples = GaugeMetricFamily(
+        "ferryman_reference_samples",
+        "Training rows the reference profile summarises.",
+        labels=["model", "version"],
+    )
+    samples.add_metric(labels, float(reference.samples))
+    yield samples
+    if reference.features:
+        features = GaugeMetricFamily(
+            "ferryman_feature_reference_proportion",
+            "Share of the reference (training) rows in each bin of ferryman_feature_value (le: upper edge).",
+            labels=["model", "version", "feature", "le"],
+        )
+        for name, (edges, proportions) in reference.features.items():
+            for edge, share in zip((*edges, float("inf")), proportions, strict=True):
+                features.add_metric([*labels, name, _go_float(edge)], share)
+        yield features
+    if reference.prediction is not None:
+        prediction = GaugeMetricFamily(
+            "ferryman_prediction_reference_proportion",
+            "Share of the reference predictions in each bin of ferryman_prediction (le: upper edge).",
+            labels=["model", "version", "le"],
+        )
+        edges, proportions = reference.prediction
+        for edge, share in zip((*edges, float("inf")), proportions, strict=True):
+            prediction.add_metric([*labels, _go_float(edge)], share)
+        yield prediction
 
 
 def _model_state(m: ServingMetrics, labels: list[str]) -> Iterable[Metric]:
