@@ -30,6 +30,16 @@ class DriftTests(ApiModel):
     js: float | None = Field(
         default=0.1, ge=0, le=1, description="Jensen-Shannon distance threshold (base 2, 0..1)."
     )
+    p_value: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description=(
+            "G-test of the binned counts against the reference sample: a feature drifts when its p-value is "
+            "below pValue divided by the number of series tested (Bonferroni). Unset: off. Catches small "
+            "shifts that PSI and JS miss once enough samples are in (docs/drift.md)."
+        ),
+    )
     prediction: bool = Field(default=True, description="Also test the prediction histogram.")
 
 
@@ -102,6 +112,7 @@ class FeatureScore(ApiModel):
     feature: str = Field(max_length=MAX_NAME, description="Feature name, or 'prediction'.")
     psi: float | None = Field(default=None, description="Population Stability Index.")
     js: float | None = Field(default=None, description="Jensen-Shannon distance.")
+    p_value: float | None = Field(default=None, description="G-test p-value (tests.pValue set).")
     samples: int = Field(default=0, ge=0, description="Live samples in the window.")
     drifted: bool = Field(default=False, description="Whether a threshold was exceeded this window.")
     consecutive: int = Field(default=0, ge=0, description="Drifting windows in a row.")

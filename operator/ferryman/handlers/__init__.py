@@ -2,6 +2,7 @@
 
 from ferryman.handlers import (
     alias_follow,
+    drift_monitor,
     model_deployment,
     rollout_steps,
     startup,
@@ -9,4 +10,12 @@ from ferryman.handlers import (
     training_judge,
 )
 
-__all__ = ["alias_follow", "model_deployment", "rollout_steps", "startup", "training_job", "training_judge"]
+__all__ = [
+    "alias_follow",
+    "drift_monitor",
+    "model_deployment",
+    "rollout_steps",
+    "startup",
+    "training_job",
+    "training_judge",
+]
