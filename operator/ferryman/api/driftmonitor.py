@@ -22,13 +22,24 @@ class ModelDeploymentRef(ApiModel):
 
 
 class DriftTests(ApiModel):
-    """Per-feature thresholds; a feature drifts when any enabled score exceeds its threshold."""
+    """Per-feature thresholds; a feature drifts when any enabled score crosses its threshold (docs/drift.md)."""
 
     psi: float | None = Field(
-        default=0.2, ge=0, description="Population Stability Index threshold (0.2 is the usual alarm)."
+        default=0.2,
+        ge=0,
+        description=(
+            "Population Stability Index threshold (0.2 is the usual alarm), compared with PSI less the part "
+            "that sampling noise explains. Null: off."
+        ),
     )
     js: float | None = Field(
-        default=0.1, ge=0, le=1, description="Jensen-Shannon distance threshold (base 2, 0..1)."
+        default=0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Jensen-Shannon distance threshold (base 2, 0..1), compared with the distance less the part that "
+            "sampling noise explains. Null: off."
+        ),
     )
     p_value: float | None = Field(
         default=None,
@@ -110,8 +121,8 @@ class FeatureScore(ApiModel):
     """Drift scores of one feature (or of the prediction) over the last window."""
 
     feature: str = Field(max_length=MAX_NAME, description="Feature name, or 'prediction'.")
-    psi: float | None = Field(default=None, description="Population Stability Index.")
-    js: float | None = Field(default=None, description="Jensen-Shannon distance.")
+    psi: float | None = Field(default=None, description="Population Stability Index, sampling noise removed.")
+    js: float | None = Field(default=None, description="Jensen-Shannon distance, sampling noise removed.")
     p_value: float | None = Field(default=None, description="G-test p-value (tests.pValue set).")
     samples: int = Field(default=0, ge=0, description="Live samples in the window.")
     drifted: bool = Field(default=False, description="Whether a threshold was exceeded this window.")

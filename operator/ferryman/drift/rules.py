@@ -1,7 +1,8 @@
 """When a score counts as drift, when drift is confirmed, and when a retrain may start: pure decisions.
 
 A feature drifts in a window when any enabled score crosses its threshold: PSI or Jensen-Shannon above
-theirs (effect sizes: how different), or the G-test's p-value below `pValue` divided by the number of
+theirs (effect sizes: how different, with the part that sampling noise alone explains removed, so a
+small window does not look drifted by its noise), or the G-test's p-value below `pValue` divided by the number of
 series tested (Bonferroni: with 20 features tested at once, the chance that any of them fires by luck
 stays at pValue). Drift is confirmed after `consecutive` drifting windows in a row; a window without
 enough samples is not judged and leaves the count where it was.
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ferryman.drift.statistics import g_test, js_distance, psi
+from ferryman.drift.statistics import debiased_js_distance, debiased_psi, g_test
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +54,9 @@ def score_feature(
     feature: BinnedFeature, reference_samples: float, thresholds: Thresholds, series_tested: int
 ) -> tuple[float | None, float | None, float | None, bool]:
     """(psi, js, p-value, drifted) of one series with enough samples."""
-    psi_value = (
-        psi(feature.live_counts, feature.reference_proportions) if thresholds.psi is not None else None
-    )
-    js_value = (
-        js_distance(feature.live_counts, feature.reference_proportions) if thresholds.js is not None else None
-    )
+    live, reference = feature.live_counts, feature.reference_proportions
+    psi_value = debiased_psi(live, reference, reference_samples) if thresholds.psi is not None else None
+    js_value = debiased_js_distance(live, reference, reference_samples) if thresholds.js is not None else None
     p_value = None
     if thresholds.p_value is not None:
         p_value = g_test(feature.live_counts, feature.reference_proportions, reference_samples).p_value

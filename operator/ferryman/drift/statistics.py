@@ -83,6 +83,39 @@ def _kl_bits(p: np.ndarray, m: np.ndarray) -> float:
     return float(np.sum(p[used] * np.log2(p[used] / m[used])))
 
 
+def sampling_noise(bins: int, samples: float, reference_samples: float) -> float:
+    """Expected PSI between two samples of one distribution: (bins - 1) * (1/n + 1/n_ref).
+
+    Each bin's share wobbles by q(1 - q)(1/n + 1/n_ref); PSI is about sum (p - q)^2 / q for small
+    differences, so finite samples alone give this much PSI. Jensen-Shannon divergence is about an eighth
+    of it (in nats). An unknown reference size (0) counts as exact.
+    """
+    if bins <= 1 or samples <= 0:
+        return 0.0
+    reference_part = 1.0 / reference_samples if reference_samples > 0 else 0.0
+    return (bins - 1) * (1.0 / samples + reference_part)
+
+
+def debiased_psi(
+    live_counts: Sequence[float], reference_proportions: Sequence[float], reference_samples: float
+) -> float:
+    """PSI less what sampling noise alone gives (never below 0): the same reading at 500 as at 50,000
+    samples, instead of a score that grows as windows get smaller (Evidently #50)."""
+    noise = sampling_noise(len(live_counts), float(np.sum(live_counts)), reference_samples)
+    return max(psi(live_counts, reference_proportions) - noise, 0.0)
+
+
+def debiased_js_distance(
+    live_counts: Sequence[float], reference_proportions: Sequence[float], reference_samples: float
+) -> float:
+    """Jensen-Shannon distance with the divergence that sampling noise alone gives removed first."""
+    noise_bits = sampling_noise(len(live_counts), float(np.sum(live_counts)), reference_samples) / (
+        8.0 * math.log(2.0)
+    )
+    divergence = js_distance(live_counts, reference_proportions) ** 2
+    return math.sqrt(max(divergence - noise_bits, 0.0))
+
+
 def g_test(
     live_counts: Sequence[float], reference_proportions: Sequence[float], reference_samples: float
 ) -> HomogeneityTest:
