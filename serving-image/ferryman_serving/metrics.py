@@ -20,6 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString as _untyped_go_float
 
+from ferryman_serving.feedback import ERROR_BUCKETS, FeedbackCounts
 from ferryman_serving.histograms import BucketCounts
 
 # Fine below 10 ms, where small models live, coarse above it.
@@ -62,6 +63,7 @@ class ServingMetrics:
         # The reference profile's proportions per bin, exported beside the live buckets so that the
         # operator's drift monitor reads both from Prometheus and never downloads the model's files.
         self.reference: ReferenceExport | None = None
+        self.feedback = FeedbackCounts()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         self.registry.register(ProcessCollector(registry=None))
@@ -148,6 +150,7 @@ class _Collector:
             yield features
         if m.reference is not None:
             yield from _reference(m, labels, m.reference)
+        yield from _feedback(m)
 
 
 @dataclass(frozen=True)
@@ -225,3 +228,44 @@ def _latency(m: ServingMetrics, labels: list[str]) -> Metric:
 def _add_series(family: HistogramMetricFamily, labels: list[str], counts: BucketCounts, index: int) -> None:
     buckets = [(_go_float(edge), total) for edge, total in counts.cumulative(index)]
     family.add_metric(labels, buckets, float(counts.sums()[index]))
+
+
+def _feedback(m: ServingMetrics) -> Iterable[Metric]:
+    results, versions = m.feedback.snapshot()
+    total = CounterMetricFamily(
+        "ferryman_feedback",
+        "Labels received at POST .../feedback, by result: recorded, unknown (no such id kept), expired "
+        "(older than FERRYMAN_FEEDBACK_MAX_AGE_SECONDS), invalid.",
+        labels=["model", "result"],
+    )
+    for result, count in sorted(results.items()):
+        total.add_metric([m.model_name, result], count)
+    yield total
+    labelled = CounterMetricFamily(
+        "ferryman_feedback_labelled_rows",
+        "Prediction rows scored against a label.",
+        labels=["model", "version"],
+    )
+    correct = CounterMetricFamily(
+        "ferryman_feedback_correct_rows",
+        "Labelled rows whose predicted class equals the label (classifiers); accuracy = correct / labelled.",
+        labels=["model", "version"],
+    )
+    errors = HistogramMetricFamily(
+        "ferryman_feedback_absolute_error",
+        "Absolute error |prediction - label| of labelled rows (regressors).",
+        labels=["model", "version"],
+    )
+    for version, scores in sorted(versions.items()):
+        labelled.add_metric([m.model_name, version], scores.labelled)
+        if scores.error_counts is None:
+            correct.add_metric([m.model_name, version], scores.correct)
+            continue
+        running, buckets = 0, []
+        for edge, count in zip((*ERROR_BUCKETS, float("inf")), scores.error_counts, strict=True):
+            running += count
+            buckets.append((_go_float(edge), running))
+        errors.add_metric([m.model_name, version], buckets, scores.error_sum)
+    yield labelled
+    yield correct
+    yield errors
