@@ -157,8 +157,8 @@ def custom_query(metric: CustomMetric, namespace: str, name: str, track: str) ->
 
 def drift_window_query(namespace: str, name: str, version: str, window_seconds: int) -> str:
     """One query for every feature and the prediction of the stable version (ferryman.drift.window reads it):
-    the window's bucket increases, the reference proportions, the reference sample count and readiness,
-    each tagged with a `source` label so one answer carries all four."""
+    the window's bucket increases, the reference proportions, the reference sample count, readiness and
+    the delayed labels' counts, each tagged with a `source` label so one answer carries all four."""
     every = selector(namespace, name, "stable", f',version="{version}"')
     window = f"[{max(window_seconds, 1)}s]"
     buckets = "ferryman_feature_value_bucket|ferryman_prediction_bucket"
@@ -172,6 +172,8 @@ def drift_window_query(namespace: str, name: str, version: str, window_seconds: 
         "reference": reference,
         "samples": f"max(ferryman_reference_samples{{{every}}})",
         "ready": f"max(ferryman_model_ready{{{every}}})",
+        "labelled": f"sum(increase(ferryman_feedback_labelled_rows_total{{{every}}}{window}))",
+        "correct": f"sum(increase(ferryman_feedback_correct_rows_total{{{every}}}{window}))",
     }
     return " or ".join(
         f'label_replace({query}, "source", "{source}", "", "")' for source, query in parts.items()

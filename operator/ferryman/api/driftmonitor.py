@@ -22,7 +22,7 @@ class ModelDeploymentRef(ApiModel):
 
 
 class DriftTests(ApiModel):
-    """Per-feature thresholds; a feature drifts when any enabled score crosses its threshold (docs/drift.md)."""
+    """Per-feature thresholds; a feature drifts when any enabled score crosses its threshold."""
 
     psi: float | None = Field(
         default=0.2,
@@ -52,6 +52,17 @@ class DriftTests(ApiModel):
         ),
     )
     prediction: bool = Field(default=True, description="Also test the prediction histogram.")
+
+
+class PerformanceTest(ApiModel):
+    """Concept drift from delayed labels (POST .../feedback on the serving pods, docs/serving.md)."""
+
+    min_accuracy: float = Field(
+        gt=0, le=1, description="The stable version's accuracy over the window must stay at or above this."
+    )
+    min_labels: int = Field(
+        default=100, ge=1, description="Labelled rows needed in the window before accuracy is judged."
+    )
 
 
 class TemplateMetadata(ApiModel):
@@ -100,6 +111,10 @@ class DriftMonitorSpec(ApiModel):
     min_samples: int = Field(
         default=500, ge=1, description="Live samples needed in the window before judging."
     )
+    performance: PerformanceTest | None = Field(
+        default=None,
+        description='Accuracy from delayed labels as one more drift signal (series "accuracy"); unset: off.',
+    )
     consecutive: int = Field(
         default=2, ge=1, le=100, description="Windows in a row a feature must drift before it counts."
     )
@@ -124,6 +139,9 @@ class FeatureScore(ApiModel):
     psi: float | None = Field(default=None, description="Population Stability Index, sampling noise removed.")
     js: float | None = Field(default=None, description="Jensen-Shannon distance, sampling noise removed.")
     p_value: float | None = Field(default=None, description="G-test p-value (tests.pValue set).")
+    accuracy: float | None = Field(
+        default=None, description='Accuracy from delayed labels (series "accuracy").'
+    )
     samples: int = Field(default=0, ge=0, description="Live samples in the window.")
     drifted: bool = Field(default=False, description="Whether a threshold was exceeded this window.")
     consecutive: int = Field(default=0, ge=0, description="Drifting windows in a row.")

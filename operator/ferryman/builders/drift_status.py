@@ -15,7 +15,14 @@ from typing import Any
 from ferryman.api import DriftMonitor
 from ferryman.api.vocabulary import ACTIVE_PHASES, format_timestamp
 from ferryman.builders.status import ConditionStatus, condition, with_other_conditions
-from ferryman.drift.rules import FeatureVerdict, Thresholds, confirmed_features, judge_features
+from ferryman.drift.rules import (
+    ACCURACY,
+    FeatureVerdict,
+    Thresholds,
+    confirmed_features,
+    judge_accuracy,
+    judge_features,
+)
 from ferryman.drift.window import PREDICTION, DriftWindow, unknown_features
 
 
@@ -92,9 +99,13 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
     verdicts = judge_features(
         features, window.reference_samples, thresholds_of(dm), spec.min_samples, spec.consecutive, streaks
     )
+    samples = int(max((v.samples for v in verdicts), default=0))
+    if spec.performance is not None:
+        performance = spec.performance
+        verdicts.append(judge_accuracy(window.correct, window.labelled, performance.min_accuracy,
+                                       performance.min_labels, streaks.get(ACCURACY, 0)))  # fmt: skip
     drifted = confirmed_features(verdicts, spec.consecutive)
     problems = _spec_problems(window, spec.features)
-    samples = int(max((v.samples for v in verdicts), default=0))
     if samples < spec.min_samples:
         message = f"{samples} samples of version {version} in the last {spec.window}"
         message += f"; minSamples: {spec.min_samples}"
@@ -133,6 +144,8 @@ def _describe(verdict: FeatureVerdict) -> str:
         scores.append(f"js {verdict.js:.3f}")
     if verdict.p_value is not None:
         scores.append(f"p {verdict.p_value:.2g}")
+    if verdict.accuracy is not None:
+        scores.append(f"accuracy {verdict.accuracy:.3f} of {int(verdict.samples)} labels")
     return f"{verdict.name} ({', '.join(scores)}, {verdict.consecutive} windows)"
 
 
@@ -148,7 +161,13 @@ def _score(verdict: FeatureVerdict) -> dict[str, Any]:
         "drifted": verdict.drifted,
         "consecutive": verdict.consecutive,
     }
-    for key, value in (("psi", verdict.psi), ("js", verdict.js), ("pValue", verdict.p_value)):
+    scores = (
+        ("psi", verdict.psi),
+        ("js", verdict.js),
+        ("pValue", verdict.p_value),
+        ("accuracy", verdict.accuracy),
+    )
+    for key, value in scores:
         if value is not None:
             entry[key] = round(value, 6) if key != "pValue" else float(f"{value:.4g}")
     return entry

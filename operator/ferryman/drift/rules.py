@@ -2,10 +2,10 @@
 
 A feature drifts in a window when any enabled score crosses its threshold: PSI or Jensen-Shannon above
 theirs (effect sizes: how different, with the part that sampling noise alone explains removed, so a
-small window does not look drifted by its noise), or the G-test's p-value below `pValue` divided by the number of
-series tested (Bonferroni: with 20 features tested at once, the chance that any of them fires by luck
-stays at pValue). Drift is confirmed after `consecutive` drifting windows in a row; a window without
-enough samples is not judged and leaves the count where it was.
+small window does not look drifted by its noise), or the G-test's p-value below `pValue` divided by the
+number of series tested (Bonferroni: with 20 features tested at once, the chance that any of them
+fires by luck stays at pValue). Drift is confirmed after `consecutive` drifting windows in a row; a
+window without enough samples is not judged and leaves the count where it was.
 """
 
 from __future__ import annotations
@@ -48,6 +48,23 @@ class FeatureVerdict:
     p_value: float | None
     drifted: bool
     consecutive: int
+    accuracy: float | None = None
+
+
+ACCURACY = "accuracy"
+
+
+def judge_accuracy(
+    correct: float, labelled: float, min_accuracy: float, min_labels: int, previous_streak: int
+) -> FeatureVerdict:
+    """The "accuracy" series: drifts while accuracy over the window is below min_accuracy; fewer than
+    min_labels labelled rows judge nothing and keep the streak (like minSamples for features)."""
+    if labelled < min_labels or labelled <= 0:
+        return FeatureVerdict(ACCURACY, labelled, None, None, None, False, previous_streak)
+    accuracy = min(max(correct / labelled, 0.0), 1.0)
+    drifted = accuracy < min_accuracy
+    streak = next_streak(previous_streak, True, drifted)
+    return FeatureVerdict(ACCURACY, labelled, None, None, None, drifted, streak, accuracy)
 
 
 def score_feature(

@@ -4,7 +4,8 @@ The query (ferryman.prometheus.drift_window_query) returns, for the stable versi
 - source="live": `increase()` of every feature and prediction bucket over the window, cumulative by `le`;
 - source="reference": the reference profile's proportion of each bin, by the bin's upper edge `le`;
 - source="samples": how many training rows the profile summarises;
-- source="ready": present when a pod of that version is exporting metrics at all.
+- source="ready": present when a pod of that version is exporting metrics at all;
+- source="labelled" and "correct": rows scored against delayed labels in the window, and the right ones.
 Series without a `feature` label are the prediction's.
 """
 
@@ -26,6 +27,8 @@ class DriftWindow:
     pods_seen: bool = False
     profile_seen: bool = False
     mismatched: list[str] = field(default_factory=list)  # live bins differ from the reference's
+    labelled: float = 0.0  # rows scored against delayed labels in the window
+    correct: float = 0.0
 
 
 def _edge(labels: Mapping[str, str]) -> float:
@@ -52,10 +55,13 @@ def window_from_series(
     live: dict[str, dict[float, float]] = {}
     reference: dict[str, dict[float, float]] = {}
     samples, pods_seen = 0.0, False
+    feedback = {"labelled": 0.0, "correct": 0.0}
     for labels, value in series:
         source = labels.get("source")
         name = labels.get("feature") or PREDICTION
-        if source == "samples":
+        if source in feedback:
+            feedback[str(source)] = value
+        elif source == "samples":
             samples = value
         elif source == "ready":
             pods_seen = True
@@ -74,7 +80,10 @@ def window_from_series(
         counts = per_bin(live_buckets) if live_buckets else tuple(0.0 for _ in edges)
         proportions = tuple(reference[name][edge] for edge in edges)
         features.append(BinnedFeature(name, counts, proportions))
-    return DriftWindow(features, samples, pods_seen or bool(live), bool(reference), mismatched)
+    return DriftWindow(
+        features, samples, pods_seen or bool(live), bool(reference), mismatched,
+        feedback["labelled"], feedback["correct"],
+    )  # fmt: skip
 
 
 def unknown_features(window: DriftWindow, wanted: list[str] | None) -> list[str]:

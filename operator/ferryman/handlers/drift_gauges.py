@@ -45,7 +45,9 @@ def publish(namespace: str, monitor: str, model_deployment: str, verdicts: list[
     fresh: set[tuple[str, ...]] = set()
     for verdict in verdicts:
         base = (namespace, monitor, model_deployment, verdict.name)
-        for test, value in (("psi", verdict.psi), ("js", verdict.js), ("g_test_p_value", verdict.p_value)):
+        scores = (("psi", verdict.psi), ("js", verdict.js), ("g_test_p_value", verdict.p_value),
+                  ("accuracy", verdict.accuracy))  # fmt: skip
+        for test, value in scores:
             if value is not None:
                 DRIFT_SCORE.labels(*base, test).set(value)
                 fresh.add((*base, test))

@@ -12,6 +12,7 @@ from ferryman.drift.rules import (
     Thresholds,
     confirmed_features,
     decide_retrain,
+    judge_accuracy,
     judge_features,
     next_streak,
 )
@@ -113,3 +114,12 @@ def test_never_while_a_retrain_from_this_monitor_runs() -> None:
 def test_never_while_the_model_deployment_is_mid_rollout() -> None:
     decision = decide_retrain(context(rollout_active=True), NOW)
     assert not decision.start and "mid-rollout" in decision.reason
+
+
+def test_accuracy_below_the_minimum_drifts_once_enough_labels_are_in() -> None:
+    """85 of 100 labels right against minAccuracy 0.9: drifting; 50 labels under minLabels 100: no verdict."""
+    low = judge_accuracy(85, 100, 0.9, 100, 0)
+    assert low.drifted and low.accuracy == pytest.approx(0.85) and low.consecutive == 1
+    assert not judge_accuracy(95, 100, 0.9, 100, 1).drifted
+    few = judge_accuracy(10, 50, 0.9, 100, 1)
+    assert few.accuracy is None and few.consecutive == 1 and not few.drifted

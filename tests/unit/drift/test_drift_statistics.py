@@ -173,7 +173,7 @@ def test_debiased_scores_no_longer_grow_as_the_window_shrinks() -> None:
     rng = np.random.default_rng(9)
     profile = build_profile(rng.normal(size=(100_000, 1)))
     feature = profile.features[0]
-    small, large = [], []
+    small = []
     for _ in range(200):
         counts = np.bincount(bin_indices(rng.normal(0.25, size=500), feature.edges), minlength=10)
         small.append(

@@ -113,3 +113,16 @@ def test_retrain_training_job_is_owned_and_annotated() -> None:
     assert job["metadata"]["annotations"]["ferryman.dev/drifted-features"] == "amount"
     assert job["metadata"]["annotations"]["ferryman.dev/drift-scores"] == "amount (psi 0.310)"
     assert job["spec"]["mlflow"]["registeredModel"] == "fraud"
+
+
+def test_low_accuracy_from_delayed_labels_is_drift_named_accuracy() -> None:
+    """spec.performance: accuracy 0.8 over 200 labels, twice, confirms drift in the series "accuracy"."""
+    dm = monitor(performance={"minAccuracy": 0.9, "minLabels": 100})
+    labelled = DriftWindow([SAME], 5000.0, pods_seen=True, profile_seen=True, labelled=200.0, correct=160.0)
+    first = assess(dm, DriftObservation(MD, labelled), {})
+    status = drift_status(dm, first, {}, NOW, first.phase)
+    second = assess(dm, DriftObservation(MD, labelled), status)
+    assert second.phase == "Drifted" and second.drifted_features == ["accuracy"]
+    assert "accuracy (accuracy 0.800 of 200 labels" in second.message
+    scores = drift_status(dm, second, status, NOW, second.phase)["featureScores"]
+    assert next(s for s in scores if s["feature"] == "accuracy")["accuracy"] == 0.8
