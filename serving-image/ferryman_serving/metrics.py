@@ -177,8 +177,7 @@ def _reference(m: ServingMetrics, labels: list[str], reference: ReferenceExport)
             labels=["model", "version", "feature", "le"],
         )
         for name, (edges, proportions) in reference.features.items():
-            for edge, share in zip((*edges, float("inf")), proportions, strict=True):
-                features.add_metric([*labels, name, _go_float(edge)], share)
+            _add_shares(features, [*labels, name], edges, proportions)
         yield features
     if reference.prediction is not None:
         prediction = GaugeMetricFamily(
@@ -186,10 +185,16 @@ def _reference(m: ServingMetrics, labels: list[str], reference: ReferenceExport)
             "Share of the reference predictions in each bin of ferryman_prediction (le: upper edge).",
             labels=["model", "version", "le"],
         )
-        edges, proportions = reference.prediction
-        for edge, share in zip((*edges, float("inf")), proportions, strict=True):
-            prediction.add_metric([*labels, _go_float(edge)], share)
+        _add_shares(prediction, labels, *reference.prediction)
         yield prediction
+
+
+def _add_shares(
+    family: GaugeMetricFamily, labels: list[str], edges: list[float], shares: list[float]
+) -> None:
+    """One sample per bin, labelled with the bin's upper edge as the live bucket spells it."""
+    for edge, share in zip((*edges, float("inf")), shares, strict=True):
+        family.add_metric([*labels, _go_float(edge)], share)
 
 
 def _model_state(m: ServingMetrics, labels: list[str]) -> Iterable[Metric]:

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from tests.e2e.rollout_harness import MODEL, apply_model, canary, events, host_o
 from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl, KubectlError, install_crds
-from ferryman_testing.models import FEATURES, INPUT_NAME, make_gradient_boosting_model
+from ferryman_testing.models import FEATURES, INPUT_NAME, make_argmax_classifier, make_gradient_boosting_model
 from ferryman_testing.operator import running_operator
 from ferryman_testing.polling import wait_for
 from ferryman_testing.prometheus import PrometheusServer
@@ -51,6 +51,17 @@ def operator(
 
 
 @contextmanager
+def running_in_background(send: Callable[[], None], stop: threading.Event) -> Iterator[None]:
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+@contextmanager
 def feature_traffic(gateway: Gateway, namespace: str, shift: list[float]) -> Iterator[None]:
     """Batches of 100 standard-normal rows (the training distribution) about 5 times a second, plus
     `shift[0]` added to feature SHIFTED, which the test may change while traffic runs."""
@@ -68,13 +79,8 @@ def feature_traffic(gateway: Gateway, namespace: str, shift: list[float]) -> Ite
                     client.post(f"/v2/models/{MODEL}/infer", json=body)
                 stop.wait(0.2)
 
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    try:
+    with running_in_background(send, stop):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 def drift_monitor(namespace: str, *, retrain: bool = True, ref: str = MODEL) -> dict[str, Any]:
@@ -191,3 +197,64 @@ def test_missing_model_deployment_is_a_condition_not_a_guess(
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False" and ready["reason"] == "ModelDeploymentNotFound"
     assert "spec.modelDeploymentRef.name" in ready["message"]
+
+
+@contextmanager
+def labelled_traffic(gateway: Gateway, namespace: str, wrong_share: list[float]) -> Iterator[None]:
+    """One-row requests with an id, each labelled at once through POST .../feedback; a share
+    `wrong_share[0]` of the labels disagrees with the prediction (the world changed under the model)."""
+    stop = threading.Event()
+
+    def send() -> None:
+        rng = np.random.default_rng(2)
+        with httpx.Client(base_url=gateway.base_url, timeout=5, headers=host_of(namespace)) as client:
+            for number in range(1_000_000):
+                if stop.is_set():
+                    return
+                row = rng.standard_normal(2).tolist()
+                body = {
+                    "id": f"r{number}",
+                    "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": row}],
+                }
+                with contextlib.suppress(httpx.HTTPError):
+                    answer = client.post(f"/v2/models/{MODEL}/infer", json=body)
+                    if answer.status_code == 200:
+                        predicted = int(answer.json()["outputs"][0]["data"][0])
+                        label = 1 - predicted if rng.random() < wrong_share[0] else predicted
+                        client.post(f"/v2/models/{MODEL}/feedback", json={"id": f"r{number}", "label": label})
+                stop.wait(0.02)
+
+    with running_in_background(send, stop):
+        yield
+
+
+def test_delayed_labels_drive_the_accuracy_signal(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, operator: KopfRunner, tmp_path: Path
+) -> None:
+    """A classifier labelled right: accuracy 1.0, Healthy. Then 40% of the labels disagree: accuracy
+    about 0.6 < minAccuracy 0.9 for two checks: Drifted in the series "accuracy", inputs unchanged."""
+    uri = make_argmax_classifier(tmp_path / "clf", with_profile=True).as_uri()
+    apply_model(kubectl, namespace, gateway, uri, canary([50, 100]))
+    wait_until_serving_classifier(kubectl, namespace, uri)
+    monitor = drift_monitor(namespace, retrain=False)
+    monitor["spec"].update({"performance": {"minAccuracy": 0.9, "minLabels": 50}, "minSamples": 50})
+    wrong = [0.0]
+    with labelled_traffic(gateway, namespace, wrong):
+        kubectl.apply([monitor])
+        healthy = wait_for_monitor(kubectl, namespace, "Healthy")
+        accuracy = next(s for s in healthy["featureScores"] if s["feature"] == "accuracy")
+        assert accuracy["accuracy"] == 1.0 and accuracy["samples"] >= 50, healthy
+        wrong[0] = 0.4
+        drifted = wait_for_monitor(kubectl, namespace, "Drifted", timeout=90)
+    assert drifted["driftedFeatures"] == ["accuracy"], drifted
+    accuracy = next(s for s in drifted["featureScores"] if s["feature"] == "accuracy")
+    assert accuracy["accuracy"] < 0.9, accuracy
+
+
+def wait_until_serving_classifier(kubectl: Kubectl, namespace: str, uri: str) -> None:
+    def serving() -> bool | None:
+        status = kubectl.get("modeldeployment", MODEL, namespace).get("status") or {}
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+        return True if ready and status.get("stableUri") == uri else None
+
+    wait_for(f"stable serving {uri}", serving, timeout=120)

@@ -8,34 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import onnx
 import pytest
-from onnx import TensorProto, helper
 from prometheus_client.parser import text_string_to_metric_families
 
-from ferryman_testing.models import FEATURES, GradientBoostingFiles
+from ferryman_testing.models import FEATURES, GradientBoostingFiles, make_argmax_classifier
 from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
 
 
-def make_argmax_classifier(path: Path) -> Path:
-    """Input x: FP32 [batch, 2]; output class: INT64 [batch] = argmax over the two columns."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])
-    label = helper.make_tensor_value_info("class", TensorProto.INT64, ["batch"])
-    node = helper.make_node("ArgMax", ["x"], ["class"], axis=1, keepdims=0)
-    model = helper.make_model(
-        helper.make_graph([node], "argmax", [x], [label]), opset_imports=[helper.make_opsetid("", 17)]
-    )
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def classifier_path(model_root: Path) -> Path:
-    return make_argmax_classifier(model_root / "argmax" / "model.onnx")
+    return make_argmax_classifier(model_root / "argmax")
 
 
 @pytest.fixture(scope="module")
