@@ -7,6 +7,7 @@ writes status with a resourceVersion precondition, so a restart or a concurrent 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +68,14 @@ def check_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     md = k8s.get(k8s.MODEL_DEPLOYMENT, namespace, dm.spec.model_deployment_ref.name)
     observation = observe_drift(dm, md, memo.prometheus, now)
     assessment = assess(dm, observation, previous)
-    phase, retrain = _act_on_drift(body, dm, md, assessment, previous, config, now)
+    try:
+        phase, retrain = _act_on_drift(body, dm, md, assessment, previous, config, now)
+    except kopf.PermanentError as refused:  # the template makes a TrainingJob the API server refuses
+        phase, retrain = assessment.phase, None
+        message = f"spec.onDrift.retrain.trainingJobTemplate: the TrainingJob was refused: {refused}"[:1024]
+        assessment = replace(assessment, ready="False", reason="RetrainRefused", message=message)
+        if previous.get("message") != message:
+            kopf.warn(body, reason="RetrainRefused", message=message)
     desired = drift_status(dm, assessment, previous, now, phase)
     if retrain is not None:
         desired["lastRetrain"] = retrain
