@@ -75,6 +75,14 @@ class Settings(BaseSettings):
             "delivery's HMAC signature is checked against it. Unset: no webhook endpoint, polling only."
         ),
     )
+    metrics_address: str = Field(
+        "0.0.0.0:8083",
+        pattern=r"^([^:]*:[0-9]+)?$",
+        description=(
+            "HOST:PORT where the operator serves its own metrics (GET /metrics: ferryman_drift_score, "
+            "ferryman_drift_detected; docs/drift.md). Empty: not served."
+        ),
+    )
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus API for canary analysis.")
     gateway_latency_metric: str = Field(
         "traefik_service_request_duration_seconds",

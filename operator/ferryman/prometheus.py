@@ -153,3 +153,28 @@ def custom_query(metric: CustomMetric, namespace: str, name: str, track: str) ->
     return (
         metric.query.replace("{{namespace}}", namespace).replace("{{name}}", name).replace("{{track}}", track)
     )
+
+
+def drift_window_query(namespace: str, name: str, version: str, window_seconds: int) -> str:
+    """One query for every feature and the prediction of the stable version (ferryman.drift.window reads it):
+    the window's bucket increases, the reference proportions, the reference sample count, readiness and
+    the delayed labels' counts, each tagged with a `source` label so one answer carries all four."""
+    every = selector(namespace, name, "stable", f',version="{version}"')
+    window = f"[{max(window_seconds, 1)}s]"
+    buckets = "ferryman_feature_value_bucket|ferryman_prediction_bucket"
+    live = f'sum by (feature, le) (increase({{__name__=~"{buckets}",{every}}}{window}))'
+    reference = (
+        'max by (feature, le) ({__name__=~"ferryman_feature_reference_proportion|'
+        f'ferryman_prediction_reference_proportion",{every}}})'
+    )
+    parts = {
+        "live": live,
+        "reference": reference,
+        "samples": f"max(ferryman_reference_samples{{{every}}})",
+        "ready": f"max(ferryman_model_ready{{{every}}})",
+        "labelled": f"sum(increase(ferryman_feedback_labelled_rows_total{{{every}}}{window}))",
+        "correct": f"sum(increase(ferryman_feedback_correct_rows_total{{{every}}}{window}))",
+    }
+    return " or ".join(
+        f'label_replace({query}, "source", "{source}", "", "")' for source, query in parts.items()
+    )

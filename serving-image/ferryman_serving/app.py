@@ -9,6 +9,7 @@ import orjson
 
 from ferryman_serving.codec import TensorLimits
 from ferryman_serving.dataplane import DataPlane
+from ferryman_serving.feedback import PredictionStore
 from ferryman_serving.metrics import ServingMetrics
 from ferryman_serving.openapi import openapi_document
 from ferryman_serving.repository import ModelRepository
@@ -30,6 +31,9 @@ class ServingApp:
             self.repository,
             TensorLimits(settings.max_tensor_elements, settings.max_string_elements),
             settings.max_response_bytes,
+            PredictionStore(settings.feedback_max_predictions, settings.feedback_max_age_seconds),
+            settings.feedback_output,
+            settings.feedback_task,
         )
         self.workers = InferenceWorkers(settings.inference_threads)
         limits = RequestLimits(

@@ -13,6 +13,8 @@ from ferryman_serving import __version__
 from ferryman_serving.codec import DEFAULT_LIMITS, TensorLimits, decode_request, encode_response
 from ferryman_serving.datatypes import oip_datatype_of_array
 from ferryman_serving.errors import BadRequest, NotFound, Unavailable
+from ferryman_serving.feedback import PredictionStore
+from ferryman_serving.labels import is_classification, outcomes_document, per_row_values, record_feedback
 from ferryman_serving.model import OnnxModel, TensorSpec
 from ferryman_serving.repository import ModelRepository
 from ferryman_serving.tensors import InferenceRequest, InferenceResponse, InputTensor, OutputTensor
@@ -29,11 +31,17 @@ class DataPlane:
         repository: ModelRepository,
         limits: TensorLimits = DEFAULT_LIMITS,
         max_response_bytes: int = 16 * 1024 * 1024,
+        store: PredictionStore | None = None,
+        feedback_output: str = "",
+        feedback_task: str = "auto",
     ) -> None:
         self.repository = repository
         self.metrics = repository.metrics
         self.limits = limits
         self.max_response_bytes = max_response_bytes
+        self.store = store if store is not None and store.max_predictions > 0 else None
+        self.feedback_output = feedback_output
+        self.feedback_task = feedback_task
 
     def live(self) -> bool:
         return True
@@ -118,6 +126,11 @@ class DataPlane:
         run_names = [name for name, _ in wanted]
         if taps.prediction_output is not None and taps.prediction_output not in run_names:
             run_names.append(taps.prediction_output)
+        remembered = (
+            self._feedback_output(model) if request.id is not None and self.store is not None else None
+        )
+        if remembered is not None and remembered not in run_names:
+            run_names.append(remembered)
         try:
             results = model.run(feeds, run_names, run_options)
         except InvalidArgument as error:
@@ -125,11 +138,30 @@ class DataPlane:
         by_name = dict(zip(run_names, results, strict=True))
         self._check_response_size(by_name, wanted)
         self._observe(feeds, by_name)
+        if remembered is not None and request.id is not None:
+            self._remember(request.id, by_name[remembered])
         outputs = [
             OutputTensor(out, oip_datatype_of_array(by_name[out]), by_name[out], binary)
             for out, binary in wanted
         ]
         return InferenceResponse(self.repository.name, self.repository.version, outputs, request.id)
+
+    def feedback(self, name: str, version: str | None, document: object) -> dict[str, object]:
+        """Score delayed labels by request id (POST .../feedback); 404 for another model."""
+        self.check_model(name, version)
+        if self.store is None:
+            raise NotFound("feedback is off on this server (FERRYMAN_FEEDBACK_MAX_PREDICTIONS is 0)")
+        return outcomes_document(name, record_feedback(self.store, self.metrics.feedback, document))
+
+    def _feedback_output(self, model: OnnxModel) -> str | None:
+        name = self.feedback_output or model.output_names[0]
+        return name if name in model.outputs_by_name else None
+
+    def _remember(self, request_id: str, values: np.ndarray) -> None:
+        rows = per_row_values(values)
+        if rows is not None and self.store is not None:
+            classification = is_classification(rows, self.feedback_task)
+            self.store.put(request_id, self.repository.version, rows, classification)
 
     def _check_response_size(self, results: dict[str, np.ndarray], wanted: list[tuple[str, bool]]) -> None:
         size = sum(results[name].nbytes for name, _ in wanted)

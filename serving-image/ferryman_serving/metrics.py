@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, generate_latest
@@ -19,6 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString as _untyped_go_float
 
+from ferryman_serving.feedback import ERROR_BUCKETS, FeedbackCounts
 from ferryman_serving.histograms import BucketCounts
 
 # Fine below 10 ms, where small models live, coarse above it.
@@ -58,6 +60,10 @@ class ServingMetrics:
         self.features: BucketCounts | None = None
         self.feature_names: list[str] = []
         self.prediction: BucketCounts | None = None
+        # The reference profile's proportions per bin, exported beside the live buckets so that the
+        # operator's drift monitor reads both from Prometheus and never downloads the model's files.
+        self.reference: ReferenceExport | None = None
+        self.feedback = FeedbackCounts()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         self.registry.register(ProcessCollector(registry=None))
@@ -85,6 +91,9 @@ class ServingMetrics:
         self.feature_names = list(feature_names)
         self.features = BucketCounts(feature_edges) if feature_edges else None
         self.prediction = BucketCounts([prediction_edges]) if prediction_edges is not None else None
+
+    def use_reference(self, reference: ReferenceExport | None) -> None:
+        self.reference = reference
 
     def observe_features(self, rows: np.ndarray) -> None:
         if self.features is not None:
@@ -139,6 +148,53 @@ class _Collector:
             for index, name in enumerate(m.feature_names):
                 _add_series(features, [*labels, name], m.features, index)
             yield features
+        if m.reference is not None:
+            yield from _reference(m, labels, m.reference)
+        yield from _feedback(m)
+
+
+@dataclass(frozen=True)
+class ReferenceExport:
+    """What the profile says the histograms should look like: proportions per bin (by upper edge)."""
+
+    samples: int
+    features: dict[str, tuple[list[float], list[float]]]  # name -> (edges, proportions)
+    prediction: tuple[list[float], list[float]] | None
+
+
+def _reference(m: ServingMetrics, labels: list[str], reference: ReferenceExport) -> Iterable[Metric]:
+    samples = GaugeMetricFamily(
+        "ferryman_reference_samples",
+        "Training rows the reference profile summarises.",
+        labels=["model", "version"],
+    )
+    samples.add_metric(labels, float(reference.samples))
+    yield samples
+    if reference.features:
+        features = GaugeMetricFamily(
+            "ferryman_feature_reference_proportion",
+            "Share of the reference (training) rows in each bin of ferryman_feature_value (le: upper edge).",
+            labels=["model", "version", "feature", "le"],
+        )
+        for name, (edges, proportions) in reference.features.items():
+            _add_shares(features, [*labels, name], edges, proportions)
+        yield features
+    if reference.prediction is not None:
+        prediction = GaugeMetricFamily(
+            "ferryman_prediction_reference_proportion",
+            "Share of the reference predictions in each bin of ferryman_prediction (le: upper edge).",
+            labels=["model", "version", "le"],
+        )
+        _add_shares(prediction, labels, *reference.prediction)
+        yield prediction
+
+
+def _add_shares(
+    family: GaugeMetricFamily, labels: list[str], edges: list[float], shares: list[float]
+) -> None:
+    """One sample per bin, labelled with the bin's upper edge as the live bucket spells it."""
+    for edge, share in zip((*edges, float("inf")), shares, strict=True):
+        family.add_metric([*labels, _go_float(edge)], share)
 
 
 def _model_state(m: ServingMetrics, labels: list[str]) -> Iterable[Metric]:
@@ -177,3 +233,44 @@ def _latency(m: ServingMetrics, labels: list[str]) -> Metric:
 def _add_series(family: HistogramMetricFamily, labels: list[str], counts: BucketCounts, index: int) -> None:
     buckets = [(_go_float(edge), total) for edge, total in counts.cumulative(index)]
     family.add_metric(labels, buckets, float(counts.sums()[index]))
+
+
+def _feedback(m: ServingMetrics) -> Iterable[Metric]:
+    results, versions = m.feedback.snapshot()
+    total = CounterMetricFamily(
+        "ferryman_feedback",
+        "Labels received at POST .../feedback, by result: recorded, unknown (no such id kept), expired "
+        "(older than FERRYMAN_FEEDBACK_MAX_AGE_SECONDS), invalid.",
+        labels=["model", "result"],
+    )
+    for result, count in sorted(results.items()):
+        total.add_metric([m.model_name, result], count)
+    yield total
+    labelled = CounterMetricFamily(
+        "ferryman_feedback_labelled_rows",
+        "Prediction rows scored against a label.",
+        labels=["model", "version"],
+    )
+    correct = CounterMetricFamily(
+        "ferryman_feedback_correct_rows",
+        "Labelled rows whose predicted class equals the label (classifiers); accuracy = correct / labelled.",
+        labels=["model", "version"],
+    )
+    errors = HistogramMetricFamily(
+        "ferryman_feedback_absolute_error",
+        "Absolute error |prediction - label| of labelled rows (regressors).",
+        labels=["model", "version"],
+    )
+    for version, scores in sorted(versions.items()):
+        labelled.add_metric([m.model_name, version], scores.labelled)
+        if scores.error_counts is None:
+            correct.add_metric([m.model_name, version], scores.correct)
+            continue
+        running, buckets = 0, []
+        for edge, count in zip((*ERROR_BUCKETS, float("inf")), scores.error_counts, strict=True):
+            running += count
+            buckets.append((_go_float(edge), running))
+        errors.add_metric([m.model_name, version], buckets, scores.error_sum)
+    yield labelled
+    yield correct
+    yield errors

@@ -151,7 +151,53 @@ def _model_paths(prefix: str, parameters: list[dict[str, Any]]) -> dict[str, Any
                 "responses": {"200": infer_ok, **_errors(400, 404, 413, 503, 504)},
             }
         },
+        f"{prefix}/feedback": {
+            "post": {
+                "summary": "Delayed labels for earlier infer requests, by their id (docs/serving.md)",
+                "parameters": parameters,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _FEEDBACK}}},
+                "responses": {
+                    "200": _json(_FEEDBACK_RESULTS, "One result per labelled id"),
+                    **_errors(400, 404, 413),
+                },
+            }
+        },
     }
+
+
+# id and label take any JSON value here: a wrong one is answered per item (result "invalid"), not with a 400.
+_FEEDBACK_ITEM = {"type": "object", "required": ["id", "label"], "properties": {"id": {}, "label": {}}}
+_FEEDBACK = {
+    "anyOf": [
+        {**_FEEDBACK_ITEM, "not": {"required": ["feedback"]}},
+        {
+            "type": "object",
+            "required": ["feedback"],
+            "properties": {
+                "feedback": {"type": "array", "items": _FEEDBACK_ITEM, "minItems": 1, "maxItems": 1000}
+            },
+        },
+    ]
+}
+_FEEDBACK_RESULTS = {
+    "type": "object",
+    "properties": {
+        "model_name": {"type": "string"},
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "result"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "result": {"type": "string", "enum": ["recorded", "unknown", "expired", "invalid"]},
+                    "model_version": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
 
 
 def _ready_schema(key: str) -> dict[str, Any]:

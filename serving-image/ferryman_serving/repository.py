@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ferryman_serving.metrics import ServingMetrics
+from ferryman_serving.metrics import ReferenceExport, ServingMetrics
 from ferryman_serving.model import OnnxModel
 from ferryman_serving.profile import ReferenceProfile, load_profile
 from ferryman_serving.settings import Settings
@@ -151,6 +151,13 @@ class ModelRepository:
             [f.name for f in profile.features],
             [f.edges for f in profile.features] if usable else None,
             prediction.edges if prediction else None,
+        )
+        self.metrics.use_reference(
+            ReferenceExport(
+                samples=profile.n_samples,
+                features={f.name: (f.edges, f.proportions) for f in profile.features} if usable else {},
+                prediction=(prediction.edges, prediction.proportions) if prediction else None,
+            )
         )
         return DriftTaps(
             feature_input if usable else None,

@@ -82,6 +82,9 @@ class RestApi:
         if path.endswith("/infer"):
             await self._infer(scope, receive, send, path)
             return
+        if path.endswith("/feedback"):
+            await self._feedback(scope, receive, send, path)
+            return
         try:
             status, body, content_type = self._read_only(scope["method"], path)
         except ClientError as error:
@@ -153,6 +156,32 @@ class RestApi:
         finally:
             metrics.inflight -= 1
             metrics.record_request(status, perf_counter() - started)
+
+    async def _feedback(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """Delayed labels: cheap dictionary work, done on the event loop (at most 1,000 items a body)."""
+        try:
+            parts = path.strip("/").split("/")
+            if (
+                parts[:2] != ["v2", "models"]
+                or len(parts) not in (4, 6)
+                or (len(parts) == 6 and parts[3] != "versions")
+            ):
+                raise NotFound(
+                    f"no such path {path!r}; feedback is POST /v2/models/NAME[/versions/V]/feedback"
+                )
+            _require(scope["method"], "POST")
+            body, _ = await self._read_body(scope, receive)
+            try:
+                document = orjson.loads(body)
+            except orjson.JSONDecodeError as error:
+                raise BadRequest(f"the body is not JSON: {error}") from None
+            answer = self.dataplane.feedback(parts[2], _version(parts), document)
+        except ClientError as error:
+            await self._error(send, error)
+            return
+        except ClientGone:
+            return
+        await self._respond(send, 200, orjson.dumps(answer), JSON)
 
     def _infer_route(self, path: str) -> tuple[str, str | None]:
         """(model name, version or None) of an infer path; remembered, because clients reuse a few."""

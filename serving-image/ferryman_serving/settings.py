@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -101,3 +103,22 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="After draining: how long in-flight requests may take to finish."
     )
     log_level: str = Field(default="INFO", description="Python log level name.")
+    feedback_max_predictions: int = Field(
+        default=10000,
+        ge=0,
+        description='Most infer requests (those with an "id") whose predictions are kept for delayed labels '
+        "(POST .../feedback); the oldest goes first. About 250 bytes each for a one-row request, 32 more "
+        "per row. 0: off.",
+    )
+    feedback_max_age_seconds: float = Field(
+        default=3600.0, gt=0, description="A label for a prediction older than this is answered `expired`."
+    )
+    feedback_output: str = Field(
+        default="",
+        description="Output compared with the labels (one value per row); empty: the first output.",
+    )
+    feedback_task: Literal["auto", "classification", "regression"] = Field(
+        default="auto",
+        description="classification: accuracy counters; regression: an absolute-error histogram. auto: "
+        "classification for integer, boolean and string outputs, regression for floating point.",
+    )

@@ -116,3 +116,19 @@ def make_string_model(path: Path) -> Path:
     echo = helper.make_tensor_value_info("echo", TensorProto.STRING, ["batch"])
     graph = helper.make_graph([helper.make_node("Identity", ["text"], ["echo"])], "strings", [text], [echo])
     return _save(graph, path)
+
+
+def make_argmax_classifier(directory: Path, with_profile: bool = False) -> Path:
+    """A two-class classifier: input x FP32 [batch, 2], output class INT64 [batch] = argmax of the columns.
+
+    with_profile: profile.json beside it, from 2,000 standard-normal rows (features "a", "b").
+    """
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])
+    label = helper.make_tensor_value_info("class", TensorProto.INT64, ["batch"])
+    node = helper.make_node("ArgMax", ["x"], ["class"], axis=1, keepdims=0)
+    path = _save(helper.make_graph([node], "argmax", [x], [label]), directory / "model.onnx")
+    if with_profile:
+        rows = np.random.default_rng(3).standard_normal((2000, 2))
+        profile = build_profile(rows, np.argmax(rows, axis=1), feature_names=["a", "b"])
+        save_profile(profile, directory / PROFILE_FILENAME)
+    return path

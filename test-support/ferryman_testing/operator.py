@@ -34,6 +34,8 @@ def running_operator(
     if prometheus_url:
         os.environ["FERRYMAN_PROMETHEUS_URL"] = prometheus_url
     os.environ["FERRYMAN_LIVENESS_ENDPOINT"] = f"http://127.0.0.1:{free_port()}/healthz"
+    # The exporter is started once per process and stays: every in-process operator keeps this address.
+    os.environ.setdefault("FERRYMAN_METRICS_ADDRESS", f"127.0.0.1:{free_port()}")
     if namespace:
         os.environ["FERRYMAN_NAMESPACES"] = json.dumps([namespace])
     scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
@@ -64,6 +66,7 @@ def operator_process(
         "FERRYMAN_NAMESPACES": json.dumps([namespace]),
         "FERRYMAN_PROMETHEUS_URL": prometheus_url,
         "FERRYMAN_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+        "FERRYMAN_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
     }
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -117,3 +117,24 @@ def test_latency_buckets_are_fine_below_ten_milliseconds(metrics_server: Serving
         dict(labels)["le"] for name, labels in samples if name == "ferryman_request_duration_seconds_bucket"
     }
     assert {"0.001", "0.002", "0.003", "0.005", "+Inf"} <= edges
+
+
+def test_reference_proportions_are_exported_beside_the_live_buckets(
+    metrics_server: ServingProcess, gradient_boosting: GradientBoostingFiles
+) -> None:
+    """The drift monitor reads the profile from Prometheus: one gauge per bin with the live bucket's `le`."""
+    samples = scrape(metrics_server)
+    profile = load_profile(gradient_boosting.profile_path)
+    model = {"model": "fraud", "version": "3"}
+    assert sample(samples, "ferryman_reference_samples", **model) == profile.n_samples
+    for feature in profile.features:
+        les = [repr(float(edge)) for edge in feature.edges] + ["+Inf"]
+        shares = [
+            sample(samples, "ferryman_feature_reference_proportion", feature=feature.name, le=le, **model)
+            for le in les
+        ]
+        assert shares == pytest.approx(feature.proportions)
+    assert profile.prediction is not None
+    les = [repr(float(edge)) for edge in profile.prediction.edges] + ["+Inf"]
+    shares = [sample(samples, "ferryman_prediction_reference_proportion", le=le, **model) for le in les]
+    assert shares == pytest.approx(profile.prediction.proportions)

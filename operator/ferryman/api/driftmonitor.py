@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from ferryman.api.base import MAX_NAME, MAX_TEXT, ApiModel, Timestamp
+from ferryman.api.base import MAX_NAME, MAX_TEXT, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.durations import Duration
 from ferryman.api.meta import ApiResource, Condition
 from ferryman.api.trainingjob import TrainingJobSpec
@@ -22,15 +22,47 @@ class ModelDeploymentRef(ApiModel):
 
 
 class DriftTests(ApiModel):
-    """Per-feature thresholds; a feature drifts when any enabled score exceeds its threshold."""
+    """Per-feature thresholds; a feature drifts when any enabled score crosses its threshold."""
 
     psi: float | None = Field(
-        default=0.2, ge=0, description="Population Stability Index threshold (0.2 is the usual alarm)."
+        default=0.2,
+        ge=0,
+        description=(
+            "Population Stability Index threshold (0.2 is the usual alarm), compared with PSI less the part "
+            "that sampling noise explains. Null: off."
+        ),
     )
     js: float | None = Field(
-        default=0.1, ge=0, le=1, description="Jensen-Shannon distance threshold (base 2, 0..1)."
+        default=0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Jensen-Shannon distance threshold (base 2, 0..1), compared with the distance less the part that "
+            "sampling noise explains. Null: off."
+        ),
+    )
+    p_value: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description=(
+            "G-test of the binned counts against the reference sample: a feature drifts when its p-value is "
+            "below pValue divided by the number of series tested (Bonferroni). Unset: off. Catches small "
+            "shifts that PSI and JS miss once enough samples are in (docs/drift.md)."
+        ),
     )
     prediction: bool = Field(default=True, description="Also test the prediction histogram.")
+
+
+class PerformanceTest(ApiModel):
+    """Concept drift from delayed labels (POST .../feedback on the serving pods, docs/serving.md)."""
+
+    min_accuracy: float = Field(
+        gt=0, le=1, description="The stable version's accuracy over the window must stay at or above this."
+    )
+    min_labels: int = Field(
+        default=100, ge=1, description="Labelled rows needed in the window before accuracy is judged."
+    )
 
 
 class TemplateMetadata(ApiModel):
@@ -42,11 +74,26 @@ class TemplateMetadata(ApiModel):
     )
 
 
-class TrainingJobTemplate(ApiModel):
+RETRAIN_RUNS_ONCE = CelRule(
+    rule="!has(self.spec.schedule)",
+    message=(
+        "onDrift.retrain.trainingJobTemplate.spec.schedule: a retrain runs once when drift is confirmed; "
+        "remove schedule (recurring training belongs in a TrainingJob of its own)"
+    ),
+)
+
+
+class TrainingJobTemplate(ApiModel, json_schema_extra=cel_rules(RETRAIN_RUNS_ONCE)):
     """The TrainingJob to create when drift is confirmed."""
 
     metadata: TemplateMetadata | None = Field(default=None, description="Labels and annotations.")
     spec: TrainingJobSpec = Field(description="Spec of the created TrainingJob.")
+
+    @model_validator(mode="after")
+    def _runs_once(self) -> Self:
+        if self.spec.schedule is not None:
+            raise ValueError(RETRAIN_RUNS_ONCE.message)
+        return self
 
 
 class RetrainSpec(ApiModel):
@@ -79,6 +126,10 @@ class DriftMonitorSpec(ApiModel):
     min_samples: int = Field(
         default=500, ge=1, description="Live samples needed in the window before judging."
     )
+    performance: PerformanceTest | None = Field(
+        default=None,
+        description='Accuracy from delayed labels as one more drift signal (series "accuracy"); unset: off.',
+    )
     consecutive: int = Field(
         default=2, ge=1, le=100, description="Windows in a row a feature must drift before it counts."
     )
@@ -100,8 +151,12 @@ class FeatureScore(ApiModel):
     """Drift scores of one feature (or of the prediction) over the last window."""
 
     feature: str = Field(max_length=MAX_NAME, description="Feature name, or 'prediction'.")
-    psi: float | None = Field(default=None, description="Population Stability Index.")
-    js: float | None = Field(default=None, description="Jensen-Shannon distance.")
+    psi: float | None = Field(default=None, description="Population Stability Index, sampling noise removed.")
+    js: float | None = Field(default=None, description="Jensen-Shannon distance, sampling noise removed.")
+    p_value: float | None = Field(default=None, description="G-test p-value (tests.pValue set).")
+    accuracy: float | None = Field(
+        default=None, description='Accuracy from delayed labels (series "accuracy").'
+    )
     samples: int = Field(default=0, ge=0, description="Live samples in the window.")
     drifted: bool = Field(default=False, description="Whether a threshold was exceeded this window.")
     consecutive: int = Field(default=0, ge=0, description="Drifting windows in a row.")

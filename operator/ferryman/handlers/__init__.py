@@ -2,6 +2,7 @@
 
 from ferryman.handlers import (
     alias_follow,
+    drift_monitor,
     model_deployment,
     rollout_steps,
     startup,
@@ -12,6 +13,7 @@ from ferryman.handlers import (
 
 __all__ = [
     "alias_follow",
+    "drift_monitor",
     "model_deployment",
     "rollout_steps",
     "startup",

@@ -10,6 +10,7 @@ import kopf
 from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS
 from ferryman.builders.training_job import TRAINING_JOB_SELECTOR
 from ferryman.config import Settings
+from ferryman.handlers.drift_gauges import start_exporter
 from ferryman.handlers.failure_events import install_failure_events
 from ferryman.prometheus import GatewayLatency, PrometheusSource
 from ferryman.registry.cache import AliasCache
@@ -30,6 +31,7 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
         gateway = GatewayLatency(config.gateway_latency_metric, config.gateway_latency_service_matcher)
     # One client (and connection pool) for the process: every rollout's queries share it.
     memo.prometheus = PrometheusSource(config.prometheus_url, gateway)
+    start_exporter(config.metrics_address)
     memo.registry, memo.aliases = None, None
     # Created here, on the operator-wide memo that each object's memo is a shallow copy of, so that
     # TrainingJobs share one client per tracking server (training_judge.registry_for).

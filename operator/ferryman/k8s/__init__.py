@@ -19,9 +19,11 @@ MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
 DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
 TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
+DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
 
 __all__ = [
     "DEPLOYMENT",
+    "DRIFT_MONITOR",
     "JOB",
     "KNOWN_KINDS",
     "MODEL_DEPLOYMENT",

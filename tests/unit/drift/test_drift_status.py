@@ -1,0 +1,128 @@
+"""A monitor's interval as the person at the terminal sees it: phase, Ready, scores; and its retrains."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ferryman.api import DriftMonitor
+from ferryman.builders.drift_retrain import build_retrain_training_job, retrain_name, retrain_number
+from ferryman.builders.drift_status import DriftObservation, assess, drift_status
+from ferryman.drift.rules import BinnedFeature
+from ferryman.drift.window import DriftWindow
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+MD = {"metadata": {"name": "fraud"}, "status": {"phase": "Succeeded", "stableVersion": "3"}}
+SAME = BinnedFeature("amount", (100.0,) * 5, (0.2,) * 5)
+MOVED = BinnedFeature("amount", (300.0, 100.0, 50.0, 30.0, 20.0), (0.2,) * 5)
+
+
+def monitor(**spec: Any) -> DriftMonitor:
+    body = {
+        "apiVersion": "ferryman.dev/v1alpha1",
+        "kind": "DriftMonitor",
+        "metadata": {"name": "fraud-drift-watch", "namespace": "ml", "uid": "u-1", "generation": 2},
+        "spec": {"modelDeploymentRef": {"name": "fraud"}, "minSamples": 100, "consecutive": 2, **spec},
+    }
+    return DriftMonitor.model_validate(body)
+
+
+def window(*features: BinnedFeature) -> DriftWindow:
+    return DriftWindow(list(features), 5000.0, pods_seen=True, profile_seen=True)
+
+
+def test_missing_model_deployment_is_degraded_and_named() -> None:
+    result = assess(monitor(), DriftObservation(None), {})
+    assert (result.phase, result.ready, result.reason) == ("Degraded", "False", "ModelDeploymentNotFound")
+    assert "spec.modelDeploymentRef.name" in result.message and "fraud" in result.message
+
+
+def test_no_metrics_and_no_profile_are_told_apart() -> None:
+    nothing = assess(monitor(), DriftObservation(MD, DriftWindow()), {})
+    assert (nothing.phase, nothing.reason) == ("Pending", "NoMetrics")
+    no_profile = assess(monitor(), DriftObservation(MD, DriftWindow(pods_seen=True)), {})
+    assert (no_profile.phase, no_profile.reason) == ("Degraded", "ProfileMissing")
+
+
+def test_prometheus_down_keeps_the_phase_and_says_why() -> None:
+    result = assess(
+        monitor(), DriftObservation(MD, error="Prometheus query failed: ConnectError"), {"phase": "Healthy"}
+    )
+    assert (result.phase, result.reason) == ("Healthy", "MetricsUnavailable")
+
+
+def test_too_few_samples_is_collecting() -> None:
+    few = BinnedFeature("amount", (10.0,) * 5, (0.2,) * 5)
+    result = assess(monitor(), DriftObservation(MD, window(few)), {})
+    assert (
+        result.phase == "Collecting"
+        and "50 samples" in result.message
+        and "minSamples: 100" in result.message
+    )
+
+
+def test_drift_needs_the_consecutive_windows_then_reports_scores() -> None:
+    first = assess(monitor(), DriftObservation(MD, window(MOVED)), {})
+    assert first.phase == "Healthy" and first.drifted_features == []
+    status = drift_status(monitor(), first, {}, NOW, first.phase)
+    second = assess(monitor(), DriftObservation(MD, window(MOVED)), status)
+    assert second.phase == "Drifted" and second.drifted_features == ["amount"]
+    written = drift_status(monitor(), second, status, NOW, second.phase)
+    assert written["featureScores"][0]["consecutive"] == 2
+    assert written["featureScores"][0]["psi"] > 0.2
+    drifted = next(c for c in written["conditions"] if c["type"] == "Drifted")
+    assert drifted["status"] == "True" and "amount (psi" in drifted["message"]
+
+
+def test_unknown_features_in_the_spec_are_named_while_the_rest_is_judged() -> None:
+    result = assess(monitor(features=["amount", "age"]), DriftObservation(MD, window(SAME)), {})
+    assert result.phase == "Healthy" and result.ready == "False"
+    assert "spec.features: not in the reference profile: age" in result.message
+
+
+def test_prediction_is_skipped_when_tests_prediction_is_off() -> None:
+    prediction = BinnedFeature("prediction", MOVED.live_counts, MOVED.reference_proportions)
+    result = assess(monitor(tests={"prediction": False}), DriftObservation(MD, window(SAME, prediction)), {})
+    assert [v.name for v in result.verdicts] == ["amount"]
+
+
+def test_retrain_names_count_up_per_monitor() -> None:
+    assert retrain_number(None) == 1
+    assert retrain_number("fraud-drift-watch-drift-4") == 5
+    assert retrain_name("fraud-drift-watch", 5) == "fraud-drift-watch-drift-5"
+
+
+def test_retrain_training_job_is_owned_and_annotated() -> None:
+    template = {
+        "metadata": {"labels": {"team": "risk"}},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "t", "image": "i:1", "command": ["train"]}]}},
+            "mlflow": {"trackingUri": "http://mlflow:5000", "experiment": "e", "registeredModel": "fraud"},
+        },
+    }
+    dm = monitor(onDrift={"retrain": {"trainingJobTemplate": template}, "cooldown": "1h"})
+    job = build_retrain_training_job(dm, "fraud-drift-watch-drift-1", ["amount"], "amount (psi 0.310)")
+    assert job["kind"] == "TrainingJob" and job["metadata"]["namespace"] == "ml"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert job["metadata"]["labels"]["team"] == "risk"
+    assert job["metadata"]["labels"]["ferryman.dev/drift-monitor"] == "fraud-drift-watch"
+    assert job["metadata"]["annotations"]["ferryman.dev/drifted-features"] == "amount"
+    assert job["metadata"]["annotations"]["ferryman.dev/drift-scores"] == "amount (psi 0.310)"
+    assert job["spec"]["mlflow"]["registeredModel"] == "fraud"
+
+
+def test_low_accuracy_from_delayed_labels_is_drift_named_accuracy() -> None:
+    """spec.performance: accuracy 0.8 over 200 labels, twice, confirms drift in the series "accuracy"."""
+    dm = monitor(performance={"minAccuracy": 0.9, "minLabels": 100})
+    labelled = DriftWindow([SAME], 5000.0, pods_seen=True, profile_seen=True, labelled=200.0, correct=160.0)
+    first = assess(dm, DriftObservation(MD, labelled), {})
+    status = drift_status(dm, first, {}, NOW, first.phase)
+    second = assess(dm, DriftObservation(MD, labelled), status)
+    assert second.phase == "Drifted" and second.drifted_features == ["accuracy"]
+    assert "accuracy (accuracy 0.800 of 200 labels" in second.message
+    scores = drift_status(dm, second, status, NOW, second.phase)["featureScores"]
+    assert next(s for s in scores if s["feature"] == "accuracy")["accuracy"] == 0.8
