@@ -8,6 +8,7 @@ Session fixtures (each started once, stopped at the end of the session):
     gateway     ferryman_testing.traefik.Gateway: Traefik routing this session's Gateway (`parent_ref`)
 Per test:
     namespace   a fresh namespace, deleted afterwards
+    mlflow_on_host  an MLflow server on the cluster's host address (pods reach it)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ferryman_testing.cluster import (
 )
 from ferryman_testing.e2e_tools import E2ETools, install_e2e_tools
 from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.operator import running_operator
 from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.traefik import Gateway, start_gateway
@@ -76,6 +78,13 @@ def gateway(
     prometheus.add_static_job("traefik", [running.traefik.metrics_target])
     yield running
     running.close()
+
+
+@pytest.fixture
+def mlflow_on_host(cluster: DevCluster, tmp_path: Path) -> Iterator[MlflowServer]:
+    """An MLflow server on the cluster's host address: pods (trainers, serving) reach it there."""
+    with MlflowServer(tmp_path, host=cluster.host_address) as server:
+        yield server
 
 
 @pytest.fixture

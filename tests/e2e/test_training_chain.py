@@ -8,22 +8,33 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from kopf.testing import KopfRunner
 from sklearn.datasets import load_breast_cancer
+from tests.e2e.training_harness import (
+    ALIAS,
+    DEPLOYMENT,
+    REGISTERED,
+    gates_of,
+    host_of,
+    md_status,
+    operator_with_mlflow,
+    rollout_ended,
+    served_version,
+    tumour_training,
+    wait_for_md,
+    wait_for_tj,
+)
 
 from ferryman.api import training_contract as contract
-from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.cluster import DevCluster
-from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import breast_cancer_bodies, steady_load
-from ferryman_testing.manifests import EXAMPLE_TRAINER, model_deployment, training_job
+from ferryman_testing.manifests import model_deployment
 from ferryman_testing.mlflow_server import MlflowServer
-from ferryman_testing.operator import ferryman, running_operator
-from ferryman_testing.polling import NotYet, wait_for
+from ferryman_testing.operator import ferryman
+from ferryman_testing.polling import wait_for
 from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.registry import Registry
 from ferryman_testing.traefik import Gateway
@@ -31,119 +42,24 @@ from ferryman_testing.traefik import Gateway
 # Four training runs and a canary rollout.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-REGISTERED = "breast-cancer"  # also the model name clients call: the registered model's
-DEPLOYMENT = "tumours"
-ALIAS = "production"
-TRAINING_TIMEOUT = 300.0
-
-
-@pytest.fixture
-def mlflow(cluster: DevCluster, tmp_path: Path) -> Iterator[MlflowServer]:
-    """On the cluster's host address: trainer pods log to it and serving pods download from it."""
-    with MlflowServer(tmp_path, host=cluster.host_address) as server:
-        yield server
-
 
 @pytest.fixture
 def operator(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer, mlflow: MlflowServer
-) -> Iterator[KopfRunner]:
-    install_crds(kubectl, *FERRYMAN_CRDS)
-    settings = {"FERRYMAN_MLFLOW_TRACKING_URI": mlflow.url, "FERRYMAN_REGISTRY_POLL_SECONDS": "3"}
-    with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url, settings) as runner:
+    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer,
+    mlflow_on_host: MlflowServer,
+) -> Iterator[KopfRunner]:  # fmt: skip
+    with operator_with_mlflow(cluster, kubectl, namespace, prometheus, mlflow_on_host) as runner:
         yield runner
-        # While the operator still runs, so that its finalizers are released.
-        for plural in ("modeldeployments", "trainingjobs"):
-            kubectl.run("delete", plural, "--all", "-n", namespace, "--wait=true", "--timeout=60s")
-
-
-def tumour_training(
-    name: str, namespace: str, mlflow_url: str, *, params: dict[str, str] | None = None,
-    data_uri: str = "sklearn://breast_cancer", approval: str = "auto",
-) -> dict[str, Any]:  # fmt: skip
-    """The example trainer with the gates a user of it would set."""
-    return training_job(
-        name, namespace, mlflow_url,
-        command=EXAMPLE_TRAINER, experiment="tumours", registered_model=REGISTERED,
-        data={"uri": data_uri, "version": "sklearn-1"},
-        # The same seed gives the same split, so a retrain of the same recipe ties with its champion.
-        params={"seed": "7", **(params or {})},
-        validation={
-            "data": [
-                {"name": "rows", "check": "rowCount", "min": 100},
-                {"name": "radius-complete", "check": "nullFraction", "column": "mean radius", "max": 0},
-            ],
-            "metrics": [{"name": "accuracy", "min": 0.9}],
-            "mustBeatChampion": {"metric": "accuracy", "minDelta": 0},
-        },
-        promote={"alias": ALIAS, "approval": approval},
-    )  # fmt: skip
-
-
-def tj_status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
-    return dict(kubectl.get("trainingjob", name, namespace).get("status") or {})
-
-
-def wait_for_tj(kubectl: Kubectl, namespace: str, name: str, *phases: str) -> dict[str, Any]:
-    def reached() -> dict[str, Any]:
-        status = tj_status(kubectl, namespace, name)
-        if status.get("phase") not in phases:
-            raise NotYet(status)
-        return status
-
-    return wait_for(f"trainingjob {name} in {phases}", reached, timeout=TRAINING_TIMEOUT)
-
-
-def gates_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {gate["name"]: gate for gate in status.get("gates", [])}
-
-
-def md_status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    return dict(kubectl.get("modeldeployment", DEPLOYMENT, namespace).get("status") or {})
-
-
-def wait_for_md(
-    kubectl: Kubectl, namespace: str, what: str, check: Any, timeout: float = 180
-) -> dict[str, Any]:
-    def reached() -> dict[str, Any]:
-        status = md_status(kubectl, namespace)
-        if not check(status):
-            raise NotYet(
-                {key: status.get(key) for key in ("phase", "stableVersion", "canaryVersion", "message")}
-            )
-        return status
-
-    return wait_for(what, reached, timeout=timeout)
-
-
-def rollout_ended(version: str) -> Any:
-    def ended(status: dict[str, Any]) -> bool:
-        promoted = status.get("phase") == "Succeeded" and status.get("stableVersion") == version
-        return promoted or status.get("phase") in ("RolledBack", "Degraded")
-
-    return ended
-
-
-def host_of(namespace: str) -> dict[str, str]:
-    return {"Host": f"{namespace}.tumours.test"}
-
-
-def served_version(gateway: Gateway, namespace: str) -> str | None:
-    with httpx.Client(base_url=gateway.base_url, timeout=5) as client:
-        answer = client.post(
-            f"/v2/models/{REGISTERED}/infer", json=breast_cancer_bodies()[0], headers=host_of(namespace)
-        )
-    return str(answer.json()["model_version"]) if answer.status_code == 200 else None
 
 
 def test_train_gate_register_alias_canary_promote(
-    kubectl: Kubectl, namespace: str, gateway: Gateway, mlflow: MlflowServer, operator: KopfRunner,
+    kubectl: Kubectl, namespace: str, gateway: Gateway, mlflow_on_host: MlflowServer, operator: KopfRunner,
     cluster: DevCluster, tmp_path: Path,
 ) -> None:  # fmt: skip
-    registry = Registry(mlflow.url)
+    registry = Registry(mlflow_on_host.url)
 
     # 1. The first TrainingJob trains, passes every gate (no champion yet) and moves production to v1.
-    kubectl.apply([tumour_training("first", namespace, mlflow.url)])
+    kubectl.apply([tumour_training("first", namespace, mlflow_on_host.url)])
     first = wait_for_tj(kubectl, namespace, "first", "Succeeded", "Rejected", "Failed")
     assert first["phase"] == "Succeeded", first.get("message")
     v1 = first["modelVersion"]
@@ -171,8 +87,8 @@ def test_train_gate_register_alias_canary_promote(
     bad_csv = tmp_path / "tumours-with-gaps.csv"
     frame.to_csv(bad_csv, index=False)
     kubectl.apply([
-        tumour_training("worse", namespace, mlflow.url, params={"C": "0.00001"}),
-        tumour_training("gaps", namespace, mlflow.url, data_uri=f"file://{bad_csv}"),
+        tumour_training("worse", namespace, mlflow_on_host.url, params={"C": "0.00001"}),
+        tumour_training("gaps", namespace, mlflow_on_host.url, data_uri=f"file://{bad_csv}"),
     ])  # fmt: skip
     worse = wait_for_tj(kubectl, namespace, "worse", "Succeeded", "Rejected", "Failed")
     assert worse["phase"] == "Rejected", worse.get("message")
@@ -194,7 +110,7 @@ def test_train_gate_register_alias_canary_promote(
 
     # 4. A retrain with manual approval waits; `ferryman approve` moves the alias; the ModelDeployment
     #    canaries the new version under load and promotes it with no failed request.
-    kubectl.apply([tumour_training("reviewed", namespace, mlflow.url, approval="manual")])
+    kubectl.apply([tumour_training("reviewed", namespace, mlflow_on_host.url, approval="manual")])
     reviewed = wait_for_tj(
         kubectl, namespace, "reviewed", "AwaitingApproval", "Succeeded", "Rejected", "Failed"
     )
