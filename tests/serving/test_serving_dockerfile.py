@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ferryman.config import Settings
 from ferryman_testing import REPO_ROOT
 
 pytestmark = pytest.mark.serving
@@ -61,6 +62,21 @@ def test_entrypoint_is_exec_form_python_module() -> None:
     (entrypoint,) = [rest for keyword, rest in final_stage() if keyword == "ENTRYPOINT"]
     assert json.loads(entrypoint) == ["python3", "-m", "ferryman_serving"]
     assert not any(keyword == "RUN" for keyword, _ in final_stage()), "no RUN (no shell) in the final stage"
+
+
+def test_the_operator_runs_the_image_entrypoint() -> None:
+    """The operator puts the image's ENTRYPOINT in serving pods (distroless has no `python`)."""
+    (entrypoint,) = [rest for keyword, rest in final_stage() if keyword == "ENTRYPOINT"]
+    default_command = Settings.model_fields["serving_command"].default_factory()  # type: ignore[call-arg,misc]
+    assert default_command == json.loads(entrypoint)
+
+
+def test_base_images_are_build_arguments() -> None:
+    """`FROM` an ARG: distroless with a registry, the Debian-made bases of scripts/build-images here."""
+    froms = [rest.split()[0] for keyword, rest in instructions() if keyword == "FROM"]
+    assert froms == ["${BUILD_IMAGE}", "${BASE_IMAGE}"]
+    args = dict(rest.split("=", 1) for keyword, rest in instructions() if keyword == "ARG")
+    assert args["BASE_IMAGE"].startswith("gcr.io/distroless/python3-debian12")
 
 
 def test_serving_port_is_exposed_and_tmp_is_the_only_writable_place() -> None:
