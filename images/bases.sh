@@ -3,7 +3,7 @@
 # otherwise they are reused from local podman storage.
 #
 # runtime: the same content as gcr.io/distroless/python3-debian12:nonroot: Debian 12's python3.11 with its
-#   standard library, CA certificates and tzdata, users root and nonroot (65532), and no shell, no package
+#   standard library, libstdc++ (distroless python3 is built on distroless cc), CA certificates and tzdata, users root and nonroot (65532), and no shell, no package
 #   manager (the `extract` variant unpacks the packages and their dependencies without running any
 #   maintainer script, so nothing else is pulled in).
 # build: Debian 12's python3 with venv and pip, the stage that installs the wheels (same Python ABI).
@@ -17,7 +17,7 @@ make_runtime_base() {  # $1: output tarball
   local root
   root="$(mktemp -d)"
   mmdebstrap --quiet --variant=extract --format=directory \
-    --include=python3.11-minimal,libpython3.11-stdlib,ca-certificates,tzdata,netbase \
+    --include=python3.11-minimal,libpython3.11-stdlib,libstdc++6,ca-certificates,tzdata,netbase \
     "$DEBIAN_SUITE" "$root" "$DEBIAN_MIRROR"
   # What the packages' maintainer scripts (not run by `extract`) and distroless would add:
   ln -s python3.11 "$root/usr/bin/python3"
