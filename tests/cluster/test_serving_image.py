@@ -8,6 +8,8 @@ and the /tmp emptyDir as the operator's pod spec says. scripts/test builds the i
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from typing import Any
 
@@ -17,7 +19,10 @@ from kopf.testing import KopfRunner
 
 from ferryman.api import DEFAULT_SERVING_IMAGE
 from ferryman.devcluster import podman
+from ferryman.devcluster.cluster import runner_pid
 from ferryman.devcluster.runner.image_run import container_name
+from ferryman.devcluster.settings import DevClusterSettings
+from ferryman_testing.cluster import start_dev_cluster
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import wait_until_serving
@@ -69,3 +74,65 @@ def test_the_serving_pod_runs_the_built_image_as_its_spec_says(
         lambda: container_name(pod, spec) not in containers_of_cluster(cluster),
         timeout=60,
     )
+
+
+def serving_pod(model_uri: str) -> dict[str, Any]:
+    """The serving image in a bare Pod, as the operator would run it (its own user, read-only root)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "served"},
+        "spec": {
+            "terminationGracePeriodSeconds": 5,
+            "securityContext": {"runAsNonRoot": True},
+            "containers": [
+                {
+                    "name": "serving",
+                    "image": DEFAULT_SERVING_IMAGE,
+                    "env": [
+                        {"name": "FERRYMAN_MODEL_URI", "value": model_uri},
+                        {"name": "FERRYMAN_MODEL_NAME", "value": "fraud"},
+                        # Its own address only: other pods of the node's namespace serve on :8080 too.
+                        {"name": "FERRYMAN_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    ],
+                    "readinessProbe": {
+                        "httpGet": {"path": "/v2/health/ready", "port": 8080},
+                        "periodSeconds": 1,
+                    },
+                    "securityContext": {"readOnlyRootFilesystem": True},
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    }
+
+
+def test_a_killed_runners_container_is_replaced_by_the_next_runner(
+    cluster: Any, kubectl: Kubectl, namespace: str, model_uri: str
+) -> None:
+    """SIGKILL of the runner leaves its container running; the next runner removes it and starts the pod
+    again (one container, not two), as it does with host processes."""
+    if not podman.image_exists(DEFAULT_SERVING_IMAGE):
+        pytest.fail(f"{DEFAULT_SERVING_IMAGE} is not in local podman storage: run scripts/build-images")
+    kubectl.run("apply", "-n", namespace, "-f", "-", stdin=json.dumps(serving_pod(model_uri)))
+    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "pod/served", "--timeout=60s")
+    pod = kubectl.get_json("get", "pod", "served", "-n", namespace, "-o", "json")
+    name = container_name(pod, pod["spec"]["containers"][0])
+    (before,) = podman_json("inspect", name)
+
+    settings = DevClusterSettings()
+    pid = runner_pid(settings)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    start_dev_cluster()  # `up` finds the runner gone and starts a new one
+
+    def replaced() -> bool:
+        (now,) = podman_json("inspect", name)
+        return bool(now["Id"] != before["Id"] and now["State"]["Running"])
+
+    wait_for("a new container for the pod", replaced, timeout=60, tolerate=(subprocess.CalledProcessError,))
+    kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "pod/served", "--timeout=60s")
+    assert [n for n in containers_of_cluster(cluster) if n == name] == [name]
+    kubectl.run("delete", "pod", "served", "-n", namespace, "--wait=true", "--timeout=60s")
+    assert name not in containers_of_cluster(cluster)
