@@ -110,11 +110,11 @@ def test_args_only_keep_the_image_entrypoint_and_expand_variables() -> None:
     assert argv[-4:] == ["localhost/ferryman-serving:dev", "--port", "9000", "$(PORT)"]
 
 
-def test_a_volume_kind_the_dev_cluster_cannot_mount_is_named() -> None:
-    pod = serving_pod()
-    pod["spec"]["volumes"] = [{"name": "tmp", "configMap": {"name": "x"}}]
-    with pytest.raises(PodSpecError, match=r"'tmp'.*emptyDir and hostPath"):
-        run_line(pod)
+def test_volume_kinds_the_dev_cluster_cannot_make_are_left_out() -> None:
+    """The API server adds a projected service account token volume to every pod: it must not stop it."""
+    pod = serving_pod(volumeMounts=[{"name": "kube-api-access-x", "mountPath": "/var/run/secrets/sa"}])
+    pod["spec"]["volumes"] = [{"name": "kube-api-access-x", "projected": {"sources": []}}]
+    assert flag_values(run_line(pod), "--volume") == ["/models/v1/model.onnx:/models/v1/model.onnx:ro"]
 
 
 def test_host_path_and_read_only_mounts() -> None:

@@ -111,9 +111,9 @@ def _volume_flags(pod: Pod, container: Container, volume_dirs: Mapping[str, Path
         elif "hostPath" in volume:
             source = volume["hostPath"]["path"]
         else:
-            raise PodSpecError(
-                f"volume {mount['name']!r}: the dev cluster mounts only emptyDir and hostPath volumes"
-            )
+            # projected (the service account token every pod gets by default), configMap, secret...: not
+            # made here, as for host processes; the path stays absent in the container.
+            continue
         suffix = ":ro" if mount.get("readOnly") else ""
         flags += ["--volume", f"{source}:{mount['mountPath']}{suffix}"]
     return flags
