@@ -50,7 +50,7 @@ def test_the_serving_pod_runs_the_built_image_as_its_spec_says(
         pytest.fail(f"{DEFAULT_SERVING_IMAGE} is not in local podman storage: run scripts/build-images")
     kubectl.apply([model_deployment("fraud", namespace, model_uri)])
     wait_until_serving(kubectl, namespace)
-    (pod,) = kubectl.get_json("get", "pods", "-n", namespace, "-o", "json")["items"]
+    (pod,) = kubectl.get_json("pods", "-n", namespace)["items"]
     (spec,) = pod["spec"]["containers"]
     assert spec["image"] == DEFAULT_SERVING_IMAGE
 
@@ -117,7 +117,7 @@ def test_a_killed_runners_container_is_replaced_by_the_next_runner(
         pytest.fail(f"{DEFAULT_SERVING_IMAGE} is not in local podman storage: run scripts/build-images")
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=json.dumps(serving_pod(model_uri)))
     kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "pod/served", "--timeout=60s")
-    pod = kubectl.get_json("get", "pod", "served", "-n", namespace, "-o", "json")
+    pod = kubectl.get_json("pod", "served", "-n", namespace)
     name = container_name(pod, pod["spec"]["containers"][0])
     (before,) = podman_json("inspect", name)
 
