@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ferryman.api.serving import SERVING_ENTRYPOINT
+
 
 class Settings(BaseSettings):
     """Everything the operator process can be told, each with the env var that sets it."""
@@ -26,8 +28,8 @@ class Settings(BaseSettings):
         "http://0.0.0.0:8081/healthz", description="Where Kopf answers liveness probes; empty to disable."
     )
     serving_command: list[str] = Field(
-        default_factory=lambda: ["python", "-m", "ferryman_serving"],
-        description="Command that starts the serving image's server inside its container.",
+        default_factory=lambda: list(SERVING_ENTRYPOINT),
+        description="Command that starts the serving image's server inside its container (its ENTRYPOINT).",
     )
     mlflow_tracking_uri: str | None = Field(
         None,

@@ -63,10 +63,14 @@ class ServingProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FERRYMAN_")}
         env.update({"FERRYMAN_HOST": "127.0.0.1", "FERRYMAN_PORT": str(self.port)})
         env.update({f"FERRYMAN_{key.upper()}": value for key, value in settings.items()})
+        self._log = self.log_path.open("wb")
+        self.process = self._launch(env)
+
+    def _launch(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """The repository's serving code under this Python (ferryman_testing.containers runs the image)."""
         pythonpath = [str(REPO_ROOT / "serving-image"), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in pythonpath if p)
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "ferryman_serving"],
             env=env,
             stdout=self._log,
@@ -96,10 +100,13 @@ class ServingProcess:
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self._kill()
             self.process.wait()
         self._log.close()
         return self.process.returncode
+
+    def _kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
 
     def __enter__(self) -> ServingProcess:
         return self

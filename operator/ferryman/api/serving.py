@@ -9,6 +9,9 @@ from pydantic import Field, model_validator
 from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Quantity, cel_rules
 
 DEFAULT_SERVING_IMAGE = "ghcr.io/ferryman-dev/ferryman-serving:0.1.0"
+# The serving image's ENTRYPOINT (serving-image/Dockerfile; the serving tier checks they are equal): the
+# operator runs exactly this, so a pod behaves the same whether its runtime honours the image or the command.
+SERVING_ENTRYPOINT = ("python3", "-m", "ferryman_serving")
 
 AUTOSCALING_BOUNDS = CelRule(
     rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",

@@ -17,7 +17,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from ferryman.devcluster import kwok, network
+from ferryman.devcluster import kwok, network, podman
 from ferryman.devcluster.network import NodeNetwork
 from ferryman.devcluster.nodes import ensure_nodes, node_name, wait_nodes_ready
 from ferryman.devcluster.proxy import nftables
@@ -158,6 +158,8 @@ def _down(settings: DevClusterSettings) -> None:
 def _teardown(settings: DevClusterSettings, bin_dir: Path | None) -> None:
     """Remove everything a previous run may have left: runner, pod processes, cluster, network."""
     stop_runner(settings)
+    # Before the namespaces go: a container still running in one would keep its netns mount alive.
+    podman.remove_cluster_containers(settings.name)
     stale = {NodeNetwork(settings.name, i) for i in range(8)} | set(node_networks(settings).values())
     for net in sorted(stale, key=lambda n: n.index):
         kill_namespace_processes(net.netns)

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ferryman.devcluster import kwok
+from ferryman.devcluster import kwok, podman
 from ferryman.devcluster.cluster import kill_namespace_processes, node_networks
 from ferryman.devcluster.network import NodeNetwork
 from ferryman.devcluster.proxy.proxy import ServiceProxy
@@ -121,6 +121,7 @@ class PodRunner:
             self.settings.runner_dir / "pods",
             self.base_env,
             self._worker_done,
+            cluster=self.settings.name,
         )
         with self.lock:
             self.workers[worker.uid] = worker
@@ -195,6 +196,7 @@ def run_forever(settings: DevClusterSettings) -> None:
     signal.signal(signal.SIGINT, stop)
     for net in runner.nets.values():  # orphans of a runner that was killed: pods restart under us
         kill_namespace_processes(net.netns)
+    podman.remove_cluster_containers(settings.name)
     log.info("pod runner for nodes %s (pid %d)", ", ".join(runner.nets), os.getpid())
     # The kube-proxy of every node (and of the root namespace) lives here, beside the kubelet.
     proxy = ServiceProxy(settings.kubeconfig, runner.nets)

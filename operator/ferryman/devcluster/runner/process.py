@@ -1,4 +1,4 @@
-"""One container as a local process in its node's network namespace, with restarts and backoff."""
+"""One container as a local process (or a podman container) in its node's network namespace, with restarts."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ferryman.devcluster import podman
 from ferryman.devcluster.runner.podspec import Probe, restart_backoff, should_restart
 from ferryman.devcluster.runner.probe import ProbeTracker, probe_once
 from ferryman.devcluster.runner.status import ContainerSnapshot, now_rfc3339
@@ -46,6 +47,7 @@ class ContainerProcess:
         self.next_start_at = 0.0
         self.start_failures = 0
         self.simulated = False
+        self.container: str | None = None  # podman's name for it when the image runs, else a host process
 
     def snapshot(self) -> ContainerSnapshot:
         running = (self.proc is not None or self.simulated) and "running" in self.state
@@ -68,8 +70,15 @@ class ContainerProcess:
     def wants_start(self, now: float) -> bool:
         return self.proc is None and not self.simulated and not self.finished and now >= self.next_start_at
 
-    def start(self, argv: list[str], env: Mapping[str, str], netns: str, cwd: Path) -> None:
-        """Run argv inside netns; on failure record why (the pod's status says it, the runner keeps going)."""
+    def start(
+        self, argv: list[str], env: Mapping[str, str], netns: str, cwd: Path, container: str | None = None
+    ) -> None:
+        """Run argv inside netns; on failure record why (the pod's status says it, the runner keeps going).
+
+        With `container`, argv is a `podman run` that joins the namespace itself; the podman client stays
+        in the foreground (its exit code is the container's) and forwards signals to the container.
+        """
+        self.container = container
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         cwd.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -78,7 +87,7 @@ class ContainerProcess:
             # `ip netns exec` execs argv after setns, so the pid is the container's own process;
             # a new session lets a stop signal reach everything the container started.
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", netns, *argv],
+                argv if container else ["ip", "netns", "exec", netns, *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -144,15 +153,46 @@ class ContainerProcess:
         assert self.proc is not None
         with open(self.log_path, "ab") as log:
             log.write(f"--- {now_rfc3339()} {probe} probe failed: stopping\n".encode())
-        _signal_group(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=self.probes.grace)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        self._terminate(self.probes.grace)
         self._exited(self.proc.returncode, now)
 
+    def _terminate(self, grace: float) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds; a container is removed whatever happened."""
+        assert self.proc is not None
+        if self.container:
+            podman.signal_container(self.container, "TERM")
+        else:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=max(grace, 0.0))
+        except subprocess.TimeoutExpired:
+            if self.container:
+                self._kill_container()
+            else:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
+        self._forget_container()
+
+    def _kill_container(self) -> None:
+        """SIGKILL and remove; repeated, because a container still being created is missed by the first rm."""
+        assert self.proc is not None and self.container is not None
+        for _ in range(3):
+            podman.remove_container(self.container)
+            try:
+                self.proc.wait(timeout=10)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        self.proc.kill()  # the client is stuck: the label sweep of `down` removes what is left
+        self.proc.wait(timeout=10)
+
+    def _forget_container(self) -> None:
+        """`run --rm` removes the container on exit; this makes sure, even if the podman client died."""
+        if self.container:
+            podman.remove_container(self.container)
+
     def _exited(self, code: int, now: float) -> None:
+        self._forget_container()
         started_at = self.state.get("running", {}).get("startedAt")
         exit_code = code if code >= 0 else 128 - code  # killed by signal N -> 128+N, as in containers
         terminated = {
@@ -183,12 +223,7 @@ class ContainerProcess:
         """SIGTERM the process group, SIGKILL it after `grace` seconds."""
         if self.proc is None:
             return
-        _signal_group(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=max(grace, 0.0))
-        except subprocess.TimeoutExpired:
-            _signal_group(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        self._terminate(grace)
         self._exited_on_stop(self.proc.returncode)
 
     def _exited_on_stop(self, code: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -11,10 +12,12 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ferryman.devcluster import network
+from ferryman.devcluster import network, podman
 from ferryman.devcluster.network import NodeNetwork
+from ferryman.devcluster.runner.image_run import empty_dirs, image_run, model_files
 from ferryman.devcluster.runner.kube_api import PodApi
 from ferryman.devcluster.runner.podspec import (
+    KeyLookup,
     PodSpecError,
     Probe,
     command_line,
@@ -46,10 +49,12 @@ class PodWorker:
         pods_dir: Path,
         base_env: Mapping[str, str],
         on_done: Callable[[str], None],
+        cluster: str = "ferryman",
     ) -> None:
         self.uid: str = pod["metadata"]["uid"]
         self.key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
         self.api, self.net, self.pod_ip, self.base_env, self.on_done = api, net, pod_ip, base_env, on_done
+        self.cluster = cluster
         self.dir = pods_dir / f"{pod['metadata']['namespace']}_{pod['metadata']['name']}_{self.uid[:8]}"
         self._pod = pod
         self._lock = threading.Lock()
@@ -159,18 +164,20 @@ class PodWorker:
             },
         }
         namespace = pod["metadata"]["namespace"]
+
+        def lookup(kind: str, name: str, key: str, optional: bool) -> str | None:
+            return self.api.key_value(namespace, kind, name, key, optional)
+
         try:
-            env = container_env(
-                with_ip,
-                spec,
-                self.base_env,
-                lambda kind, name, key, opt: self.api.key_value(namespace, kind, name, key, opt),
-            )
-            argv = command_line(spec, env, self.base_env.get("PATH", ""))
-            cwd = Path(spec["workingDir"]) if spec.get("workingDir") else self.dir / "work"
-            container.start(argv, env, self.net.netns, cwd)
-            log.info("%s: started %s (%s)", self.key, container.name, " ".join(argv))
-        except (PodSpecError, KeyError, ApiException, OSError) as exc:
+            if podman.image_exists(spec.get("image", "")):
+                self._start_image(with_ip, container, spec, lookup)
+            else:
+                env = container_env(with_ip, spec, self.base_env, lookup)
+                argv = command_line(spec, env, self.base_env.get("PATH", ""))
+                cwd = Path(spec["workingDir"]) if spec.get("workingDir") else self.dir / "work"
+                container.start(argv, env, self.net.netns, cwd)
+                log.info("%s: started %s (%s)", self.key, container.name, " ".join(argv))
+        except (PodSpecError, KeyError, ApiException, OSError, subprocess.SubprocessError) as exc:
             reason = (
                 "CreateContainerConfigError"
                 if isinstance(exc, (KeyError, ApiException))
@@ -178,6 +185,29 @@ class PodWorker:
             )
             log.warning("%s: cannot start %s: %s", self.key, container.name, exc)
             container.start_failed(reason, str(exc), now)
+
+    def _start_image(
+        self, pod: Pod, container: ContainerProcess, spec: dict[str, Any], lookup: KeyLookup
+    ) -> None:
+        """The image is in local storage: run it with podman in the node's namespace, as a kubelet would."""
+        env = container_env(pod, spec, {}, lookup)  # the image brings PATH and HOME; the pod adds its own
+        env.pop("HOSTNAME")  # podman sets it from --hostname
+        volume_dirs = {name: self.dir / "volumes" / name for name in empty_dirs(pod)}
+        for directory in volume_dirs.values():
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o777)  # as the kubelet makes an emptyDir: writable by any uid
+        run = image_run(
+            pod,
+            spec,
+            env,
+            netns_path=f"/var/run/netns/{self.net.netns}",
+            cluster_label=(podman.CLUSTER_LABEL, self.cluster),
+            volume_dirs=volume_dirs,
+            image_user=podman.image_user(spec["image"]),
+            host_files=model_files(env),
+        )
+        container.start(run.argv, {**podman.env(), **env}, self.net.netns, self.dir, container=run.name)
+        log.info("%s: started %s as image %s (%s)", self.key, container.name, spec["image"], run.name)
 
     def _delete(self, pod: Pod) -> bool:
         self._write_status(pod, terminating=True)
