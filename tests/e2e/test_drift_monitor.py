@@ -4,7 +4,6 @@ them, the operator judges one query per interval, reports, exports gauges and re
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import threading
@@ -39,11 +38,9 @@ TRAINER = [sys.executable, "-m", "ferryman_testing.trainers.logs_a_run"]
 def operator(
     cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
 ) -> Iterator[KopfRunner]:
-    """The operator, with serving pods running this checkout's server: the pod runner is a process of
-    whoever brought the shared dev cluster up, and its `python` may be another checkout's."""
+    """The operator; serving pods run the serving image built from this checkout (scripts/test builds it)."""
     install_crds(kubectl, *FERRYMAN_CRDS)
-    serving = {"FERRYMAN_SERVING_COMMAND": json.dumps([sys.executable, "-m", "ferryman_serving"])}
-    with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url, serving) as runner:
+    with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url) as runner:
         yield runner
         # While the operator runs, so that the finalizers guarding the timers are released.
         for kind in ("driftmonitors", "trainingjobs", "modeldeployments"):
