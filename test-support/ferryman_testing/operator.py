@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kopf.testing import KopfRunner
 
+from ferryman.k8s.client import api_client
 from ferryman_testing.servers import free_port, stop_process
 
 FERRYMAN_CLI = Path(sys.executable).parent / "ferryman"
@@ -29,6 +30,9 @@ def running_operator(
     """The operator exactly as `ferryman operator` runs it, watching one namespace or all; `settings`
     are more FERRYMAN_* variables for this run."""
     extra = dict(settings or {})
+    # The handlers' own API client is built once per process from KUBECONFIG: build it again from this
+    # run's kubeconfig (the chart's ServiceAccount in most tests), and again for the next run.
+    api_client.cache_clear()
     os.environ.update(extra)
     os.environ["KUBECONFIG"] = str(kubeconfig)
     if prometheus_url:
@@ -41,7 +45,8 @@ def running_operator(
     try:
         with KopfRunner(args, timeout=60) as runner:
             yield runner
-    finally:  # the next test's operator must not inherit this one's settings
+    finally:  # the next test's operator must not inherit this one's settings or credentials
+        api_client.cache_clear()
         for name in ("FERRYMAN_NAMESPACES", "FERRYMAN_PROMETHEUS_URL", *extra):
             os.environ.pop(name, None)
 

@@ -38,8 +38,8 @@ def mlflow(cluster: Any, tmp_path: Path) -> Iterator[MlflowServer]:
 
 
 @pytest.fixture
-def operator(cluster: Any, kubectl: Kubectl, namespace: str) -> Iterator[KopfRunner]:
-    with running_operator(Path(cluster.kubeconfig), namespace) as runner:
+def operator(operator_kubeconfig: Path, kubectl: Kubectl, namespace: str) -> Iterator[KopfRunner]:
+    with running_operator(operator_kubeconfig, namespace) as runner:
         yield runner
         # While the operator still runs, so that the finalizer its timer needs is released.
         kubectl.run("delete", "trainingjobs", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
