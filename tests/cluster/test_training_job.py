@@ -15,6 +15,7 @@ import pytest
 from kopf.testing import KopfRunner
 
 from ferryman.api import training_contract as contract
+from ferryman_testing.argocd_health import record
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.models import make_identity_model
@@ -28,6 +29,12 @@ MODEL = "fraud"
 # The pod runner runs commands, not images: the trainer is this venv's Python running the stand-in.
 TRAINER = [sys.executable, "-m", "ferryman_testing.trainers.logs_a_run"]
 DONE = ("Succeeded", "Rejected", "Failed", "AwaitingApproval")
+ARGO_CD_HEALTH = {
+    "Succeeded": "Healthy",
+    "Rejected": "Degraded",
+    "Failed": "Degraded",
+    "AwaitingApproval": "Suspended",
+}
 
 
 @pytest.fixture
@@ -87,7 +94,14 @@ def wait_for_phase(
             raise NotYet(status)
         return status
 
-    return wait_for(f"trainingjob {name} in {phases}", settled, timeout=120)
+    status = wait_for(f"trainingjob {name} in {phases}", settled, timeout=120)
+    # Argo CD shows each settled phase as it should (gitops/argocd/trainingjob.lua), on the real object.
+    settled_job = kubectl.get("trainingjob", name, namespace)
+    expected = ARGO_CD_HEALTH[settled_job["status"]["phase"]]
+    assert (
+        record(settled_job, f"{name}-{settled_job['status']['phase'].lower()}", expected).status == expected
+    )
+    return status
 
 
 def timestamp(text: str) -> datetime:
