@@ -40,7 +40,7 @@ def kubectl(cluster: DevCluster) -> Kubectl:
 
 
 @pytest.fixture(scope="session")
-def operator_kubeconfig(kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def operator_kubeconfig(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The operator's credentials in the cluster and e2e tiers: the Helm chart's ServiceAccount, bound to
     nothing but the chart's generated RBAC, so a call the chart does not grant fails the test."""
-    return chart_rbac_kubeconfig(kubectl, tmp_path_factory.mktemp("chart-rbac"))
+    return chart_rbac_kubeconfig(cluster.kubectl, tmp_path_factory.mktemp("chart-rbac"))

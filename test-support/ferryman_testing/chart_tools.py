@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferryman_testing import REPO_ROOT
+from ferryman_testing.e2e_tools import run_install_script
 
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-chart-tools"
 CHART = REPO_ROOT / "charts" / "ferryman"
-# A cold build of helm, helm-unittest and promtool on 2 cores; fixtures are bounded, tests time their bodies.
-INSTALL_TIMEOUT_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -24,13 +23,8 @@ class ChartTools:
 
 @functools.cache
 def install_chart_tools() -> ChartTools:
-    """Run the install script (a no-op when everything is cached) and read its KEY=VALUE lines."""
-    result = subprocess.run(
-        [str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False, timeout=INSTALL_TIMEOUT_SECONDS
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{INSTALL_SCRIPT} failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    """The chart tools, built or found in the cache by scripts/install-chart-tools."""
+    values = run_install_script(INSTALL_SCRIPT)
     tools = ChartTools(Path(values["HELM"]), Path(values["UNITTEST"]), Path(values["PROMTOOL"]))
     for path in (tools.helm, tools.unittest, tools.promtool):
         if not path.is_file():

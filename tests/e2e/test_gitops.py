@@ -13,6 +13,7 @@ from tests.e2e.rollout_harness import (
     apply_model,
     canary,
     host_of,
+    model_manifest,
     wait_for_rollout_end,
     wait_until_serving,
 )
@@ -20,7 +21,6 @@ from tests.e2e.rollout_harness import (
 from ferryman_testing.chart_tools import CHART
 from ferryman_testing.kube_cli import Kubectl, kubectl_binary
 from ferryman_testing.load import steady_load
-from ferryman_testing.manifests import model_deployment
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.traefik import Gateway
@@ -73,14 +73,7 @@ def test_after_a_full_rollout_argo_cd_sees_no_diff_and_the_dashboard_shows_the_r
         check_dashboard_queries(prometheus, namespace)
     assert ended["phase"] == "Succeeded", ended
 
-    users_manifest = model_deployment(
-        MODEL,
-        namespace,
-        v2,
-        strategy=strategy,
-        parent_ref=gateway.parent_ref,
-        hostname=host_of(namespace)["Host"],
-    )
+    users_manifest = model_manifest(namespace, gateway, v2, strategy)
     diff = subprocess.run(
         [kubectl_binary(), f"--kubeconfig={kubectl.kubeconfig}", "diff", "--server-side",
          "--field-manager=ferryman-e2e", "-f", "-"],
