@@ -38,6 +38,8 @@ def running_operator(
     if prometheus_url:
         os.environ["FERRYMAN_PROMETHEUS_URL"] = prometheus_url
     os.environ["FERRYMAN_LIVENESS_ENDPOINT"] = f"http://127.0.0.1:{free_port()}/healthz"
+    # A port of its own: another test session's operator may hold the default one.
+    os.environ.setdefault("FERRYMAN_METRICS_ADDRESS", f"127.0.0.1:{free_port()}")
     if namespace:
         os.environ["FERRYMAN_NAMESPACES"] = json.dumps([namespace])
     scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
@@ -47,7 +49,7 @@ def running_operator(
             yield runner
     finally:  # the next test's operator must not inherit this one's settings or credentials
         api_client.cache_clear()
-        for name in ("FERRYMAN_NAMESPACES", "FERRYMAN_PROMETHEUS_URL", *extra):
+        for name in ("FERRYMAN_NAMESPACES", "FERRYMAN_PROMETHEUS_URL", "FERRYMAN_METRICS_ADDRESS", *extra):
             os.environ.pop(name, None)
 
 
@@ -60,6 +62,7 @@ def operator_process(kubeconfig: Path, prometheus_url: str, log: Path, *, namesp
         "FERRYMAN_NAMESPACES": json.dumps([namespace]),
         "FERRYMAN_PROMETHEUS_URL": prometheus_url,
         "FERRYMAN_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+        "FERRYMAN_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
     }
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -63,6 +64,8 @@ def test_after_a_full_rollout_argo_cd_sees_no_diff_and_the_dashboard_shows_the_r
     root = tmp_path_factory.mktemp("models")
     v1 = make_gradient_boosting_model(root / "v1", trees=10).model_path.as_uri()
     v2 = make_gradient_boosting_model(root / "v2", trees=12).model_path.as_uri()
+    # The in-process operator's own /metrics, for the dashboard's phase panel.
+    prometheus.add_static_job("ferryman-operator", [os.environ["FERRYMAN_METRICS_ADDRESS"]])
     strategy = canary([50])
     apply_model(kubectl, namespace, gateway, v1, strategy)
     wait_until_serving(kubectl, namespace, v1, gateway)

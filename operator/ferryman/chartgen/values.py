@@ -140,12 +140,17 @@ CHART_VALUES = Group(
             },
         ),
         "networkPolicy": Group(
-            "NetworkPolicy of the operator pod: no ingress except the registry webhook port.",
+            "NetworkPolicy of the operator pod: no ingress except the webhook and metrics ports.",
             {
                 "enabled": Value(False, "Create it.", BOOLEAN),
                 "webhookFrom": Value(
                     [],
                     "NetworkPolicy peers allowed to reach the registry webhook port 8082 (empty: none).",
+                    LIST_OF_OBJECTS,
+                ),
+                "metricsFrom": Value(
+                    [],
+                    "NetworkPolicy peers allowed to scrape /metrics on port 8083 (empty: none).",
                     LIST_OF_OBJECTS,
                 ),
             },
@@ -159,7 +164,7 @@ CHART_VALUES = Group(
             "Prometheus Operator and Grafana assets (docs/install.md#monitoring).",
             {
                 "podMonitor": Group(
-                    "PodMonitor scraping every serving pod the operator creates (port http, /metrics).",
+                    "PodMonitors of the serving pods the operator creates (port http) and of the operator.",
                     {
                         "enabled": Value(False, "Create it (needs the Prometheus Operator CRDs).", BOOLEAN),
                         "interval": Value("15s", "Scrape interval.", STRING),

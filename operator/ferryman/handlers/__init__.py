@@ -3,10 +3,19 @@
 from ferryman.handlers import (
     alias_follow,
     model_deployment,
+    rollout_metrics,
     rollout_steps,
     startup,
     training_job,
     training_judge,
 )
 
-__all__ = ["alias_follow", "model_deployment", "rollout_steps", "startup", "training_job", "training_judge"]
+__all__ = [
+    "alias_follow",
+    "model_deployment",
+    "rollout_metrics",
+    "rollout_steps",
+    "startup",
+    "training_job",
+    "training_judge",
+]
