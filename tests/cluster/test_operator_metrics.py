@@ -28,7 +28,7 @@ def test_the_operator_exports_each_model_deployments_phase(
 ) -> None:
     kubectl.apply([model_deployment("fraud", namespace, model_uri)])
     wait_until_serving(kubectl, namespace)
-    labels = f'namespace="{namespace}",model_deployment="fraud"'
+    labels = f'model_deployment="fraud",namespace="{namespace}"'  # the exposition sorts labels
     succeeded = f'ferryman_rollout_phase{{{labels},phase="Succeeded"}} 1.0'
     exposition = wait_for(
         "the Succeeded phase on /metrics", lambda: succeeded in (text := _scrape()) and text

@@ -6,8 +6,8 @@ Three sources, each read from the code rather than listed by hand:
 - the handlers' source: every ``k8s.<call>(k8s.<KIND>, ...)`` names its kind, and each call needs the verbs
   in ``CALL_VERBS``; ``k8s.apply(manifest)`` applies what the builders build, so every ``"kind": "..."``
   a builder writes is applied;
-- Kopf's own needs: Events it posts for ``kopf.event``/``kopf.warn``, and the CRD watch with which it
-  notices CRDs installed after it started.
+- Kopf's own needs: Events it posts for ``kopf.event``/``kopf.warn``, the CRD watch with which it
+  notices CRDs installed after it started, and the Namespace watch it runs when given namespaces.
 No wildcards: one rule per (group, resource) with exactly the verbs found.
 """
 
@@ -43,7 +43,11 @@ KOPF_HANDLED_VERBS = ("patch",)
 EVENTS = ("", "events", ("create",))
 # Kopf watches CRDs so that a CRD installed after startup (e.g. Gateway API) is noticed without a restart.
 CRD_WATCH = ("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"))
-CLUSTER_SCOPED_RESOURCES = frozenset({"customresourcedefinitions"})
+# Watching named namespaces (FERRYMAN_NAMESPACES), Kopf lists and watches Namespaces; refused, it retries
+# for about a minute before it starts any handler (seen in the cluster tier). Granted in both modes so that
+# changing watchNamespaces never brings that minute back.
+NAMESPACE_WATCH = ("", "namespaces", ("list", "watch"))
+CLUSTER_SCOPED_RESOURCES = frozenset({"customresourcedefinitions", "namespaces"})
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,7 @@ def operator_rules() -> list[Rule]:
             for subresource, verbs in CALL_VERBS[call]:
                 resource = f"{kind.plural}/{subresource}" if subresource else kind.plural
                 needs[_group(kind), resource].update(verbs)
-    for group, resource, verbs in (EVENTS, CRD_WATCH):
+    for group, resource, verbs in (EVENTS, CRD_WATCH, NAMESPACE_WATCH):
         needs[group, resource].update(verbs)
     order = ("get", "list", "watch", "create", "patch")
     return [

@@ -41,6 +41,9 @@ def test_what_the_handlers_call_is_granted_and_nothing_else() -> None:
     assert _verbs("", "services") == ("get", "create", "patch")
     assert _verbs("", "services/status") == ()
     assert _verbs("", "events") == ("create",)
+    # Kopf's own: new CRDs, and the namespaces it is told to watch.
+    assert _verbs("apiextensions.k8s.io", "customresourcedefinitions") == ("list", "watch")
+    assert _verbs("", "namespaces") == ("list", "watch")
     # DriftMonitor has no handler yet: no rule until one exists.
     assert _verbs("ferryman.dev", "driftmonitors") == ()
     assert _verbs("", "secrets") == ()
