@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from ferryman_testing.chart_release import chart_rbac_kubeconfig
 from ferryman_testing.cluster import (
     ClusterStartError,
     DevCluster,
@@ -35,3 +37,10 @@ def cluster() -> Iterator[DevCluster]:
 def kubectl(cluster: DevCluster) -> Kubectl:
     """kubectl with the cluster's admin kubeconfig."""
     return cluster.kubectl
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The operator's credentials in the cluster and e2e tiers: the Helm chart's ServiceAccount, bound to
+    nothing but the chart's generated RBAC, so a call the chart does not grant fails the test."""
+    return chart_rbac_kubeconfig(cluster.kubectl, tmp_path_factory.mktemp("chart-rbac"))

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     liveness_endpoint: str = Field(
         "http://0.0.0.0:8081/healthz", description="Where Kopf answers liveness probes; empty to disable."
     )
+    metrics_address: str = Field(
+        "0.0.0.0:8083",
+        pattern=r"^([^:]*:[0-9]+)?$",
+        description="HOST:PORT where the operator serves its own /metrics (docs/metrics.md); empty: off.",
+    )
     serving_command: list[str] = Field(
         default_factory=lambda: list(SERVING_ENTRYPOINT),
         description="Command that starts the serving image's server inside its container (its ENTRYPOINT).",

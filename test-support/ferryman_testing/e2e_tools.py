@@ -20,15 +20,18 @@ class E2ETools:
     traefik_crds: Path  # one yaml file with Traefik's CRDs (TraefikService, Middleware, ...)
 
 
-def install_e2e_tools() -> E2ETools:
-    """Run the install script (a no-op when everything is cached) and read its KEY=VALUE lines."""
+def run_install_script(script: Path, timeout: float = INSTALL_TIMEOUT_SECONDS) -> dict[str, str]:
+    """Run an install script (a no-op when everything is cached); the KEY=VALUE lines it prints."""
     # Bounded like every fixture (tests time only their bodies): a cold Prometheus build took 12 min.
-    result = subprocess.run(
-        [str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False, timeout=INSTALL_TIMEOUT_SECONDS
-    )
+    result = subprocess.run([str(script)], capture_output=True, text=True, check=False, timeout=timeout)
     if result.returncode != 0:
-        raise RuntimeError(f"{INSTALL_SCRIPT} failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        raise RuntimeError(f"{script} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def install_e2e_tools() -> E2ETools:
+    """The e2e tools, built or found in the cache by scripts/install-e2e-tools."""
+    values = run_install_script(INSTALL_SCRIPT)
     tools = E2ETools(
         prometheus=Path(values["PROMETHEUS"]),
         traefik=Path(values["TRAEFIK"]),

@@ -5,6 +5,7 @@ tests) or as the `ferryman operator` command a user runs (for the demo and bench
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from kopf.testing import KopfRunner
 
+from ferryman.k8s.client import api_client
 from ferryman_testing.servers import free_port, stop_process
 
 FERRYMAN_CLI = Path(sys.executable).parent / "ferryman"
@@ -29,23 +31,48 @@ def running_operator(
     """The operator exactly as `ferryman operator` runs it, watching one namespace or all; `settings`
     are more FERRYMAN_* variables for this run."""
     extra = dict(settings or {})
+    # The handlers' own API client is built once per process from KUBECONFIG: build it again from this
+    # run's kubeconfig (the chart's ServiceAccount in most tests), and again for the next run.
+    api_client.cache_clear()
     os.environ.update(extra)
     os.environ["KUBECONFIG"] = str(kubeconfig)
     if prometheus_url:
         os.environ["FERRYMAN_PROMETHEUS_URL"] = prometheus_url
     os.environ["FERRYMAN_LIVENESS_ENDPOINT"] = f"http://127.0.0.1:{free_port()}/healthz"
-    # The exporter is started once per process and stays: every in-process operator keeps this address.
+    # A port of its own: another test session's operator may hold the default one. Kept for the process:
+    # each in-process operator serves its metrics there and frees the port when it stops.
     os.environ.setdefault("FERRYMAN_METRICS_ADDRESS", f"127.0.0.1:{free_port()}")
     if namespace:
         os.environ["FERRYMAN_NAMESPACES"] = json.dumps([namespace])
     scope = ["--namespace", namespace] if namespace else ["--all-namespaces"]
     args = ["run", "--standalone", "--verbose", *scope, "-m", "ferryman.handlers"]
+    refusals = RbacRefusals()
+    logging.getLogger().addHandler(refusals)
     try:
         with KopfRunner(args, timeout=60) as runner:
             yield runner
-    finally:  # the next test's operator must not inherit this one's settings
-        for name in ("FERRYMAN_NAMESPACES", "FERRYMAN_PROMETHEUS_URL", *extra):
+    finally:  # the next test's operator must not inherit this one's settings or credentials
+        logging.getLogger().removeHandler(refusals)
+        api_client.cache_clear()
+        for name in ("FERRYMAN_NAMESPACES", "FERRYMAN_PROMETHEUS_URL", "FERRYMAN_METRICS_ADDRESS", *extra):
             os.environ.pop(name, None)
+    # Kopf retries or works around some refusals (a Namespace list, a watch) and logs them: any refusal of
+    # the ServiceAccount is a verb the chart's RBAC lacks, and fails the test even when it went on.
+    assert not refusals.messages, f"the operator was refused by RBAC: {refusals.messages[0]}"
+
+
+class RbacRefusals(logging.Handler):
+    """Collects log messages in which the API server refused a ServiceAccount (RBAC, not a namespace
+    that is being deleted)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if 'is forbidden: User "system:serviceaccount:' in message:
+            self.messages.append(message[:500])
 
 
 @contextmanager

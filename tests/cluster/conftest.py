@@ -37,8 +37,8 @@ def model_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def operator(cluster: Any, namespace: str) -> Iterator[KopfRunner]:
-    with running_operator(Path(cluster.kubeconfig), namespace) as runner:
+def operator(cluster: Any, namespace: str, operator_kubeconfig: Path) -> Iterator[KopfRunner]:
+    with running_operator(operator_kubeconfig, namespace) as runner:
         yield runner
         # While the operator still runs, so that any finalizer it placed is released.
         cluster.kubectl.run(

@@ -69,15 +69,15 @@ def test_deleting_the_model_deployment_garbage_collects_what_it_owns(
 
 
 def test_operator_restart_and_idle_resync_write_nothing(
-    cluster: Any, kubectl: Kubectl, namespace: str, model_uri: str
+    operator_kubeconfig: Path, kubectl: Kubectl, namespace: str, model_uri: str
 ) -> None:
     """Once serving, neither a restart of the operator nor idle time changes any resourceVersion."""
-    with running_operator(Path(cluster.kubeconfig), namespace):
+    with running_operator(operator_kubeconfig, namespace):
         kubectl.apply([model_deployment("fraud", namespace, model_uri)])
         wait_until_serving(kubectl, namespace)
         time.sleep(3)  # let the last readiness event land before taking the baseline
         before = resource_versions(kubectl, namespace)
-    with running_operator(Path(cluster.kubeconfig), namespace):
+    with running_operator(operator_kubeconfig, namespace):
         time.sleep(15)  # resume handlers, the initial listing, and idle time
         after = resource_versions(kubectl, namespace)
     assert after == before
@@ -156,7 +156,7 @@ def test_action_without_a_rollout_is_ignored_with_a_warning_and_cleared(
 
 
 def test_a_registry_model_with_the_stable_version_number_starts_a_rollout(
-    cluster: Any, kubectl: Kubectl, namespace: str, monkeypatch: pytest.MonkeyPatch
+    operator_kubeconfig: Path, kubectl: Kubectl, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """models:/a/7 then models:/b/7 both read "7": the handler failed on every retry; now a canary starts.
 
@@ -165,7 +165,7 @@ def test_a_registry_model_with_the_stable_version_number_starts_a_rollout(
     monkeypatch.setenv("FERRYMAN_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     md = model_deployment("fraud", namespace, "models:/a/7")
     md["spec"]["strategy"] = {"canary": {"steps": [{"weight": 50}]}}
-    with running_operator(Path(cluster.kubeconfig), namespace):
+    with running_operator(operator_kubeconfig, namespace):
         kubectl.apply([md])
         wait_for("stable recorded", lambda: status_of(kubectl, namespace).get("stableUri") == "models:/a/7")
         md["spec"]["model"]["uri"] = "models:/b/7"

@@ -32,10 +32,10 @@ def mlflow(tmp_path: Path) -> Iterator[MlflowServer]:
 
 @pytest.fixture
 def operator_with_registry(
-    cluster: Any, kubectl: Kubectl, namespace: str, mlflow: MlflowServer
+    operator_kubeconfig: Path, kubectl: Kubectl, namespace: str, mlflow: MlflowServer
 ) -> Iterator[KopfRunner]:
     settings = {"FERRYMAN_MLFLOW_TRACKING_URI": mlflow.url, "FERRYMAN_REGISTRY_POLL_SECONDS": "2"}
-    with running_operator(Path(cluster.kubeconfig), namespace, settings=settings) as runner:
+    with running_operator(operator_kubeconfig, namespace, settings=settings) as runner:
         yield runner
         kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 

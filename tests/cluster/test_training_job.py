@@ -16,6 +16,7 @@ from kopf.testing import KopfRunner
 
 from ferryman.api import training_contract as contract
 from ferryman_testing import manifests
+from ferryman_testing.argocd_health import record
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.models import make_identity_model
@@ -29,6 +30,13 @@ MODEL = "fraud"
 # The pod runner runs commands, not images: the trainer is this venv's Python running the stand-in.
 TRAINER = [sys.executable, "-m", "ferryman_testing.trainers.logs_a_run"]
 DONE = ("Succeeded", "Rejected", "Failed", "AwaitingApproval")
+ARGO_CD_HEALTH = {
+    "Succeeded": "Healthy",
+    "Rejected": "Degraded",
+    "Failed": "Degraded",
+    "AwaitingApproval": "Suspended",
+    "Scheduled": "Healthy",
+}
 
 
 @pytest.fixture
@@ -39,8 +47,8 @@ def mlflow(cluster: Any, tmp_path: Path) -> Iterator[MlflowServer]:
 
 
 @pytest.fixture
-def operator(cluster: Any, kubectl: Kubectl, namespace: str) -> Iterator[KopfRunner]:
-    with running_operator(Path(cluster.kubeconfig), namespace) as runner:
+def operator(operator_kubeconfig: Path, kubectl: Kubectl, namespace: str) -> Iterator[KopfRunner]:
+    with running_operator(operator_kubeconfig, namespace) as runner:
         yield runner
         # While the operator still runs, so that the finalizer its timer needs is released.
         kubectl.run("delete", "trainingjobs", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
@@ -78,7 +86,14 @@ def wait_for_phase(
             raise NotYet(status)
         return status
 
-    return wait_for(f"trainingjob {name} in {phases}", settled, timeout=120)
+    status = wait_for(f"trainingjob {name} in {phases}", settled, timeout=120)
+    # Argo CD shows each settled phase as it should (gitops/argocd/trainingjob.lua), on the real object.
+    settled_job = kubectl.get("trainingjob", name, namespace)
+    expected = ARGO_CD_HEALTH[settled_job["status"]["phase"]]
+    assert (
+        record(settled_job, f"{name}-{settled_job['status']['phase'].lower()}", expected).status == expected
+    )
+    return status
 
 
 def timestamp(text: str) -> datetime:
@@ -363,5 +378,7 @@ def test_a_schedule_starts_a_run_each_minute_and_keeps_only_the_history_asked_fo
     assert int(later[0].rsplit("-", 1)[1]) > scheduled_minute
     parent = status_of(kubectl, namespace, "nightly")
     assert parent["phase"] == "Scheduled" and parent["nextScheduleTime"] > parent["lastScheduleTime"]
+    schedule = kubectl.get("trainingjob", "nightly", namespace)
+    assert record(schedule, "nightly-scheduled", ARGO_CD_HEALTH["Scheduled"]).status == "Healthy"
     reasons = event_reasons(kubectl, namespace, "nightly")
     assert "Scheduled" in reasons and "RunStarted" in reasons and "RunsPruned" in reasons

@@ -89,11 +89,11 @@ def mlflow_on_host(cluster: DevCluster, tmp_path: Path) -> Iterator[MlflowServer
 
 @pytest.fixture
 def operator(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
+    kubectl: Kubectl, namespace: str, prometheus: PrometheusServer, operator_kubeconfig: Path
 ) -> Iterator[KopfRunner]:
     """The operator (Kopf handlers in a thread) watching this test's namespace, analysing with Prometheus."""
     install_crds(kubectl, *FERRYMAN_CRDS)
-    with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url) as runner:
+    with running_operator(operator_kubeconfig, namespace, prometheus.url) as runner:
         yield runner
         # While the operator still runs, so that its finalizer (it guards rollout timers) is released.
         kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")

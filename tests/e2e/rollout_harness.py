@@ -22,16 +22,11 @@ def host_of(namespace: str) -> dict[str, str]:
     return {"Host": f"{namespace}.ferryman.test"}
 
 
-def apply_model(
-    kubectl: Kubectl,
-    namespace: str,
-    gateway: Gateway,
-    uri: str,
-    strategy: dict[str, Any],
-    **gateway_fields: Any,
-) -> None:
-    """Apply the test's ModelDeployment: `uri` behind the session's Gateway, on the test's own hostname."""
-    manifest = model_deployment(
+def model_manifest(
+    namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any], **gateway_fields: Any
+) -> dict[str, Any]:
+    """The test's ModelDeployment: `uri` behind the session's Gateway, on the test's own hostname."""
+    return model_deployment(
         MODEL,
         namespace,
         uri,
@@ -40,7 +35,18 @@ def apply_model(
         hostname=host_of(namespace)["Host"],
         gateway=gateway_fields,
     )
-    kubectl.apply([manifest])
+
+
+def apply_model(
+    kubectl: Kubectl,
+    namespace: str,
+    gateway: Gateway,
+    uri: str,
+    strategy: dict[str, Any],
+    **gateway_fields: Any,
+) -> None:
+    """Apply the test's ModelDeployment (model_manifest)."""
+    kubectl.apply([model_manifest(namespace, gateway, uri, strategy, **gateway_fields)])
 
 
 def canary(steps: list[int], interval: str = "3s", **analysis: Any) -> dict[str, Any]:

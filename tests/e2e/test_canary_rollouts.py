@@ -245,13 +245,13 @@ def test_abort_returns_all_traffic_to_stable_at_once(
 
 
 def test_operator_killed_mid_rollout_resumes(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str],
-    prometheus: PrometheusServer,
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str],
+    prometheus: PrometheusServer, operator_kubeconfig: Path,
 ) -> None:  # fmt: skip
     """All rollout state is in .status: a new operator process finishes what the old one started."""
     install_crds(kubectl, *FERRYMAN_CRDS)
     strategy = canary([20, 50])
-    kubeconfig = Path(cluster.kubeconfig)
+    kubeconfig = operator_kubeconfig
     with running_operator(kubeconfig, namespace, prometheus.url):
         deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
     with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)) as load:

@@ -105,34 +105,39 @@ def operator_settings(mlflow: MlflowServer, webhook_port: int | None) -> dict[st
 
 @pytest.fixture
 def operator_polling(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer, mlflow: MlflowServer
+    operator_kubeconfig: Path,
+    kubectl: Kubectl,
+    namespace: str,
+    prometheus: PrometheusServer,
+    mlflow: MlflowServer,
 ) -> Iterator[KopfRunner]:
     """The operator asking the registry every POLL_SECONDS, with no webhook."""
-    with operator_with(cluster, kubectl, namespace, prometheus, operator_settings(mlflow, None)) as runner:
+    settings = operator_settings(mlflow, None)
+    with operator_with(operator_kubeconfig, kubectl, namespace, prometheus, settings) as runner:
         yield runner
 
 
 @pytest.fixture
 def operator_with_webhook(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer,
+    operator_kubeconfig: Path, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer,
     mlflow: MlflowServer, webhook_port: int,
 ) -> Iterator[KopfRunner]:  # fmt: skip
     """The operator receiving MLflow's alias webhooks (polling stays on)."""
     settings = operator_settings(mlflow, webhook_port)
-    with operator_with(cluster, kubectl, namespace, prometheus, settings) as runner:
+    with operator_with(operator_kubeconfig, kubectl, namespace, prometheus, settings) as runner:
         yield runner
 
 
 @contextmanager
 def operator_with(
-    cluster: DevCluster,
+    operator_kubeconfig: Path,
     kubectl: Kubectl,
     namespace: str,
     prometheus: PrometheusServer,
     settings: dict[str, str],
 ) -> Iterator[KopfRunner]:
     install_crds(kubectl, *FERRYMAN_CRDS)
-    with running_operator(Path(cluster.kubeconfig), namespace, prometheus.url, settings) as runner:
+    with running_operator(operator_kubeconfig, namespace, prometheus.url, settings) as runner:
         yield runner
         # While the operator still runs, so that its finalizer is released.
         kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")

@@ -1,17 +1,17 @@
 """The operator's own Prometheus gauges for drift, so alerts can be written on them (docs/drift.md).
 
-Served on settings.metrics_address at /metrics by prometheus_client's HTTP server thread.
+Served with the operator's other metrics (handlers/operator_metrics.py) on settings.metrics_address.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import Gauge
 
 from ferryman.drift.rules import FeatureVerdict
+from ferryman.handlers.operator_metrics import REGISTRY
 
-REGISTRY = CollectorRegistry(auto_describe=True)
 DRIFT_SCORE = Gauge(
     "ferryman_drift_score",
     "Drift score of one feature (or the prediction) over the monitor's last window; test: psi, js or "
@@ -26,16 +26,6 @@ DRIFT_DETECTED = Gauge(
     registry=REGISTRY,
 )
 _series: dict[tuple[str, str], set[tuple[str, ...]]] = {}
-_exporting: list[str] = []
-
-
-def start_exporter(address: str) -> None:
-    """Serve the gauges once per process (an operator restarted in the same process keeps the first)."""
-    if not address or _exporting:
-        return
-    host, _, port = address.rpartition(":")
-    start_http_server(int(port), addr=host or "0.0.0.0", registry=REGISTRY)
-    _exporting.append(address)
 
 
 def publish(namespace: str, monitor: str, model_deployment: str, verdicts: list[FeatureVerdict],

@@ -6,12 +6,13 @@ import logging
 from typing import Any
 
 import kopf
+from prometheus_client import start_http_server
 
 from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS
 from ferryman.builders.training_job import TRAINING_JOB_SELECTOR
 from ferryman.config import Settings
-from ferryman.handlers.drift_gauges import start_exporter
 from ferryman.handlers.failure_events import install_failure_events
+from ferryman.handlers.operator_metrics import REGISTRY
 from ferryman.prometheus import GatewayLatency, PrometheusSource
 from ferryman.registry.cache import AliasCache
 from ferryman.registry.mlflow import MlflowRegistry
@@ -31,7 +32,6 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
         gateway = GatewayLatency(config.gateway_latency_metric, config.gateway_latency_service_matcher)
     # One client (and connection pool) for the process: every rollout's queries share it.
     memo.prometheus = PrometheusSource(config.prometheus_url, gateway)
-    start_exporter(config.metrics_address)
     memo.registry, memo.aliases = None, None
     # Created here, on the operator-wide memo that each object's memo is a shallow copy of, so that
     # TrainingJobs share one client per tracking server (training_judge.registry_for).
@@ -81,6 +81,19 @@ async def listen_for_registry_webhooks(memo: kopf.Memo, logger: kopf.Logger, **_
     logger.info("registry webhooks received on %s/registry/mlflow", config.registry_webhook_address)
 
 
+@kopf.on.startup()
+def serve_metrics(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """The operator's own /metrics (rollout_metrics), on a thread of prometheus_client's."""
+    config: Settings = memo.config
+    memo.metrics_server = None
+    if not config.metrics_address:
+        logger.info("operator metrics off")
+        return
+    host, port = config.metrics_address.rsplit(":", 1)
+    memo.metrics_server, _thread = start_http_server(int(port), host, registry=REGISTRY)
+    logger.info("operator metrics on http://%s/metrics", config.metrics_address)
+
+
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     """Close the Prometheus and registry connection pools and the webhook endpoint when the operator stops."""
@@ -92,6 +105,10 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
         registry.close()
     for client in getattr(memo, "training_registries", {}).values():
         client.close()
+    metrics_server = getattr(memo, "metrics_server", None)
+    if metrics_server is not None:
+        metrics_server.shutdown()
+        metrics_server.server_close()
     webhook_server = getattr(memo, "webhook_server", None)
     if webhook_server is not None:
         await webhook_server.cleanup()

@@ -1,0 +1,228 @@
+"""The chart's values, defined once: values.yaml (every key with its comment) and values.schema.json.
+
+Both files are rendered from ``CHART_VALUES`` below; a value's comment is its description, so the file a
+user reads and the schema Helm checks their overrides against can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+Schema = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Value:
+    """One key of values.yaml: its default, what it means, and the JSON schema of what it accepts."""
+
+    default: Any
+    description: str
+    schema: Schema = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A mapping of values (a YAML block)."""
+
+    description: str
+    members: dict[str, Value | Group]
+
+
+STRING: Schema = {"type": "string"}
+BOOLEAN: Schema = {"type": "boolean"}
+STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
+OBJECT: Schema = {"type": "object"}
+LIST_OF_OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
+QUANTITY: Schema = {"type": ["string", "integer"]}
+
+RESOURCE_BLOCK: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"cpu": QUANTITY, "memory": QUANTITY},
+}
+
+CHART_VALUES = Group(
+    "Ferryman operator chart (docs/install.md).",
+    {
+        "image": Group(
+            "The operator image (scripts/build-images builds localhost/ferryman-operator:dev).",
+            {
+                "repository": Value("localhost/ferryman-operator", "Image repository.", STRING),
+                "tag": Value("dev", "Image tag; pin a digest-backed tag in production.", STRING),
+                "pullPolicy": Value(
+                    "IfNotPresent",
+                    "When the kubelet pulls the image.",
+                    {"enum": ["Always", "IfNotPresent", "Never"]},
+                ),
+            },
+        ),
+        "replicaCount": Value(
+            1,
+            "Operator replicas. 1 only: the operator has no leader election yet, and two replicas would both "
+            "write every rollout (the schema refuses more).",
+            {"type": "integer", "minimum": 0, "maximum": 1},
+        ),
+        "watchNamespaces": Value(
+            [],
+            "Namespaces the operator watches; empty watches the whole cluster (a ClusterRole). Otherwise one "
+            "Role per namespace, and the ClusterRole keeps only the cluster-scoped CRD watch.",
+            {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+        ),
+        "operator": Group(
+            "Operator settings, passed as FERRYMAN_* variables (docs/operator.md).",
+            {
+                "prometheusUrl": Value(
+                    "http://prometheus-operated.monitoring:9090",
+                    "Prometheus API the rollout judge queries (FERRYMAN_PROMETHEUS_URL).",
+                    STRING,
+                ),
+                "mlflowTrackingUri": Value(
+                    "",
+                    "MLflow server for models:/ URIs; empty: none (FERRYMAN_MLFLOW_TRACKING_URI).",
+                    STRING,
+                ),
+                "mlflowTokenSecret": Group(
+                    "Secret with the MLflow bearer token (FERRYMAN_MLFLOW_TRACKING_TOKEN); no name: none.",
+                    {
+                        "name": Value("", "Secret name, in the release namespace.", STRING),
+                        "key": Value("token", "Key in the Secret.", STRING),
+                    },
+                ),
+                "logLevel": Value(
+                    "INFO",
+                    "Lowest level logged (FERRYMAN_LOG_LEVEL).",
+                    {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+                ),
+                "extraEnv": Value(
+                    [],
+                    "More container env entries (value or valueFrom), e.g. other FERRYMAN_* settings.",
+                    LIST_OF_OBJECTS,
+                ),
+            },
+        ),
+        "resources": Group(
+            "Operator container resources: requests so it is never BestEffort, a memory limit for its cache.",
+            {
+                "requests": Value({"cpu": "100m", "memory": "256Mi"}, "Requests.", RESOURCE_BLOCK),
+                "limits": Value(
+                    {"memory": "512Mi"}, "Limits (no CPU limit: throttling delays watches).", RESOURCE_BLOCK
+                ),
+            },
+        ),
+        "runAsUser": Value(
+            65532,
+            "Numeric non-root user and group of the operator container.",
+            {"type": "integer", "minimum": 1},
+        ),
+        "serviceAccount": Group(
+            "The operator's ServiceAccount.",
+            {
+                "create": Value(True, "Create it.", BOOLEAN),
+                "name": Value("", "Its name; empty: the release's full name.", STRING),
+                "annotations": Value({}, "Annotations (e.g. a cloud IAM role).", STRING_MAP),
+            },
+        ),
+        "rbac": Group(
+            "RBAC generated from the operator's code (python -m ferryman.chartgen).",
+            {"create": Value(True, "Create the (Cluster)Roles and bindings.", BOOLEAN)},
+        ),
+        "podDisruptionBudget": Group(
+            "PodDisruptionBudget of the operator.",
+            {
+                "enabled": Value(True, "Create it.", BOOLEAN),
+                "maxUnavailable": Value(
+                    1,
+                    "Pods a voluntary disruption may take; 1 lets a node drain move the single replica.",
+                    {"type": "integer", "minimum": 0},
+                ),
+            },
+        ),
+        "networkPolicy": Group(
+            "NetworkPolicy of the operator pod: no ingress except the webhook and metrics ports.",
+            {
+                "enabled": Value(False, "Create it.", BOOLEAN),
+                "webhookFrom": Value(
+                    [],
+                    "NetworkPolicy peers allowed to reach the registry webhook port 8082 (empty: none).",
+                    LIST_OF_OBJECTS,
+                ),
+                "metricsFrom": Value(
+                    [],
+                    "NetworkPolicy peers allowed to scrape /metrics on port 8083 (empty: none).",
+                    LIST_OF_OBJECTS,
+                ),
+            },
+        ),
+        "podAnnotations": Value({}, "Annotations on the operator pod.", STRING_MAP),
+        "podLabels": Value({}, "More labels on the operator pod.", STRING_MAP),
+        "nodeSelector": Value({}, "Node selector of the operator pod.", STRING_MAP),
+        "tolerations": Value([], "Tolerations of the operator pod.", LIST_OF_OBJECTS),
+        "affinity": Value({}, "Affinity of the operator pod.", OBJECT),
+        "monitoring": Group(
+            "Prometheus Operator and Grafana assets (docs/install.md#monitoring).",
+            {
+                "podMonitor": Group(
+                    "PodMonitors of the serving pods the operator creates (port http) and of the operator.",
+                    {
+                        "enabled": Value(False, "Create it (needs the Prometheus Operator CRDs).", BOOLEAN),
+                        "interval": Value("15s", "Scrape interval.", STRING),
+                        "labels": Value({}, "Labels your Prometheus selects PodMonitors by.", STRING_MAP),
+                    },
+                ),
+                "prometheusRule": Group(
+                    "PrometheusRule with Ferryman's alerts (files/prometheus-rules.yaml).",
+                    {
+                        "enabled": Value(False, "Create it (needs the Prometheus Operator CRDs).", BOOLEAN),
+                        "labels": Value({}, "Labels your Prometheus selects rules by.", STRING_MAP),
+                    },
+                ),
+                "dashboard": Group(
+                    "ConfigMap with the Grafana dashboard (files/dashboard.json), for Grafana's sidecar.",
+                    {
+                        "enabled": Value(False, "Create it.", BOOLEAN),
+                        "labels": Value(
+                            {"grafana_dashboard": "1"}, "Labels the Grafana sidecar looks for.", STRING_MAP
+                        ),
+                    },
+                ),
+            },
+        ),
+    },
+)
+
+
+def json_schema(group: Group = CHART_VALUES) -> Schema:
+    """The JSON schema of a group: every key known (a typo is an error), each with its description."""
+    properties: dict[str, Schema] = {}
+    for key, member in group.members.items():
+        if isinstance(member, Group):
+            properties[key] = json_schema(member)
+        else:
+            properties[key] = {"description": member.description, **member.schema}
+    return {
+        "type": "object",
+        "description": group.description,
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def render_schema() -> str:
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", **json_schema()}
+    return json.dumps(schema, indent=2) + "\n"
+
+
+def render_values(group: Group = CHART_VALUES, indent: int = 0) -> str:
+    """values.yaml: each key preceded by its description as a comment."""
+    pad = " " * indent
+    lines: list[str] = []
+    for key, member in group.members.items():
+        lines.append(f"{pad}# {member.description}")
+        if isinstance(member, Group):
+            lines.append(f"{pad}{key}:")
+            lines.append(render_values(member, indent + 2).rstrip("\n"))
+        else:
+            lines.append(f"{pad}{key}: {json.dumps(member.default)}")
+    return "\n".join(lines) + "\n"
