@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     metrics_address: str = Field(
         "0.0.0.0:8083",
         pattern=r"^([^:]*:[0-9]+)?$",
-        description="HOST:PORT where the operator serves its own /metrics (docs/metrics.md); empty: off.",
+        description=(
+            "HOST:PORT where the operator serves its own /metrics (rollout phase: docs/metrics.md; drift "
+            "gauges: docs/drift.md); empty: off."
+        ),
     )
     serving_command: list[str] = Field(
         default_factory=lambda: list(SERVING_ENTRYPOINT),
@@ -80,14 +83,6 @@ class Settings(BaseSettings):
         description=(
             "The secret of the MLflow webhook (set it from a Secret with valueFrom.secretKeyRef): every "
             "delivery's HMAC signature is checked against it. Unset: no webhook endpoint, polling only."
-        ),
-    )
-    metrics_address: str = Field(
-        "0.0.0.0:8083",
-        pattern=r"^([^:]*:[0-9]+)?$",
-        description=(
-            "HOST:PORT where the operator serves its own metrics (GET /metrics: ferryman_drift_score, "
-            "ferryman_drift_detected; docs/drift.md). Empty: not served."
         ),
     )
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus API for canary analysis.")

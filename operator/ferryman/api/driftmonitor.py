@@ -77,8 +77,8 @@ class TemplateMetadata(ApiModel):
 RETRAIN_RUNS_ONCE = CelRule(
     rule="!has(self.spec.schedule)",
     message=(
-        "onDrift.retrain.trainingJobTemplate.spec.schedule: a retrain runs once when drift is confirmed; "
-        "remove schedule (recurring training belongs in a TrainingJob of its own)"
+        "spec.onDrift.retrain.trainingJobTemplate.spec.schedule: a retrain runs once when drift is "
+        "confirmed; remove schedule (recurring training belongs in a TrainingJob of its own)"
     ),
 )
 

@@ -118,7 +118,7 @@ def build_scheduled_run(parent: TrainingJob, scheduled_at: datetime) -> dict[str
     labels = {LABEL_SCHEDULED_BY: label_value(parent.metadata.name)}
     return {
         "apiVersion": parent.api_version,
-        "kind": TrainingJob.KIND,
+        "kind": "TrainingJob",
         "metadata": {
             "name": run_name(parent.metadata.name, scheduled_at),
             "namespace": parent.metadata.namespace,

@@ -35,7 +35,10 @@ CALL_VERBS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "patch_metadata": (("", ("patch",)),),
     # The owner check reads the object, then the scale subresource is patched.
     "scale": (("", ("get",)), ("scale", ("patch",))),
+    "list_objects": (("", ("list",)),),
+    "delete": (("", ("delete",)),),
 }
+VERB_ORDER = ("get", "list", "watch", "create", "patch", "delete")
 KOPF_WATCH_VERBS = ("list", "watch")
 # Change and timer handlers: Kopf patches the object (finalizer, progress annotations, diff base).
 KOPF_HANDLED_VERBS = ("patch",)
@@ -152,7 +155,10 @@ def _is_k8s_attribute(node: ast.expr) -> bool:
 
 
 def built_kinds(sources: Iterable[str]) -> set[ResourceKind]:
-    """Every kind a builder writes into a manifest: a dict literal with "apiVersion" and "kind" constants."""
+    """Every kind a builder writes into a manifest: a dict literal with a "kind" constant, and an
+    "apiVersion" constant or an expression (our own kinds use the API_VERSION constant); kind names are
+    unique among the kinds we write."""
+    by_name = {kind.kind: kind for kind in KNOWN_KINDS.values()}
     kinds: set[ResourceKind] = set()
     for source in sources:
         for node in ast.walk(ast.parse(source)):
@@ -164,8 +170,11 @@ def built_kinds(sources: Iterable[str]) -> set[ResourceKind]:
                 if isinstance(key, ast.Constant) and isinstance(value, ast.Constant)
             }
             key = (pairs.get("apiVersion"), pairs.get("kind"))
+            has_api_version = any(isinstance(k, ast.Constant) and k.value == "apiVersion" for k in node.keys)
             if key in KNOWN_KINDS:
                 kinds.add(KNOWN_KINDS[key])
+            elif has_api_version and "apiVersion" not in pairs and str(pairs.get("kind")) in by_name:
+                kinds.add(by_name[str(pairs["kind"])])
     return kinds
 
 
@@ -201,8 +210,10 @@ def operator_rules() -> list[Rule]:
                 needs[_group(kind), resource].update(verbs)
     for group, resource, verbs in (EVENTS, CRD_WATCH, NAMESPACE_WATCH):
         needs[group, resource].update(verbs)
-    order = ("get", "list", "watch", "create", "patch")
+    unknown = {verb for verbs in needs.values() for verb in verbs} - set(VERB_ORDER)
+    if unknown:  # never silently drop a verb the code needs
+        raise ValueError(f"verbs without a place in VERB_ORDER: {sorted(unknown)}")
     return [
-        Rule(group, resource, tuple(verb for verb in order if verb in verbs))
+        Rule(group, resource, tuple(verb for verb in VERB_ORDER if verb in verbs))
         for (group, resource), verbs in sorted(needs.items())
     ]

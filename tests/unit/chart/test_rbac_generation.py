@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 
 import pytest
 
 from ferryman.chartgen.__main__ import rendered_files, stale_files
-from ferryman.chartgen.rbac import built_kinds, direct_calls, operator_rules
+from ferryman.chartgen.rbac import CALL_VERBS, built_kinds, direct_calls, operator_rules
+from ferryman.k8s import objects
 from ferryman.k8s.resources import KNOWN_KINDS
 
 pytestmark = pytest.mark.unit
@@ -44,9 +46,20 @@ def test_what_the_handlers_call_is_granted_and_nothing_else() -> None:
     # Kopf's own: new CRDs, and the namespaces it is told to watch.
     assert _verbs("apiextensions.k8s.io", "customresourcedefinitions") == ("list", "watch")
     assert _verbs("", "namespaces") == ("list", "watch")
-    # DriftMonitor has no handler yet: no rule until one exists.
-    assert _verbs("ferryman.dev", "driftmonitors") == ()
+    # A schedule lists its runs and deletes the ones beyond its history limits; drift creates retrains.
+    assert set(_verbs("ferryman.dev", "trainingjobs")) >= {"list", "watch", "create", "patch", "delete"}
+    assert set(_verbs("ferryman.dev", "driftmonitors")) == {"list", "watch", "patch"}
     assert _verbs("", "secrets") == ()
+
+
+def test_every_call_of_the_k8s_package_that_talks_to_the_api_server_has_its_verbs() -> None:
+    """A new function in ferryman.k8s.objects must be added to CALL_VERBS, or its calls go ungranted."""
+    api_calls = {
+        name for name, value in vars(objects).items()
+        if inspect.isfunction(value) and value.__module__ == objects.__name__ and not name.startswith("_")
+        and "_call(" in inspect.getsource(value)
+    }  # fmt: skip
+    assert api_calls == set(CALL_VERBS)
 
 
 def test_a_kind_passed_through_a_parameter_is_resolved_from_default_and_callers() -> None:
