@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 MONITOR = "tumours-watch"
 SHIFTED = "mean radius"
-ROWS_PER_REQUEST = 20
+ROWS_PER_REQUEST = 5  # at 20 requests/s: 100 rows/s, enough for minSamples in a window
 
 
 @pytest.fixture
@@ -150,14 +150,14 @@ def test_drift_retrains_gates_promotes_and_the_new_version_sees_no_drift(
 
     # Traffic from A: no drift.
     with steady_load(
-        gateway.base_url, REGISTERED, rate=5, headers=host_of(namespace), bodies=bodies_from(a, 1)
+        gateway.base_url, REGISTERED, rate=20, headers=host_of(namespace), bodies=bodies_from(a, 1)
     ):
         kubectl.apply([drift_monitor(namespace, retrain)])
         wait_for_monitor(kubectl, namespace, "Healthy on A's traffic", healthy_on("1"))
 
     # Traffic from B: drift confirmed, a retrain on B, gates, alias, canary, promoted.
     with steady_load(
-        gateway.base_url, REGISTERED, rate=5, headers=host_of(namespace), bodies=bodies_from(b, 2)
+        gateway.base_url, REGISTERED, rate=20, headers=host_of(namespace), bodies=bodies_from(b, 2)
     ) as load:  # fmt: skip
         drifted = wait_for_monitor(
             kubectl, namespace, "drift confirmed", lambda s: SHIFTED in (s.get("driftedFeatures") or [])
