@@ -2,8 +2,8 @@
 
 ModelDeployment and TrainingJob fixtures are real objects captured from the cluster tier
 (tests/cluster/test_argocd_health.py, tests/cluster/test_training_job.py with
-FERRYMAN_CAPTURE_ARGOCD_FIXTURES=tests/chart/argocd_fixtures). DriftMonitor has no operator yet, so its
-objects are built here and validated against its API model (ferryman.api.driftmonitor) instead.
+FERRYMAN_CAPTURE_ARGOCD_FIXTURES=tests/chart/argocd_fixtures). DriftMonitor objects are not captured yet:
+they are built here and validated against its API model (ferryman.api.driftmonitor) instead.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 DASHBOARD = CHART / "files" / "dashboard.json"
 RULES = CHART / "files" / "prometheus-rules.yaml"
-# Series that come with DriftMonitor (and kube-state-metrics): their queries must parse, and have nothing
-# to show in this cluster.
+# Series that only a DriftMonitor (none in this test) or kube-state-metrics export: their queries must
+# parse, and have nothing to show here.
 NOT_EXPORTED_HERE = ("ferryman_drift_score", "ferryman_drift_detected", "kube_deployment_")
 
 

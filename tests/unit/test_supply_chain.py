@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,16 @@ def test_every_python_dependency_is_pinned_and_the_test_script_uses_the_pins() -
     names = {re.split(r"[=\[]", line)[0].lower().replace("_", "-") for line in lines}
     assert {"kopf", "kubernetes", "pydantic", "onnxruntime", "pytest"} <= names
     assert "pip install -q -c constraints.txt" in (ROOT / "scripts" / "test").read_text()
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_operator_image_installs_exactly_what_the_operator_needs() -> None:
+    """operator/requirements.txt (the image's list) names the core dependencies and the operator extra of
+    pyproject.toml, no more and no less: a dependency added to one and not the other broke the image once."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in [*project["dependencies"], *project["optional-dependencies"]["operator"]]}
+    listed = (ROOT / "operator" / "requirements.txt").read_text().splitlines()
+    assert {_name(line) for line in listed if line.strip() and not line.startswith("#")} == wanted
