@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from ferryman_testing.models import FEATURES, GradientBoostingFiles
+from ferryman_testing.polling import wait_for
 from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
@@ -111,6 +112,15 @@ def test_rolling_restart_under_load_fails_no_request(
     assert "draining" in old.logs()
 
 
+def infer_in_flight(url: str) -> bool:
+    """Whether the server counts an infer request in flight (ferryman_inflight_requests)."""
+    text = httpx.get(f"{url}/metrics", timeout=2).text
+    values = [
+        line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith("ferryman_inflight_requests{")
+    ]
+    return any(float(value) >= 1 for value in values)
+
+
 def test_request_in_flight_at_sigterm_completes(
     gradient_boosting: GradientBoostingFiles, logs_dir: Path, serving_backend: type[ServingProcess]
 ) -> None:
@@ -160,6 +170,9 @@ def test_request_in_flight_at_sigterm_completes(
     sender = threading.Thread(target=send)
     sender.start()
     assert halfway.wait(10)
+    # Only once the server has the request (its headers read, the body still coming): before that the
+    # connection is idle to it, and closing idle connections at SIGTERM is right (seen on a busy machine).
+    wait_for("the server reading the request", lambda: infer_in_flight(server.url), timeout=5, every=0.02)
     server.terminate()
     sender.join(15)
     assert result == {"status": 200, "rows": 2000}
