@@ -1,8 +1,8 @@
-"""A ModelDeployment's serving pod runs the real serving image in the dev cluster, when it was built.
+"""A ModelDeployment's serving pod runs the real serving image in the dev cluster, when it names the build.
 
-scripts/build-images tags the build with the default image name of a ModelDeployment, so the pod runner
-finds it in local podman storage and runs it (docs/local-cluster.md): entrypoint, user, read-only root
-and the /tmp emptyDir as the operator's pod spec says. scripts/test builds the images before this tier.
+A ModelDeployment with spec.serving.image localhost/ferryman-serving:dev: the pod runner finds that image in
+local podman storage and runs it (docs/local-cluster.md): entrypoint, user, read-only root and the /tmp
+emptyDir as the operator's pod spec says. scripts/test builds the images before this tier.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import httpx
 import pytest
 from kopf.testing import KopfRunner
 
-from ferryman.api import DEFAULT_SERVING_IMAGE
 from ferryman.devcluster import podman
 from ferryman.devcluster.cluster import runner_pid
 from ferryman.devcluster.runner.image_run import container_name
@@ -29,6 +28,8 @@ from ferryman_testing.model_deployments import wait_until_serving
 from ferryman_testing.polling import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
+
+SERVING_IMAGE = "localhost/ferryman-serving:dev"  # what scripts/build-images builds
 
 
 def podman_json(*args: str) -> Any:
@@ -46,13 +47,13 @@ def containers_of_cluster(cluster: Any) -> list[str]:
 def test_the_serving_pod_runs_the_built_image_as_its_spec_says(
     cluster: Any, kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
 ) -> None:
-    if not podman.image_exists(DEFAULT_SERVING_IMAGE):
-        pytest.fail(f"{DEFAULT_SERVING_IMAGE} is not in local podman storage: run scripts/build-images")
-    kubectl.apply([model_deployment("fraud", namespace, model_uri)])
+    if not podman.image_exists(SERVING_IMAGE):
+        pytest.fail(f"{SERVING_IMAGE} is not in local podman storage: run scripts/build-images")
+    kubectl.apply([model_deployment("fraud", namespace, model_uri, serving={"image": SERVING_IMAGE})])
     wait_until_serving(kubectl, namespace)
     (pod,) = kubectl.get_json("pods", "-n", namespace)["items"]
     (spec,) = pod["spec"]["containers"]
-    assert spec["image"] == DEFAULT_SERVING_IMAGE
+    assert spec["image"] == SERVING_IMAGE
 
     (container,) = podman_json("inspect", container_name(pod, spec))
     assert container["State"]["Running"]
@@ -88,7 +89,7 @@ def serving_pod(model_uri: str) -> dict[str, Any]:
             "containers": [
                 {
                     "name": "serving",
-                    "image": DEFAULT_SERVING_IMAGE,
+                    "image": SERVING_IMAGE,
                     "env": [
                         {"name": "FERRYMAN_MODEL_URI", "value": model_uri},
                         {"name": "FERRYMAN_MODEL_NAME", "value": "fraud"},
@@ -113,8 +114,8 @@ def test_a_killed_runners_container_is_replaced_by_the_next_runner(
 ) -> None:
     """SIGKILL of the runner leaves its container running; the next runner removes it and starts the pod
     again (one container, not two), as it does with host processes."""
-    if not podman.image_exists(DEFAULT_SERVING_IMAGE):
-        pytest.fail(f"{DEFAULT_SERVING_IMAGE} is not in local podman storage: run scripts/build-images")
+    if not podman.image_exists(SERVING_IMAGE):
+        pytest.fail(f"{SERVING_IMAGE} is not in local podman storage: run scripts/build-images")
     kubectl.run("apply", "-n", namespace, "-f", "-", stdin=json.dumps(serving_pod(model_uri)))
     kubectl.run("wait", "-n", namespace, "--for=condition=Ready", "pod/served", "--timeout=60s")
     pod = kubectl.get_json("pod", "served", "-n", namespace)
