@@ -9,6 +9,7 @@ Session fixtures (each started once, stopped at the end of the session):
 Per test:
     namespace   a fresh namespace, deleted afterwards
     mlflow_on_host  an MLflow server on the cluster's host address (pods reach it)
+    mlflow_operator the operator with that server as its registry (tests/e2e/training_harness.py)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from kopf.testing import KopfRunner
+from tests.e2e.training_harness import operator_with_mlflow
 
 from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.cluster import (
@@ -85,6 +87,16 @@ def mlflow_on_host(cluster: DevCluster, tmp_path: Path) -> Iterator[MlflowServer
     """An MLflow server on the cluster's host address: pods (trainers, serving) reach it there."""
     with MlflowServer(tmp_path, host=cluster.host_address) as server:
         yield server
+
+
+@pytest.fixture
+def mlflow_operator(
+    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer,
+    mlflow_on_host: MlflowServer,
+) -> Iterator[KopfRunner]:  # fmt: skip
+    """The operator resolving aliases on `mlflow_on_host` (the training e2e tests)."""
+    with operator_with_mlflow(cluster, kubectl, namespace, prometheus, mlflow_on_host) as runner:
+        yield runner
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ new version's reference."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,18 @@ from tests.e2e.training_harness import (
     DEPLOYMENT,
     REGISTERED,
     host_of,
-    operator_with_mlflow,
     rollout_ended,
     tumour_training,
     tumour_training_spec,
     wait_for_md,
+    wait_for_status,
     wait_for_tj,
 )
 
-from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import steady_load
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.mlflow_server import MlflowServer
-from ferryman_testing.polling import NotYet, wait_for
-from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.registry import Registry
 from ferryman_testing.traefik import Gateway
 
@@ -43,15 +39,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 MONITOR = "tumours-watch"
 SHIFTED = "mean radius"
 ROWS_PER_REQUEST = 5  # at 20 requests/s: 100 rows/s, enough for minSamples in a window
-
-
-@pytest.fixture
-def operator(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer,
-    mlflow_on_host: MlflowServer,
-) -> Iterator[KopfRunner]:  # fmt: skip
-    with operator_with_mlflow(cluster, kubectl, namespace, prometheus, mlflow_on_host) as runner:
-        yield runner
 
 
 def datasets(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -101,20 +88,11 @@ def drift_monitor(namespace: str, retrain_spec: dict[str, Any]) -> dict[str, Any
     }
 
 
-def monitor_status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    return dict(kubectl.get("driftmonitor", MONITOR, namespace).get("status") or {})
-
-
 def wait_for_monitor(
     kubectl: Kubectl, namespace: str, what: str, check: Any, timeout: float = 120
 ) -> dict[str, Any]:
-    def reached() -> dict[str, Any]:
-        status = monitor_status(kubectl, namespace)
-        if not check(status):
-            raise NotYet({key: status.get(key) for key in ("phase", "driftedFeatures", "message")})
-        return status
-
-    return wait_for(what, reached, timeout=timeout)
+    shown = ("phase", "driftedFeatures", "message")
+    return wait_for_status(kubectl, "driftmonitor", MONITOR, namespace, what, check, shown, timeout)
 
 
 def healthy_on(version: str) -> Any:
@@ -130,7 +108,8 @@ def healthy_on(version: str) -> Any:
 
 
 def test_drift_retrains_gates_promotes_and_the_new_version_sees_no_drift(
-    kubectl: Kubectl, namespace: str, gateway: Gateway, mlflow_on_host: MlflowServer, operator: KopfRunner,
+    kubectl: Kubectl, namespace: str, gateway: Gateway, mlflow_on_host: MlflowServer,
+    mlflow_operator: KopfRunner,
     tmp_path: Path,
 ) -> None:  # fmt: skip
     a, b = datasets(tmp_path)

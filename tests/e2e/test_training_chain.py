@@ -6,7 +6,6 @@ through a canary behind Traefik, judged with Prometheus."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from tests.e2e.training_harness import (
     gates_of,
     host_of,
     md_status,
-    operator_with_mlflow,
     rollout_ended,
     served_version,
     tumour_training,
@@ -35,7 +33,6 @@ from ferryman_testing.manifests import model_deployment
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.operator import ferryman
 from ferryman_testing.polling import wait_for
-from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.registry import Registry
 from ferryman_testing.traefik import Gateway
 
@@ -43,17 +40,9 @@ from ferryman_testing.traefik import Gateway
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
-@pytest.fixture
-def operator(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer,
-    mlflow_on_host: MlflowServer,
-) -> Iterator[KopfRunner]:  # fmt: skip
-    with operator_with_mlflow(cluster, kubectl, namespace, prometheus, mlflow_on_host) as runner:
-        yield runner
-
-
 def test_train_gate_register_alias_canary_promote(
-    kubectl: Kubectl, namespace: str, gateway: Gateway, mlflow_on_host: MlflowServer, operator: KopfRunner,
+    kubectl: Kubectl, namespace: str, gateway: Gateway, mlflow_on_host: MlflowServer,
+    mlflow_operator: KopfRunner,
     cluster: DevCluster, tmp_path: Path,
 ) -> None:  # fmt: skip
     registry = Registry(mlflow_on_host.url)

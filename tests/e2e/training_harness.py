@@ -97,22 +97,34 @@ def gates_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {gate["name"]: gate for gate in status.get("gates", [])}
 
 
+def object_status(kubectl: Kubectl, kind: str, name: str, namespace: str) -> dict[str, Any]:
+    return dict(kubectl.get(kind, name, namespace).get("status") or {})
+
+
+def wait_for_status(
+    kubectl: Kubectl, kind: str, name: str, namespace: str, what: str, check: Any,
+    shown: tuple[str, ...], timeout: float,
+) -> dict[str, Any]:  # fmt: skip
+    """The object's status once check(status) holds; a timeout shows the `shown` keys last seen."""
+
+    def reached() -> dict[str, Any]:
+        status = object_status(kubectl, kind, name, namespace)
+        if not check(status):
+            raise NotYet({key: status.get(key) for key in shown})
+        return status
+
+    return wait_for(what, reached, timeout=timeout)
+
+
 def md_status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    return dict(kubectl.get("modeldeployment", DEPLOYMENT, namespace).get("status") or {})
+    return object_status(kubectl, "modeldeployment", DEPLOYMENT, namespace)
 
 
 def wait_for_md(
     kubectl: Kubectl, namespace: str, what: str, check: Any, timeout: float = 180
 ) -> dict[str, Any]:
-    def reached() -> dict[str, Any]:
-        status = md_status(kubectl, namespace)
-        if not check(status):
-            raise NotYet(
-                {key: status.get(key) for key in ("phase", "stableVersion", "canaryVersion", "message")}
-            )
-        return status
-
-    return wait_for(what, reached, timeout=timeout)
+    shown = ("phase", "stableVersion", "canaryVersion", "message")
+    return wait_for_status(kubectl, "modeldeployment", DEPLOYMENT, namespace, what, check, shown, timeout)
 
 
 def rollout_ended(version: str) -> Any:
