@@ -22,7 +22,7 @@ from ferryman.builders.rollout_objects import analysis_record, build_rollout_obj
 from ferryman.builders.rollout_plan import fallback_inputs, rollout_inputs
 from ferryman.builders.serving_status import invalid_spec_status
 from ferryman.config import Settings
-from ferryman.handlers import registry_link
+from ferryman.handlers import autoscaler, registry_link
 from ferryman.handlers.rollout_observation import observe
 from ferryman.handlers.spec_errors import describe_rejected_manifest
 from ferryman.handlers.status_writes import write_status
@@ -82,7 +82,8 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if due is not None and now < due:
         return
     state = RolloutState.from_status(previous)
-    observation = observe(md, state, policy, memo.prometheus, now)
+    floor = previous.get(autoscaler.FLOOR_KEY)
+    observation = observe(md, state, policy, memo.prometheus, now, min_stable_ready=floor)
     decision = next_step(state, plan, policy, observation, now)
     try:
         apply_decision(md, body, decision, previous, config, now, observation, policy)
@@ -198,14 +199,19 @@ def apply_decision(
     policy: AnalysisPolicy | None = None,
 ) -> None:
     """Make the cluster match the decision, then record it (objects first: status never runs ahead)."""
-    for manifest in build_rollout_objects(md, decision, previous, config):
+    autoscaled = autoscaler.track_replicas(md, decision, previous)
+    autoscaler.prepare_stable_for_autoscaler(md, config)
+    for manifest in build_rollout_objects(md, decision, previous, config, autoscaled):
         k8s.apply(manifest, config.field_manager)
+    if autoscaled is None:
+        autoscaler.apply_autoscaler(md, config)  # removes an HPA left from an earlier spec
     if decision.scale_canary_down and previous.get("canaryRetireAt"):
         canary = deployment_name(md.metadata.name, "canary")
         k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, canary, 0, owner_uid=md.metadata.uid)
     status = rollout_status(
         decision, previous, canary_uri=previous.get("canaryUri"), generation=md.metadata.generation, now=now
     )
+    status[autoscaler.FLOOR_KEY] = autoscaled.floor if autoscaled is not None else None
     if decision.verdict is not None and observation is not None and policy is not None:
         status["lastAnalysis"] = analysis_record(observation, decision, policy, now)
     write_status(body, status)

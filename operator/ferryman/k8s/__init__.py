@@ -19,9 +19,11 @@ MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
 DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
 TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
+HORIZONTAL_POD_AUTOSCALER = KNOWN_KINDS[("autoscaling/v2", "HorizontalPodAutoscaler")]
 
 __all__ = [
     "DEPLOYMENT",
+    "HORIZONTAL_POD_AUTOSCALER",
     "JOB",
     "KNOWN_KINDS",
     "MODEL_DEPLOYMENT",
