@@ -27,14 +27,18 @@ def apply_model(
     namespace: str,
     gateway: Gateway,
     uri: str,
-    strategy: dict[str, Any],
+    strategy: dict[str, Any] | None,
+    serving: dict[str, Any] | None = None,
     **gateway_fields: Any,
 ) -> None:
-    """Apply the test's ModelDeployment: `uri` behind the session's Gateway, on the test's own hostname."""
+    """Apply the test's ModelDeployment: `uri` behind the session's Gateway, on the test's own hostname.
+    `serving` replaces the fixed replica count (e.g. {"autoscaling": {...}})."""
     manifest = model_deployment(
         MODEL,
         namespace,
         uri,
+        replicas=None if serving else 1,
+        serving=serving,
         strategy=strategy,
         parent_ref=gateway.parent_ref,
         hostname=host_of(namespace)["Host"],
