@@ -92,6 +92,17 @@ def canary_replicas_for(stable_replicas: int, canary_weight: int) -> int:
     return max(needed, 1)
 
 
+def canary_replicas_to_follow(*, judging: bool, canary_weight: int, stable: int, canary: int) -> int | None:
+    """Between rollout steps: the canary's new pod count when stable's autoscaler moved, else None.
+
+    Only while the canary is judged (Progressing, Paused) and exists; a promoted canary keeps its pods.
+    """
+    if not judging or canary <= 0:
+        return None
+    wanted = canary_replicas_for(stable, canary_weight)
+    return wanted if wanted != canary else None
+
+
 def promotion_floor(autoscaling: Autoscaling, stable_replicas: int, canary_replicas: int) -> int:
     """The HPA minimum while a promotion moves all traffic onto stable: the pods both tracks run now."""
     return max(autoscaling.min_replicas, min(stable_replicas + canary_replicas, autoscaling.max_replicas))

@@ -14,6 +14,7 @@ from ferryman.api.vocabulary import Phase
 from ferryman.builders.autoscaling import (
     TrackReplicas,
     build_horizontal_pod_autoscaler,
+    canary_replicas_to_follow,
     floor_to_keep,
     handover_field_manager,
     promotion_floor,
@@ -26,6 +27,10 @@ from ferryman.config import Settings
 from ferryman.rollout import Decision
 
 FLOOR_KEY = "promotionMinReplicas"
+# How often a running rollout re-reads stable's replica count between its own steps (which may be
+# minutes apart in a pause): the canary follows the HPA within this.
+FOLLOW_SECONDS = 5.0
+JUDGED_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED})
 
 
 def prepare_stable_for_autoscaler(md: ModelDeployment, config: Settings) -> dict[str, Any] | None:
@@ -70,6 +75,23 @@ def track_replicas(md: ModelDeployment, decision: Decision, previous: dict[str, 
         start_floor=promotion_floor(autoscaling, stable, canary),
     )
     return TrackReplicas(stable=stable, canary=canary, floor=floor)
+
+
+def follow_stable(md: ModelDeployment, previous: dict[str, Any]) -> None:
+    """Between rollout steps: resize the canary to its share of what stable's HPA chose since."""
+    if md.spec.serving.autoscaling is None:
+        return
+    stable, _ready = replica_counts(_deployment(md, "stable"))
+    canary, _ready = replica_counts(_deployment(md, "canary"))
+    wanted = canary_replicas_to_follow(
+        judging=previous.get("phase") in JUDGED_PHASES,
+        canary_weight=int(previous.get("canaryWeight") or 0),
+        stable=stable,
+        canary=canary,
+    )
+    if wanted is not None:
+        name = deployment_name(md.metadata.name, "canary")
+        k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, name, wanted, owner_uid=md.metadata.uid)
 
 
 def _deployment(md: ModelDeployment, track: Track) -> dict[str, Any] | None:

@@ -80,6 +80,7 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     due = getattr(memo, "rollout_due", None)
     if due is not None and now < due:
+        _follow_autoscaler(md, memo, previous, now)
         return
     state = RolloutState.from_status(previous)
     floor = previous.get(autoscaler.FLOOR_KEY)
@@ -93,6 +94,15 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     requeue = decision.requeue_after_seconds
     memo.rollout_due = None if requeue is None else now + timedelta(seconds=requeue)
+
+
+def _follow_autoscaler(md: ModelDeployment, memo: kopf.Memo, previous: dict[str, Any], now: datetime) -> None:
+    """Between steps, every FOLLOW_SECONDS: the canary keeps its share of stable's autoscaled pods."""
+    followed = getattr(memo, "autoscaler_followed", None)
+    if md.spec.serving.autoscaling is None or (followed is not None and now < followed):
+        return
+    memo.autoscaler_followed = now + timedelta(seconds=autoscaler.FOLLOW_SECONDS)
+    autoscaler.follow_stable(md, previous)
 
 
 def _refused_mid_rollout(

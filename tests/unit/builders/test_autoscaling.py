@@ -14,6 +14,7 @@ from ferryman.builders.autoscaling import (
     TrackReplicas,
     build_horizontal_pod_autoscaler,
     canary_replicas_for,
+    canary_replicas_to_follow,
     floor_to_keep,
     promotion_floor,
     replica_counts,
@@ -213,3 +214,11 @@ def test_replicas_and_autoscaling_together_are_refused_naming_both() -> None:
 def test_a_stabilization_window_beyond_the_hpas_limit_is_refused() -> None:
     with pytest.raises(ValidationError, match="scaleDownStabilization: at most 1h"):
         model_deployment({"autoscaling": {**AUTOSCALING, "scaleDownStabilization": "2h"}})
+
+
+def test_between_steps_the_canary_is_resized_only_while_judged_and_only_when_stable_moved() -> None:
+    """Stable's HPA acts every 15 s, rollout steps may be minutes apart: the canary follows in between."""
+    assert canary_replicas_to_follow(judging=True, canary_weight=25, stable=6, canary=1) == 2
+    assert canary_replicas_to_follow(judging=True, canary_weight=25, stable=6, canary=2) is None
+    assert canary_replicas_to_follow(judging=False, canary_weight=25, stable=6, canary=1) is None
+    assert canary_replicas_to_follow(judging=True, canary_weight=25, stable=6, canary=0) is None
