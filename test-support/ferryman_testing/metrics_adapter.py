@@ -18,8 +18,6 @@ gauge's instants (RULES, the same as docs/autoscaling.md's Helm values).
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import socket
 import subprocess
@@ -28,12 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ferryman_testing import REPO_ROOT
+from ferryman_testing.certificates import write_self_signed
 from ferryman_testing.kube_cli import Kubectl, Manifest
 from ferryman_testing.polling import wait_for
 
@@ -67,37 +62,6 @@ def build_adapter() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def self_signed_serving_cert(workdir: Path, dns_name: str, ip: str) -> tuple[Path, Path, bytes]:
-    """(cert file, key file, cert PEM) for dns_name and ip; the PEM is its own CA (the caBundle)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address(ip))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    cert_file, key_file = workdir / "serving.crt", workdir / "serving.key"
-    cert_file.write_bytes(pem)
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_file, key_file, pem
-
-
 def free_port(host: str) -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
@@ -121,7 +85,9 @@ class MetricsAdapter:
     ) -> MetricsAdapter:
         binary = build_adapter()
         port = free_port(host)
-        cert, key, pem = self_signed_serving_cert(workdir, f"{SERVICE}.{NAMESPACE}.svc", host)
+        # The aggregator checks the name <service>.<namespace>.svc against the caBundle it was given.
+        cert, key = write_self_signed(workdir, ips=(host,), dns_names=(f"{SERVICE}.{NAMESPACE}.svc",))
+        pem = cert.read_bytes()
         rules = workdir / "rules.yaml"
         rules.write_text(yaml.safe_dump(RULES))
         ca = cluster_ca_file(kubeconfig)
