@@ -53,7 +53,7 @@ SCALE_TIMEOUT_SECONDS = 180
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Two versions of a model slow enough (a matrix product per request) for requests to queue."""
     root = tmp_path_factory.mktemp("models")
-    return {v: make_slow_model(root / v / "model.onnx", size=800).as_uri() for v in ("v1", "v2")}
+    return {v: make_slow_model(root / v / "model.onnx", size=600).as_uri() for v in ("v1", "v2")}
 
 
 @pytest.fixture(scope="module")
