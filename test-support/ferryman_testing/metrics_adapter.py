@@ -109,7 +109,7 @@ class MetricsAdapter:
         ]
         log = workdir / "adapter.log"
         with log.open("wb") as out:
-            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
         adapter = cls(process, kubectl, log)
         try:
             kubectl.apply(registration(host, port, pem))
