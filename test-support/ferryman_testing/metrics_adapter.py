@@ -114,10 +114,16 @@ class MetricsAdapter:
         try:
             kubectl.apply(registration(host, port, pem))
             wait_for("the custom metrics API Available", adapter.available, timeout=90)
-        except Exception:
+        except Exception as error:
+            why = adapter.explain()
             adapter.stop()
-            raise
+            raise RuntimeError(f"{error}\n{why}") from error
         return adapter
+
+    def explain(self) -> str:
+        """The APIServices' conditions and the adapter's last log lines, for a failed start."""
+        listing = self.kubectl.run("get", "apiservice", *(f"{v}.{GROUP}" for v in VERSIONS), "-o", "wide")
+        return f"{listing}\nadapter log:\n{self.log.read_text()[-3000:]}"
 
     def available(self) -> bool:
         if self.process.poll() is not None:
