@@ -9,6 +9,7 @@ the default is 5 min) so that shrinking fits in a test.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -121,7 +122,9 @@ def test_replicas_grow_with_requests_in_flight_and_shrink_when_they_stop(
         "status with 1 replica", lambda: (s := status_of(kubectl, namespace)).get("replicas") == 1 and s
     )
     assert status["desiredReplicas"] == 1
-    for entry in deployment(kubectl, namespace, "stable")["metadata"]["managedFields"]:
+    applied = kubectl.run("get", "deployment", f"{MODEL}-stable", "-n", namespace, "-o", "json",
+                          "--show-managed-fields")  # fmt: skip
+    for entry in json.loads(applied)["metadata"]["managedFields"]:
         if entry["manager"] == "ferryman":
             assert "f:replicas" not in entry.get("fieldsV1", {}).get("f:spec", {}), entry
 
