@@ -35,6 +35,7 @@ def main() -> int:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
+        timeout_keep_alive=int(settings.keep_alive_seconds),
         server_header=False,
     )
     DrainingServer(config, app.begin_drain, settings.drain_seconds).run()

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     graceful_timeout_seconds: float = Field(
         default=30.0, ge=0, description="After draining: how long in-flight requests may take to finish."
     )
+    keep_alive_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long an idle client connection stays open. Longer than the proxies' in front "
+        "(Traefik keeps idle backend connections 90 s): a server that closes first races the proxy's "
+        "next request on that connection, which then fails as a 502.",
+    )
     log_level: str = Field(default="INFO", description="Python log level name.")
     feedback_max_predictions: int = Field(
         default=10000,

@@ -16,6 +16,7 @@ import numpy as np
 from ferryman_testing.models import FEATURES, INPUT_NAME
 
 MAX_SECONDS = 600.0  # a load generator never outlives a scenario by much, whatever the caller does
+CLOSED_LOOP_RATE = 1000.0  # far above what one client gets answered: each sends again at once
 
 
 def infer_body(seed: int = 0, first_feature: float | None = None) -> dict[str, object]:
@@ -138,3 +139,33 @@ def steady_load(
         yield generator
     finally:
         generator.stop()
+
+
+@contextmanager
+def concurrent_clients(
+    base_url: str, model: str, clients: int, headers: dict[str, str] | None = None
+) -> Iterator[list[LoadGenerator]]:
+    """`clients` threads, each sending its next request as soon as the last one is answered (a closed loop).
+
+    With a model slower than the client's own round trip, about `clients` requests are in flight at the
+    servers whatever their speed: the load an autoscaler on in-flight requests is tested with.
+    """
+    generators = [LoadGenerator(base_url, model, CLOSED_LOOP_RATE, headers) for _ in range(clients)]
+    for generator in generators:
+        generator.start()
+    try:
+        yield generators
+    finally:
+        for generator in generators:
+            generator.stop()
+
+
+def merged(generators: list[LoadGenerator]) -> LoadReport:
+    """One report of several generators' answers."""
+    total = LoadReport()
+    for report in (generator.snapshot() for generator in generators):
+        total.codes.update(report.codes)
+        total.versions.update(report.versions)
+        total.failures += report.failures
+        total.first_error = total.first_error or report.first_error
+    return total

@@ -25,7 +25,7 @@ def model_deployment(
     namespace: str,
     uri: str,
     *,
-    replicas: int = 1,
+    replicas: int | None = 1,
     serving: Mapping[str, Any] | None = None,
     strategy: Mapping[str, Any] | None = None,
     parent_ref: Mapping[str, str] | None = None,
@@ -34,12 +34,14 @@ def model_deployment(
 ) -> Manifest:
     """A ModelDeployment serving `uri`.
 
-    serving: more spec.serving fields (podAnnotations, resources, ...) beside `replicas`.
+    serving: more spec.serving fields (podAnnotations, resources, ...) beside `replicas` (None: left out,
+        as autoscaling requires).
     strategy: spec.strategy as written (e.g. {"canary": {...}}); none means a plain update.
     parent_ref: the Gateway to attach to; with it, traffic mode is `gateway`, restricted to `hostname`
         when given, plus any further spec.traffic.gateway fields in `gateway` (e.g. mirrorWith).
     """
-    spec: dict[str, Any] = {"model": {"uri": uri}, "serving": {"replicas": replicas, **(serving or {})}}
+    fixed = {} if replicas is None else {"replicas": replicas}
+    spec: dict[str, Any] = {"model": {"uri": uri}, "serving": {**fixed, **(serving or {})}}
     if parent_ref is not None:
         routing: dict[str, Any] = {"parentRefs": [dict(parent_ref)]}
         if hostname is not None:

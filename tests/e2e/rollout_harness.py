@@ -23,13 +23,21 @@ def host_of(namespace: str) -> dict[str, str]:
 
 
 def model_manifest(
-    namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any], **gateway_fields: Any
+    namespace: str,
+    gateway: Gateway,
+    uri: str,
+    strategy: dict[str, Any] | None,
+    serving: dict[str, Any] | None = None,
+    **gateway_fields: Any,
 ) -> dict[str, Any]:
-    """The test's ModelDeployment: `uri` behind the session's Gateway, on the test's own hostname."""
+    """The test's ModelDeployment: `uri` behind the session's Gateway, on the test's own hostname.
+    `serving` replaces the fixed replica count (e.g. {"autoscaling": {...}})."""
     return model_deployment(
         MODEL,
         namespace,
         uri,
+        replicas=None if serving else 1,
+        serving=serving,
         strategy=strategy,
         parent_ref=gateway.parent_ref,
         hostname=host_of(namespace)["Host"],
@@ -42,11 +50,12 @@ def apply_model(
     namespace: str,
     gateway: Gateway,
     uri: str,
-    strategy: dict[str, Any],
+    strategy: dict[str, Any] | None,
+    serving: dict[str, Any] | None = None,
     **gateway_fields: Any,
 ) -> None:
     """Apply the test's ModelDeployment (model_manifest)."""
-    kubectl.apply([model_manifest(namespace, gateway, uri, strategy, **gateway_fields)])
+    kubectl.apply([model_manifest(namespace, gateway, uri, strategy, serving, **gateway_fields)])
 
 
 def canary(steps: list[int], interval: str = "3s", **analysis: Any) -> dict[str, Any]:

@@ -33,6 +33,8 @@ PRINTER_COLUMNS: dict[type[ApiResource], list[dict[str, Any]]] = {
         {"name": "Stable", "type": "string", "jsonPath": ".status.stableVersion"},
         {"name": "Canary", "type": "string", "jsonPath": ".status.canaryVersion"},
         {"name": "Alias", "type": "string", "jsonPath": ".status.alias.name"},
+        {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas"},
+        {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
         AGE,
         {"name": "Model", "type": "string", "jsonPath": ".spec.model.uri", "priority": 1},
     ],

@@ -183,6 +183,20 @@ class ModelDeploymentStatus(ApiModel):
     observed_generation: int | None = Field(
         default=None, description="metadata.generation this status describes."
     )
+    replicas: int | None = Field(default=None, ge=0, description="Ready pods of the stable track.")
+    desired_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="Pods the stable Deployment asks for now (under autoscaling: the HPA's choice).",
+    )
+    promotion_min_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Under autoscaling, while a promotion moves all traffic to stable: the autoscaler's minimum, "
+            "the pods both tracks ran when promotion began (kept until the old canary's pods retire)."
+        ),
+    )
     message: str | None = Field(default=None, max_length=MAX_TEXT, description="Human-readable summary.")
 
 

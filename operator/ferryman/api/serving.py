@@ -7,6 +7,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 
 from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Quantity, cel_rules
+from ferryman.api.durations import Duration, parse_duration
 
 DEFAULT_SERVING_IMAGE = "ghcr.io/ferryman-dev/ferryman-serving:0.1.0"
 # The serving image's ENTRYPOINT (serving-image/Dockerfile; the serving tier checks they are equal): the
@@ -17,6 +18,18 @@ AUTOSCALING_BOUNDS = CelRule(
     rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
     message="spec.serving.autoscaling: minReplicas must not exceed maxReplicas",
 )
+# replicas has no schema default, so has() tells whether the user wrote it: with autoscaling the
+# HorizontalPodAutoscaler owns the replica count and a fixed one would be silently ignored.
+REPLICAS_OR_AUTOSCALING = CelRule(
+    rule="!has(self.replicas) || !has(self.autoscaling)",
+    message=(
+        "spec.serving: replicas and autoscaling cannot both be set (the autoscaler chooses the replica "
+        "count between autoscaling.minReplicas and maxReplicas); remove one of them"
+    ),
+)
+DEFAULT_REPLICAS = 1
+# The HorizontalPodAutoscaler refuses a stabilization window above one hour.
+MAX_STABILIZATION_SECONDS = 3600
 
 # The serving container's variables the operator sets itself (builders/serving.py): a user entry of the
 # same name would silently win in the Pod (the last duplicate does), serving another model or port.
@@ -53,12 +66,26 @@ class ResourceRequirements(ApiModel):
 
 
 class Autoscaling(ApiModel, json_schema_extra=cel_rules(AUTOSCALING_BOUNDS)):
-    """Scale each track's pods on in-flight requests per pod instead of a fixed replica count."""
+    """Scale the stable pods on in-flight requests per pod (a HorizontalPodAutoscaler); a canary follows
+    its traffic share of them."""
 
-    min_replicas: int = Field(default=1, ge=1, le=100, description="Fewest pods per track.")
-    max_replicas: int = Field(ge=1, le=100, description="Most pods per track.")
-    target_concurrency: int = Field(
-        default=10, ge=1, le=10000, description="In-flight requests per pod that the autoscaler aims for."
+    min_replicas: int = Field(default=1, ge=1, le=100, description="Fewest stable pods.")
+    max_replicas: int = Field(ge=1, le=100, description="Most stable pods.")
+    target_in_flight: int = Field(
+        default=10,
+        ge=1,
+        le=10000,
+        description=(
+            "Requests in flight per pod (the ferryman_inflight_requests metric, averaged over the stable "
+            "pods) that the autoscaler aims for."
+        ),
+    )
+    scale_down_stabilization: Duration = Field(
+        default="5m",
+        description=(
+            "How long the autoscaler waits, taking the highest recommendation of that window, before it "
+            "removes pods (the HorizontalPodAutoscaler's behavior.scaleDown.stabilizationWindowSeconds)."
+        ),
     )
 
     @model_validator(mode="after")
@@ -68,7 +95,16 @@ class Autoscaling(ApiModel, json_schema_extra=cel_rules(AUTOSCALING_BOUNDS)):
                 f"{AUTOSCALING_BOUNDS.message} (got minReplicas {self.min_replicas}, "
                 f"maxReplicas {self.max_replicas})"
             )
+        if self.scale_down_stabilization_seconds > MAX_STABILIZATION_SECONDS:
+            raise ValueError(
+                "spec.serving.autoscaling.scaleDownStabilization: at most 1h (the HorizontalPodAutoscaler's "
+                f"limit), got {self.scale_down_stabilization}"
+            )
         return self
+
+    @property
+    def scale_down_stabilization_seconds(self) -> int:
+        return int(parse_duration(self.scale_down_stabilization).total_seconds())
 
 
 class EnvVar(ApiModel, json_schema_extra=cel_rules(ENV_NOT_OPERATORS)):
@@ -89,11 +125,17 @@ class EnvVar(ApiModel, json_schema_extra=cel_rules(ENV_NOT_OPERATORS)):
         return self
 
 
-class ServingSpec(ApiModel):
+class ServingSpec(ApiModel, json_schema_extra=cel_rules(REPLICAS_OR_AUTOSCALING)):
     """The pods that serve the model over the Open Inference Protocol."""
 
-    replicas: int = Field(
-        default=1, ge=0, le=100, description="Pods per track (stable, canary) when autoscaling is not set."
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description=(
+            f"Pods per track (stable, canary); {DEFAULT_REPLICAS} when neither this nor autoscaling is set. "
+            "Not together with autoscaling."
+        ),
     )
     image: str = Field(
         default=DEFAULT_SERVING_IMAGE, max_length=MAX_TEXT, description="Serving image to run."
@@ -103,7 +145,12 @@ class ServingSpec(ApiModel):
         default=None, description="CPU and memory requests and limits for each serving container."
     )
     autoscaling: Autoscaling | None = Field(
-        default=None, description="Scale on concurrency between minReplicas and maxReplicas."
+        default=None,
+        description=(
+            "Scale the stable pods between minReplicas and maxReplicas on requests in flight per pod, with "
+            "a HorizontalPodAutoscaler (needs the custom metrics API, e.g. prometheus-adapter; see "
+            "docs/autoscaling.md). Not together with replicas."
+        ),
     )
     env: list[EnvVar] | None = Field(
         default=None, max_length=MAX_LIST, description="Extra environment for the serving container."
@@ -116,3 +163,14 @@ class ServingSpec(ApiModel):
             "(prometheus.io/*, ferryman.dev/*) take precedence."
         ),
     )
+
+    @model_validator(mode="after")
+    def _replicas_or_autoscaling(self) -> Self:
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError(f"{REPLICAS_OR_AUTOSCALING.message} (got replicas {self.replicas})")
+        return self
+
+    @property
+    def fixed_replicas(self) -> int:
+        """Pods per track without autoscaling."""
+        return DEFAULT_REPLICAS if self.replicas is None else self.replicas

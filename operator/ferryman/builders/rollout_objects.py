@@ -8,6 +8,7 @@ from typing import Any
 
 from ferryman.api import ModelDeployment
 from ferryman.api.vocabulary import format_timestamp
+from ferryman.builders.autoscaling import TrackReplicas, build_horizontal_pod_autoscaler, canary_replicas_for
 from ferryman.builders.naming import Track, track_selector_labels
 from ferryman.builders.serving import (
     ServingTarget,
@@ -42,15 +43,21 @@ def build_rollout_objects(
     decision: Decision,
     status: dict[str, Any],
     settings: Settings,
+    autoscaled: TrackReplicas | None = None,
 ) -> list[dict[str, Any]]:
     """Everything to apply, in order, so the cluster matches the decision; applying it twice is harmless.
 
     Services first (routes point at them), then the route (traffic moves before pods do), then the
-    Deployments. A canary that lost its traffic is left as it is: the handler scales it down later.
+    Deployments (and stable's autoscaler). A canary that lost its traffic is left as it is: the handler
+    scales it down later. With autoscaling, `autoscaled` holds the tracks' replicas as they are now.
     """
     split = TrafficSplit(decision.canary_weight, decision.mirror_percent, decision.route_matched_to_canary)
     traffic = provider_for(md)
-    stable_replicas, canary_replicas = traffic.stable_and_canary_replicas(md, split)
+    stable_replicas: int | None
+    if md.spec.serving.autoscaling is not None:
+        stable_replicas, canary_replicas = None, _autoscaled_canary(decision, autoscaled)
+    else:
+        stable_replicas, canary_replicas = traffic.stable_and_canary_replicas(md, split)
     canary_version = decision.canary_deployment_version
     stable_version = decision.stable_deployment_version
     objects: list[dict[str, Any]] = [
@@ -69,11 +76,24 @@ def build_rollout_objects(
         # A canary needs a pod to become Ready before it gets any traffic.
         target = ServingTarget("canary", canary_uri, canary_version, max(canary_replicas, 1))
         objects.append(build_serving_deployment(md, target, settings))
+    if md.spec.serving.autoscaling is not None:
+        floor = autoscaled.floor if autoscaled is not None else None
+        objects.append(build_horizontal_pod_autoscaler(md, floor))
     return objects
 
 
+def _autoscaled_canary(decision: Decision, autoscaled: TrackReplicas | None) -> int:
+    """The canary's pods under stable's autoscaler: its traffic share of them, kept while it is promoted
+    (stable grows to the promotion floor meanwhile; the canary carries its share until the switch)."""
+    if autoscaled is None:
+        return 1
+    if decision.state.phase is Phase.PROMOTING and autoscaled.canary > 0:
+        return autoscaled.canary
+    return canary_replicas_for(autoscaled.stable, decision.canary_weight)
+
+
 def _target(
-    md: ModelDeployment, track: Track, version: str, status: dict[str, Any], replicas: int
+    md: ModelDeployment, track: Track, version: str, status: dict[str, Any], replicas: int | None
 ) -> ServingTarget:
     uri = model_uri_of(version, status)
     if uri is None:

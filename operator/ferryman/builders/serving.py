@@ -32,12 +32,15 @@ SHUTDOWN_MARGIN_SECONDS = 5
 
 @dataclass(frozen=True)
 class ServingTarget:
-    """One track of a ModelDeployment: which model it serves and with how many replicas."""
+    """One track of a ModelDeployment: which model it serves and with how many replicas.
+
+    replicas None: an autoscaler owns the count, and the Deployment is built without it.
+    """
 
     track: Track
     model_uri: str
     model_version: str
-    replicas: int
+    replicas: int | None
 
 
 def controlling_model_deployment(obj: dict[str, Any]) -> tuple[str, str] | None:
@@ -64,12 +67,14 @@ def build_serving_deployment(
         LABEL_TRACK: target.track,
         LABEL_VERSION: label_value(target.model_version),
     }
+    spec: dict[str, Any] = {} if target.replicas is None else {"replicas": target.replicas}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _metadata(md, deployment_name(name, target.track), pod_labels),
         "spec": {
-            "replicas": target.replicas,
+            # Left out under an autoscaler: server-side apply then leaves the field to the HPA controller.
+            **spec,
             "selector": {"matchLabels": track_selector_labels(name, target.track)},
             # Never take a serving pod away before its replacement is Ready.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},

@@ -42,6 +42,14 @@ def serving_status(
     }
 
 
+def replica_status(stable_deployment: dict[str, Any] | None) -> dict[str, int]:
+    """status.replicas (Ready stable pods) and status.desiredReplicas (what the Deployment, or the
+    autoscaler through it, asks for now): the `kubectl get md` columns."""
+    spec = (stable_deployment or {}).get("spec", {})
+    ready = (stable_deployment or {}).get("status", {}).get("readyReplicas", 0)
+    return {"replicas": int(ready or 0), "desiredReplicas": int(spec.get("replicas", 0) or 0)}
+
+
 def invalid_spec_status(
     *, previous: dict[str, Any] | None, generation: int | None, message: str, now: datetime
 ) -> dict[str, Any]:

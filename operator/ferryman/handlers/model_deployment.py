@@ -22,12 +22,12 @@ from ferryman.builders.serving import (
     deploying_message,
     served_model_of,
 )
-from ferryman.builders.serving_status import invalid_spec_status, serving_status
+from ferryman.builders.serving_status import invalid_spec_status, replica_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
 from ferryman.builders.traffic import build_steady_traffic
 from ferryman.builders.version_change import VersionChange, classify_version_change, version_label_in
 from ferryman.config import Settings
-from ferryman.handlers import registry_link, rollout_steps
+from ferryman.handlers import autoscaler, registry_link, rollout_steps
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
 from ferryman.handlers.status_writes import write_status
 
@@ -112,7 +112,9 @@ def serve_in_place(
     """No rollout: the stable Deployment serves the spec's model (a new one rolls its pods)."""
     target = stable_target(md)
     k8s.apply(build_service(md), config.field_manager)
+    autoscaler.prepare_stable_for_autoscaler(md, config)
     deployment = k8s.apply(build_serving_deployment(md, target, config), config.field_manager)
+    autoscaler.apply_autoscaler(md, config)
     for manifest in build_steady_traffic(md):
         k8s.apply(manifest, config.field_manager)
     if previous.get("canaryVersion") or previous.get("canaryRetireAt"):
@@ -126,7 +128,7 @@ def serve_in_place(
         stable_uri=target.model_uri,
         stable=DeploymentReadiness.of(deployment),
         now=now,
-    )
+    ) | replica_status(deployment)
     # With a precondition: a readiness update that landed meanwhile wins, and this handler, retried,
     # decides again from the Deployment as it is then (a late stale "Pending" would stick forever).
     write_status(body, desired)
@@ -157,7 +159,8 @@ def stable_target(md: ModelDeployment) -> ServingTarget:
         track="stable",
         model_uri=md.spec.model.uri,
         model_version=md.spec.model.version_label(),
-        replicas=md.spec.serving.replicas,
+        # Under an autoscaler the Deployment is built without a count: the HPA sets it.
+        replicas=None if md.spec.serving.autoscaling is not None else md.spec.serving.fixed_replicas,
     )
 
 
@@ -181,17 +184,17 @@ def stable_deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) 
         if owner is None or owner.get("metadata", {}).get("uid") != md_uid:
             return
         previous = dict(owner.get("status") or {})
-        if previous.get("phase") not in STEADY_PHASES:
-            return
-        version, uri = served_model_of(deployment)
-        desired = serving_status(
-            previous=previous,
-            generation=previous.get("observedGeneration"),
-            stable_version=version,
-            stable_uri=uri,
-            stable=DeploymentReadiness.of(deployment),
-            now=datetime.now(UTC),
-        )
+        desired = replica_status(deployment)
+        if previous.get("phase") in STEADY_PHASES:  # a rollout owns the rest of the status otherwise
+            version, uri = served_model_of(deployment)
+            desired |= serving_status(
+                previous=previous,
+                generation=previous.get("observedGeneration"),
+                stable_version=version,
+                stable_uri=uri,
+                stable=DeploymentReadiness.of(deployment),
+                now=datetime.now(UTC),
+            )
         changes = status_patch(previous, desired)
         if not changes:
             return

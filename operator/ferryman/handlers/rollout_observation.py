@@ -7,6 +7,7 @@ from typing import Any
 
 from ferryman import k8s
 from ferryman.api import ModelDeployment
+from ferryman.builders.autoscaling import replica_counts
 from ferryman.builders.naming import Track, deployment_name, track_service_name
 from ferryman.builders.rollout_plan import analysis_spec
 from ferryman.builders.serving import served_model_of
@@ -29,6 +30,7 @@ def observe(
     policy: AnalysisPolicy,
     prometheus: PrometheusSource,
     now: datetime,
+    min_stable_ready: int | None = None,
 ) -> Observation:
     """Readiness of both tracks, and their metrics over [window start, now] when they matter.
 
@@ -56,7 +58,7 @@ def observe(
         stable=stable_sample,
         canary_ready=DeploymentReadiness.of(canary).ready,
         custom=custom,
-        stable_serving_version=_serving_version(stable),
+        stable_serving_version=_serving_version(stable, min_stable_ready or 0),
         error=error,
     )
 
@@ -65,9 +67,15 @@ def _query(namespace: str, name: str, track: Track) -> TrackQuery:
     return TrackQuery(namespace, name, track, track_service_name(name, track))
 
 
-def _serving_version(deployment: dict[str, Any] | None) -> str | None:
-    """The version the stable Deployment runs with every replica Ready, else None."""
+def _serving_version(deployment: dict[str, Any] | None, min_ready: int) -> str | None:
+    """The version the stable Deployment runs with every replica Ready, else None.
+
+    min_ready: under an autoscaler's promotion floor, stable serves the new version only once it has
+    the pods that both tracks ran (the HPA may not have scaled it up yet).
+    """
     if deployment is None or not DeploymentReadiness.of(deployment).ready:
+        return None
+    if replica_counts(deployment)[1] < min_ready:
         return None
     version, _uri = served_model_of(deployment)
     return version or None

@@ -22,7 +22,7 @@ from ferryman.builders.rollout_objects import analysis_record, build_rollout_obj
 from ferryman.builders.rollout_plan import fallback_inputs, rollout_inputs
 from ferryman.builders.serving_status import invalid_spec_status
 from ferryman.config import Settings
-from ferryman.handlers import registry_link
+from ferryman.handlers import autoscaler, registry_link
 from ferryman.handlers.rollout_observation import observe
 from ferryman.handlers.spec_errors import describe_rejected_manifest
 from ferryman.handlers.status_writes import write_status
@@ -80,9 +80,11 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     due = getattr(memo, "rollout_due", None)
     if due is not None and now < due:
+        _follow_autoscaler(md, memo, previous, now)
         return
     state = RolloutState.from_status(previous)
-    observation = observe(md, state, policy, memo.prometheus, now)
+    floor = previous.get(autoscaler.FLOOR_KEY)
+    observation = observe(md, state, policy, memo.prometheus, now, min_stable_ready=floor)
     decision = next_step(state, plan, policy, observation, now)
     try:
         apply_decision(md, body, decision, previous, config, now, observation, policy)
@@ -92,6 +94,15 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     requeue = decision.requeue_after_seconds
     memo.rollout_due = None if requeue is None else now + timedelta(seconds=requeue)
+
+
+def _follow_autoscaler(md: ModelDeployment, memo: kopf.Memo, previous: dict[str, Any], now: datetime) -> None:
+    """Between steps, every FOLLOW_SECONDS: the canary keeps its share of stable's autoscaled pods."""
+    followed = getattr(memo, "autoscaler_followed", None)
+    if md.spec.serving.autoscaling is None or (followed is not None and now < followed):
+        return
+    memo.autoscaler_followed = now + timedelta(seconds=autoscaler.FOLLOW_SECONDS)
+    autoscaler.follow_stable(md, previous)
 
 
 def _refused_mid_rollout(
@@ -198,14 +209,19 @@ def apply_decision(
     policy: AnalysisPolicy | None = None,
 ) -> None:
     """Make the cluster match the decision, then record it (objects first: status never runs ahead)."""
-    for manifest in build_rollout_objects(md, decision, previous, config):
+    autoscaled = autoscaler.track_replicas(md, decision, previous)
+    autoscaler.prepare_stable_for_autoscaler(md, config)
+    for manifest in build_rollout_objects(md, decision, previous, config, autoscaled):
         k8s.apply(manifest, config.field_manager)
+    if autoscaled is None:
+        autoscaler.apply_autoscaler(md, config)  # removes an HPA left from an earlier spec
     if decision.scale_canary_down and previous.get("canaryRetireAt"):
         canary = deployment_name(md.metadata.name, "canary")
         k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, canary, 0, owner_uid=md.metadata.uid)
     status = rollout_status(
         decision, previous, canary_uri=previous.get("canaryUri"), generation=md.metadata.generation, now=now
     )
+    status[autoscaler.FLOOR_KEY] = autoscaled.floor if autoscaled is not None else None
     if decision.verdict is not None and observation is not None and policy is not None:
         status["lastAnalysis"] = analysis_record(observation, decision, policy, now)
     write_status(body, status)

@@ -20,10 +20,12 @@ DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
 TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
 DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
+HORIZONTAL_POD_AUTOSCALER = KNOWN_KINDS[("autoscaling/v2", "HorizontalPodAutoscaler")]
 
 __all__ = [
     "DEPLOYMENT",
     "DRIFT_MONITOR",
+    "HORIZONTAL_POD_AUTOSCALER",
     "JOB",
     "KNOWN_KINDS",
     "MODEL_DEPLOYMENT",

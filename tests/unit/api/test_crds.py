@@ -121,12 +121,14 @@ def test_model_deployment_crd_names_columns_and_subresources() -> None:
     assert (version["name"], version["served"], version["storage"]) == (VERSION, True, True)
     assert version["subresources"] == {"status": {}}
     columns = [(column["name"], column["jsonPath"]) for column in version["additionalPrinterColumns"]]
-    assert columns[:6] == [
+    assert columns[:8] == [
         ("Phase", ".status.phase"),
         ("Weight", ".status.canaryWeight"),
         ("Stable", ".status.stableVersion"),
         ("Canary", ".status.canaryVersion"),
         ("Alias", ".status.alias.name"),
+        ("Replicas", ".status.replicas"),
+        ("Desired", ".status.desiredReplicas"),
         ("Age", ".metadata.creationTimestamp"),
     ]
 

@@ -93,7 +93,7 @@ def test_defaults_fill_a_minimal_spec() -> None:
         }
     )
     serving, canary = md.spec.serving, md.spec.strategy.canary  # type: ignore[union-attr]
-    assert (serving.replicas, serving.port, md.spec.traffic.mode) == (1, 8080, "replicas")
+    assert (serving.fixed_replicas, serving.port, md.spec.traffic.mode) == (1, 8080, "replicas")
     assert canary is not None and (canary.interval, canary.progress_deadline) == ("30s", "10m")
     assert (canary.analysis.max_error_rate, canary.analysis.min_requests, canary.analysis.failure_limit) == (
         0.01,

@@ -46,7 +46,7 @@ class GatewayApiProvider:
         return [self.http_route(md, gateway_of(md), split)]
 
     def stable_and_canary_replicas(self, md: ModelDeployment, split: TrafficSplit) -> tuple[int, int]:
-        replicas = md.spec.serving.replicas
+        replicas = md.spec.serving.fixed_replicas
         return replicas, replicas
 
     def steady_objects(self, md: ModelDeployment) -> list[Manifest]:

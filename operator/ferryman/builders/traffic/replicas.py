@@ -36,7 +36,7 @@ class ReplicasProvider:
         return []
 
     def stable_and_canary_replicas(self, md: ModelDeployment, split: TrafficSplit) -> tuple[int, int]:
-        return replica_split(md.spec.serving.replicas, split.canary_weight)
+        return replica_split(md.spec.serving.fixed_replicas, split.canary_weight)
 
     def steady_objects(self, md: ModelDeployment) -> list[Manifest]:
         return []
