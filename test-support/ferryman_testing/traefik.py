@@ -39,8 +39,11 @@ CONTROLLER_NAME = "traefik.io/gateway-controller"
 LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
 
 
-def static_config(web_port: int, api_port: int, session: str, throttle: str = "200ms") -> dict[str, Any]:
-    """Traefik's static configuration; every listener on loopback, nothing phones home."""
+def static_config(
+    web_port: int, api_port: int, session: str, error_log: Path, throttle: str = "200ms"
+) -> dict[str, Any]:
+    """Traefik's static configuration; every listener on loopback, nothing phones home. Answers of 5xx
+    are written to `error_log` (JSON lines): which backend, how long, why, to explain a failed request."""
     return {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
@@ -65,6 +68,12 @@ def static_config(web_port: int, api_port: int, session: str, throttle: str = "2
             "kubernetesCRD": {"safeNaming": False},
         },
         "log": {"level": "INFO", "noColor": True},
+        "accessLog": {
+            "filePath": str(error_log),
+            "format": "json",
+            "filters": {"statusCodes": ["500-599"]},
+            "fields": {"headers": {"defaultMode": "drop"}},
+        },
     }
 
 
@@ -122,7 +131,11 @@ class TraefikServer:
         workdir.mkdir(parents=True, exist_ok=True)
         web_port, api_port = free_port(), free_port()
         config_path = workdir / "traefik.yml"
-        config_path.write_text(yaml.safe_dump(static_config(web_port, api_port, session), sort_keys=False))
+        config_path.write_text(
+            yaml.safe_dump(
+                static_config(web_port, api_port, session, workdir / "errors.log"), sort_keys=False
+            )
+        )
         # Out of cluster: without KUBERNETES_SERVICE_HOST/PORT Traefik's client reads KUBECONFIG.
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE_")}
         env["KUBECONFIG"] = str(kubeconfig)
