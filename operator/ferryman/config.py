@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -85,7 +87,19 @@ class Settings(BaseSettings):
             "delivery's HMAC signature is checked against it. Unset: no webhook endpoint, polling only."
         ),
     )
-    prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus API for canary analysis.")
+    prometheus_url: str = Field(
+        "http://127.0.0.1:9090",
+        description="Prometheus API for canary analysis (and for KEDA's trigger with autoscaler `keda`).",
+    )
+    autoscaler: Literal["hpa", "keda"] = Field(
+        "hpa",
+        description=(
+            "What spec.serving.autoscaling creates. `hpa`: a HorizontalPodAutoscaler reading "
+            "ferryman_inflight_requests through the custom metrics API (prometheus-adapter). `keda`: a KEDA "
+            "ScaledObject whose Prometheus trigger asks prometheusUrl for the same series (KEDA makes the "
+            "HPA); for clusters that run KEDA and no custom metrics adapter (docs/autoscaling.md)."
+        ),
+    )
     gateway_latency_metric: str = Field(
         "traefik_service_request_duration_seconds",
         description=(

@@ -15,6 +15,7 @@ from datetime import datetime
 import httpx
 
 from ferryman.api import CustomMetric
+from ferryman.builders.metric_series import series_selector
 from ferryman.rollout import COUNT_CHECKS, AnalysisPolicy, Tally, TrackSample
 from ferryman.rollout.checks import LATENCY_QUANTILE, CounterSource, HistogramSource
 from ferryman.rollout.histogram import Buckets, count_above, quantile
@@ -24,11 +25,6 @@ QUERY_TIMEOUT_SECONDS = 5.0
 
 class PrometheusError(RuntimeError):
     """Prometheus could not be asked (down, timeout, bad answer); the message says which."""
-
-
-def selector(namespace: str, name: str, track: str, extra: str = "") -> str:
-    # Target labels come from the pod labels through the scrape config (docs/metrics.md).
-    return f'namespace="{namespace}",model_deployment="{name}",track="{track}"{extra}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +85,7 @@ class PrometheusSource:
     ) -> TrackSample:
         """Every count check's tally for one track between start and end (raises PrometheusError)."""
         window = f"[{max(math.ceil((end - start).total_seconds()), 1)}s]"
-        every = selector(query.namespace, query.name, query.track)
+        every = series_selector(query.namespace, query.name, query.track)
         requests = self.value(f"sum(increase(ferryman_requests_total{{{every}}}{window}))", end) or 0.0
         tallies: dict[str, Tally] = {}
         p99, latency_source, error_source = None, None, None
@@ -159,7 +155,7 @@ def drift_window_query(namespace: str, name: str, version: str, window_seconds: 
     """One query for every feature and the prediction of the stable version (ferryman.drift.window reads it):
     the window's bucket increases, the reference proportions, the reference sample count, readiness and
     the delayed labels' counts, each tagged with a `source` label so one answer carries all four."""
-    every = selector(namespace, name, "stable", f',version="{version}"')
+    every = series_selector(namespace, name, "stable", f',version="{version}"')
     window = f"[{max(window_seconds, 1)}s]"
     buckets = "ferryman_feature_value_bucket|ferryman_prediction_bucket"
     live = f'sum by (feature, le) (increase({{__name__=~"{buckets}",{every}}}{window}))'

@@ -18,6 +18,7 @@ class E2ETools:
     traefik: Path
     gateway_api_crds: Path  # a directory of CRD yaml files (Gateway API standard channel)
     traefik_crds: Path  # one yaml file with Traefik's CRDs (TraefikService, Middleware, ...)
+    keda_crds: Path  # KEDA's ScaledObject CRD (one yaml file)
 
 
 def run_install_script(script: Path, timeout: float = INSTALL_TIMEOUT_SECONDS) -> dict[str, str]:
@@ -37,8 +38,10 @@ def install_e2e_tools() -> E2ETools:
         traefik=Path(values["TRAEFIK"]),
         gateway_api_crds=Path(values["GATEWAY_API_CRDS"]),
         traefik_crds=Path(values["TRAEFIK_CRDS"]),
+        keda_crds=Path(values["KEDA_CRDS"]),
     )
-    for path in (tools.prometheus, tools.traefik, tools.gateway_api_crds, tools.traefik_crds):
+    paths = (tools.prometheus, tools.traefik, tools.gateway_api_crds, tools.traefik_crds, tools.keda_crds)
+    for path in paths:
         if not path.exists():
             raise RuntimeError(f"{INSTALL_SCRIPT} reported {path}, which does not exist")
     return tools

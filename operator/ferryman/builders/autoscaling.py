@@ -19,13 +19,18 @@ from typing import Any
 
 from ferryman.api import ModelDeployment
 from ferryman.api.serving import Autoscaling
-from ferryman.builders.naming import deployment_name, owned_labels
-from ferryman.builders.ownership import owner_reference
+from ferryman.builders.autoscaler_objects import (
+    INFLIGHT_METRIC,
+    autoscaler_metadata,
+    bounded_min_replicas,
+    scaling_behavior,
+    spec_autoscaling,
+)
+from ferryman.builders.keda import build_scaled_object
+from ferryman.builders.naming import deployment_name
+from ferryman.config import Settings
 
 HPA_API_VERSION = "autoscaling/v2"
-INFLIGHT_METRIC = "ferryman_inflight_requests"
-# The HPA's own default for scaling up (no stabilization): load rises are answered at once.
-SCALE_UP_STABILIZATION_SECONDS = 0
 
 
 @dataclass(frozen=True)
@@ -37,25 +42,26 @@ class TrackReplicas:
     floor: int | None = None
 
 
+def build_autoscaler(
+    md: ModelDeployment, settings: Settings, min_replicas: int | None = None
+) -> dict[str, Any]:
+    """Stable's autoscaler of the kind the operator is set to make (settings.autoscaler)."""
+    if settings.autoscaler == "keda":
+        return build_scaled_object(md, settings.prometheus_url, min_replicas)
+    return build_horizontal_pod_autoscaler(md, min_replicas)
+
+
 def build_horizontal_pod_autoscaler(md: ModelDeployment, min_replicas: int | None = None) -> dict[str, Any]:
     """The HPA for md's stable Deployment; min_replicas overrides the spec's (the promotion floor)."""
-    autoscaling = md.spec.serving.autoscaling
-    if autoscaling is None:
-        raise ValueError("spec.serving.autoscaling: not set, so there is no autoscaler to build")
+    autoscaling = spec_autoscaling(md)
     name = deployment_name(md.metadata.name, "stable")
-    floor = autoscaling.min_replicas if min_replicas is None else min_replicas
     return {
         "apiVersion": HPA_API_VERSION,
         "kind": "HorizontalPodAutoscaler",
-        "metadata": {
-            "name": name,
-            "namespace": md.metadata.namespace,
-            "labels": owned_labels(md.metadata.name),
-            "ownerReferences": [owner_reference(md)],
-        },
+        "metadata": autoscaler_metadata(md),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "minReplicas": max(autoscaling.min_replicas, min(floor, autoscaling.max_replicas)),
+            "minReplicas": bounded_min_replicas(autoscaling, min_replicas),
             "maxReplicas": autoscaling.max_replicas,
             "metrics": [
                 {
@@ -69,10 +75,7 @@ def build_horizontal_pod_autoscaler(md: ModelDeployment, min_replicas: int | Non
                     },
                 }
             ],
-            "behavior": {
-                "scaleUp": {"stabilizationWindowSeconds": SCALE_UP_STABILIZATION_SECONDS},
-                "scaleDown": {"stabilizationWindowSeconds": autoscaling.scale_down_stabilization_seconds},
-            },
+            "behavior": scaling_behavior(autoscaling),
         },
     }
 

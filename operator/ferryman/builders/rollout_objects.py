@@ -8,7 +8,7 @@ from typing import Any
 
 from ferryman.api import ModelDeployment
 from ferryman.api.vocabulary import format_timestamp
-from ferryman.builders.autoscaling import TrackReplicas, build_horizontal_pod_autoscaler, canary_replicas_for
+from ferryman.builders.autoscaling import TrackReplicas, build_autoscaler, canary_replicas_for
 from ferryman.builders.naming import Track, track_selector_labels
 from ferryman.builders.serving import (
     ServingTarget,
@@ -78,7 +78,7 @@ def build_rollout_objects(
         objects.append(build_serving_deployment(md, target, settings))
     if md.spec.serving.autoscaling is not None:
         floor = autoscaled.floor if autoscaled is not None else None
-        objects.append(build_horizontal_pod_autoscaler(md, floor))
+        objects.append(build_autoscaler(md, settings, floor))
     return objects
 
 

@@ -78,6 +78,13 @@ CHART_VALUES = Group(
                     "Prometheus API the rollout judge queries (FERRYMAN_PROMETHEUS_URL).",
                     STRING,
                 ),
+                "autoscaler": Value(
+                    "hpa",
+                    "What spec.serving.autoscaling creates: hpa (needs a custom metrics adapter) or keda "
+                    "(needs KEDA; its trigger asks prometheusUrl) (FERRYMAN_AUTOSCALER, "
+                    "docs/autoscaling.md).",
+                    {"type": "string", "enum": ["hpa", "keda"]},
+                ),
                 "mlflowTrackingUri": Value(
                     "",
                     "MLflow server for models:/ URIs; empty: none (FERRYMAN_MLFLOW_TRACKING_URI).",

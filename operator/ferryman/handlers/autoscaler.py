@@ -13,7 +13,7 @@ from ferryman.api import ModelDeployment
 from ferryman.api.vocabulary import Phase
 from ferryman.builders.autoscaling import (
     TrackReplicas,
-    build_horizontal_pod_autoscaler,
+    build_autoscaler,
     canary_replicas_to_follow,
     floor_to_keep,
     handover_field_manager,
@@ -48,17 +48,28 @@ def prepare_stable_for_autoscaler(md: ModelDeployment, config: Settings) -> dict
 
 
 def apply_autoscaler(md: ModelDeployment, config: Settings, floor: int | None = None) -> None:
-    """Stable's HPA when the spec asks for autoscaling; an HPA this object made earlier goes otherwise."""
+    """Stable's autoscaler when the spec asks for autoscaling; one this object made earlier goes otherwise
+    (or when the operator now makes the other kind: KEDA's HPA would take the name of Ferryman's)."""
+    wanted = None
     if md.spec.serving.autoscaling is not None:
-        k8s.apply(build_horizontal_pod_autoscaler(md, floor), config.field_manager)
-        return
+        wanted = build_autoscaler(md, config, floor)
+    wanted_kind = k8s.kind_of(wanted) if wanted is not None else None
+    if wanted_kind is not k8s.HORIZONTAL_POD_AUTOSCALER:
+        _delete_own(md, k8s.HORIZONTAL_POD_AUTOSCALER)
+    if wanted_kind is not k8s.SCALED_OBJECT:
+        _delete_own(md, k8s.SCALED_OBJECT)
+    if wanted is not None:
+        k8s.apply(wanted, config.field_manager)
+
+
+def _delete_own(md: ModelDeployment, kind: k8s.ResourceKind) -> None:
     namespace, name = md.metadata.namespace, deployment_name(md.metadata.name, "stable")
-    existing = k8s.get(k8s.HORIZONTAL_POD_AUTOSCALER, namespace, name)
+    existing = k8s.get(kind, namespace, name)  # None also when the kind is not served (KEDA not installed)
     if existing is None:
         return
     owner = controlling_model_deployment(existing)
     if owner is not None and owner[1] == md.metadata.uid:
-        k8s.delete(k8s.HORIZONTAL_POD_AUTOSCALER, namespace, name, existing["metadata"]["uid"])
+        k8s.delete(kind, namespace, name, existing["metadata"]["uid"])
 
 
 def track_replicas(md: ModelDeployment, decision: Decision, previous: dict[str, Any]) -> TrackReplicas | None:

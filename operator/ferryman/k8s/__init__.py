@@ -21,6 +21,7 @@ TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
 DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
 HORIZONTAL_POD_AUTOSCALER = KNOWN_KINDS[("autoscaling/v2", "HorizontalPodAutoscaler")]
+SCALED_OBJECT = KNOWN_KINDS[("keda.sh/v1alpha1", "ScaledObject")]
 
 __all__ = [
     "DEPLOYMENT",
@@ -29,6 +30,7 @@ __all__ = [
     "JOB",
     "KNOWN_KINDS",
     "MODEL_DEPLOYMENT",
+    "SCALED_OBJECT",
     "TRAINING_JOB",
     "ClusterRefused",
     "KindNotServed",

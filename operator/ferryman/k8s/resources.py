@@ -34,6 +34,14 @@ KNOWN_KINDS: dict[tuple[str, str], ResourceKind] = {
         ResourceKind("batch/v1", "Job", "jobs"),
         ResourceKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         ResourceKind(
+            "keda.sh/v1alpha1",
+            "ScaledObject",
+            "scaledobjects",
+            when_missing=(
+                "install KEDA (https://keda.sh/docs/deploy/), or run the operator with autoscaler hpa"
+            ),
+        ),
+        ResourceKind(
             "gateway.networking.k8s.io/v1",
             "HTTPRoute",
             "httproutes",
