@@ -49,6 +49,7 @@ class LoadReport:
     versions: collections.Counter[str] = field(default_factory=collections.Counter)
     failures: int = 0  # connection errors and timeouts
     first_error: str = ""  # the body of the first error answer, to say what went wrong
+    latencies: list[float] = field(default_factory=list)  # seconds, of every answer (any status)
 
     @property
     def total(self) -> int:
@@ -83,7 +84,7 @@ class LoadGenerator:
         with self._lock:
             report = self.report
             codes, versions = collections.Counter(report.codes), collections.Counter(report.versions)
-            return LoadReport(codes, versions, report.failures, report.first_error)
+            return LoadReport(codes, versions, report.failures, report.first_error, list(report.latencies))
 
     def _run(self) -> None:
         deadline = time.monotonic() + MAX_SECONDS
@@ -98,6 +99,7 @@ class LoadGenerator:
                 self._stop.wait(max(0.0, next_send - time.monotonic()))
 
     def _send(self, client: httpx.Client, body: dict[str, object]) -> None:
+        started = time.monotonic()
         try:
             response = client.post(self.url, json=body, headers=self.headers)
         except httpx.HTTPError:
@@ -113,6 +115,7 @@ class LoadGenerator:
                     f"{time.strftime('%H:%M:%S')} {response.status_code} {response.text[:200]}"
                 )
             self.report.codes[response.status_code] += 1
+            self.report.latencies.append(time.monotonic() - started)
             if version:
                 self.report.versions[version] += 1
 
@@ -168,4 +171,5 @@ def merged(generators: list[LoadGenerator]) -> LoadReport:
         total.versions.update(report.versions)
         total.failures += report.failures
         total.first_error = total.first_error or report.first_error
+        total.latencies.extend(report.latencies)
     return total

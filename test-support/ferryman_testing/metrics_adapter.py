@@ -37,7 +37,9 @@ BUILD_TIMEOUT_SECONDS = 1800  # a cold build took 7 min on 2 busy cores
 NAMESPACE = "ferryman-custom-metrics"
 SERVICE = "prometheus-adapter"
 GROUP = "custom.metrics.k8s.io"
-VERSIONS = ("v1beta1", "v1beta2")
+CUSTOM_METRICS_APIS = ((GROUP, "v1beta1", 100), (GROUP, "v1beta2", 200))  # (group, version, priority)
+# The resource metrics API (what metrics-server serves to CPU-based HPAs), for bench/autoscaling.py's anchor.
+RESOURCE_METRICS_API = ("metrics.k8s.io", "v1beta1", 100)
 AVERAGE_WINDOW = "10s"  # Prometheus scrapes every 1 s in the e2e tier; docs suggest 1m for 15-30 s scrapes
 RULES = {
     "rules": [
@@ -50,6 +52,32 @@ RULES = {
             ),
         }
     ]
+}
+CPU_WINDOW = "10s"
+# A serving pod's CPU from its own process counter (one container per pod, named `serving`), in place of
+# the kubelet's cAdvisor figures that metrics-server reads: host-process pods have no cgroup of their own.
+RESOURCE_RULES = {
+    "cpu": {
+        "containerQuery": (
+            f"sum(label_replace(rate(process_cpu_seconds_total{{<<.LabelMatchers>>}}[{CPU_WINDOW}]),"
+            ' "container", "serving", "", "")) by (<<.GroupBy>>)'
+        ),
+        # Required by the adapter; no series has a node label, so nodes report nothing.
+        "nodeQuery": f'sum(rate(process_cpu_seconds_total{{<<.LabelMatchers>>, node!=""}}[{CPU_WINDOW}]))'
+        " by (<<.GroupBy>>)",
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "containerLabel": "container",
+    },
+    "memory": {
+        "containerQuery": (
+            "sum(label_replace(process_resident_memory_bytes{<<.LabelMatchers>>},"
+            ' "container", "serving", "", "")) by (<<.GroupBy>>)'
+        ),
+        "nodeQuery": 'sum(process_resident_memory_bytes{<<.LabelMatchers>>, node!=""}) by (<<.GroupBy>>)',
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "containerLabel": "container",
+    },
+    "window": CPU_WINDOW,
 }
 
 
@@ -78,18 +106,29 @@ class MetricsAdapter:
     process: subprocess.Popen[bytes]
     kubectl: Kubectl
     log: Path
+    apis: tuple[tuple[str, str, int], ...]
 
     @classmethod
     def start(
-        cls, kubectl: Kubectl, kubeconfig: Path, prometheus_url: str, host: str, workdir: Path
+        cls,
+        kubectl: Kubectl,
+        kubeconfig: Path,
+        prometheus_url: str,
+        host: str,
+        workdir: Path,
+        resource_metrics: bool = False,
     ) -> MetricsAdapter:
+        """`resource_metrics` also serves metrics.k8s.io (pod CPU and memory) for CPU-based HPAs."""
         binary = build_adapter()
         port = free_port(host)
         # The aggregator checks the name <service>.<namespace>.svc against the caBundle it was given.
         cert, key = write_self_signed(workdir, ips=(host,), dns_names=(f"{SERVICE}.{NAMESPACE}.svc",))
         pem = cert.read_bytes()
         rules = workdir / "rules.yaml"
-        rules.write_text(yaml.safe_dump(RULES))
+        rules.write_text(
+            yaml.safe_dump({**RULES, "resourceRules": RESOURCE_RULES} if resource_metrics else RULES)
+        )
+        apis = (*CUSTOM_METRICS_APIS, RESOURCE_METRICS_API) if resource_metrics else CUSTOM_METRICS_APIS
         ca = cluster_ca_file(kubeconfig)
         args = [
             str(binary),
@@ -110,26 +149,29 @@ class MetricsAdapter:
         log = workdir / "adapter.log"
         with log.open("wb") as out:
             process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
-        adapter = cls(process, kubectl, log)
+        adapter = cls(process, kubectl, log, apis)
         try:
-            kubectl.apply(registration(host, port, pem))
-            wait_for("the custom metrics API Available", adapter.available, timeout=90)
+            kubectl.apply(registration(host, port, pem, apis))
+            wait_for("the metrics APIs Available", adapter.available, timeout=90)
         except Exception as error:
             why = adapter.explain()
             adapter.stop()
             raise RuntimeError(f"{error}\n{why}") from error
         return adapter
 
+    def api_service_names(self) -> list[str]:
+        return [f"{version}.{group}" for group, version, _ in self.apis]
+
     def explain(self) -> str:
         """The APIServices' conditions and the adapter's last log lines, for a failed start."""
-        listing = self.kubectl.run("get", "apiservice", *(f"{v}.{GROUP}" for v in VERSIONS), "-o", "wide")
+        listing = self.kubectl.run("get", "apiservice", *self.api_service_names(), "-o", "wide")
         return f"{listing}\nadapter log:\n{self.log.read_text()[-3000:]}"
 
     def available(self) -> bool:
         if self.process.poll() is not None:
             raise RuntimeError(f"prometheus-adapter exited: {self.log.read_text()[-3000:]}")
-        for version in VERSIONS:
-            service = self.kubectl.get("apiservice", f"{version}.{GROUP}")
+        for name in self.api_service_names():
+            service = self.kubectl.get("apiservice", name)
             conditions = service.get("status", {}).get("conditions", [])
             if not any(c["type"] == "Available" and c["status"] == "True" for c in conditions):
                 return False
@@ -137,8 +179,8 @@ class MetricsAdapter:
 
     def stop(self) -> None:
         """APIServices first: an unavailable one would break discovery for everyone using the cluster."""
-        for version in VERSIONS:
-            self.kubectl.run("delete", "apiservice", f"{version}.{GROUP}", "--ignore-not-found")
+        for name in self.api_service_names():
+            self.kubectl.run("delete", "apiservice", name, "--ignore-not-found")
         self.kubectl.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false")
         self.process.terminate()
         try:
@@ -148,7 +190,9 @@ class MetricsAdapter:
             self.process.wait(timeout=10)
 
 
-def registration(host: str, port: int, ca_bundle: bytes) -> list[Manifest]:
+def registration(
+    host: str, port: int, ca_bundle: bytes, apis: tuple[tuple[str, str, int], ...] = CUSTOM_METRICS_APIS
+) -> list[Manifest]:
     """Namespace, Service + EndpointSlice to the host address, and the APIServices naming them."""
     service: Manifest = {
         "apiVersion": "v1",
@@ -172,9 +216,9 @@ def registration(host: str, port: int, ca_bundle: bytes) -> list[Manifest]:
         {
             "apiVersion": "apiregistration.k8s.io/v1",
             "kind": "APIService",
-            "metadata": {"name": f"{version}.{GROUP}"},
+            "metadata": {"name": f"{version}.{group}"},
             "spec": {
-                "group": GROUP,
+                "group": group,
                 "version": version,
                 "service": {"name": SERVICE, "namespace": NAMESPACE, "port": 443},
                 "caBundle": base64.b64encode(ca_bundle).decode(),
@@ -182,7 +226,7 @@ def registration(host: str, port: int, ca_bundle: bytes) -> list[Manifest]:
                 "versionPriority": priority,
             },
         }
-        for version, priority in zip(VERSIONS, (100, 200), strict=True)
+        for group, version, priority in apis
     ]
     namespace: Manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     return [namespace, service, endpoints, *api_services]
