@@ -42,18 +42,15 @@ from typing import Any
 
 import httpx
 
-from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.bad_models import make_slow_model
-from ferryman_testing.cluster import start_dev_cluster
-from ferryman_testing.e2e_tools import install_e2e_tools
-from ferryman_testing.kube_cli import Kubectl, Manifest, install_crds
+from ferryman_testing.kube_cli import Kubectl, Manifest
 from ferryman_testing.load import LoadReport, concurrent_clients, infer_body, merged
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.metrics_adapter import MetricsAdapter
 from ferryman_testing.operator import operator_process
 from ferryman_testing.polling import wait_for
-from ferryman_testing.prometheus import PrometheusServer
-from ferryman_testing.traefik import Gateway, start_gateway
+from ferryman_testing.stack import start_stack
+from ferryman_testing.traefik import Gateway
 
 NAMESPACE = "demo"  # operator_process watches this namespace
 MODEL = "scaled"  # the model name clients call; both scalers serve it
@@ -90,15 +87,8 @@ def main() -> int:
     enough = min(MAX_REPLICAS, math.ceil(args.clients / TARGET_IN_FLIGHT))
 
     workdir = Path(tempfile.mkdtemp(prefix="ferryman-autoscaling-bench-"))
-    cluster = start_dev_cluster()
-    kubectl = Kubectl(cluster.kubeconfig)
-    install_crds(kubectl, *FERRYMAN_CRDS)
-    kubectl.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
-    tools = install_e2e_tools()
-    prometheus = PrometheusServer.start(tools.prometheus, cluster.kubeconfig, workdir / "prometheus")
-    gateway = start_gateway(
-        tools.traefik, kubectl, tools.gateway_api_crds, tools.traefik_crds, workdir / "traefik"
-    )
+    stack = start_stack(workdir, NAMESPACE)
+    cluster, kubectl, prometheus, gateway = stack.cluster, stack.kubectl, stack.prometheus, stack.gateway
     adapter = MetricsAdapter.start(
         kubectl, cluster.kubeconfig, prometheus.url, cluster.host_address, workdir / "adapter",
         resource_metrics=True,
@@ -124,8 +114,7 @@ def main() -> int:
             clean_up(kubectl)
     finally:
         adapter.stop()
-        gateway.close()
-        prometheus.stop()
+        stack.close()
     print_table(runs, args.clients, enough)
     return 0
 

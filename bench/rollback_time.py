@@ -27,18 +27,15 @@ from pathlib import Path
 import numpy as np
 
 import judge  # bench/judge.py, beside this file: the anchor's model
-from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.bad_models import make_failing_model
-from ferryman_testing.cluster import start_dev_cluster
-from ferryman_testing.e2e_tools import install_e2e_tools
-from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import infer_body, steady_load
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import operator_process
 from ferryman_testing.polling import wait_for
-from ferryman_testing.prometheus import PrometheusServer
-from ferryman_testing.traefik import Gateway, start_gateway
+from ferryman_testing.stack import start_stack
+from ferryman_testing.traefik import Gateway
 
 NAMESPACE = "demo"  # operator_process watches this namespace
 HOST = {"Host": "rollback.bench.test"}
@@ -62,15 +59,8 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="ferryman-rollback-bench-"))
-    cluster = start_dev_cluster()
-    kubectl = Kubectl(cluster.kubeconfig)
-    install_crds(kubectl, *FERRYMAN_CRDS)
-    kubectl.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
-    tools = install_e2e_tools()
-    prometheus = PrometheusServer.start(tools.prometheus, cluster.kubeconfig, workdir / "prometheus")
-    gateway = start_gateway(
-        tools.traefik, kubectl, tools.gateway_api_crds, tools.traefik_crds, workdir / "traefik"
-    )
+    stack = start_stack(workdir, NAMESPACE)
+    cluster, kubectl, prometheus, gateway = stack.cluster, stack.kubectl, stack.prometheus, stack.gateway
     good = make_gradient_boosting_model(workdir / "good", trees=20).model_path.as_uri()
     bad = make_failing_model(workdir / "bad" / "model.onnx").as_uri()
     try:
@@ -94,8 +84,7 @@ def main() -> int:
             status = kubectl.get("modeldeployment", "bench", NAMESPACE)["status"]
             kubectl.delete("modeldeployment", "bench", NAMESPACE, wait=True)
     finally:
-        gateway.close()
-        prometheus.stop()
+        stack.close()
     seconds = back_to_zero - first_traffic
     flagger = flagger_seconds(args.rate, FAILING_SHARE)
     print(f"\nbad canary (fails {FAILING_SHARE:.0%} of requests) at {args.rate:.0f} req/s, default analysis")

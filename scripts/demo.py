@@ -11,18 +11,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ferryman_testing import FERRYMAN_CRDS
-from ferryman_testing.cluster import start_dev_cluster
-from ferryman_testing.e2e_tools import install_e2e_tools
-from ferryman_testing.kube_cli import Kubectl, install_crds
+from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import breast_cancer_bodies, steady_load
 from ferryman_testing.manifests import EXAMPLE_TRAINER, model_deployment, training_job
 from ferryman_testing.mlflow_server import MlflowServer
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import operator_process
 from ferryman_testing.polling import wait_for
-from ferryman_testing.prometheus import PrometheusServer
-from ferryman_testing.traefik import start_gateway
+from ferryman_testing.stack import start_stack
 
 NAMESPACE = "demo"
 HOST = {"Host": "fraud.demo.test"}
@@ -114,16 +110,9 @@ def taken_up(kubectl: Kubectl, uri: str) -> bool:
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ferryman-demo-"))
     print("1. local cluster (kube-apiserver, etcd, controller-manager, scheduler, kwok nodes)")
-    cluster = start_dev_cluster()
-    kubectl = Kubectl(cluster.kubeconfig)
-    install_crds(kubectl, *FERRYMAN_CRDS)
-    kubectl.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
-    tools = install_e2e_tools()
-    print("2. Prometheus and Traefik (Gateway API) on loopback")
-    prometheus = PrometheusServer.start(tools.prometheus, cluster.kubeconfig, workdir / "prometheus")
-    gateway = start_gateway(
-        tools.traefik, kubectl, tools.gateway_api_crds, tools.traefik_crds, workdir / "traefik"
-    )
+    print("2. Prometheus and Traefik (Gateway API) on loopback")  # started together: start_stack
+    stack = start_stack(workdir, NAMESPACE)
+    cluster, kubectl, prometheus, gateway = stack.cluster, stack.kubectl, stack.prometheus, stack.gateway
     print("3. two versions of a GradientBoosting model (scikit-learn -> ONNX)")
     v1 = make_gradient_boosting_model(workdir / "v1", trees=20).model_path.as_uri()
     v2 = make_gradient_boosting_model(workdir / "v2", trees=30).model_path.as_uri()
@@ -163,8 +152,7 @@ def main() -> int:
             train_then_canary(kubectl, mlflow, gateway.parent_ref, gateway.base_url)
     finally:
         mlflow.stop()
-        gateway.close()
-        prometheus.stop()
+        stack.close()
     print(
         f"The cluster stays up: export KUBECONFIG={cluster.kubeconfig}  (scripts/dev-cluster down removes it)"
     )
