@@ -89,6 +89,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ferryman-autoscaling-bench-"))
     stack = start_stack(workdir, NAMESPACE)
     cluster, kubectl, prometheus, gateway = stack.cluster, stack.kubectl, stack.prometheus, stack.gateway
+    (workdir / "adapter").mkdir()
     adapter = MetricsAdapter.start(
         kubectl, cluster.kubeconfig, prometheus.url, cluster.host_address, workdir / "adapter",
         resource_metrics=True,
