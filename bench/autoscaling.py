@@ -89,13 +89,14 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ferryman-autoscaling-bench-"))
     stack = start_stack(workdir, NAMESPACE)
     cluster, kubectl, prometheus, gateway = stack.cluster, stack.kubectl, stack.prometheus, stack.gateway
-    (workdir / "adapter").mkdir()
-    adapter = MetricsAdapter.start(
-        kubectl, cluster.kubeconfig, prometheus.url, cluster.host_address, workdir / "adapter",
-        resource_metrics=True,
-    )  # fmt: skip
-    uri = make_slow_model(workdir / "model" / "model.onnx", size=600).as_uri()
+    adapter = None
     try:
+        (workdir / "adapter").mkdir()
+        adapter = MetricsAdapter.start(
+            kubectl, cluster.kubeconfig, prometheus.url, cluster.host_address, workdir / "adapter",
+            resource_metrics=True,
+        )  # fmt: skip
+        uri = make_slow_model(workdir / "model" / "model.onnx", size=600).as_uri()
         with operator_process(
             cluster.kubeconfig, prometheus.url, workdir / "operator.log", namespace=NAMESPACE
         ):
@@ -114,7 +115,8 @@ def main() -> int:
             ]
             clean_up(kubectl)
     finally:
-        adapter.stop()
+        if adapter is not None:
+            adapter.stop()
         stack.close()
     print_table(runs, args.clients, enough)
     return 0
