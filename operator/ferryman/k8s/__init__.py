@@ -2,6 +2,7 @@
 
 from ferryman.k8s.objects import (
     ClusterRefused,
+    Conflict,
     KindNotServed,
     NotFound,
     NotOwned,
@@ -29,6 +30,7 @@ __all__ = [
     "MODEL_DEPLOYMENT",
     "TRAINING_JOB",
     "ClusterRefused",
+    "Conflict",
     "KindNotServed",
     "NotFound",
     "NotOwned",
