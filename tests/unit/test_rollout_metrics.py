@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import kopf
 import pytest
 
@@ -17,7 +19,7 @@ def _value(namespace: str, name: str, phase: str) -> float | None:
 
 def _event(kind: str, phase: str | None) -> None:
     body = kopf.Body({"metadata": {"name": "fraud", "namespace": "shop"}, "status": {"phase": phase}})
-    export_rollout_phase(type=kind, body=body, namespace="shop", name="fraud")
+    asyncio.run(export_rollout_phase(type=kind, body=body, namespace="shop", name="fraud"))
 
 
 def test_one_phase_is_1_and_every_other_0() -> None:

@@ -29,7 +29,6 @@ from ferryman.builders.version_change import VersionChange, classify_version_cha
 from ferryman.config import Settings
 from ferryman.handlers import autoscaler, registry_link, rollout_steps
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
-from ferryman.handlers.status_writes import write_status
 
 PLURAL = "modeldeployments"
 # Phases in which the stable Deployment alone decides the status; a rollout owns it otherwise.
@@ -121,20 +120,62 @@ def serve_in_place(
         # No traffic reaches a canary outside a rollout.
         canary = deployment_name(md.metadata.name, "canary")
         k8s.scale(k8s.DEPLOYMENT, md.metadata.namespace, canary, 0, owner_uid=md.metadata.uid)
-    desired = serving_status(
-        previous=previous,
-        generation=md.metadata.generation,
-        stable_version=target.model_version,
-        stable_uri=target.model_uri,
-        stable=DeploymentReadiness.of(deployment),
-        now=now,
-    ) | replica_status(deployment)
-    # With a precondition: a readiness update that landed meanwhile wins, and this handler, retried,
-    # decides again from the Deployment as it is then (a late stale "Pending" would stick forever).
-    write_status(body, desired)
+    report_stable(md, body, target, deployment, previous, now)
     if previous.get("stableVersion") != target.model_version:
         # kopf.event, not kopf.info: posting.level (WARNING) would silently drop an info.
         kopf.event(body, type="Normal", reason="Deploying", message=deploying_message(target))
+
+
+def report_stable(
+    md: ModelDeployment, body: kopf.Body, target: ServingTarget, deployment: dict[str, Any],
+    previous: dict[str, Any], now: datetime,
+) -> None:  # fmt: skip
+    """Write the status the stable Deployment gives; a readiness update that landed meanwhile wins.
+
+    With a precondition: a late stale "Pending" would stick forever. When the write loses to
+    stable_deployment_changed (it reports a new Deployment's readiness as soon as the Deployment
+    exists, so for a new ModelDeployment it nearly always writes first), deciding again needs only the
+    fresh ModelDeployment and Deployment, not the whole handler again: the objects are applied already.
+    Anything else that wrote meanwhile (a new generation, a rollout) makes the handler run again.
+    """
+    status, resource_version = previous, body.metadata.get("resourceVersion")
+    for _attempt in range(STATUS_WRITE_ATTEMPTS):
+        desired = serving_status(
+            previous=status,
+            generation=md.metadata.generation,
+            stable_version=target.model_version,
+            stable_uri=target.model_uri,
+            stable=DeploymentReadiness.of(deployment),
+            now=now,
+        ) | replica_status(deployment)
+        changes = status_patch(status, desired)
+        if not changes:
+            return
+        try:
+            k8s.patch_status(k8s.MODEL_DEPLOYMENT, md.metadata.namespace, md.metadata.name, changes,
+                             resource_version=resource_version)  # fmt: skip
+            return
+        except k8s.Conflict:
+            fresh = k8s.get(k8s.MODEL_DEPLOYMENT, md.metadata.namespace, md.metadata.name)
+            if not _only_readiness_changed(md, previous, fresh):
+                raise
+            assert fresh is not None  # for mypy: _only_readiness_changed said so
+            status, resource_version = dict(fresh.get("status") or {}), fresh["metadata"]["resourceVersion"]
+            deployment = k8s.get(k8s.DEPLOYMENT, md.metadata.namespace, deployment["metadata"]["name"]) or {}
+    raise kopf.TemporaryError("the status kept changing while it was written; deciding again", delay=1.0)
+
+
+def _only_readiness_changed(
+    md: ModelDeployment, previous: dict[str, Any], fresh: dict[str, Any] | None
+) -> bool:
+    """Whether the object read after a conflict differs from what the handler read only by what
+    stable_deployment_changed writes: same object and generation, a steady phase before and after."""
+    if fresh is None or fresh.get("metadata", {}).get("uid") != md.metadata.uid:
+        return False
+    if fresh["metadata"].get("generation") != md.metadata.generation:
+        return False
+    fresh_phase = (fresh.get("status") or {}).get("phase")
+    return previous.get("phase") in STEADY_PHASES and fresh_phase in STEADY_PHASES
 
 
 def _degrade(
@@ -165,12 +206,14 @@ def stable_target(md: ModelDeployment) -> ServingTarget:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=STABLE_DEPLOYMENT_LABELS)
-def stable_deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+def stable_deployment_changed(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Readiness of the stable pods flows into the owner's status (written only when it changes).
 
     The labels only narrow the watch; the owner is the one in the controller ownerReference, and only
     its own stable Deployment counts. Event handlers are not retried, so this one reads the owner
-    fresh and retries a lost race itself.
+    fresh and retries a lost race itself. Most events of a Deployment change nothing the status shows
+    (conditions, observed generation); what was last reported for this Deployment (Kopf's memo is per
+    object) spares reading the owner for those: a thousand ModelDeployments cost thousands of reads.
     """
     deployment = dict(body)
     controller = controlling_model_deployment(deployment)
@@ -179,28 +222,36 @@ def stable_deployment_changed(body: kopf.Body, namespace: str | None, **_: Any) 
     md_name, md_uid = controller
     if deployment.get("metadata", {}).get("name") != deployment_name(md_name, "stable"):
         return
+    version, uri = served_model_of(deployment)
+    readiness = DeploymentReadiness.of(deployment)
+    reported = (version, uri, readiness, tuple(sorted(replica_status(deployment).items())))
+    if getattr(memo, "reported_readiness", None) == reported:
+        return
     for _attempt in range(STATUS_WRITE_ATTEMPTS):
         owner = k8s.get(k8s.MODEL_DEPLOYMENT, namespace, md_name)
         if owner is None or owner.get("metadata", {}).get("uid") != md_uid:
             return
         previous = dict(owner.get("status") or {})
         desired = replica_status(deployment)
-        if previous.get("phase") in STEADY_PHASES:  # a rollout owns the rest of the status otherwise
-            version, uri = served_model_of(deployment)
+        steady = previous.get("phase") in STEADY_PHASES  # a rollout owns the rest of the status otherwise
+        if steady:
             desired |= serving_status(
                 previous=previous,
                 generation=previous.get("observedGeneration"),
                 stable_version=version,
                 stable_uri=uri,
-                stable=DeploymentReadiness.of(deployment),
+                stable=readiness,
                 now=datetime.now(UTC),
             )
         changes = status_patch(previous, desired)
-        if not changes:
-            return
         try:
-            rv = owner["metadata"]["resourceVersion"]
-            k8s.patch_status(k8s.MODEL_DEPLOYMENT, namespace, md_name, changes, resource_version=rv)
-            return
+            if changes:
+                rv = owner["metadata"]["resourceVersion"]
+                k8s.patch_status(k8s.MODEL_DEPLOYMENT, namespace, md_name, changes, resource_version=rv)
         except kopf.TemporaryError:  # a conflict: someone wrote first; read again and decide again
             continue
+        # Whoever writes this status later (the reconcile handler, a rollout) decides from a Deployment
+        # read after this one, so nothing staler than this can replace it. During a rollout only the
+        # replica counts were written: look again afterwards.
+        memo.reported_readiness = reported if steady else None
+        return

@@ -32,8 +32,14 @@ def phase_values(phase: str | None) -> dict[str, int]:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def export_rollout_phase(type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
-    """Set the phase gauge of this ModelDeployment; drop its series when it is deleted."""
+async def export_rollout_phase(
+    type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any
+) -> None:
+    """Set the phase gauge of this ModelDeployment; drop its series when it is deleted.
+
+    Async, though it never awaits: it only sets gauges, and a synchronous handler would wait in Kopf's
+    thread pool behind handlers that call the API server (one per ModelDeployment event).
+    """
     values = phase_values((body.get("status") or {}).get("phase"))
     for phase, value in values.items():
         if type == "DELETED":

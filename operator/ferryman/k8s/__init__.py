@@ -2,6 +2,7 @@
 
 from ferryman.k8s.objects import (
     ClusterRefused,
+    Conflict,
     KindNotServed,
     NotFound,
     NotOwned,
@@ -33,6 +34,7 @@ __all__ = [
     "SCALED_OBJECT",
     "TRAINING_JOB",
     "ClusterRefused",
+    "Conflict",
     "KindNotServed",
     "NotFound",
     "NotOwned",

@@ -27,6 +27,10 @@ class NotFound(kopf.TemporaryError):
     """The object is not (yet) there."""
 
 
+class Conflict(kopf.TemporaryError):
+    """Someone wrote the object since it was read (a resourceVersion precondition failed)."""
+
+
 class ClusterRefused(kopf.PermanentError):
     """The cluster cannot take an object built from a valid spec; the message names the object and the fix."""
 
@@ -80,9 +84,9 @@ def _as_kopf_error(status: int, body: bytes, what: str) -> Exception:
         return NotFound(f"{what}: not found", delay=RETRY_DELAY_SECONDS)
     if status in (400, 403, 422):
         return kopf.PermanentError(f"{what} refused ({status}): {message}")
-    # A conflict means someone wrote first: decide again from fresh data right away.
-    delay = 1.0 if status == 409 else RETRY_DELAY_SECONDS
-    return kopf.TemporaryError(f"{what} failed ({status}): {message}", delay=delay)
+    if status == 409:  # someone wrote first: decide again from fresh data soon
+        return Conflict(f"{what} failed ({status}): {message}", delay=1.0)
+    return kopf.TemporaryError(f"{what} failed ({status}): {message}", delay=RETRY_DELAY_SECONDS)
 
 
 def _api_message(body: bytes) -> str:
