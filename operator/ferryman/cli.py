@@ -114,10 +114,16 @@ def _run_operator(_: argparse.Namespace) -> int:
 
     import ferryman.handlers  # noqa: F401  (registers the handlers)
     from ferryman.config import Settings
+    from ferryman.handlers.leader_election import LeaseElector, exit_on_lost_lease
     from ferryman.logs import configure_logging
 
     config = Settings()
     configure_logging(config.log_level)
+    if config.leader_election:
+        # Before Kopf starts: a standby neither handles objects nor runs the startup handlers' servers.
+        elector = LeaseElector.from_settings(config)
+        elector.wait_until_leading()
+        elector.keep_leading(on_lost=exit_on_lost_lease)
     kopf.run(
         standalone=config.standalone,
         clusterwide=not config.namespaces,

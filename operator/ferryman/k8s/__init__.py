@@ -6,11 +6,13 @@ from ferryman.k8s.objects import (
     NotFound,
     NotOwned,
     apply,
+    create,
     delete,
     get,
     list_objects,
     patch_metadata,
     patch_status,
+    replace,
     scale,
 )
 from ferryman.k8s.resources import KNOWN_KINDS, ResourceKind, kind_of
@@ -19,6 +21,7 @@ MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
 DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
 TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
+LEASE = KNOWN_KINDS[("coordination.k8s.io/v1", "Lease")]
 DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "DRIFT_MONITOR",
     "JOB",
     "KNOWN_KINDS",
+    "LEASE",
     "MODEL_DEPLOYMENT",
     "TRAINING_JOB",
     "ClusterRefused",
@@ -34,11 +38,13 @@ __all__ = [
     "NotOwned",
     "ResourceKind",
     "apply",
+    "create",
     "delete",
     "get",
     "kind_of",
     "list_objects",
     "patch_metadata",
     "patch_status",
+    "replace",
     "scale",
 ]

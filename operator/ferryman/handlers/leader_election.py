@@ -1,0 +1,131 @@
+"""Leader election: wait for the Lease before Kopf starts, renew it while running, stop when it is lost.
+
+The decisions are ferryman.leadership's (pure, unit-tested); this module only reads and writes the Lease.
+A replica that cannot renew within the renew deadline exits at once (os._exit): no handler of a replica
+that may no longer lead runs another line, and the kubelet restarts the container as a standby, as
+client-go operators do (klog.Fatal in OnStoppedLeading). Everything a rollout needs is in .status, so
+the next leader carries on from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from ferryman import k8s
+from ferryman.config import Settings
+from ferryman.leadership import LeaseAction, LeaseDecision, LeaseTiming, Sighting, decide, parse_lease
+
+log = logging.getLogger("ferryman.leader")
+# Where the kubelet puts the pod's service account namespace (the chart's release namespace).
+POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# Exit code of a replica that lost the Lease: not 0, so the kubelet restarts it (restartPolicy Always).
+LOST_LEASE_EXIT_CODE = 3
+
+
+class LeaseElector:
+    """One replica's view of the Lease: try_once() reads it, decides, and writes what the decision says."""
+
+    def __init__(self, namespace: str, name: str, identity: str, timing: LeaseTiming) -> None:
+        self.namespace, self.name, self.identity, self.timing = namespace, name, identity, timing
+        self.sighting: Sighting | None = None
+
+    @classmethod
+    def from_settings(cls, config: Settings) -> LeaseElector:
+        timing = LeaseTiming(
+            config.leader_election_lease_duration_seconds,
+            config.leader_election_renew_deadline_seconds,
+            config.leader_election_retry_period_seconds,
+        )
+        namespace = config.leader_election_namespace or _pod_namespace()
+        identity = config.leader_election_identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        return cls(namespace, config.leader_election_lease_name, identity, timing)
+
+    def try_once(self) -> bool:
+        """True when this replica holds the Lease now (created, acquired or renewed it)."""
+        found = k8s.get(k8s.LEASE, self.namespace, self.name)
+        lease = parse_lease(found) if found is not None else None
+        decision = decide(lease, self.sighting, datetime.now(UTC), self.identity, self.timing)
+        self.sighting = decision.sighting
+        if decision.action is LeaseAction.WAIT:
+            return False
+        self._write(decision, found)
+        if decision.action is not LeaseAction.RENEW:
+            log.info("leader election: %s the Lease %s/%s", decision.action.value, self.namespace, self.name)
+        return True
+
+    def _write(self, decision: LeaseDecision, found: dict[str, Any] | None) -> None:
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        manifest: dict[str, Any] = {"apiVersion": k8s.LEASE.api_version, "kind": k8s.LEASE.kind}
+        manifest["metadata"] = metadata
+        manifest["spec"] = decision.spec
+        if decision.action is LeaseAction.CREATE:
+            k8s.create(k8s.LEASE, self.namespace, manifest)
+            return
+        # The resourceVersion read: if anyone wrote the Lease since, the API server refuses (409).
+        metadata["resourceVersion"] = ((found or {}).get("metadata") or {}).get("resourceVersion")
+        k8s.replace(k8s.LEASE, self.namespace, self.name, manifest)
+
+    def attempt(self) -> bool:
+        """try_once, with a refused or failed request counted as not holding the Lease (and logged)."""
+        try:
+            return self.try_once()
+        except (kopf.TemporaryError, kopf.PermanentError) as error:
+            log.warning("leader election: Lease %s/%s: %s", self.namespace, self.name, error)
+            return False
+
+    def wait_until_leading(self) -> None:
+        """Block until this replica holds the Lease."""
+        log.info("leader election: %s waits for the Lease %s/%s", self.identity, self.namespace, self.name)
+        while not self.attempt():
+            time.sleep(self.timing.retry_period_seconds)
+        log.info("leader election: %s leads", self.identity)
+
+    def keep_leading(self, on_lost: Callable[[], None]) -> threading.Thread:
+        """Renew every retry period on a thread of its own; on_lost() once renewing failed for the renew
+        deadline, or another replica holds the Lease."""
+        thread = threading.Thread(target=self._renew_loop, args=(on_lost,), name="lease-renewal", daemon=True)
+        thread.start()
+        return thread
+
+    def _renew_loop(self, on_lost: Callable[[], None]) -> None:
+        renewed = time.monotonic()
+        while True:
+            time.sleep(self.timing.retry_period_seconds)
+            if self.attempt():
+                renewed = time.monotonic()
+            elif self.sighting is not None and self.sighting.holder not in ("", self.identity):
+                log.error("leader election: %s holds the Lease now", self.sighting.holder)
+                break
+            elif time.monotonic() - renewed >= self.timing.renew_deadline_seconds:
+                log.error(
+                    "leader election: could not renew the Lease for %ss", self.timing.renew_deadline_seconds
+                )
+                break
+        on_lost()
+
+
+def exit_on_lost_lease() -> None:
+    """Stop acting at once: no cleanup that could write one more object as a leader we no longer are."""
+    logging.shutdown()
+    os._exit(LOST_LEASE_EXIT_CODE)
+
+
+def _pod_namespace() -> str:
+    try:
+        return POD_NAMESPACE_FILE.read_text().strip()
+    except OSError:
+        raise ValueError(
+            "FERRYMAN_LEADER_ELECTION_NAMESPACE is empty and this is not a pod (no service account "
+            f"namespace in {POD_NAMESPACE_FILE}): set it to the namespace of the Lease"
+        ) from None
