@@ -119,17 +119,20 @@ def _run_operator(_: argparse.Namespace) -> int:
 
     config = Settings()
     configure_logging(config.log_level)
+    elector, renewal = None, None
     if config.leader_election:
         # Before Kopf starts: a standby neither handles objects nor runs the startup handlers' servers.
         elector = LeaseElector.from_settings(config)
         elector.wait_until_leading()
-        elector.keep_leading(on_lost=exit_on_lost_lease)
+        renewal = elector.keep_leading(on_lost=exit_on_lost_lease)
     kopf.run(
         standalone=config.standalone,
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=config.liveness_endpoint or None,
     )
+    if elector is not None and renewal is not None:  # Kopf stopped cleanly (SIGTERM): hand over now
+        elector.release(renewal)
     return 0
 
 

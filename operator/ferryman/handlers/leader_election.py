@@ -24,7 +24,15 @@ import kopf
 
 from ferryman import k8s
 from ferryman.config import Settings
-from ferryman.leadership import LeaseAction, LeaseDecision, LeaseTiming, Sighting, decide, parse_lease
+from ferryman.leadership import (
+    LeaseAction,
+    LeaseDecision,
+    LeaseTiming,
+    Sighting,
+    decide,
+    parse_lease,
+    released_spec,
+)
 
 log = logging.getLogger("ferryman.leader")
 # Where the kubelet puts the pod's service account namespace (the chart's release namespace).
@@ -39,6 +47,7 @@ class LeaseElector:
     def __init__(self, namespace: str, name: str, identity: str, timing: LeaseTiming) -> None:
         self.namespace, self.name, self.identity, self.timing = namespace, name, identity, timing
         self.sighting: Sighting | None = None
+        self.stopping = threading.Event()
 
     @classmethod
     def from_settings(cls, config: Settings) -> LeaseElector:
@@ -65,16 +74,24 @@ class LeaseElector:
         return True
 
     def _write(self, decision: LeaseDecision, found: dict[str, Any] | None) -> None:
-        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
-        manifest: dict[str, Any] = {"apiVersion": k8s.LEASE.api_version, "kind": k8s.LEASE.kind}
-        manifest["metadata"] = metadata
-        manifest["spec"] = decision.spec
+        assert decision.spec is not None
         if decision.action is LeaseAction.CREATE:
-            k8s.create(k8s.LEASE, self.namespace, manifest)
+            k8s.create(k8s.LEASE, self.namespace, self._manifest(decision.spec, None))
             return
-        # The resourceVersion read: if anyone wrote the Lease since, the API server refuses (409).
-        metadata["resourceVersion"] = ((found or {}).get("metadata") or {}).get("resourceVersion")
-        k8s.replace(k8s.LEASE, self.namespace, self.name, manifest)
+        k8s.replace(k8s.LEASE, self.namespace, self.name, self._manifest(decision.spec, found))
+
+    def _manifest(self, spec: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any]:
+        """The Lease with `spec`; replacing `found`, with the resourceVersion read, so that a write by
+        anyone else since makes the API server refuse ours (409)."""
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if found is not None:
+            metadata["resourceVersion"] = (found.get("metadata") or {}).get("resourceVersion")
+        return {
+            "apiVersion": k8s.LEASE.api_version,
+            "kind": k8s.LEASE.kind,
+            "metadata": metadata,
+            "spec": spec,
+        }
 
     def attempt(self) -> bool:
         """try_once, with a refused or failed request counted as not holding the Lease (and logged)."""
@@ -100,8 +117,7 @@ class LeaseElector:
 
     def _renew_loop(self, on_lost: Callable[[], None]) -> None:
         renewed = time.monotonic()
-        while True:
-            time.sleep(self.timing.retry_period_seconds)
+        while not self.stopping.wait(self.timing.retry_period_seconds):
             if self.attempt():
                 renewed = time.monotonic()
             elif self.sighting is not None and self.sighting.holder not in ("", self.identity):
@@ -112,7 +128,25 @@ class LeaseElector:
                     "leader election: could not renew the Lease for %ss", self.timing.renew_deadline_seconds
                 )
                 break
+        else:
+            return  # release() stopped us: a clean shutdown, not a lost Lease
         on_lost()
+
+    def release(self, renewal: threading.Thread) -> None:
+        """On a clean shutdown (Kopf stopped): stop renewing, then leave the Lease without a holder so
+        that a standby takes over at its next look rather than after the lease duration."""
+        self.stopping.set()
+        renewal.join()
+        try:
+            found = k8s.get(k8s.LEASE, self.namespace, self.name)
+            if found is None or parse_lease(found).holder != self.identity:
+                return
+            spec = released_spec(parse_lease(found), datetime.now(UTC))
+            manifest = self._manifest(spec, found)
+            k8s.replace(k8s.LEASE, self.namespace, self.name, manifest)
+            log.info("leader election: %s released the Lease", self.identity)
+        except (kopf.TemporaryError, kopf.PermanentError) as error:  # it expires by itself then
+            log.warning("leader election: could not release the Lease: %s", error)
 
 
 def exit_on_lost_lease() -> None:

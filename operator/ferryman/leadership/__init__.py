@@ -10,6 +10,7 @@ from ferryman.leadership.lease import (
     decide,
     lease_spec,
     parse_lease,
+    released_spec,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "decide",
     "lease_spec",
     "parse_lease",
+    "released_spec",
 ]

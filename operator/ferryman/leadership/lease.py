@@ -113,6 +113,18 @@ def lease_spec(
     }
 
 
+def released_spec(lease: LeaseRecord, now: datetime) -> dict[str, Any]:
+    """The Lease a leader leaves on a clean shutdown: no holder, so a standby takes it at its next look
+    instead of waiting out the lease duration (client-go's ReleaseOnCancel)."""
+    return {
+        "holderIdentity": "",
+        "leaseDurationSeconds": 1,
+        "acquireTime": _micro_time(now),
+        "renewTime": _micro_time(now),
+        "leaseTransitions": lease.transitions,
+    }
+
+
 def parse_lease(obj: dict[str, Any]) -> LeaseRecord:
     spec = obj.get("spec") or {}
     return LeaseRecord(

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ferryman.leadership import LeaseAction, LeaseRecord, LeaseTiming, Sighting, decide, parse_lease
+from ferryman.leadership import (
+    LeaseAction,
+    LeaseRecord,
+    LeaseTiming,
+    Sighting,
+    decide,
+    parse_lease,
+    released_spec,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -110,3 +118,14 @@ def test_a_lease_object_is_read_with_its_resource_version() -> None:
     }
     record = parse_lease(lease)
     assert record == LeaseRecord("pod-a", 10, None, "2026-01-01T11:00:00.000000Z", 0, "99")
+
+
+def test_a_lease_released_on_shutdown_has_no_holder_and_keeps_its_transitions() -> None:
+    """A clean shutdown hands over at the standby's next look, not after a whole lease duration."""
+    spec = released_spec(held_by("me", transitions=4), T0)
+    assert spec["holderIdentity"] == ""
+    assert spec["leaseTransitions"] == 4
+    released = LeaseRecord("", spec["leaseDurationSeconds"], spec["acquireTime"], spec["renewTime"], 4, "8")
+    first_look = decide(released, None, T0, "standby", TIMING)
+    assert first_look.action is LeaseAction.ACQUIRE
+    assert first_look.spec is not None and first_look.spec["leaseTransitions"] == 5
