@@ -83,9 +83,9 @@ def operator_process(
     *,
     namespace: str,
     settings: Mapping[str, str] | None = None,
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """`ferryman operator`, as a user runs it, in its own process, watching one namespace; `settings` are
-    more FERRYMAN_* variables."""
+    more FERRYMAN_* variables. Yields the process (a test may kill it)."""
     env = {
         **os.environ,
         **(settings or {}),
@@ -101,7 +101,7 @@ def operator_process(
         )
     print(f"   operator log: {log}")
     try:
-        yield
+        yield process
     finally:
         stop_process(process, timeout=30)
 
