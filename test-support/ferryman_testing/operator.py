@@ -88,12 +88,12 @@ def operator_process(
     more FERRYMAN_* variables. Yields the process (a test may kill it)."""
     env = {
         **os.environ,
-        **(settings or {}),
         "KUBECONFIG": str(kubeconfig),
         "FERRYMAN_NAMESPACES": json.dumps([namespace]),
         "FERRYMAN_PROMETHEUS_URL": prometheus_url,
         "FERRYMAN_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
         "FERRYMAN_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        **(settings or {}),  # last: a test may choose e.g. the liveness address it probes
     }
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.e2e.rollout_harness import (
     MODEL,
@@ -30,6 +31,7 @@ from tests.e2e.rollout_harness import (
     wait_until_serving,
 )
 
+from ferryman.handlers.leader_election import LOST_LEASE_EXIT_CODE
 from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.chart_release import RBAC_RELEASE
 from ferryman_testing.kube_cli import Kubectl, install_crds
@@ -38,6 +40,7 @@ from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import operator_process
 from ferryman_testing.polling import wait_for
 from ferryman_testing.prometheus import PrometheusServer
+from ferryman_testing.servers import free_port
 from ferryman_testing.traefik import Gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
@@ -57,11 +60,13 @@ def lease_holder(kubectl: Kubectl, lease: str) -> str:
 def two_operators(
     kubectl: Kubectl, kubeconfig: Path, prometheus: PrometheusServer, namespace: str, lease: str, logs: Path
 ) -> Iterator[dict[str, Any]]:
-    """Operators "a" and "b" (in that order) contending for one Lease; yields their processes by identity."""
+    """Operators "a" and "b" (in that order) contending for one Lease; yields their processes by identity.
+    Each answers liveness probes at LIVENESS[identity]."""
     with ExitStack() as stack:
         processes = {}
         for identity in ("a", "b"):
             settings = {
+                "FERRYMAN_LIVENESS_ENDPOINT": f"{liveness_url(identity)}",
                 "FERRYMAN_LEADER_ELECTION": "true",
                 "FERRYMAN_LEADER_ELECTION_NAMESPACE": RBAC_RELEASE,
                 "FERRYMAN_LEADER_ELECTION_LEASE_NAME": lease,
@@ -76,6 +81,13 @@ def two_operators(
             yield processes
         finally:  # the Lease is in the shared release namespace, not the test's
             kubectl.run("delete", "lease", lease, "-n", RBAC_RELEASE, "--ignore-not-found")
+
+
+LIVENESS_PORTS = {"a": free_port(), "b": free_port()}
+
+
+def liveness_url(identity: str) -> str:
+    return f"http://127.0.0.1:{LIVENESS_PORTS[identity]}/healthz"
 
 
 def shifts_per_target(kubectl: Kubectl, namespace: str) -> Counter[int]:
@@ -145,13 +157,44 @@ def test_a_leader_stopped_cleanly_releases_the_lease_and_the_standby_leads_at_on
     with two_operators(kubectl, operator_kubeconfig, prometheus, namespace, lease, tmp_path) as processes:
         leader = wait_for("a leader", lambda: lease_holder(kubectl, lease) or None, timeout=60)
         standby = next(identity for identity in processes if identity != leader)
+        # Kopf does not run in a standby; it answers the chart's livenessProbe itself, or the kubelet
+        # would restart it every minute while the leader lives.
+        assert httpx.get(liveness_url(standby), timeout=5).status_code == 200
         processes[leader].terminate()
         stopped = time.monotonic()
         processes[leader].wait(timeout=30)
         wait_for(f"{standby} to hold the Lease", lambda: lease_holder(kubectl, lease) == standby,
                  timeout=60, every=0.2)  # fmt: skip
         acquired_after = time.monotonic() - stopped
+
+        # The port went from the waiting replica to Kopf: the new leader's Kopf answers it now.
+        def kopf_answers() -> bool:
+            return httpx.get(liveness_url(standby), timeout=5).status_code == 200
+
+        wait_for("Kopf's liveness endpoint", kopf_answers, timeout=30, tolerate=(httpx.HTTPError,))
+        assert processes[standby].poll() is None
     print(f"   clean handover: Lease taken {acquired_after:.1f} s after SIGTERM")
     assert processes[leader].returncode == 0
     # Well under the 10 s lease duration a standby waits for a leader that vanished without a word.
     assert acquired_after < 5.0, acquired_after
+
+
+def test_a_leader_that_finds_the_lease_held_by_another_exits_and_handles_nothing_more(
+    kubectl: Kubectl, namespace: str, prometheus: PrometheusServer, operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """Split brain is cut short: when the Lease names someone else (here written by hand, as a standby
+    that judged the leader dead would), the old leader exits at its next renewal, for the kubelet to
+    restart it as a standby."""
+    install_crds(kubectl, *FERRYMAN_CRDS)
+    lease = f"ha-{namespace}"
+    with two_operators(kubectl, operator_kubeconfig, prometheus, namespace, lease, tmp_path) as processes:
+        leader = wait_for("a leader", lambda: lease_holder(kubectl, lease) or None, timeout=60)
+        kubectl.run("patch", "lease", lease, "-n", RBAC_RELEASE, "--type=merge",
+                    "-p", '{"spec": {"holderIdentity": "intruder"}}')  # fmt: skip
+        patched = time.monotonic()
+        exited = wait_for("the old leader to exit", lambda: processes[leader].poll() is not None, timeout=30)
+        exited_after = time.monotonic() - patched
+        assert exited
+    print(f"   lost Lease: the old leader exited {exited_after:.1f} s after the Lease named another")
+    assert processes[leader].returncode == LOST_LEASE_EXIT_CODE
+    assert exited_after < 5.0, exited_after  # its next renewal, a retry period (1 s) away
