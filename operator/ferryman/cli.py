@@ -120,7 +120,7 @@ def _run_operator(_: argparse.Namespace) -> int:
 
     config = Settings()
     configure_logging(config.log_level)
-    elector, renewal = None, None
+    elector, renewal = None, []
     if config.leader_election:
         # Before Kopf starts: a standby neither handles objects nor runs the startup handlers' servers.
         elector = LeaseElector.from_settings(config)
@@ -133,7 +133,7 @@ def _run_operator(_: argparse.Namespace) -> int:
         namespaces=config.namespaces,
         liveness_endpoint=config.liveness_endpoint or None,
     )
-    if elector is not None and renewal is not None:  # Kopf stopped cleanly (SIGTERM): hand over now
+    if elector is not None:  # Kopf stopped cleanly (SIGTERM): hand over now
         elector.release(renewal)
     return 0
 

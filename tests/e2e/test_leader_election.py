@@ -150,8 +150,10 @@ def test_killing_the_leader_mid_rollout_hands_over_within_15s_and_each_step_shif
 def test_a_leader_stopped_cleanly_releases_the_lease_and_the_standby_leads_at_once(
     kubectl: Kubectl, namespace: str, prometheus: PrometheusServer, operator_kubeconfig: Path, tmp_path: Path
 ) -> None:
-    """SIGTERM (a rolling upgrade, a drain): the leader leaves the Lease without a holder on its way out,
-    so the standby takes it within a retry period or two instead of waiting out the lease duration."""
+    """SIGTERM (a rolling upgrade, a drain): Kopf stops, then the leader leaves the Lease without a holder,
+    so the standby takes it at its next look (retry period 1 s) instead of the lease duration (10 s) after
+    the last renewal; the leader renews until Kopf has stopped, so without the release the standby would
+    wait about 10 s after the exit."""
     install_crds(kubectl, *FERRYMAN_CRDS)
     lease = f"ha-{namespace}"
     with two_operators(kubectl, operator_kubeconfig, prometheus, namespace, lease, tmp_path) as processes:
@@ -162,10 +164,11 @@ def test_a_leader_stopped_cleanly_releases_the_lease_and_the_standby_leads_at_on
         assert httpx.get(liveness_url(standby), timeout=5).status_code == 200
         processes[leader].terminate()
         stopped = time.monotonic()
-        processes[leader].wait(timeout=30)
+        processes[leader].wait(timeout=60)
+        exited = time.monotonic()
         wait_for(f"{standby} to hold the Lease", lambda: lease_holder(kubectl, lease) == standby,
                  timeout=60, every=0.2)  # fmt: skip
-        acquired_after = time.monotonic() - stopped
+        acquired = time.monotonic()
 
         # The port went from the waiting replica to Kopf: the new leader's Kopf answers it now.
         def kopf_answers() -> bool:
@@ -173,10 +176,12 @@ def test_a_leader_stopped_cleanly_releases_the_lease_and_the_standby_leads_at_on
 
         wait_for("Kopf's liveness endpoint", kopf_answers, timeout=30, tolerate=(httpx.HTTPError,))
         assert processes[standby].poll() is None
-    print(f"   clean handover: Lease taken {acquired_after:.1f} s after SIGTERM")
+    print(
+        f"   clean handover: leader exited {exited - stopped:.1f} s after SIGTERM, "
+        f"standby held the Lease {acquired - exited:.1f} s after that"
+    )
     assert processes[leader].returncode == 0
-    # Well under the 10 s lease duration a standby waits for a leader that vanished without a word.
-    assert acquired_after < 5.0, acquired_after
+    assert acquired - exited < 3.0, acquired - exited  # a retry period and the polling, not 10 s
 
 
 def test_a_leader_that_finds_the_lease_held_by_another_exits_and_handles_nothing_more(

@@ -32,6 +32,7 @@ from ferryman.leadership import (
     decide,
     parse_lease,
     released_spec,
+    renewal_overdue,
 )
 
 log = logging.getLogger("ferryman.leader")
@@ -39,6 +40,8 @@ log = logging.getLogger("ferryman.leader")
 POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # Exit code of a replica that lost the Lease: not 0, so the kubelet restarts it (restartPolicy Always).
 LOST_LEASE_EXIT_CODE = 3
+# How often the renew deadline is checked: the leader stops at most this long after the deadline.
+DEADLINE_CHECK_SECONDS = 0.2
 
 
 class LeaseElector:
@@ -48,6 +51,8 @@ class LeaseElector:
         self.namespace, self.name, self.identity, self.timing = namespace, name, identity, timing
         self.sighting: Sighting | None = None
         self.stopping = threading.Event()
+        self.renewed_at = time.monotonic()
+        self.taken_by: str | None = None
 
     @classmethod
     def from_settings(cls, config: Settings) -> LeaseElector:
@@ -108,35 +113,50 @@ class LeaseElector:
             time.sleep(self.timing.retry_period_seconds)
         log.info("leader election: %s leads", self.identity)
 
-    def keep_leading(self, on_lost: Callable[[], None]) -> threading.Thread:
-        """Renew every retry period on a thread of its own; on_lost() once renewing failed for the renew
-        deadline, or another replica holds the Lease."""
-        thread = threading.Thread(target=self._renew_loop, args=(on_lost,), name="lease-renewal", daemon=True)
-        thread.start()
-        return thread
+    def keep_leading(self, on_lost: Callable[[], None]) -> list[threading.Thread]:
+        """Renew every retry period on a thread of its own, and on_lost() once the renewal is overdue by
+        the renew deadline or another replica holds the Lease. The deadline is watched on a second thread:
+        a renewal request that hangs (up to the API timeout, longer than the lease) must not keep a leader
+        acting after a standby may have taken over."""
+        self.renewed_at = time.monotonic()
+        threads = [
+            threading.Thread(target=self._renew_loop, name="lease-renewal", daemon=True),
+            threading.Thread(
+                target=self._watch_deadline, args=(on_lost,), name="lease-deadline", daemon=True
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
 
-    def _renew_loop(self, on_lost: Callable[[], None]) -> None:
-        renewed = time.monotonic()
+    def _renew_loop(self) -> None:
         while not self.stopping.wait(self.timing.retry_period_seconds):
             if self.attempt():
-                renewed = time.monotonic()
+                self.renewed_at = time.monotonic()
             elif self.sighting is not None and self.sighting.holder not in ("", self.identity):
-                log.error("leader election: %s holds the Lease now", self.sighting.holder)
-                break
-            elif time.monotonic() - renewed >= self.timing.renew_deadline_seconds:
+                self.taken_by = self.sighting.holder
+                return
+
+    def _watch_deadline(self, on_lost: Callable[[], None]) -> None:
+        while not self.stopping.wait(DEADLINE_CHECK_SECONDS):
+            if self.taken_by is not None:
+                log.error("leader election: %s holds the Lease now", self.taken_by)
+            elif renewal_overdue(self.renewed_at, time.monotonic(), self.timing):
                 log.error(
                     "leader election: could not renew the Lease for %ss", self.timing.renew_deadline_seconds
                 )
-                break
-        else:
-            return  # release() stopped us: a clean shutdown, not a lost Lease
-        on_lost()
+            else:
+                continue
+            on_lost()
+            return
 
-    def release(self, renewal: threading.Thread) -> None:
+    def release(self, threads: list[threading.Thread]) -> None:
         """On a clean shutdown (Kopf stopped): stop renewing, then leave the Lease without a holder so
-        that a standby takes over at its next look rather than after the lease duration."""
+        that a standby takes over at its next look rather than after the lease duration. A renewal still
+        in flight cannot undo it: both writes name the resourceVersion they read, so the later one fails."""
         self.stopping.set()
-        renewal.join()
+        for thread in threads:
+            thread.join(timeout=self.timing.renew_deadline_seconds)
         try:
             found = k8s.get(k8s.LEASE, self.namespace, self.name)
             if found is None or parse_lease(found).holder != self.identity:

@@ -11,6 +11,7 @@ from ferryman.leadership.lease import (
     lease_spec,
     parse_lease,
     released_spec,
+    renewal_overdue,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "lease_spec",
     "parse_lease",
     "released_spec",
+    "renewal_overdue",
 ]

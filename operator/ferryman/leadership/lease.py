@@ -113,6 +113,11 @@ def lease_spec(
     }
 
 
+def renewal_overdue(renewed_at: float, now: float, timing: LeaseTiming) -> bool:
+    """The leader must stop: its last successful renewal (a monotonic clock) is a renew deadline ago."""
+    return now - renewed_at >= timing.renew_deadline_seconds
+
+
 def released_spec(lease: LeaseRecord, now: datetime) -> dict[str, Any]:
     """The Lease a leader leaves on a clean shutdown: no holder, so a standby takes it at its next look
     instead of waiting out the lease duration (client-go's ReleaseOnCancel)."""

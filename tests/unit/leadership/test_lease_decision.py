@@ -14,6 +14,7 @@ from ferryman.leadership import (
     decide,
     parse_lease,
     released_spec,
+    renewal_overdue,
 )
 
 pytestmark = pytest.mark.unit
@@ -129,3 +130,9 @@ def test_a_lease_released_on_shutdown_has_no_holder_and_keeps_its_transitions() 
     first_look = decide(released, None, T0, "standby", TIMING)
     assert first_look.action is LeaseAction.ACQUIRE
     assert first_look.spec is not None and first_look.spec["leaseTransitions"] == 5
+
+
+def test_the_leader_stops_once_its_last_renewal_is_a_renew_deadline_ago() -> None:
+    """7 s without a renewal (a 10 s lease): stop, 3 s before any standby may take over."""
+    assert not renewal_overdue(renewed_at=100.0, now=106.9, timing=TIMING)
+    assert renewal_overdue(renewed_at=100.0, now=107.0, timing=TIMING)
