@@ -90,6 +90,12 @@ def liveness_url(identity: str) -> str:
     return f"http://127.0.0.1:{LIVENESS_PORTS[identity]}/healthz"
 
 
+def kopf_answers(identity: str) -> bool:
+    """Kopf (not the waiting replica's stand-in, which sends no body) answers the liveness endpoint."""
+    answer = httpx.get(liveness_url(identity), timeout=5)
+    return answer.status_code == 200 and answer.headers.get("content-type", "").startswith("application/json")
+
+
 def shifts_per_target(kubectl: Kubectl, namespace: str) -> Counter[int]:
     """TrafficShifted Events counted by the weight they shifted to ("... weight 20% -> 40% ...")."""
     targets = (SHIFT_TARGET.search(message) for message in events(kubectl, namespace, "TrafficShifted"))
@@ -162,6 +168,9 @@ def test_a_leader_stopped_cleanly_releases_the_lease_and_the_standby_leads_at_on
         # Kopf does not run in a standby; it answers the chart's livenessProbe itself, or the kubelet
         # would restart it every minute while the leader lives.
         assert httpx.get(liveness_url(standby), timeout=5).status_code == 200
+        # Until Kopf runs, SIGTERM is Python's default (the process dies, the Lease expires by itself):
+        # stop the leader once Kopf answers its liveness endpoint (JSON; the waiting replica's is empty).
+        wait_for("the leader's Kopf", lambda: kopf_answers(leader), timeout=60, tolerate=(httpx.HTTPError,))
         processes[leader].terminate()
         stopped = time.monotonic()
         processes[leader].wait(timeout=60)
@@ -171,10 +180,9 @@ def test_a_leader_stopped_cleanly_releases_the_lease_and_the_standby_leads_at_on
         acquired = time.monotonic()
 
         # The port went from the waiting replica to Kopf: the new leader's Kopf answers it now.
-        def kopf_answers() -> bool:
-            return httpx.get(liveness_url(standby), timeout=5).status_code == 200
-
-        wait_for("Kopf's liveness endpoint", kopf_answers, timeout=30, tolerate=(httpx.HTTPError,))
+        wait_for(
+            "the new leader's Kopf", lambda: kopf_answers(standby), timeout=30, tolerate=(httpx.HTTPError,)
+        )
         assert processes[standby].poll() is None
     print(
         f"   clean handover: leader exited {exited - stopped:.1f} s after SIGTERM, "
