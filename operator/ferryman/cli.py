@@ -114,16 +114,27 @@ def _run_operator(_: argparse.Namespace) -> int:
 
     import ferryman.handlers  # noqa: F401  (registers the handlers)
     from ferryman.config import Settings
+    from ferryman.handlers.leader_election import LeaseElector, exit_on_lost_lease
+    from ferryman.handlers.standby_liveness import answering_liveness
     from ferryman.logs import configure_logging
 
     config = Settings()
     configure_logging(config.log_level)
+    elector, renewal = None, []
+    if config.leader_election:
+        # Before Kopf starts: a standby neither handles objects nor runs the startup handlers' servers.
+        elector = LeaseElector.from_settings(config)
+        with answering_liveness(config.liveness_endpoint):  # Kopf answers it once it runs
+            elector.wait_until_leading()
+        renewal = elector.keep_leading(on_lost=exit_on_lost_lease)
     kopf.run(
         standalone=config.standalone,
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=config.liveness_endpoint or None,
     )
+    if elector is not None:  # Kopf stopped cleanly (SIGTERM): hand over now
+        elector.release(renewal)
     return 0
 
 

@@ -176,5 +176,41 @@ class Settings(BaseSettings):
         pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
         description="Lowest level logged (one JSON object a line on stderr; see Logging below).",
     )
-    standalone: bool = Field(True, description="Run without Kopf peering (one operator replica).")
+    standalone: bool = Field(
+        True, description="Run without Kopf peering (replicas coordinate with leader election instead)."
+    )
+    leader_election: bool = Field(
+        False,
+        description=(
+            "Handle objects only while holding the Lease below, so that of several replicas exactly one acts "
+            "(the chart turns it on). Off: this process acts at once (one replica, a developer's shell)."
+        ),
+    )
+    leader_election_namespace: str = Field(
+        "", description="Namespace of the Lease; empty: the pod's own (its service account's namespace)."
+    )
+    leader_election_lease_name: str = Field("ferryman-operator", description="Name of the Lease.")
+    leader_election_identity: str = Field(
+        "", description="This replica's name in the Lease; empty: the host (pod) name and a random suffix."
+    )
+    leader_election_lease_duration_seconds: int = Field(
+        10,
+        ge=2,
+        le=300,
+        description=(
+            "How long a standby waits, from when it last saw the Lease renewed, before it takes the Lease "
+            "over: the longest a dead leader's rollouts stand still (plus up to one retry period)."
+        ),
+    )
+    leader_election_renew_deadline_seconds: float = Field(
+        7.0,
+        gt=0,
+        description=(
+            "The leader stops (exits, and the kubelet restarts it as a standby) when it could not renew the "
+            "Lease for this long; shorter than the lease duration, so it stops before anyone takes over."
+        ),
+    )
+    leader_election_retry_period_seconds: float = Field(
+        1.0, gt=0, description="How often the leader renews the Lease and a standby looks at it."
+    )
     workers: int = Field(20, ge=1, le=200, description="Kopf's thread pool for synchronous handlers.")

@@ -83,17 +83,17 @@ def operator_process(
     *,
     namespace: str,
     settings: Mapping[str, str] | None = None,
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """`ferryman operator`, as a user runs it, in its own process, watching one namespace; `settings` are
-    more FERRYMAN_* variables."""
+    more FERRYMAN_* variables. Yields the process (a test may kill it)."""
     env = {
         **os.environ,
-        **(settings or {}),
         "KUBECONFIG": str(kubeconfig),
         "FERRYMAN_NAMESPACES": json.dumps([namespace]),
         "FERRYMAN_PROMETHEUS_URL": prometheus_url,
         "FERRYMAN_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
         "FERRYMAN_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        **(settings or {}),  # last: a test may choose e.g. the liveness address it probes
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -101,7 +101,7 @@ def operator_process(
         )
     print(f"   operator log: {log}")
     try:
-        yield
+        yield process
     finally:
         stop_process(process, timeout=30)
 

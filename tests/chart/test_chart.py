@@ -32,7 +32,8 @@ def test_helm_unittest_suites_pass(tools: ChartTools) -> None:
 @pytest.mark.parametrize(
     ("setting", "refusal"),
     [
-        ("replicaCount=2", "maximum"),
+        ("replicaCount=-1", "minimum"),
+        ("leaderElection.leaseDurationSeconds=1", "leaseDurationSeconds"),
         ("image.pullPolicy=Sometimes", "pullPolicy"),
         ("monitoring.podMonitr.enabled=true", "podMonitr"),
     ],

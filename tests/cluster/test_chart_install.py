@@ -57,8 +57,12 @@ def test_the_namespace_really_enforces_restricted(kubectl: Kubectl, restricted_n
 
 
 def test_the_api_server_admits_the_operator_pod_under_restricted(kubectl: Kubectl, installed: str) -> None:
-    pods = wait_for("the operator pod to be created", lambda: _pods(kubectl, installed) or None, timeout=60)
-    assert len(pods) == 1
+    def both_replicas() -> list[dict[str, Any]] | None:  # the chart's default: a leader and a standby
+        pods = _pods(kubectl, installed)
+        return pods if len(pods) >= 2 else None
+
+    pods = wait_for("the operator pods to be created", both_replicas, timeout=60)
+    assert len(pods) == 2
     events = kubectl.get_json("events", "-n", installed, "--field-selector=reason=FailedCreate")
     assert events["items"] == [], [e["message"] for e in events["items"]]
     spec = pods[0]["spec"]
@@ -73,3 +77,22 @@ def test_the_chart_role_is_bound_to_its_service_account(kubectl: Kubectl, instal
     assert can.strip() == "yes"
     with pytest.raises(KubectlError):  # `can-i` exits 1 for "no"
         kubectl.run("auth", "can-i", "get", "secrets", "-n", installed, f"--as={account}")
+
+
+def test_the_leader_election_lease_is_granted_in_the_release_namespace_only(
+    kubectl: Kubectl, installed: str
+) -> None:
+    account = f"system:serviceaccount:{installed}:{RELEASE}"
+    for verb in ("get", "create", "update"):
+        can = kubectl.run(
+            "auth", "can-i", verb, "leases.coordination.k8s.io", "-n", installed, f"--as={account}"
+        )
+        assert can.strip() == "yes", verb
+    with pytest.raises(KubectlError):  # no Lease anywhere else, and no delete
+        kubectl.run(
+            "auth", "can-i", "update", "leases.coordination.k8s.io", "-n", "default", f"--as={account}"
+        )
+    with pytest.raises(KubectlError):
+        kubectl.run(
+            "auth", "can-i", "delete", "leases.coordination.k8s.io", "-n", installed, f"--as={account}"
+        )

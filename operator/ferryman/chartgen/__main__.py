@@ -21,7 +21,10 @@ def render_rules() -> str:
     rules = operator_rules()
     document = {
         "clusterRules": [rule.as_manifest() for rule in rules if rule.cluster_scoped],
-        "namespacedRules": [rule.as_manifest() for rule in rules if not rule.cluster_scoped],
+        "namespacedRules": [
+            rule.as_manifest() for rule in rules if not (rule.cluster_scoped or rule.own_namespace)
+        ],
+        "leaderElectionRules": [rule.as_manifest() for rule in rules if rule.own_namespace],
     }
     return HEADER + yaml.safe_dump(document, sort_keys=False)
 

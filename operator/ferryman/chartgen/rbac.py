@@ -37,8 +37,10 @@ CALL_VERBS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "scale": (("", ("get",)), ("scale", ("patch",))),
     "list_objects": (("", ("list",)),),
     "delete": (("", ("delete",)),),
+    "create": (("", ("create",)),),
+    "replace": (("", ("update",)),),
 }
-VERB_ORDER = ("get", "list", "watch", "create", "patch", "delete")
+VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete")
 KOPF_WATCH_VERBS = ("list", "watch")
 # Change and timer handlers: Kopf patches the object (finalizer, progress annotations, diff base).
 KOPF_HANDLED_VERBS = ("patch",)
@@ -51,6 +53,9 @@ CRD_WATCH = ("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watc
 # changing watchNamespaces never brings that minute back.
 NAMESPACE_WATCH = ("", "namespaces", ("list", "watch"))
 CLUSTER_SCOPED_RESOURCES = frozenset({"customresourcedefinitions", "namespaces"})
+# The leader election Lease lives in the operator's own namespace: granted there only (a Role in the
+# release namespace), never in the watched namespaces or cluster-wide.
+OWN_NAMESPACE_RESOURCES = frozenset({"leases"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,10 @@ class Rule:
     @property
     def cluster_scoped(self) -> bool:
         return self.resource in CLUSTER_SCOPED_RESOURCES
+
+    @property
+    def own_namespace(self) -> bool:
+        return self.resource in OWN_NAMESPACE_RESOURCES
 
     def as_manifest(self) -> dict[str, list[str]]:
         return {"apiGroups": [self.api_group], "resources": [self.resource], "verbs": list(self.verbs)}

@@ -59,10 +59,38 @@ CHART_VALUES = Group(
             },
         ),
         "replicaCount": Value(
-            1,
-            "Operator replicas. 1 only: the operator has no leader election yet, and two replicas would both "
-            "write every rollout (the schema refuses more).",
-            {"type": "integer", "minimum": 0, "maximum": 1},
+            2,
+            "Operator replicas. With leader election one leads and the others wait to take over within "
+            "about leaseDurationSeconds; more than 1 without leader election is refused (both would act).",
+            {"type": "integer", "minimum": 0},
+        ),
+        "leaderElection": Group(
+            "Leader election on a Lease in the release namespace (docs/install.md#high-availability).",
+            {
+                "enabled": Value(
+                    True,
+                    "Only the replica holding the Lease handles objects (FERRYMAN_LEADER_ELECTION).",
+                    BOOLEAN,
+                ),
+                "leaseDurationSeconds": Value(
+                    10,
+                    "How long a standby waits after the last renewal it saw before taking over "
+                    "(FERRYMAN_LEADER_ELECTION_LEASE_DURATION_SECONDS).",
+                    {"type": "integer", "minimum": 2, "maximum": 300},
+                ),
+                "renewDeadlineSeconds": Value(
+                    7,
+                    "The leader exits when it could not renew for this long; below leaseDurationSeconds "
+                    "(FERRYMAN_LEADER_ELECTION_RENEW_DEADLINE_SECONDS).",
+                    {"type": "number", "exclusiveMinimum": 0},
+                ),
+                "retryPeriodSeconds": Value(
+                    1,
+                    "How often the leader renews and a standby looks; below renewDeadlineSeconds "
+                    "(FERRYMAN_LEADER_ELECTION_RETRY_PERIOD_SECONDS).",
+                    {"type": "number", "exclusiveMinimum": 0},
+                ),
+            },
         ),
         "watchNamespaces": Value(
             [],
@@ -141,7 +169,8 @@ CHART_VALUES = Group(
                 "enabled": Value(True, "Create it.", BOOLEAN),
                 "maxUnavailable": Value(
                     1,
-                    "Pods a voluntary disruption may take; 1 lets a node drain move the single replica.",
+                    "Pods a voluntary disruption may take at once; 1 keeps a standby (or the leader) up "
+                    "while a node drains, and lets a drain move a single replica.",
                     {"type": "integer", "minimum": 0},
                 ),
             },

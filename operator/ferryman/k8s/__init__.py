@@ -7,11 +7,13 @@ from ferryman.k8s.objects import (
     NotFound,
     NotOwned,
     apply,
+    create,
     delete,
     get,
     list_objects,
     patch_metadata,
     patch_status,
+    replace,
     scale,
 )
 from ferryman.k8s.resources import KNOWN_KINDS, ResourceKind, kind_of
@@ -20,6 +22,7 @@ MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
 DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
 TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
+LEASE = KNOWN_KINDS[("coordination.k8s.io/v1", "Lease")]
 DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
 HORIZONTAL_POD_AUTOSCALER = KNOWN_KINDS[("autoscaling/v2", "HorizontalPodAutoscaler")]
 SCALED_OBJECT = KNOWN_KINDS[("keda.sh/v1alpha1", "ScaledObject")]
@@ -30,6 +33,7 @@ __all__ = [
     "HORIZONTAL_POD_AUTOSCALER",
     "JOB",
     "KNOWN_KINDS",
+    "LEASE",
     "MODEL_DEPLOYMENT",
     "SCALED_OBJECT",
     "TRAINING_JOB",
@@ -40,11 +44,13 @@ __all__ = [
     "NotOwned",
     "ResourceKind",
     "apply",
+    "create",
     "delete",
     "get",
     "kind_of",
     "list_objects",
     "patch_metadata",
     "patch_status",
+    "replace",
     "scale",
 ]

@@ -132,6 +132,18 @@ def get(kind: ResourceKind, namespace: str | None, name: str) -> dict[str, Any] 
     return result
 
 
+def create(kind: ResourceKind, namespace: str | None, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Create the object; one of that name already there is a 409 (TemporaryError): someone was first."""
+    result: dict[str, Any] = _call("POST", kind.collection_path(namespace), body=manifest)
+    return result
+
+
+def replace(kind: ResourceKind, namespace: str | None, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Replace (PUT) the object; the manifest's metadata.resourceVersion makes a concurrent write a 409."""
+    result: dict[str, Any] = _call("PUT", kind.object_path(namespace, name), body=manifest)
+    return result
+
+
 def list_objects(kind: ResourceKind, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
     """The objects of kind in namespace that match label_selector (server-side filtered)."""
     result: dict[str, Any] = _call(

@@ -41,6 +41,7 @@ KNOWN_KINDS: dict[tuple[str, str], ResourceKind] = {
                 "install KEDA (https://keda.sh/docs/deploy/), or run the operator with autoscaler hpa"
             ),
         ),
+        ResourceKind("coordination.k8s.io/v1", "Lease", "leases"),
         ResourceKind(
             "gateway.networking.k8s.io/v1",
             "HTTPRoute",

@@ -50,6 +50,9 @@ def test_what_the_handlers_call_is_granted_and_nothing_else() -> None:
     assert set(_verbs("ferryman.dev", "trainingjobs")) >= {"list", "watch", "create", "patch", "delete"}
     assert set(_verbs("ferryman.dev", "driftmonitors")) == {"list", "watch", "patch"}
     assert _verbs("", "secrets") == ()
+    # Leader election reads, creates and replaces its Lease (in the release namespace only).
+    assert _verbs("coordination.k8s.io", "leases") == ("get", "create", "update")
+    assert [r.resource for r in operator_rules() if r.own_namespace] == ["leases"]
 
 
 def test_every_call_of_the_k8s_package_that_talks_to_the_api_server_has_its_verbs() -> None:

@@ -27,7 +27,8 @@ def test_defaults_validate_against_the_schema() -> None:
 @pytest.mark.parametrize(
     ("override", "field"),
     [
-        ({"replicaCount": 2}, "replicaCount"),
+        ({"replicaCount": -1}, "replicaCount"),
+        ({"leaderElection": {"enabled": True, "leaseDurationSeconds": 1}}, "leaseDurationSeconds"),
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"monitoring": {"podMonitr": {}}}, "podMonitr"),
         ({"resources": {"requests": {"gpu": 1}}}, "gpu"),
