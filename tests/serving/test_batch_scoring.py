@@ -3,6 +3,8 @@ answers for the same rows, a manifest written last, and reruns that replace the 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -157,3 +159,22 @@ def test_command_line_names_the_missing_column(
     )  # fmt: skip
     assert code == 2
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_ferryman_batch_score_runs_every_shard_from_a_laptop(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """`ferryman batch score --shards 2 --all-shards` on a file: the same answers as the function."""
+    write_parquet_parts(tmp_path / "in", [900], row_group_rows=300)
+    command = [
+        str(Path(sys.executable).with_name("ferryman")), "batch", "score",
+        "--model", gradient_boosting.model_path.as_uri(), "--input", str(tmp_path / "in" / "part-0.parquet"),
+        "--output", str(tmp_path / "cli"), "--shards", "2", "--all-shards", "--passthrough", "id",
+    ]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert "scored 900 rows" in finished.stdout
+    score_all_shards(gradient_boosting, tmp_path / "in", tmp_path / "function", shards=1, run_id="f")
+    _, from_cli = read_output(tmp_path / "cli")
+    _, from_function = read_output(tmp_path / "function")
+    assert from_cli.equals(from_function)
