@@ -1,4 +1,4 @@
-"""The `ferryman` command: run the operator, drive rollouts by hand, score a dataset, run the local dev cluster."""
+"""The `ferryman` command: run the operator, drive rollouts, score a dataset, run the local dev cluster."""
 
 from __future__ import annotations
 

@@ -83,15 +83,6 @@ class BucketCounts:
             self._flush()
             return self._sums.copy()
 
-    def bin_counts(self, series: int) -> list[int]:
-        """Count per bucket of one series (len(edges) + 1 entries, the last one is overflow and NaN)."""
-        with self._lock:
-            self._flush()
-            counts = self._counts[series]
-        last = len(self.edges[series])
-        # Padded buckets beyond the series' own edges hold only overflow (see __init__).
-        return [int(c) for c in counts[:last]] + [int(counts[last:].sum())]
-
     def cumulative(self, series: int) -> list[tuple[float, int]]:
         """(upper edge, cumulative count) pairs for one series, ending with (+inf, total)."""
         with self._lock:

@@ -59,6 +59,8 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument("--passthrough", type=_csv_list, default=[], help="input columns copied to the output")
     score.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="rows per session.run")
     score.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
+    score.add_argument("--engine", choices=["job", "spark"], default="job", help="job (default) or spark")
+    score.add_argument("--spark-master", default="local[*]", help="engine spark: the Spark master URL")
     score.add_argument(
         "--model-version", default="", help="version recorded in the manifest (default: registry's)"
     )
@@ -95,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging("INFO")
     options = parser().parse_args(argv)
     try:
+        if options.engine == "spark":
+            return _run_spark(options)
         for job in _jobs(options):
             manifest = run_shard(job)
             if manifest is not None:
@@ -105,6 +109,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("batch scoring failed", extra={"error": str(error)})
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _run_spark(options: argparse.Namespace) -> int:
+    from ferryman_serving.batch.spark import run_spark_job
+
+    rows = run_spark_job(
+        options.model,
+        options.input,
+        options.output,
+        options.features,
+        options.passthrough,
+        options.spark_master,
+    )
+    print(f"scored {rows} rows with Spark ({options.spark_master}) into {options.output}")
     return 0
 
 

@@ -7,7 +7,9 @@ A directory is read recursively; files whose name starts with `_` or `.` (Spark'
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -86,3 +88,26 @@ def read_unit(unit: WorkUnit, columns: list[str] | None, batch_rows: int) -> Ite
     groups = list(unit.row_groups) if unit.row_groups is not None else list(range(parquet.num_row_groups))
     if groups:
         yield from parquet.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns)
+
+
+_END = object()
+
+
+def read_ahead(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """The batches, read by a thread up to `depth` ahead: Parquet decoding and session.run both release
+    the GIL, so reading the next batch overlaps scoring this one. Reader errors reach the consumer."""
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                ready.put(batch)
+        except BaseException as error:  # handed to the consumer, who raises it
+            ready.put(error)
+        ready.put(_END)
+
+    threading.Thread(target=produce, name="batch-read-ahead", daemon=True).start()
+    while (item := ready.get()) is not _END:
+        if isinstance(item, BaseException):
+            raise item
+        yield item

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ferryman_serving.batch.dataset import input_fingerprint, layout_of, list_input, local_path, read_unit
+from ferryman_serving.batch.dataset import (
+    input_fingerprint,
+    layout_of,
+    list_input,
+    local_path,
+    read_ahead,
+    read_unit,
+)
 from ferryman_serving.batch.manifest import (
     MANIFEST_FILENAME,
     SHARDS_DIRNAME,
@@ -108,24 +115,24 @@ def _whole_first_file(files: list[Path]) -> WorkUnit:
 def _score_units(
     scorer: BatchScorer, units: list[WorkUnit], part: Path, batch_rows: int, sample: WorkUnit
 ) -> tuple[float, ...]:
+    """Score the units into part; returns seconds waiting for input, scoring and writing."""
     read = score = write = 0.0
     temporary = part.with_name(f".{part.name}.tmp")
     writer: pq.ParquetWriter | None = None
+    batches = read_ahead(b for unit in units for b in read_unit(unit, scorer.input_columns, batch_rows))
     try:
-        for unit in units:
-            batches = read_unit(unit, scorer.input_columns, batch_rows)
-            while True:
-                t0 = time.perf_counter()
-                batch = next(batches, None)
-                t1 = time.perf_counter()
-                read += t1 - t0
-                if batch is None:
-                    break
-                scored = scorer.score(batch)
-                t2 = time.perf_counter()
-                writer = writer or pq.ParquetWriter(temporary, scored.schema)
-                writer.write_batch(scored)
-                score, write = score + t2 - t1, write + time.perf_counter() - t2
+        while True:
+            t0 = time.perf_counter()
+            batch = next(batches, None)
+            t1 = time.perf_counter()
+            read += t1 - t0
+            if batch is None:
+                break
+            scored = scorer.score(batch)
+            t2 = time.perf_counter()
+            writer = writer or pq.ParquetWriter(temporary, scored.schema)
+            writer.write_batch(scored)
+            score, write = score + t2 - t1, write + time.perf_counter() - t2
         if writer is None:  # an empty shard still writes its (empty) part, so every part exists
             first = next(read_unit(sample, scorer.input_columns, 1))
             writer = pq.ParquetWriter(temporary, scorer.output_schema(first))
@@ -140,11 +147,11 @@ def _feature_counts(scorer: BatchScorer) -> dict[str, list[int]]:
     counts = scorer.feature_counts
     if counts is None or scorer.profile is None:
         return {}
-    return {f.name: counts.bin_counts(i) for i, f in enumerate(scorer.profile.features)}
+    return {f.name: counts.of(i) for i, f in enumerate(scorer.profile.features)}
 
 
 def _prediction_counts(scorer: BatchScorer) -> list[int] | None:
-    return scorer.prediction_counts.bin_counts(0) if scorer.prediction_counts is not None else None
+    return scorer.prediction_counts.of(0) if scorer.prediction_counts is not None else None
 
 
 def _forget_other_runs_manifest(output: Path, run_id: str) -> None:

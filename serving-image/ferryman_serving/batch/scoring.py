@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from ferryman_serving.batch.drift import BinCounts
 from ferryman_serving.datatypes import numpy_dtype_of
-from ferryman_serving.histograms import BucketCounts
 from ferryman_serving.model import OnnxModel, TensorSpec
 from ferryman_serving.profile import ReferenceProfile
 
@@ -81,7 +81,7 @@ class BatchScorer:
         self.rows = 0
         self.feature_counts = _feature_counts(profile, self.binding)
         self.prediction_counts = (
-            BucketCounts([profile.prediction.edges]) if profile and profile.prediction else None
+            BinCounts([profile.prediction.edges]) if profile and profile.prediction else None
         )
 
     @property
@@ -134,10 +134,10 @@ class BatchScorer:
                 self.prediction_counts.observe(values.reshape(-1, 1))
 
 
-def _feature_counts(profile: ReferenceProfile | None, binding: FeatureBinding) -> BucketCounts | None:
+def _feature_counts(profile: ReferenceProfile | None, binding: FeatureBinding) -> BinCounts | None:
     if profile is None or [f.name for f in profile.features] != list(binding.columns):
         return None  # the profile's bins describe other columns: no drift numbers rather than wrong ones
-    return BucketCounts([f.edges for f in profile.features], buffer_rows=1)
+    return BinCounts([f.edges for f in profile.features])
 
 
 def _prediction_values(

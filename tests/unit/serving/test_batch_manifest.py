@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferryman.drift.statistics import psi as monitor_psi
-from ferryman_serving.batch.drift import psi
+from ferryman_serving.batch.drift import BinCounts, psi
 from ferryman_serving.batch.manifest import ShardSummary, build_manifest, write_atomically
-from ferryman_serving.profile import FeatureProfile, PredictionProfile, ReferenceProfile
+from ferryman_serving.profile import FeatureProfile, PredictionProfile, ReferenceProfile, bin_indices
 
 pytestmark = pytest.mark.unit
 
@@ -79,3 +79,23 @@ def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     write_atomically(target, '{"a": 1}')
     assert target.read_text() == '{"a": 1}'
     assert [p.name for p in target.parent.iterdir()] == ["manifest.json"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    edges=st.lists(st.floats(-5, 5, allow_nan=False), min_size=0, max_size=8, unique=True).map(sorted),
+    values=st.lists(
+        st.one_of(st.floats(-6, 6), st.sampled_from([float("nan"), -1.0, 0.0, 1.0])), max_size=60
+    ),
+)
+def test_batch_bin_counts_follow_the_profiles_le_rule(edges: list[float], values: list[float]) -> None:
+    """Binary-search counting equals the profile's own binning (edges inclusive above, NaN last)."""
+    column = np.asarray(values, dtype=np.float32)
+    counts = BinCounts([edges])
+    counts.observe(column.reshape(-1, 1))
+    expected = (
+        np.bincount(bin_indices(column, edges), minlength=len(edges) + 1)
+        if values
+        else np.zeros(len(edges) + 1)
+    )
+    assert counts.of(0) == [int(c) for c in expected]
