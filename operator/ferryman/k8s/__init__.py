@@ -19,9 +19,11 @@ MODEL_DEPLOYMENT = KNOWN_KINDS[("ferryman.dev/v1alpha1", "ModelDeployment")]
 DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
 TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
+CRON_JOB = KNOWN_KINDS[("batch/v1", "CronJob")]
 DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
 
 __all__ = [
+    "CRON_JOB",
     "DEPLOYMENT",
     "DRIFT_MONITOR",
     "JOB",
