@@ -130,17 +130,22 @@ def _score_units(
                 break
             scored = scorer.score(batch)
             t2 = time.perf_counter()
-            writer = writer or pq.ParquetWriter(temporary, scored.schema)
+            writer = writer or _part_writer(temporary, scored.schema)
             writer.write_batch(scored)
             score, write = score + t2 - t1, write + time.perf_counter() - t2
         if writer is None:  # an empty shard still writes its (empty) part, so every part exists
             first = next(read_unit(sample, scorer.input_columns, 1))
-            writer = pq.ParquetWriter(temporary, scorer.output_schema(first))
+            writer = _part_writer(temporary, scorer.output_schema(first))
     finally:
         if writer is not None:
             writer.close()
     temporary.replace(part)
     return round(read, 3), round(score, 3), round(write, 3)
+
+
+def _part_writer(path: Path, schema: object) -> pq.ParquetWriter:
+    # Scores and ids are nearly all distinct: dictionary encoding would be tried and dropped per page.
+    return pq.ParquetWriter(path, schema, use_dictionary=False)
 
 
 def _feature_counts(scorer: BatchScorer) -> dict[str, list[int]]:
