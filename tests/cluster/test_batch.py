@@ -65,7 +65,7 @@ def suspend(kubectl: Kubectl, namespace: str, suspended: bool) -> None:
 
 
 def shard_pods(kubectl: Kubectl, namespace: str, job: str) -> list[dict[str, Any]]:
-    listing = kubectl.get_json("get", "pods", "-n", namespace, "-l", f"job-name={job}", "-o", "json")
+    listing = kubectl.get_json("pods", "-n", namespace, "-l", f"job-name={job}")
     return list(listing["items"])
 
 
@@ -104,7 +104,7 @@ def test_scheduled_batch_scores_with_stable_during_a_canary_and_survives_a_kille
     suspend(kubectl, namespace, False)
 
     def first_job() -> str | None:
-        jobs = kubectl.get_json("get", "jobs", "-n", namespace, "-o", "json")["items"]
+        jobs = kubectl.get_json("jobs", "-n", namespace)["items"]
         return str(jobs[0]["metadata"]["name"]) if jobs else None
 
     job = wait_for("the scheduled run", first_job, timeout=90)

@@ -60,7 +60,9 @@ def reconcile_batch(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: 
 
 def _write(namespace: str | None, name: str, previous: dict[str, Any], desired: dict[str, Any]) -> None:
     if desired != previous:
-        k8s.patch_status(k8s.MODEL_DEPLOYMENT, namespace, name, {"batch": desired})
+        # A merge patch keeps keys it does not name: the ones no longer true (an old message) are nulled.
+        cleared = {key: None for key in previous if key not in desired}
+        k8s.patch_status(k8s.MODEL_DEPLOYMENT, namespace, name, {"batch": {**cleared, **desired}})
 
 
 def _remove_cronjob(namespace: str | None, name: str, previous: dict[str, Any]) -> None:
