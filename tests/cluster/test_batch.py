@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from kopf.testing import KopfRunner
 
+from ferryman_serving.model import OnnxModel
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import status_of, wait_until_serving
@@ -41,8 +41,10 @@ def write_dataset(directory: Path) -> np.ndarray:
 
 
 def predictions(model: Path, matrix: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    return np.asarray(session.run(None, {"features": matrix})[0]).reshape(-1)
+    """What the online server answers: its session options (one intra-op thread). A default session
+    spreads the trees over threads and sums them in another order (answers differ in the last bit)."""
+    session = OnnxModel(model, intra_op_threads=1)
+    return np.asarray(session.run({"features": matrix}, session.output_names)[0]).reshape(-1)
 
 
 def batch_deployment(namespace: str, uri: str, data: Path, output: Path) -> dict[str, Any]:
