@@ -1,4 +1,4 @@
-"""The `ferryman` command: run the operator, drive rollouts by hand, run the local dev cluster."""
+"""The `ferryman` command: run the operator, drive rollouts, score a dataset, run the local dev cluster."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.argv = ["ferryman dev", *args[1:]]
         runpy.run_module("ferryman.devcluster", run_name="__main__")
         return 0
+    if args[:1] == ["batch"]:
+        # Batch scoring is the serving image's code (the same function its Indexed Job pods run).
+        from ferryman_serving.batch.__main__ import main as batch_main
+
+        return batch_main(args[1:])
     parser = _parser()
     options = parser.parse_args(args)
     result: int = options.run(options)
@@ -27,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("operator", help="run the Kopf operator (settings from FERRYMAN_* env)")
     run.set_defaults(run=_run_operator)
     commands.add_parser("dev", help="local cluster without Docker: dev up|down|env|status")
+    commands.add_parser("batch", help="score a dataset: batch score --model M --input I --output O")
     for action, text in (
         ("promote", "promote the rollout now (skip remaining steps)"),
         ("abort", "abort the rollout: all traffic back to stable at once"),

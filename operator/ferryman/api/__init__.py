@@ -13,6 +13,7 @@ from ferryman.api.analysis import (
     MetricResult,
 )
 from ferryman.api.base import API_VERSION, GROUP, VERSION, ApiModel, CelRule, Quantity, Timestamp
+from ferryman.api.batch import BatchEngine, BatchLocation, BatchSpec, BatchStatus
 from ferryman.api.driftmonitor import (
     DriftMonitor,
     DriftMonitorSpec,
@@ -94,6 +95,10 @@ __all__ = [
     "ApiModel",
     "ApiResource",
     "Autoscaling",
+    "BatchEngine",
+    "BatchLocation",
+    "BatchSpec",
+    "BatchStatus",
     "BlueGreenStrategy",
     "CanaryStep",
     "CanaryStrategy",

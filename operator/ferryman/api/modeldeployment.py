@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from ferryman.api.analysis import AnalysisResult, EvidenceRecord
 from ferryman.api.base import MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
+from ferryman.api.batch import BatchSpec, BatchStatus
 from ferryman.api.meta import ApiResource, Condition, ObjectMeta
 from ferryman.api.model_source import ModelSource
 from ferryman.api.serving import ServingSpec
@@ -81,6 +82,11 @@ class ModelDeploymentSpec(ApiModel, json_schema_extra=cel_rules(ROUTED_STRATEGY_
     strategy: StrategySpec | None = Field(
         default=None,
         description="How a new version rolls out; unset replaces the old version by a plain rolling update.",
+    )
+    batch: BatchSpec | None = Field(
+        default=None,
+        description="Score a dataset on a schedule with the version stable serves (serving.replicas: 0 "
+        "makes the deployment batch-only).",
     )
 
     @model_validator(mode="after")
@@ -198,6 +204,7 @@ class ModelDeploymentStatus(ApiModel):
         ),
     )
     message: str | None = Field(default=None, max_length=MAX_TEXT, description="Human-readable summary.")
+    batch: BatchStatus | None = Field(default=None, description="Scheduled batch scoring (spec.batch).")
 
 
 class ModelDeployment(ApiResource):

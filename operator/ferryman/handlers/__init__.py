@@ -2,6 +2,7 @@
 
 from ferryman.handlers import (
     alias_follow,
+    batch_schedule,
     drift_monitor,
     model_deployment,
     rollout_metrics,
@@ -14,6 +15,7 @@ from ferryman.handlers import (
 
 __all__ = [
     "alias_follow",
+    "batch_schedule",
     "drift_monitor",
     "model_deployment",
     "rollout_metrics",

@@ -23,11 +23,13 @@ DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
 TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
 LEASE = KNOWN_KINDS[("coordination.k8s.io/v1", "Lease")]
+CRON_JOB = KNOWN_KINDS[("batch/v1", "CronJob")]
 DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
 HORIZONTAL_POD_AUTOSCALER = KNOWN_KINDS[("autoscaling/v2", "HorizontalPodAutoscaler")]
 SCALED_OBJECT = KNOWN_KINDS[("keda.sh/v1alpha1", "ScaledObject")]
 
 __all__ = [
+    "CRON_JOB",
     "DEPLOYMENT",
     "DRIFT_MONITOR",
     "HORIZONTAL_POD_AUTOSCALER",

@@ -32,6 +32,7 @@ KNOWN_KINDS: dict[tuple[str, str], ResourceKind] = {
         ResourceKind("v1", "Event", "events"),
         ResourceKind("apps/v1", "Deployment", "deployments"),
         ResourceKind("batch/v1", "Job", "jobs"),
+        ResourceKind("batch/v1", "CronJob", "cronjobs"),
         ResourceKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         ResourceKind(
             "keda.sh/v1alpha1",

@@ -1,0 +1,180 @@
+"""Batch scoring on real files with real ONNX Runtime: complete and exact output, the online server's
+answers for the same rows, a manifest written last, and reruns that replace the previous result."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from tests.serving.conftest import GB_VERSION
+
+from ferryman_serving.batch.__main__ import main as batch_main
+from ferryman_serving.batch.manifest import BatchManifest
+from ferryman_serving.batch.run import ShardJob, run_shard
+from ferryman_testing.models import FEATURES, GradientBoostingFiles
+from ferryman_testing.servers import ServingProcess
+
+pytestmark = pytest.mark.serving
+
+COLUMNS = [f"f{i}" for i in range(FEATURES)]
+
+
+def dataset_table(rows: int, seed: int, first_id: int = 0) -> pa.Table:
+    """An id column and 20 float32 features, a little shifted from the training data."""
+    values = np.random.default_rng(seed).normal(0.3, 1.1, (rows, FEATURES)).astype(np.float32)
+    columns = {"id": pa.array(np.arange(first_id, first_id + rows, dtype=np.int64))}
+    columns.update({name: pa.array(values[:, i]) for i, name in enumerate(COLUMNS)})
+    return pa.table(columns)
+
+
+def write_parquet_parts(directory: Path, sizes: list[int], row_group_rows: int) -> pa.Table:
+    """Parts of the given sizes (each with row groups of row_group_rows) and a _SUCCESS marker."""
+    directory.mkdir(parents=True)
+    tables, first = [], 0
+    for index, size in enumerate(sizes):
+        table = dataset_table(size, seed=index, first_id=first)
+        pq.write_table(table, directory / f"part-{index}.parquet", row_group_size=row_group_rows)
+        tables.append(table)
+        first += size
+    (directory / "_SUCCESS").write_text("")
+    return pa.concat_tables(tables)
+
+
+def read_output(output: Path) -> tuple[BatchManifest, pa.Table]:
+    manifest = BatchManifest.model_validate_json((output / "manifest.json").read_bytes())
+    table = pa.concat_tables(pq.read_table(output / part) for part in manifest.parts)
+    return manifest, table.sort_by("id")
+
+
+def score_all_shards(
+    files: GradientBoostingFiles, data: Path, output: Path, shards: int, run_id: str
+) -> None:
+    for index in range(shards):
+        job = ShardJob(
+            model_uri=files.model_path.as_uri(), input_uri=str(data), output_uri=str(output), run_id=run_id,
+            shards=shards, index=index, passthrough=["id"], batch_rows=1000, model_version=GB_VERSION,
+        )  # fmt: skip
+        run_shard(job)
+
+
+def online_answers(server: ServingProcess, table: pa.Table) -> np.ndarray:
+    """What the online server answers for these rows, 100 rows per request (JSON, 64 KiB limit)."""
+    matrix = np.column_stack([table.column(c).to_numpy() for c in COLUMNS])
+    answers = []
+    for start in range(0, len(matrix), 100):
+        rows = matrix[start : start + 100].tolist()
+        request = {
+            "inputs": [{"name": "features", "shape": [len(rows), FEATURES], "datatype": "FP32", "data": rows}]
+        }
+        reply = httpx.post(f"{server.url}/v2/models/fraud/infer", json=request)
+        assert reply.status_code == 200, reply.text
+        answers.extend(reply.json()["outputs"][0]["data"])
+    return np.asarray(answers, dtype=np.float32)
+
+
+def test_three_shards_score_every_row_once_with_the_online_answers(
+    gradient_boosting: GradientBoostingFiles, gb_server: ServingProcess, tmp_path: Path
+) -> None:
+    """Two files, three shards (row groups): every id once, and each prediction equals, bit for bit,
+    what the online server answers for the same row."""
+    table = write_parquet_parts(tmp_path / "in", [2500, 1500], row_group_rows=700)
+    score_all_shards(gradient_boosting, tmp_path / "in", tmp_path / "out", shards=3, run_id="run-1")
+    manifest, scored = read_output(tmp_path / "out")
+    assert scored.column("id").to_pylist() == list(range(4000))
+    assert manifest.rows == 4000 and sum(manifest.rows_per_shard) == 4000 and len(manifest.parts) == 3
+    assert manifest.model_version == GB_VERSION and manifest.input_fingerprint.startswith("sha256:")
+    np.testing.assert_array_equal(
+        scored.column("variable").to_numpy(), online_answers(gb_server, table.sort_by("id"))
+    )
+
+
+def test_manifest_has_batch_drift_against_the_reference_profile(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """The input is shifted by 0.3 standard deviations: every feature's PSI is clearly above zero, and
+    each histogram counts every row."""
+    write_parquet_parts(tmp_path / "in", [3000], row_group_rows=1000)
+    score_all_shards(gradient_boosting, tmp_path / "in", tmp_path / "out", shards=2, run_id="run-1")
+    manifest, _ = read_output(tmp_path / "out")
+    assert manifest.features is not None and set(manifest.features) == set(COLUMNS)
+    for histogram in manifest.features.values():
+        assert sum(histogram.counts) == 3000
+        assert histogram.psi is not None and histogram.psi > 0.05
+    assert manifest.prediction is not None and sum(manifest.prediction.counts) == 3000
+
+
+def test_csv_input_gives_the_parquet_answers(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """The same rows as CSV score to the same predictions (float32 text round-trips exactly)."""
+    table = write_parquet_parts(tmp_path / "in", [1200], row_group_rows=1200)
+    (tmp_path / "csv").mkdir()
+    pa_csv.write_csv(table, tmp_path / "csv" / "data.csv")
+    score_all_shards(gradient_boosting, tmp_path / "in", tmp_path / "out-parquet", shards=1, run_id="a")
+    score_all_shards(gradient_boosting, tmp_path / "csv", tmp_path / "out-csv", shards=2, run_id="a")
+    _, from_parquet = read_output(tmp_path / "out-parquet")
+    _, from_csv = read_output(tmp_path / "out-csv")
+    np.testing.assert_array_equal(
+        from_csv.column("variable").to_numpy(), from_parquet.column("variable").to_numpy()
+    )
+
+
+def test_manifest_appears_only_after_the_last_shard(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """Until every shard has finished there is no manifest; a rerun removes the previous run's manifest
+    at its start and the parts of the previous, wider run before its own manifest."""
+    write_parquet_parts(tmp_path / "in", [500, 500, 500, 500], row_group_rows=500)
+    out = tmp_path / "out"
+    score_all_shards(gradient_boosting, tmp_path / "in", out, shards=4, run_id="first")
+    job = ShardJob(
+        model_uri=gradient_boosting.model_path.as_uri(), input_uri=str(tmp_path / "in"), output_uri=str(out),
+        run_id="second", shards=2, index=0, passthrough=["id"],
+    )  # fmt: skip
+    assert run_shard(job) is None
+    assert not (out / "manifest.json").exists()
+    manifest = run_shard(ShardJob(**{**job.__dict__, "index": 1}))
+    assert manifest is not None and manifest.run_id == "second"
+    assert sorted(p.name for p in out.glob("part-*")) == manifest.parts
+    _, scored = read_output(out)
+    assert scored.column("id").to_pylist() == list(range(2000))
+
+
+def test_command_line_names_the_missing_column(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """Bad input is an error naming the column, exit code 2, no manifest."""
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": [1], "f0": [0.5]}), tmp_path / "in" / "x.parquet")
+    code = batch_main(
+        ["score", "--model", str(gradient_boosting.model_path), "--input", str(tmp_path / "in"),
+         "--output", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert code == 2
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_ferryman_batch_score_runs_every_shard_from_a_laptop(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """`ferryman batch score --shards 2 --all-shards` on a file: the same answers as the function."""
+    write_parquet_parts(tmp_path / "in", [900], row_group_rows=300)
+    command = [
+        str(Path(sys.executable).with_name("ferryman")), "batch", "score",
+        "--model", gradient_boosting.model_path.as_uri(), "--input", str(tmp_path / "in" / "part-0.parquet"),
+        "--output", str(tmp_path / "cli"), "--shards", "2", "--all-shards", "--passthrough", "id",
+    ]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert "scored 900 rows" in finished.stdout
+    score_all_shards(gradient_boosting, tmp_path / "in", tmp_path / "function", shards=1, run_id="f")
+    _, from_cli = read_output(tmp_path / "cli")
+    _, from_function = read_output(tmp_path / "function")
+    assert from_cli.equals(from_function)
