@@ -19,6 +19,7 @@ from ferryman_testing.models import GradientBoostingFiles
 pytestmark = pytest.mark.image
 
 OPERATOR_IMAGE = "localhost/ferryman-operator:dev"
+BATCH_IMAGE = "localhost/ferryman-batch:dev"
 SERVING_BUDGET_BYTES = 250 * 1000**2  # as `podman images` counts MB
 START_BUDGET_SECONDS = 3.0
 
@@ -101,3 +102,16 @@ def _podman_time(text: str) -> float:
     whole, _, fraction = stamp.partition(".")
     parsed = datetime.strptime(f"{whole} {zone}", "%Y-%m-%d %H:%M:%S %z")
     return parsed.timestamp() + float(f"0.{fraction or 0}")
+
+
+def test_batch_image_holds_the_batch_scorer_with_pyarrow() -> None:
+    """The batch pods' image: the serving code plus pyarrow, as its own user on a read-only root."""
+    code = "import pyarrow, ferryman_serving.batch.dataset; print('batch', pyarrow.__version__)"
+    assert run_python(BATCH_IMAGE, code).strip().startswith("batch ")
+    assert inspect(BATCH_IMAGE)["User"] == "65532:65532"
+
+
+def test_serving_image_is_built_without_the_batch_dependencies() -> None:
+    """pyarrow (about 160 MB) stays out of the serving image."""
+    code = "import importlib.util; print('pyarrow', importlib.util.find_spec('pyarrow') is not None)"
+    assert run_python(SERVING_IMAGE, code).strip() == "pyarrow False"

@@ -41,7 +41,12 @@ class BatchSpec(ApiModel):
     )
     parallelism: int = Field(default=1, ge=1, le=100, description="Shards (job) or Spark cores (spark).")
     image: str | None = Field(
-        default=None, max_length=MAX_TEXT, description="Image of the batch pods; default spec.serving.image."
+        default=None,
+        max_length=MAX_TEXT,
+        description=(
+            "Image of the batch pods; default the batch image (ferryman-batch: the serving code "
+            "plus pyarrow)."
+        ),
     )
     resources: ResourceRequirements | None = Field(
         default=None, description="CPU and memory of each batch pod; default the serving pods' defaults."

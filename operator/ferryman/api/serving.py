@@ -13,7 +13,10 @@ DEFAULT_SERVING_IMAGE = "ghcr.io/ferryman-dev/ferryman-serving:0.1.0"
 # The serving image's ENTRYPOINT (serving-image/Dockerfile; the serving tier checks they are equal): the
 # operator runs exactly this, so a pod behaves the same whether its runtime honours the image or the command.
 SERVING_ENTRYPOINT = ("python3", "-m", "ferryman_serving")
-# The same image's batch scorer (spec.batch): `score` with one shard per Indexed Job pod.
+# The batch image: the serving image's code plus pyarrow (serving-image/requirements-batch.txt), kept apart
+# so that the serving image stays small.
+DEFAULT_BATCH_IMAGE = "ghcr.io/ferryman-dev/ferryman-batch:0.1.0"
+# The batch image's scorer (spec.batch): `score` with one shard per Indexed Job pod.
 BATCH_ENTRYPOINT = ("python3", "-m", "ferryman_serving.batch", "score")
 
 AUTOSCALING_BOUNDS = CelRule(

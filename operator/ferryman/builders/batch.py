@@ -14,7 +14,7 @@ from typing import Any
 from ferryman.api import ModelDeployment, redact_uri
 from ferryman.api.batch import BatchSpec
 from ferryman.api.model_source import parse_model_uri
-from ferryman.api.serving import BATCH_ENTRYPOINT
+from ferryman.api.serving import BATCH_ENTRYPOINT, DEFAULT_BATCH_IMAGE
 from ferryman.builders.naming import LABEL_MANAGED_BY, LABEL_MODEL_DEPLOYMENT, MANAGED_BY, label_value
 from ferryman.builders.ownership import owner_reference
 from ferryman.config import Settings
@@ -94,7 +94,7 @@ def _container(
     )
     return {
         "name": "batch",
-        "image": batch.image or md.spec.serving.image,
+        "image": batch.image or DEFAULT_BATCH_IMAGE,
         "command": list(BATCH_ENTRYPOINT),
         "args": batch_args(batch, model_uri, version),
         "env": env,

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from ferryman.api import ModelDeployment
+from ferryman.api.serving import DEFAULT_BATCH_IMAGE
 from ferryman.builders.batch import build_batch_cronjob, cronjob_name
 from ferryman.builders.batch_status import batch_status, latest_job
 from ferryman.config import Settings
@@ -59,6 +60,8 @@ def test_runs_are_indexed_jobs_with_one_shard_per_index_retried_alone() -> None:
     assert cronjob["spec"]["schedule"] == "0 2 * * *" and cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     assert args_of(cronjob)[args_of(cronjob).index("--shards") + 1] == "4"
     assert cronjob["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    # The batch image (the serving code plus pyarrow), not spec.serving.image: that one has no pyarrow.
+    assert spec["template"]["spec"]["containers"][0]["image"] == DEFAULT_BATCH_IMAGE
 
 
 def test_batch_scores_with_stables_pinned_version_not_the_alias_of_the_spec() -> None:
