@@ -17,6 +17,7 @@ from ferryman.api.model_source import parse_model_uri
 from ferryman.api.serving import BATCH_ENTRYPOINT, DEFAULT_BATCH_IMAGE
 from ferryman.builders.naming import LABEL_MANAGED_BY, LABEL_MODEL_DEPLOYMENT, MANAGED_BY, label_value
 from ferryman.builders.ownership import owner_reference
+from ferryman.builders.pod_security import restricted_container_security, restricted_pod_security
 from ferryman.config import Settings
 
 CRONJOB_SUFFIX = "-batch"
@@ -99,13 +100,7 @@ def _container(
         "args": batch_args(batch, model_uri, version),
         "env": env,
         "resources": resources,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted_container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
 
@@ -118,7 +113,7 @@ def _job_spec(
         "spec": {
             "containers": [container],
             "restartPolicy": "Never",
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": restricted_pod_security(),
             "automountServiceAccountToken": False,
             "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": settings.serving_tmp_size_limit}}],
         },

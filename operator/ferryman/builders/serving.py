@@ -22,6 +22,7 @@ from ferryman.builders.naming import (
     track_service_name,
 )
 from ferryman.builders.ownership import controlling_owner, owner_reference
+from ferryman.builders.pod_security import restricted_container_security, restricted_pod_security
 from ferryman.config import Settings
 
 HTTP_PORT_NAME = "http"
@@ -106,13 +107,7 @@ def _pod_spec(md: ModelDeployment, target: ServingTarget, settings: Settings) ->
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}],
         "readinessProbe": _http_probe("/v2/health/ready", serving.port, period=2, failures=2),
         "livenessProbe": _http_probe("/v2/health/live", serving.port, period=10, failures=3),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted_container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     if serving.resources is not None:
@@ -123,7 +118,7 @@ def _pod_spec(md: ModelDeployment, target: ServingTarget, settings: Settings) ->
         }
     return {
         "containers": [container],
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": restricted_pod_security(),
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": termination_grace_seconds(settings),
         # /tmp holds the downloaded model: bounded, so one pod cannot fill the node's disk.
