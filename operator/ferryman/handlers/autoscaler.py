@@ -1,7 +1,9 @@
-"""Stable's HorizontalPodAutoscaler: hand spec.replicas over to it, apply it, remove it when unwanted.
+"""Stable's autoscaler (an HPA, or a KEDA ScaledObject with the operator's autoscaler `keda`): hand
+spec.replicas over to it, apply it, remove it when unwanted.
 
-The pure rules (what the HPA looks like, how a canary follows it, the promotion floor) live in
-builders/autoscaling.py; this module only reads the Deployments and talks to the API server.
+The pure rules (what the autoscaler looks like, how a canary follows it, the promotion floor) live in
+builders/autoscaling.py and builders/keda.py; this module only reads the Deployments and talks to the API
+server.
 """
 
 from __future__ import annotations
