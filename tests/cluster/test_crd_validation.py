@@ -92,7 +92,17 @@ def test_status_subresource_and_printer_columns(crds: DevCluster, namespace: str
     patched, output = _patch_status(crds, namespace, "columns", status)
     assert patched, output
     table = crds.kubectl.run("-n", namespace, "get", "md", "columns").splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "WEIGHT", "STABLE", "CANARY", "ALIAS", "AGE"]
+    assert table[0].split() == [
+        "NAME",
+        "PHASE",
+        "WEIGHT",
+        "STABLE",
+        "CANARY",
+        "ALIAS",
+        "REPLICAS",
+        "DESIRED",
+        "AGE",
+    ]
     assert table[1].split()[:5] == ["columns", "Progressing", "25", "6", "7"]
 
 

@@ -49,7 +49,17 @@ def test_apply_creates_owned_deployment_and_service_and_becomes_ready(
     assert [p["status"]["phase"] for p in pods] == ["Running"]
 
     table = kubectl.run("get", "md", "-n", namespace).splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "WEIGHT", "STABLE", "CANARY", "ALIAS", "AGE"]
+    assert table[0].split() == [
+        "NAME",
+        "PHASE",
+        "WEIGHT",
+        "STABLE",
+        "CANARY",
+        "ALIAS",
+        "REPLICAS",
+        "DESIRED",
+        "AGE",
+    ]
     assert table[1].split()[:4] == ["fraud", "Succeeded", "0", status["stableVersion"]]
 
 
