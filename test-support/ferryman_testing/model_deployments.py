@@ -7,6 +7,19 @@ from typing import Any
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.polling import wait_for
 
+# The header of `kubectl get md` (the CRD's printer columns), as the cluster tests expect it.
+PRINTER_COLUMNS = [
+    "NAME",
+    "PHASE",
+    "WEIGHT",
+    "STABLE",
+    "CANARY",
+    "ALIAS",
+    "REPLICAS",
+    "DESIRED",
+    "AGE",
+]
+
 
 def status_of(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str, Any]:
     return dict(kubectl.get("modeldeployment", name, namespace).get("status") or {})

@@ -17,6 +17,7 @@ from ferryman.api import DriftMonitor, ModelDeployment, TrainingJob
 from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import install_crds
+from ferryman_testing.model_deployments import PRINTER_COLUMNS
 
 pytestmark = pytest.mark.cluster
 
@@ -92,17 +93,7 @@ def test_status_subresource_and_printer_columns(crds: DevCluster, namespace: str
     patched, output = _patch_status(crds, namespace, "columns", status)
     assert patched, output
     table = crds.kubectl.run("-n", namespace, "get", "md", "columns").splitlines()
-    assert table[0].split() == [
-        "NAME",
-        "PHASE",
-        "WEIGHT",
-        "STABLE",
-        "CANARY",
-        "ALIAS",
-        "REPLICAS",
-        "DESIRED",
-        "AGE",
-    ]
+    assert table[0].split() == PRINTER_COLUMNS
     assert table[1].split()[:5] == ["columns", "Progressing", "25", "6", "7"]
 
 

@@ -12,7 +12,7 @@ from kopf.testing import KopfRunner
 
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
-from ferryman_testing.model_deployments import served_uri, status_of, wait_until_serving
+from ferryman_testing.model_deployments import PRINTER_COLUMNS, served_uri, status_of, wait_until_serving
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import running_operator
 from ferryman_testing.polling import wait_for
@@ -49,17 +49,7 @@ def test_apply_creates_owned_deployment_and_service_and_becomes_ready(
     assert [p["status"]["phase"] for p in pods] == ["Running"]
 
     table = kubectl.run("get", "md", "-n", namespace).splitlines()
-    assert table[0].split() == [
-        "NAME",
-        "PHASE",
-        "WEIGHT",
-        "STABLE",
-        "CANARY",
-        "ALIAS",
-        "REPLICAS",
-        "DESIRED",
-        "AGE",
-    ]
+    assert table[0].split() == PRINTER_COLUMNS
     assert table[1].split()[:4] == ["fraud", "Succeeded", "0", status["stableVersion"]]
 
 
