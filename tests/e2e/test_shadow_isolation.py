@@ -66,8 +66,11 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-def apply(kubectl: Kubectl, namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any]) -> None:
-    apply_model(kubectl, namespace, gateway, uri, strategy, mirrorWith="TraefikService")
+def apply(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, uri: str, strategy: dict[str, Any],
+    serving: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    apply_model(kubectl, namespace, gateway, uri, strategy, serving, mirrorWith="TraefikService")
 
 
 def mirror_live(gateway: Gateway, namespace: str) -> bool:
@@ -84,13 +87,13 @@ def wait_mirror(gateway: Gateway, namespace: str, live: bool, timeout: float, wh
 @contextmanager
 def users_during_shadow(
     kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], candidate: str,
-    strategy: dict[str, Any],
+    strategy: dict[str, Any], serving: dict[str, Any] | None = None,
 ) -> Iterator[LoadGenerator]:  # fmt: skip
     """Stable serves v1; steady user load runs while `candidate` is rolled out as a shadow."""
-    apply(kubectl, namespace, gateway, models["v1"], strategy)
+    apply(kubectl, namespace, gateway, models["v1"], strategy, serving)
     wait_until_serving(kubectl, namespace, models["v1"], gateway)
     with steady_load(gateway.base_url, MODEL, rate=USER_RATE, headers=host_of(namespace)) as users:
-        apply(kubectl, namespace, gateway, candidate, strategy)
+        apply(kubectl, namespace, gateway, candidate, strategy, serving)
         yield users
 
 
@@ -134,19 +137,18 @@ def test_candidate_deleted_mid_shadow_never_reaches_users(
     assert status_of(kubectl, namespace)["phase"] in ("Progressing", "Paused")
 
 
-@pytest.mark.skip(
-    reason=(
-        "quarantined 2026-11-26: in the final run the frozen (SIGSTOP) shadow candidate's mirrored "
-        "requests counted 21% errors and the judge rolled it back; users were untouched (the assertion "
-        "before passed); passed in earlier CI runs; see the #9 note"
-    )
-)
 def test_candidate_flapping_readiness_never_reaches_users(
     kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
 ) -> None:
     """A candidate that stops answering (frozen with SIGSTOP, as a saturated one would) goes unready and
-    back, three times: each time Traefik drops and restores the mirror, and users never notice."""
-    with users_during_shadow(kubectl, namespace, gateway, models, models["v2"], shadow()) as users:
+    back, three times: each time Traefik drops and restores the mirror, and users never notice.
+
+    While frozen, the candidate's mirrored requests wait in its listen backlog (about 20 a second until
+    Traefik drops the mirror, 6-8 s); on SIGCONT it accepts them all at once, and past its in-flight limit
+    (64 by default) it would answer 503, which the judge rightly counts against it. Readiness flapping, not
+    overload, is what this test is about, so the limit is raised above that backlog here."""
+    serving = {"replicas": 1, "env": [{"name": "FERRYMAN_MAX_INFLIGHT_REQUESTS", "value": "1000"}]}
+    with users_during_shadow(kubectl, namespace, gateway, models, models["v2"], shadow(), serving) as users:
         stable = status_of(kubectl, namespace)["stableVersion"]
         for _ in range(3):
             wait_mirror(gateway, namespace, live=True, timeout=90, why="the shadow's mirror in force")
