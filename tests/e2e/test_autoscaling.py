@@ -81,6 +81,24 @@ def replicas_of(kubectl: Kubectl, namespace: str, track: str) -> tuple[int, int]
     return int(found["spec"].get("replicas", 0)), int(found.get("status", {}).get("readyReplicas", 0))
 
 
+def restart_counts(kubectl: Kubectl, namespace: str) -> dict[str, int]:
+    pods = kubectl.get_json("pods", "-n", namespace)["items"]
+    return {
+        pod["metadata"]["name"]: sum(
+            c.get("restartCount", 0) for c in pod["status"].get("containerStatuses", [])
+        )
+        for pod in pods
+    }
+
+
+def failure_evidence(kubectl: Kubectl, namespace: str, gateway: Gateway) -> str:
+    """What a failed request needs to be placed: Traefik's 5xx access log and the pods' restarts (this
+    scenario once failed 2 runs of 7 with 'connection reset by peer' from a Ready pod, cause not found)."""
+    errors = gateway.traefik.log_path.with_name("errors.log")
+    logged = errors.read_text()[-4000:] if errors.exists() else "(no errors.log)"
+    return f"restarts {restart_counts(kubectl, namespace)}; Traefik 5xx log:\n{logged}"
+
+
 def report(what: str, seconds: float) -> None:
     sys.stderr.write(f"[autoscaling] {what}: {seconds:.1f} s\n")
 
@@ -136,12 +154,6 @@ def test_replicas_grow_with_requests_in_flight_and_shrink_when_they_stop(
             assert "f:replicas" not in entry.get("fieldsV1", {}).get("f:spec", {}), entry
 
 
-@pytest.mark.skip(
-    reason="flaky on the local cluster, cause not found: in 2 of 7 runs Traefik answered 502s (4 and 5 of "
-    "~36,000 requests); where traced, a Ready serving pod reset every connection it had in flight at one "
-    "instant (Traefik: 'connection reset by peer') and kept serving. The canary followed stable's HPA and "
-    "was promoted in all 7 runs. docs/autoscaling.md has the evidence."
-)
 def test_a_canary_at_25_percent_follows_stables_autoscaler_and_is_promoted_without_failures(
     kubectl: Kubectl,
     namespace: str,
@@ -184,5 +196,5 @@ def test_a_canary_at_25_percent_follows_stables_autoscaler_and_is_promoted_witho
         promoted_stable, _ = replicas_of(kubectl, namespace, "stable")
         assert promoted_stable >= min(stable + canary, 4), "promotion must not shrink capacity"
     load = merged(clients)
-    assert load.errors == 0, load
+    assert load.errors == 0, (load, failure_evidence(kubectl, namespace, gateway))
     assert load.total > 0
