@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from ferryman.devcluster.runner.podspec import KeyLookup, Pod
@@ -28,6 +29,7 @@ class ProjectedVolumes:
         self.root = pod_dir / "volumes"
         self.key = key
         self._refresh_at: dict[str, float] = {}
+        self._written: set[str] = set()
 
     def write_all(self, pod: Pod, issue_token: TokenIssuer, lookup: KeyLookup) -> dict[str, Path]:
         """Make every projected volume now (a container is about to start); their directories by name."""
@@ -44,6 +46,13 @@ class ProjectedVolumes:
                 self._write(name, projected_content(pod, projected, issue_token, lookup))
                 log.info("%s: renewed the token in projected volume %s", self.key, name)
 
+    def remove(self) -> None:
+        """The pod is gone or no longer ours: its tokens go with it, as the kubelet unmounts its volumes."""
+        for name in list(self._written):
+            shutil.rmtree(self.root / name, ignore_errors=True)
+        self._written.clear()
+        self._refresh_at.clear()
+
     def _write(self, name: str, content: ProjectedContent) -> Path:
         directory = self.root / name
         directory.mkdir(parents=True, exist_ok=True)
@@ -57,6 +66,7 @@ class ProjectedVolumes:
                 0o644
             )  # the kubelet's defaultMode 0644; the pod directory is under root's 0700 home
             os.replace(temporary, target)
+        self._written.add(name)
         if content.refresh_at is None:
             self._refresh_at.pop(name, None)
         else:

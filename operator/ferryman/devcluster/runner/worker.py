@@ -259,5 +259,6 @@ class PodWorker:
         self._written = fingerprint
 
     def _cleanup(self) -> None:
+        self.projected.remove()
         if self._address_added:
             network.remove_pod_address(self.net.netns, self.pod_ip)
