@@ -119,13 +119,29 @@ class PrometheusServer:
     interval: str
     log_path: Path
     static_jobs: dict[str, list[str]] = field(default_factory=dict)
+    pod_host: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def url_for_pods(self) -> str:
+        """The same server where pods reach it (the cluster's host address; a pod cannot see 127.0.0.1)."""
+        if self.pod_host is None:
+            raise RuntimeError("Prometheus was started without pod_host: pods cannot reach it")
+        return f"http://{self.pod_host}:{self.port}"
+
     @classmethod
-    def start(cls, binary: Path, kubeconfig: Path, workdir: Path, interval: str = "1s") -> PrometheusServer:
+    def start(
+        cls,
+        binary: Path,
+        kubeconfig: Path,
+        workdir: Path,
+        interval: str = "1s",
+        pod_host: str | None = None,
+    ) -> PrometheusServer:
+        """`pod_host`: also listen there (the cluster's host address), for operators running as pods."""
         workdir.mkdir(parents=True, exist_ok=True)
         config_path = workdir / "prometheus.yml"
         config_path.write_text(scrape_config(kubeconfig, interval))
@@ -138,6 +154,7 @@ class PrometheusServer:
                     f"--config.file={config_path}",
                     f"--storage.tsdb.path={workdir / 'data'}",
                     f"--web.listen-address=127.0.0.1:{port}",
+                    *([f"--web.listen-address={pod_host}:{port}"] if pod_host else []),
                     "--web.enable-lifecycle",
                     # A deleted pod's series must vanish quickly from instant queries.
                     "--query.lookback-delta=30s",
@@ -146,7 +163,7 @@ class PrometheusServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        server = cls(process, port, config_path, kubeconfig, interval, log_path)
+        server = cls(process, port, config_path, kubeconfig, interval, log_path, pod_host=pod_host)
         try:
             wait_for(
                 f"Prometheus ready on {server.url} (log {log_path})", server.is_ready, timeout=30, every=0.2

@@ -53,9 +53,13 @@ def e2e_tools() -> E2ETools:
 def prometheus(
     cluster: DevCluster, e2e_tools: E2ETools, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
-    """Prometheus on 127.0.0.1, discovering pods through the cluster's API server, scraping every 1 s."""
+    """Prometheus on 127.0.0.1 (and on the host address, for the operator pod of the Helm install),
+    discovering pods through the cluster's API server, scraping every 1 s."""
     server = PrometheusServer.start(
-        e2e_tools.prometheus, cluster.kubeconfig, tmp_path_factory.mktemp("prometheus")
+        e2e_tools.prometheus,
+        cluster.kubeconfig,
+        tmp_path_factory.mktemp("prometheus"),
+        pod_host=cluster.host_address,
     )
     yield server
     server.stop()

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from ferryman.config import Settings
+
+
+def in_cluster_server(environ: Mapping[str, str]) -> str:
+    """The API server a pod calls: KUBERNETES_SERVICE_HOST/PORT, which the kubelet sets in every
+    container and client-go and the kubernetes client's in-cluster config read; the Service's DNS name
+    only when they are absent. (Kopf's own service-account login always uses the name, which needs
+    cluster DNS: the local cluster has none, and the env is what the rest of the operator uses.)"""
+    host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return "https://kubernetes.default.svc"
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
 @functools.cache

@@ -111,10 +111,30 @@ def test_args_only_keep_the_image_entrypoint_and_expand_variables() -> None:
 
 
 def test_volume_kinds_the_dev_cluster_cannot_make_are_left_out() -> None:
-    """The API server adds a projected service account token volume to every pod: it must not stop it."""
-    pod = serving_pod(volumeMounts=[{"name": "kube-api-access-x", "mountPath": "/var/run/secrets/sa"}])
-    pod["spec"]["volumes"] = [{"name": "kube-api-access-x", "projected": {"sources": []}}]
+    pod = serving_pod(volumeMounts=[{"name": "settings", "mountPath": "/etc/settings"}])
+    pod["spec"]["volumes"] = [{"name": "settings", "configMap": {"name": "settings"}}]
     assert flag_values(run_line(pod), "--volume") == ["/models/v1/model.onnx:/models/v1/model.onnx:ro"]
+
+
+def test_the_service_account_volume_is_mounted_read_only_where_client_libraries_look() -> None:
+    """The worker writes the projected volume's files (token, ca.crt, namespace) into its directory."""
+    mount = {"name": "kube-api-access-x", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+    pod = serving_pod(volumeMounts=[mount])  # no readOnly: a projected volume is read-only regardless
+    pod["spec"]["volumes"] = [{"name": "kube-api-access-x", "projected": {"sources": []}}]
+    argv = image_run(
+        pod,
+        pod["spec"]["containers"][0],
+        {"KUBERNETES_SERVICE_HOST": "198.19.1.1", "KUBERNETES_SERVICE_PORT": "32764"},
+        netns_path="/var/run/netns/fm-ferryman-n0",
+        cluster_label=LABEL,
+        volume_dirs={"kube-api-access-x": Path("/state/pods/p/volumes/kube-api-access-x")},
+        image_user="65532",
+    ).argv
+    assert flag_values(argv, "--volume") == [
+        "/state/pods/p/volumes/kube-api-access-x:/var/run/secrets/kubernetes.io/serviceaccount:ro"
+    ]
+    assert {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} <= set(flag_values(argv, "--env"))
+    assert not any("198.19.1.1" in part for part in argv)  # values travel in podman's environment
 
 
 def test_host_path_and_read_only_mounts() -> None:

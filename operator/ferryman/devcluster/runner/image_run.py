@@ -106,15 +106,15 @@ def _volume_flags(pod: Pod, container: Container, volume_dirs: Mapping[str, Path
         volume = volumes.get(mount["name"])
         if volume is None:
             raise PodSpecError(f"volumeMount {mount['name']!r} names no volume of the pod")
-        if "emptyDir" in volume:
+        if "emptyDir" in volume or "projected" in volume:
             source = str(volume_dirs[mount["name"]])
         elif "hostPath" in volume:
             source = volume["hostPath"]["path"]
         else:
-            # projected (the service account token every pod gets by default), configMap, secret...: not
-            # made here, as for host processes; the path stays absent in the container.
+            # configMap, secret...: not made here, as for host processes; the path stays absent.
             continue
-        suffix = ":ro" if mount.get("readOnly") else ""
+        # A projected volume is read-only whatever the mount says (the kubelet mounts it so).
+        suffix = ":ro" if mount.get("readOnly") or "projected" in volume else ""
         flags += ["--volume", f"{source}:{mount['mountPath']}{suffix}"]
     return flags
 

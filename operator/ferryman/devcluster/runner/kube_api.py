@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+
+from ferryman.devcluster.runner.service_account import IssuedToken, TokenSource
 
 Pod = dict[str, Any]
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
@@ -85,3 +89,33 @@ class PodApi:
         if key not in values:
             raise KeyError(f"{kind} {namespace}/{name} has no key {key!r}")
         return str(values[key])
+
+    def request_token(self, pod: Pod, source: TokenSource) -> IssuedToken:
+        """TokenRequest for the pod's ServiceAccount, bound to this pod (invalid once the pod is gone)."""
+        meta = pod["metadata"]
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                # Empty: the API server's own audiences, as for the default kube-api-access volume.
+                "audiences": [source.audience] if source.audience else [],
+                "expirationSeconds": source.expiration_seconds,
+                "boundObjectRef": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                },
+            },
+        }
+        requested = time.time()
+        response = self.core.create_namespaced_service_account_token(
+            pod["spec"].get("serviceAccountName") or "default",
+            meta["namespace"],
+            body,
+            _preload_content=False,
+            _request_timeout=15,
+        )
+        status = json.loads(response.data)["status"]  # never logged: it holds the token
+        expires = datetime.fromisoformat(status["expirationTimestamp"].replace("Z", "+00:00"))
+        return IssuedToken(status["token"], requested, expires.timestamp())

@@ -11,11 +11,12 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ferryman.devcluster import kwok, podman
+from ferryman.devcluster import kwok, network, podman
 from ferryman.devcluster.cluster import kill_namespace_processes, node_networks
 from ferryman.devcluster.network import NodeNetwork
 from ferryman.devcluster.proxy.proxy import ServiceProxy
 from ferryman.devcluster.runner.kube_api import PodApi
+from ferryman.devcluster.runner.service_account import api_server_env, api_server_port
 from ferryman.devcluster.runner.worker import PodWorker
 from ferryman.devcluster.settings import DevClusterSettings
 
@@ -61,6 +62,9 @@ class PodRunner:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.base_env = _base_env()
+        # The API server listens on every address: pods reach it at the host address (no loopback of ours).
+        port = api_server_port(settings.kubeconfig.read_text())
+        self.api_env = api_server_env(network.HOST_ADDRESS, port)
 
     def ours(self, pod: Pod) -> bool:
         return pod.get("spec", {}).get("nodeName") in self.nets
@@ -122,6 +126,7 @@ class PodRunner:
             self.base_env,
             self._worker_done,
             cluster=self.settings.name,
+            api_env=self.api_env,
         )
         with self.lock:
             self.workers[worker.uid] = worker

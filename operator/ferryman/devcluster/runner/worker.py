@@ -28,6 +28,8 @@ from ferryman.devcluster.runner.podspec import (
     startup_probe,
 )
 from ferryman.devcluster.runner.process import ContainerProbes, ContainerProcess
+from ferryman.devcluster.runner.projected import ProjectedVolumes
+from ferryman.devcluster.runner.service_account import TokenIssuer
 from ferryman.devcluster.runner.status import ConditionClock, now_rfc3339, pod_status, status_fingerprint
 
 log = logging.getLogger("ferryman.devcluster.runner")
@@ -50,11 +52,13 @@ class PodWorker:
         base_env: Mapping[str, str],
         on_done: Callable[[str], None],
         cluster: str = "ferryman",
+        api_env: Mapping[str, str] | None = None,
     ) -> None:
         self.uid: str = pod["metadata"]["uid"]
         self.key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
         self.api, self.net, self.pod_ip, self.base_env, self.on_done = api, net, pod_ip, base_env, on_done
         self.cluster = cluster
+        self.api_env = dict(api_env or {})  # KUBERNETES_SERVICE_HOST/PORT for image containers
         self.dir = pods_dir / f"{pod['metadata']['namespace']}_{pod['metadata']['name']}_{self.uid[:8]}"
         self._pod = pod
         self._lock = threading.Lock()
@@ -66,6 +70,7 @@ class PodWorker:
         self._written = ""
         self._start_time = pod.get("status", {}).get("startTime") or now_rfc3339()
         self._address_added = False
+        self.projected = ProjectedVolumes(self.dir, self.key)
         self.containers = self._containers(pod)
         self._thread = threading.Thread(target=self._run, name=f"pod {self.key}", daemon=True)
 
@@ -147,6 +152,7 @@ class PodWorker:
             elif container.wants_start(now):
                 self._start_container(pod, container, spec, now)
             container.poll(self.pod_ip, self.net.netns, now)
+        self.projected.renew_due(pod, self._issue_token(pod), self._lookup(pod), time.time())
         self._write_status(pod, terminating=False)
         return False
 
@@ -163,11 +169,7 @@ class PodWorker:
                 "hostIPs": [{"ip": self.net.node_address}],
             },
         }
-        namespace = pod["metadata"]["namespace"]
-
-        def lookup(kind: str, name: str, key: str, optional: bool) -> str | None:
-            return self.api.key_value(namespace, kind, name, key, optional)
-
+        lookup = self._lookup(pod)
         try:
             if podman.image_exists(spec.get("image", "")):
                 self._start_image(with_ip, container, spec, lookup)
@@ -190,12 +192,15 @@ class PodWorker:
         self, pod: Pod, container: ContainerProcess, spec: dict[str, Any], lookup: KeyLookup
     ) -> None:
         """The image is in local storage: run it with podman in the node's namespace, as a kubelet would."""
-        env = container_env(pod, spec, {}, lookup)  # the image brings PATH and HOME; the pod adds its own
+        # The image brings PATH and HOME; the kubelet adds the API address, then the pod its own env.
+        env = container_env(pod, spec, self.api_env, lookup)
         env.pop("HOSTNAME")  # podman sets it from --hostname
         volume_dirs = {name: self.dir / "volumes" / name for name in empty_dirs(pod)}
         for directory in volume_dirs.values():
             directory.mkdir(parents=True, exist_ok=True)
             directory.chmod(0o777)  # as the kubelet makes an emptyDir: writable by any uid
+        # The ServiceAccount token (kube-api-access-*) and any other projected volume, read-only.
+        volume_dirs.update(self.projected.write_all(pod, self._issue_token(pod), lookup))
         run = image_run(
             pod,
             spec,
@@ -208,6 +213,17 @@ class PodWorker:
         )
         container.start(run.argv, {**podman.env(), **env}, self.net.netns, self.dir, container=run.name)
         log.info("%s: started %s as image %s (%s)", self.key, container.name, spec["image"], run.name)
+
+    def _lookup(self, pod: Pod) -> KeyLookup:
+        namespace = pod["metadata"]["namespace"]
+
+        def lookup(kind: str, name: str, key: str, optional: bool) -> str | None:
+            return self.api.key_value(namespace, kind, name, key, optional)
+
+        return lookup
+
+    def _issue_token(self, pod: Pod) -> TokenIssuer:
+        return lambda source: self.api.request_token(pod, source)
 
     def _delete(self, pod: Pod) -> bool:
         self._write_status(pod, terminating=True)
@@ -243,5 +259,6 @@ class PodWorker:
         self._written = fingerprint
 
     def _cleanup(self) -> None:
+        self.projected.remove()
         if self._address_added:
             network.remove_pod_address(self.net.netns, self.pod_ip)
