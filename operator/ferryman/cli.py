@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import runpy
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -115,6 +116,10 @@ def _show_status(options: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_waiting(signum: int, _frame: object) -> None:
+    raise SystemExit(0)  # nothing to hand over: a replica waiting for the Lease holds nothing
+
+
 def _run_operator(_: argparse.Namespace) -> int:
     import kopf
 
@@ -128,6 +133,10 @@ def _run_operator(_: argparse.Namespace) -> int:
     configure_logging(config.log_level)
     elector, renewal = None, []
     if config.leader_election:
+        # In a container the operator is PID 1, and the kernel drops SIGTERM for PID 1 unless it has a
+        # handler. Kopf installs one when it runs; a standby may wait for hours before that, and without
+        # this every rolling upgrade or drain would wait out its grace period and SIGKILL it.
+        signal.signal(signal.SIGTERM, _stop_waiting)
         # Before Kopf starts: a standby neither handles objects nor runs the startup handlers' servers.
         elector = LeaseElector.from_settings(config)
         with answering_liveness(config.liveness_endpoint):  # Kopf answers it once it runs
