@@ -62,9 +62,8 @@ class ProjectedVolumes:
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(f".{target.name}.new")
             temporary.write_text(text)
-            temporary.chmod(
-                0o644
-            )  # the kubelet's defaultMode 0644; the pod directory is under root's 0700 home
+            # The kubelet's defaultMode 0644; the pod directory is under root's 0700 home.
+            temporary.chmod(0o644)
             os.replace(temporary, target)
         self._written.add(name)
         if content.refresh_at is None:
