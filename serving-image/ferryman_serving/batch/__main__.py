@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ferryman_serving.batch.dataset import BatchInputError
 from ferryman_serving.batch.run import DEFAULT_BATCH_ROWS, ShardJob, run_shard
 from ferryman_serving.batch.scoring import BatchScoringError
+from ferryman_serving.batch.storage import BatchInputError
 from ferryman_serving.logs import configure_logging
 from ferryman_serving.sources import ModelSourceError
 
