@@ -20,8 +20,18 @@ class BatchLocation(ApiModel):
     uri: str = Field(
         min_length=1,
         max_length=MAX_URI,
-        description="file:// URI or path (a volume the batch pods mount): a .parquet/.csv file or directory.",
+        description="A path or file:// URI (a volume the batch pods mount), s3://BUCKET/PREFIX (the "
+        "FERRYMAN_S3_* settings of spec.serving.env), or, for input only, https:// naming one file. Input: a "
+        ".parquet/.csv file or a directory (prefix) of them; output: a directory (prefix).",
     )
+
+
+def _scheme(uri: str) -> str:
+    return uri.partition("://")[0].lower() if "://" in uri else ("file" if uri.startswith("file:") else "")
+
+
+INPUT_SCHEMES = ("", "file", "s3", "https", "http")
+OUTPUT_SCHEMES = ("", "file", "s3")
 
 
 class BatchSpec(ApiModel):
@@ -70,6 +80,20 @@ class BatchSpec(ApiModel):
         if error is not None:
             raise ValueError(error.replace("spec.schedule", "spec.batch.schedule"))
         return schedule
+
+    @model_validator(mode="after")
+    def _locations_have_usable_schemes(self) -> Self:
+        if _scheme(self.input.uri) not in INPUT_SCHEMES:
+            raise ValueError(
+                f"spec.batch.input.uri: scheme {_scheme(self.input.uri)!r} is not supported; use a path, "
+                "file://, s3:// or https://"
+            )
+        if _scheme(self.output.uri) not in OUTPUT_SCHEMES:
+            raise ValueError(
+                f"spec.batch.output.uri: scheme {_scheme(self.output.uri)!r} cannot be written; use a path, "
+                "file:// or s3://"
+            )
+        return self
 
     @model_validator(mode="after")
     def _spark_names_its_image(self) -> Self:
