@@ -93,6 +93,22 @@ def test_partitioned_parquet_on_s3_scores_like_local_disk(
     assert s3_names(s3, "scores") == sorted(["_shards", *manifest.parts, "manifest.json"])
 
 
+def test_s3_input_is_read_anonymously_without_keys(
+    s3: S3Server, gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """No FERRYMAN_S3_* keys: anonymous requests (a public bucket), the same rows and answers."""
+    write_parquet_parts(tmp_path / "in", [800], row_group_rows=200)
+    upload(s3, tmp_path / "in", "public-in")
+    job = ShardJob(
+        model_uri=gradient_boosting.model_path.as_uri(), input_uri="s3://data/public-in",
+        output_uri=str(tmp_path / "out"), run_id="anonymous", passthrough=["id"],
+        settings=Settings(s3_endpoint_url=s3.url),
+    )  # fmt: skip
+    assert run_shard(job) is not None
+    score_all_shards(gradient_boosting, tmp_path / "in", tmp_path / "local", shards=1, run_id="anonymous")
+    assert read_output(tmp_path / "out")[1].equals(read_output(tmp_path / "local")[1])
+
+
 def test_s3_manifest_is_written_last_and_a_rerun_replaces_the_result(
     s3: S3Server, gradient_boosting: GradientBoostingFiles, tmp_path: Path
 ) -> None:
