@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, Timestamp
+from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.schedule import schedule_error
 from ferryman.api.serving import ResourceRequirements
 from ferryman.api.trainingjob import CRON_PATTERN
@@ -26,15 +27,22 @@ class BatchLocation(ApiModel):
     )
 
 
-def _scheme(uri: str) -> str:
-    return uri.partition("://")[0].lower() if "://" in uri else ("file" if uri.startswith("file:") else "")
+# A URI with a scheme must use one batch can read (input) or write (output); anything else is a path.
+INPUT_URI_SCHEME = CelRule(
+    rule="!self.input.uri.contains('://') || self.input.uri.matches('^(file|s3|https?)://')",
+    message="spec.batch.input.uri: use a path, file://, s3:// or https:// (one .parquet or .csv file)",
+)
+OUTPUT_URI_SCHEME = CelRule(
+    rule="!self.output.uri.contains('://') || self.output.uri.matches('^(file|s3)://')",
+    message="spec.batch.output.uri: use a path, file:// or s3:// (https:// cannot be written)",
+)
 
 
-INPUT_SCHEMES = ("", "file", "s3", "https", "http")
-OUTPUT_SCHEMES = ("", "file", "s3")
+def _scheme_allowed(uri: str, schemes: str) -> bool:
+    return "://" not in uri or re.match(f"^({schemes})://", uri) is not None
 
 
-class BatchSpec(ApiModel):
+class BatchSpec(ApiModel, json_schema_extra=cel_rules(INPUT_URI_SCHEME, OUTPUT_URI_SCHEME)):
     """Scheduled batch scoring: an owned CronJob whose runs score spec.batch.input with stable's version."""
 
     schedule: str = Field(
@@ -83,16 +91,10 @@ class BatchSpec(ApiModel):
 
     @model_validator(mode="after")
     def _locations_have_usable_schemes(self) -> Self:
-        if _scheme(self.input.uri) not in INPUT_SCHEMES:
-            raise ValueError(
-                f"spec.batch.input.uri: scheme {_scheme(self.input.uri)!r} is not supported; use a path, "
-                "file://, s3:// or https://"
-            )
-        if _scheme(self.output.uri) not in OUTPUT_SCHEMES:
-            raise ValueError(
-                f"spec.batch.output.uri: scheme {_scheme(self.output.uri)!r} cannot be written; use a path, "
-                "file:// or s3://"
-            )
+        if not _scheme_allowed(self.input.uri, "file|s3|https?"):
+            raise ValueError(INPUT_URI_SCHEME.message)
+        if not _scheme_allowed(self.output.uri, "file|s3"):
+            raise ValueError(OUTPUT_URI_SCHEME.message)
         return self
 
     @model_validator(mode="after")
