@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest model file a download may bring (ONNX protobuf files stop at 2 GiB).",
     )
+    batch_max_download_bytes: int = Field(
+        default=8 * 1024 * 1024 * 1024,
+        ge=1,
+        description="Largest https:// batch input file a shard downloads (each shard copies it to its /tmp).",
+    )
     model_sha256: str = Field(
         default="",
         pattern=r"^([0-9a-fA-F]{64})?$",

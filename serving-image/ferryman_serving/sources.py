@@ -153,10 +153,11 @@ def download(
     path: Path,
     headers: dict[str, str],
     max_bytes: int,
+    limit_name: str = "FERRYMAN_MAX_MODEL_BYTES",
     required: bool = True,
 ) -> bool:
     """Stream url to path; False when absent (404/403) and not required; ModelSourceError otherwise
-    (including a body over max_bytes)."""
+    (including a body over max_bytes, the setting `limit_name`)."""
     partial = path.with_suffix(".partial")
     try:
         with client.stream("GET", url, headers=headers) as response:
@@ -164,7 +165,7 @@ def download(
                 return False
             if response.status_code != 200:
                 raise ModelSourceError(f"GET {redact(url)} answered HTTP {response.status_code}")
-            _stream_to(response, partial, redact(url), max_bytes)
+            _stream_to(response, partial, redact(url), max_bytes, limit_name)
             partial.replace(path)
             return True
     except httpx.HTTPError as error:
@@ -173,16 +174,16 @@ def download(
         partial.unlink(missing_ok=True)
 
 
-def _stream_to(response: httpx.Response, partial: Path, where: str, max_bytes: int) -> None:
+def _stream_to(response: httpx.Response, partial: Path, where: str, max_bytes: int, limit_name: str) -> None:
     # Refused before the first byte when the server announces the size; counted while streaming anyway
     # (decoded bytes: a compressed body cannot inflate past the cap).
     announced = response.headers.get("content-length", "")
     if announced.isdigit() and int(announced) > max_bytes:
-        raise ModelSourceError(f"GET {where}: {announced} bytes, over FERRYMAN_MAX_MODEL_BYTES ({max_bytes})")
+        raise ModelSourceError(f"GET {where}: {announced} bytes, over {limit_name} ({max_bytes})")
     size = 0
     with partial.open("wb") as sink:
         for chunk in response.iter_bytes(1 << 20):
             size += len(chunk)
             if size > max_bytes:
-                raise ModelSourceError(f"GET {where}: more than FERRYMAN_MAX_MODEL_BYTES ({max_bytes}) bytes")
+                raise ModelSourceError(f"GET {where}: more than {limit_name} ({max_bytes}) bytes")
             sink.write(chunk)

@@ -16,7 +16,7 @@ RULE_TESTS = Path(__file__).with_name("prometheus_rules_test.yaml")
 
 def test_promtool_accepts_the_rules(tools: ChartTools) -> None:
     output = run_tool(tools.promtool, "check", "rules", RULES)
-    assert "SUCCESS: 7 rules found" in output
+    assert "SUCCESS: 8 rules found" in output
 
 
 def test_each_alert_fires_when_it_should_and_only_then(tools: ChartTools) -> None:

@@ -4,7 +4,9 @@ shards with stable's version while a canary runs, and a shard killed mid-run is 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from kopf.testing import KopfRunner
+from prometheus_client.parser import text_string_to_metric_families
 
 from ferryman_serving.model import OnnxModel
 from ferryman_testing.kube_cli import Kubectl
@@ -79,6 +82,21 @@ def running_shard_one(kubectl: Kubectl, namespace: str, job: str) -> str | None:
         if index == "1" and pod["status"].get("phase") == "Running":
             return str(pod["metadata"]["name"])
     return None
+
+
+def operator_samples(namespace: str) -> dict[tuple[str, str], float]:
+    """The operator's batch samples of this namespace's fraud: (name, result label) -> value."""
+    address = os.environ["FERRYMAN_METRICS_ADDRESS"]  # running_operator gives the operator its own port
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, sample.labels.get("result", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("ferryman_batch_")
+        and sample.labels.get("namespace") == namespace
+        and sample.labels.get("model_deployment") == "fraud"
+    }
 
 
 def canary_in_progress(kubectl: Kubectl, namespace: str, canary: Path) -> bool:
@@ -162,3 +180,12 @@ def test_scheduled_batch_scores_with_stable_during_a_canary_and_survives_a_kille
     )
     assert batch["failures"] >= 1
     assert canary_in_progress(kubectl, namespace, v2), status_of(kubectl, namespace)  # all along
+    # The operator's metrics say the same. A run the minute boundary started before the CronJob was
+    # suspended may have finished too, so the counters are checked against each other.
+    samples = operator_samples(namespace)
+    assert samples[("ferryman_batch_last_run_result", "Succeeded")] == 1.0, samples
+    assert samples[("ferryman_batch_last_run_result", "Failed")] == 0.0
+    assert samples[("ferryman_batch_last_run_duration_seconds", "")] == batch["durationSeconds"]
+    succeeded = samples[("ferryman_batch_runs_total", "Succeeded")]
+    assert succeeded >= 1 and samples[("ferryman_batch_rows_scored_total", "")] == ROWS * succeeded
+    assert samples[("ferryman_batch_runs_total", "Failed")] == 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,30 @@ def test_spark_local_gives_the_job_engines_answers(
     finished = subprocess.run(command, capture_output=True, text=True, timeout=280, check=False)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "scored 20000 rows with Spark" in finished.stdout
+    from_spark = pq.read_table(tmp_path / "spark").sort_by("id")
+    expected = job_engine_answers(model, dataset, tmp_path / "job")
+    assert from_spark.column("id").to_pylist() == list(range(20000))
+    np.testing.assert_array_equal(
+        from_spark.column("variable").to_numpy(), expected.column("variable").to_numpy()
+    )
+
+
+def test_the_spark_on_kubernetes_example_application_gives_the_job_engines_answers(
+    model: GradientBoostingFiles, dataset: Path, tmp_path: Path
+) -> None:
+    """examples/spark-on-kubernetes/score_with_ferryman.py, the application spark-submit.sh submits, run
+    here on local[2] (the master comes from PYSPARK_SUBMIT_ARGS as it would from spark-submit)."""
+    example = Path(__file__).parents[2] / "examples" / "spark-on-kubernetes" / "score_with_ferryman.py"
+    master = {"PYSPARK_SUBMIT_ARGS": "--master local[2] pyspark-shell", "PYSPARK_PYTHON": sys.executable}
+    environment = {**os.environ, **master}
+    command = [
+        sys.executable, str(example), "--model", model.model_path.as_uri(), "--input", str(dataset),
+        "--output", str(tmp_path / "spark"), "--passthrough", "id",
+    ]  # fmt: skip
+    finished = subprocess.run(
+        command, capture_output=True, text=True, timeout=280, check=False, env=environment
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
     from_spark = pq.read_table(tmp_path / "spark").sort_by("id")
     expected = job_engine_answers(model, dataset, tmp_path / "job")
     assert from_spark.column("id").to_pylist() == list(range(20000))

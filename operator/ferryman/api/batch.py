@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, Timestamp
+from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.schedule import schedule_error
 from ferryman.api.serving import ResourceRequirements
 from ferryman.api.trainingjob import CRON_PATTERN
@@ -20,11 +21,28 @@ class BatchLocation(ApiModel):
     uri: str = Field(
         min_length=1,
         max_length=MAX_URI,
-        description="file:// URI or path (a volume the batch pods mount): a .parquet/.csv file or directory.",
+        description="A path or file:// URI (a volume the batch pods mount), s3://BUCKET/PREFIX (the "
+        "FERRYMAN_S3_* settings of spec.serving.env), or, for input only, https:// naming one file. Input: a "
+        ".parquet/.csv file or a directory (prefix) of them; output: a directory (prefix).",
     )
 
 
-class BatchSpec(ApiModel):
+# A URI with a scheme must use one batch can read (input) or write (output); anything else is a path.
+INPUT_URI_SCHEME = CelRule(
+    rule="!self.input.uri.contains('://') || self.input.uri.matches('^(file|s3|https?)://')",
+    message="spec.batch.input.uri: use a path, file://, s3:// or https:// (one .parquet or .csv file)",
+)
+OUTPUT_URI_SCHEME = CelRule(
+    rule="!self.output.uri.contains('://') || self.output.uri.matches('^(file|s3)://')",
+    message="spec.batch.output.uri: use a path, file:// or s3:// (https:// cannot be written)",
+)
+
+
+def _scheme_allowed(uri: str, schemes: str) -> bool:
+    return "://" not in uri or re.match(f"^({schemes})://", uri) is not None
+
+
+class BatchSpec(ApiModel, json_schema_extra=cel_rules(INPUT_URI_SCHEME, OUTPUT_URI_SCHEME)):
     """Scheduled batch scoring: an owned CronJob whose runs score spec.batch.input with stable's version."""
 
     schedule: str = Field(
@@ -70,6 +88,14 @@ class BatchSpec(ApiModel):
         if error is not None:
             raise ValueError(error.replace("spec.schedule", "spec.batch.schedule"))
         return schedule
+
+    @model_validator(mode="after")
+    def _locations_have_usable_schemes(self) -> Self:
+        if not _scheme_allowed(self.input.uri, "file|s3|https?"):
+            raise ValueError(INPUT_URI_SCHEME.message)
+        if not _scheme_allowed(self.output.uri, "file|s3"):
+            raise ValueError(OUTPUT_URI_SCHEME.message)
+        return self
 
     @model_validator(mode="after")
     def _spark_names_its_image(self) -> Self:

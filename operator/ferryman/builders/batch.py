@@ -14,7 +14,7 @@ from typing import Any
 from ferryman.api import ModelDeployment, redact_uri
 from ferryman.api.batch import BatchSpec
 from ferryman.api.model_source import parse_model_uri
-from ferryman.api.serving import BATCH_ENTRYPOINT, DEFAULT_BATCH_IMAGE
+from ferryman.api.serving import BATCH_ENTRYPOINT, DEFAULT_BATCH_IMAGE, OPERATOR_ENV_NAMES
 from ferryman.builders.naming import LABEL_MANAGED_BY, LABEL_MODEL_DEPLOYMENT, MANAGED_BY, label_value
 from ferryman.builders.ownership import owner_reference
 from ferryman.builders.pod_security import restricted_container_security, restricted_pod_security
@@ -88,6 +88,11 @@ def _container(
     ]
     if settings.mlflow_tracking_uri:
         env.append({"name": "FERRYMAN_MLFLOW_TRACKING_URI", "value": settings.mlflow_tracking_uri})
+    # The serving pods' extra environment (FERRYMAN_S3_* from a Secret, say): batch reads the same model
+    # from the same store, and its s3:// input and output use the same settings.
+    reserved = {*OPERATOR_ENV_NAMES, "FERRYMAN_BATCH_RUN_ID"}
+    user_env = [var for var in md.spec.serving.env or [] if var.name not in reserved]
+    env.extend(var.model_dump(by_alias=True, exclude_none=True) for var in user_env)
     resources = (
         batch.resources.model_dump(by_alias=True, exclude_none=True)
         if batch.resources is not None

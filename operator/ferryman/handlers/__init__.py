@@ -2,6 +2,7 @@
 
 from ferryman.handlers import (
     alias_follow,
+    batch_metrics,
     batch_schedule,
     drift_monitor,
     model_deployment,
@@ -15,6 +16,7 @@ from ferryman.handlers import (
 
 __all__ = [
     "alias_follow",
+    "batch_metrics",
     "batch_schedule",
     "drift_monitor",
     "model_deployment",

@@ -14,6 +14,7 @@ from ferryman.builders.batch import LABEL_BATCH, build_batch_cronjob, cronjob_na
 from ferryman.builders.batch_status import batch_status, latest_job
 from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY, label_value
 from ferryman.config import Settings
+from ferryman.handlers import batch_metrics
 
 PLURAL = "modeldeployments"
 # Stable changes version only at the end of a rollout; a run takes minutes. 10 s keeps the CronJob on
@@ -51,6 +52,7 @@ def reconcile_batch(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: 
     rows = rows_scored(md.spec.batch.output.uri, job["metadata"]["name"]) if job else None
     uri = redact_uri(pinned_batch_uri(stable.stable_uri if stable else None))
     desired = batch_status(cronjob["metadata"]["name"], version, uri, job, rows)
+    batch_metrics.publish(namespace or "", name, desired)
     if previous.get("versionUsed") != version:
         kopf.event(
             body, type="Normal", reason="BatchVersion", message=f"batch runs score with version {version}"
@@ -66,7 +68,9 @@ def _write(namespace: str | None, name: str, previous: dict[str, Any], desired: 
 
 
 def _remove_cronjob(namespace: str | None, name: str, previous: dict[str, Any]) -> None:
-    """spec.batch removed: the CronJob (and through it its Jobs) go, and so does status.batch."""
+    """spec.batch removed: the CronJob (and through it its Jobs) go, and so do status.batch and the
+    batch metrics."""
+    batch_metrics.forget(namespace or "", name)
     existing = k8s.get(k8s.CRON_JOB, namespace, cronjob_name(name))
     uid = ((existing or {}).get("metadata") or {}).get("uid")
     if uid:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ferryman_serving.batch.dataset import BatchInputError
 from ferryman_serving.batch.run import DEFAULT_BATCH_ROWS, ShardJob, run_shard
 from ferryman_serving.batch.scoring import BatchScoringError
+from ferryman_serving.batch.storage import BatchInputError
 from ferryman_serving.logs import configure_logging
 from ferryman_serving.sources import ModelSourceError
 
@@ -43,8 +43,12 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--model", required=True, help="model URI: file path, file://, https://, s3://, models:/N/V"
     )
-    score.add_argument("--input", required=True, help="a .parquet/.csv file or a directory of them")
-    score.add_argument("--output", required=True, help="output directory (parts, then manifest.json)")
+    score.add_argument(
+        "--input", required=True, help="a .parquet/.csv file or directory: path, s3://, or one https:// file"
+    )
+    score.add_argument(
+        "--output", required=True, help="output directory, path or s3:// (parts, then manifest.json)"
+    )
     score.add_argument("--shards", type=int, default=1, help="number of shards of this run (default 1)")
     score.add_argument(
         "--shard-index", type=int, default=None, help="this shard (default JOB_COMPLETION_INDEX or 0)"

@@ -1,4 +1,5 @@
-"""The batch input on local disk: one Parquet or CSV file, or a directory of parts, read with pyarrow.
+"""The batch input: one Parquet or CSV file, or a directory (an S3 prefix) of parts, read with pyarrow
+through the filesystem storage.py resolved.
 
 A directory is read recursively; files whose name starts with `_` or `.` (Spark's `_SUCCESS`, Hive's
 `_metadata`, editors' dot files) are not data, as in Spark and pyarrow.dataset.
@@ -10,84 +11,105 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ferryman_serving.batch.shards import InputFile, WorkUnit
+from ferryman_serving.batch.storage import DATA_SUFFIXES, INPUT_FIELD, BatchInputError, Place
 
-DATA_SUFFIXES = (".parquet", ".csv")
-
-
-class BatchInputError(Exception):
-    """The input cannot be read; the message names the URI or file and what to change."""
+__all__ = ["BatchInputError", "InputListing", "list_input", "read_ahead", "read_unit"]
 
 
-def local_path(uri: str) -> Path:
-    """A file:// URI or a plain path as a local path (other schemes are not supported yet)."""
-    parts = urlsplit(uri)
-    if parts.scheme in ("", "file"):
-        return Path(unquote(parts.path) if parts.scheme else uri)
-    raise BatchInputError(f"unsupported batch URI scheme {parts.scheme!r} in {uri}; use file:// or a path")
+@dataclass(frozen=True)
+class InputListing:
+    """The data files of the input, sorted by path, in their filesystem."""
+
+    filesystem: pafs.FileSystem
+    files: list[pafs.FileInfo]
+    content_sha256: str | None = None  # a downloaded https file: its content's digest
+
+    def layouts(self) -> list[InputFile]:
+        return [layout_of(self.filesystem, info.path) for info in self.files]
+
+    def fingerprint(self) -> str:
+        """sha256 over each file's name, size and modification time: changes when the data changes,
+        without reading terabytes (the same rule as make and rsync). For an https file, whose local copy
+        is new in every shard, its content's SHA-256 stands for the time."""
+        digest = hashlib.sha256()
+        for info in self.files:
+            version = self.content_sha256 or str(info.mtime_ns)
+            digest.update(f"{info.base_name}\0{info.size}\0{version}\n".encode())
+        return "sha256:" + digest.hexdigest()
 
 
-def list_input(uri: str) -> list[Path]:
-    """The data files of the input, sorted; a single file is its own listing."""
-    root = local_path(uri)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise BatchInputError(f"batch input {uri} does not exist; check spec.batch.input.uri")
+def list_input(place: Place) -> InputListing:
+    """The data files of the input; a single file is its own listing."""
+    filesystem = place.filesystem
+    try:
+        root = filesystem.get_file_info(place.path)
+        if root.type == pafs.FileType.File:
+            return InputListing(filesystem, [root], place.content_sha256)
+        if root.type != pafs.FileType.Directory:
+            raise BatchInputError(f"{INPUT_FIELD}: {place.uri} does not exist")
+        listed = filesystem.get_file_info(pafs.FileSelector(place.path, recursive=True))
+    except OSError as error:
+        raise BatchInputError(f"{INPUT_FIELD}: cannot list {place.uri}: {error}") from None
+    prefix = root.path.rstrip("/") + "/"
     files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix in DATA_SUFFIXES and not _hidden(p.relative_to(root))
+        (
+            info
+            for info in listed
+            if info.type == pafs.FileType.File
+            and info.path.endswith(DATA_SUFFIXES)
+            and not _hidden(info.path.removeprefix(prefix))
+        ),
+        key=lambda info: info.path,
     )
     if not files:
-        raise BatchInputError(f"batch input {uri} holds no .parquet or .csv file")
-    return files
+        raise BatchInputError(f"{INPUT_FIELD}: {place.uri} holds no .parquet or .csv file")
+    return InputListing(filesystem, files)
 
 
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(("_", ".")) for part in relative.parts)
+def _hidden(relative: str) -> bool:
+    return any(part.startswith(("_", ".")) for part in relative.split("/"))
 
 
-def _is_csv(path: Path) -> bool:
-    return path.suffix == ".csv"
+def _is_csv(path: str) -> bool:
+    return path.endswith(".csv")
 
 
-def layout_of(path: Path) -> InputFile:
-    """Row count per row group (a CSV file is counted once, as one group)."""
+def _read_csv(filesystem: pafs.FileSystem, path: str) -> pa.Table:
+    with filesystem.open_input_stream(path) as stream:
+        return pa_csv.read_csv(stream)
+
+
+def layout_of(filesystem: pafs.FileSystem, path: str) -> InputFile:
+    """Row count per row group (a CSV file is counted once, as one group). Parquet: the footer only."""
     if _is_csv(path):
-        return InputFile(str(path), (pa_csv.read_csv(path).num_rows,))
-    metadata = pq.ParquetFile(path).metadata
-    return InputFile(str(path), tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)))
+        return InputFile(path, (_read_csv(filesystem, path).num_rows,))
+    with filesystem.open_input_file(path) as source:
+        metadata = pq.ParquetFile(source).metadata
+    return InputFile(path, tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)))
 
 
-def input_fingerprint(files: list[Path]) -> str:
-    """sha256 over each file's name, size and modification time: changes when the data changes,
-    without reading terabytes (the same rule as make and rsync)."""
-    digest = hashlib.sha256()
-    for path in files:
-        stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return "sha256:" + digest.hexdigest()
-
-
-def read_unit(unit: WorkUnit, columns: list[str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def read_unit(
+    filesystem: pafs.FileSystem, unit: WorkUnit, columns: list[str] | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
     """The unit's rows as record batches of at most batch_rows rows, in file order."""
-    path = Path(unit.path)
-    if _is_csv(path):
-        table = pa_csv.read_csv(path)
+    if _is_csv(unit.path):
+        table = _read_csv(filesystem, unit.path)
         yield from table.select(columns).to_batches(batch_rows) if columns else table.to_batches(batch_rows)
         return
-    parquet = pq.ParquetFile(path)
-    groups = list(unit.row_groups) if unit.row_groups is not None else list(range(parquet.num_row_groups))
-    if groups:
-        yield from parquet.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns)
+    # A random-access file: on S3 each read is a ranged GET, so only the unit's row groups are fetched.
+    with filesystem.open_input_file(unit.path) as source:
+        parquet = pq.ParquetFile(source)
+        groups = list(unit.row_groups) if unit.row_groups is not None else list(range(parquet.num_row_groups))
+        if groups:
+            yield from parquet.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns)
 
 
 _END = object()

@@ -1,14 +1,11 @@
 """What a batch run leaves beside its output parts: one summary per shard, then the manifest.
 
-Every file is written to a temporary name and renamed (atomic on one filesystem), and the manifest only
-once every shard of the run has written its summary, so a reader that finds `manifest.json` finds every
-part it lists complete. Assembling the manifest is pure (`build_manifest`).
+Every file appears whole (output.py: renamed from a temporary name, or one S3 upload), and the manifest
+only once every shard of the run has written its summary, so a reader that finds `manifest.json` finds
+every part it lists complete. Assembling the manifest is pure (`build_manifest`).
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -132,22 +129,3 @@ def _prediction_histogram(
     counts = _summed([s.prediction_counts or [] for s in summaries])
     reference = profile.prediction
     return Histogram(edges=reference.edges, counts=counts, psi=psi(counts, reference.proportions))
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write text to path so that a reader sees the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def summaries_dir(output: Path, run_id: str) -> Path:
-    return output / SHARDS_DIRNAME / run_id
-
-
-def read_summaries(output: Path, run_id: str) -> list[ShardSummary]:
-    directory = summaries_dir(output, run_id)
-    if not directory.is_dir():
-        return []
-    return [ShardSummary.model_validate_json(p.read_bytes()) for p in sorted(directory.glob("shard-*.json"))]

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from ferryman.api import ModelDeployment
-from ferryman.api.serving import DEFAULT_BATCH_IMAGE
+from ferryman.api.serving import DEFAULT_BATCH_IMAGE, EnvVar
 from ferryman.builders.batch import build_batch_cronjob, cronjob_name
 from ferryman.builders.batch_status import batch_status, latest_job
 from ferryman.config import Settings
@@ -134,3 +134,40 @@ def test_status_reports_the_latest_run() -> None:
         90.0,
     )
     assert (status.failures, status.rows_scored, status.version_used) == (1, 1000, "6")
+
+
+@pytest.mark.parametrize(
+    ("location", "uri", "field"),
+    [
+        ("input", "ftp://host/customers", "spec.batch.input.uri"),
+        ("output", "https://host/scores/", "spec.batch.output.uri"),
+    ],
+)
+def test_a_location_batch_cannot_use_is_refused_naming_the_field(location: str, uri: str, field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        model_deployment({**BATCH, location: {"uri": uri}})
+
+
+def test_s3_and_https_locations_are_accepted() -> None:
+    md = model_deployment(
+        {**BATCH, "input": {"uri": "https://data.example/c.parquet"}, "output": {"uri": "s3://b/o"}}
+    )
+    assert md.spec.batch is not None and md.spec.batch.output.uri == "s3://b/o"
+
+
+def test_batch_pods_get_the_serving_pods_extra_environment() -> None:
+    """FERRYMAN_S3_* (from a Secret) reach the batch pods as they reach the serving pods: the same model
+    store, and the settings of s3:// input and output."""
+    md = model_deployment()
+    secret = {"secretKeyRef": {"name": "s3", "key": "secret"}}
+    md = md.model_copy(
+        update={"spec": md.spec.model_copy(update={"serving": md.spec.serving.model_copy(update={"env": [
+            EnvVar(name="FERRYMAN_S3_ENDPOINT_URL", value="http://minio:9000"),
+            EnvVar.model_validate({"name": "FERRYMAN_S3_SECRET_ACCESS_KEY", "valueFrom": secret}),
+        ]})})}
+    )  # fmt: skip
+    env = job_spec(build_batch_cronjob(md, "models:/churn/6", "6", Settings()))["template"]["spec"][
+        "containers"
+    ][0]["env"]
+    assert {"name": "FERRYMAN_S3_ENDPOINT_URL", "value": "http://minio:9000"} in env
+    assert {"name": "FERRYMAN_S3_SECRET_ACCESS_KEY", "valueFrom": secret} in env

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyarrow.fs import LocalFileSystem
 
 from ferryman.drift.statistics import psi as monitor_psi
 from ferryman_serving.batch.drift import BinCounts, psi
-from ferryman_serving.batch.manifest import ShardSummary, build_manifest, write_atomically
+from ferryman_serving.batch.manifest import ShardSummary, build_manifest
+from ferryman_serving.batch.output import write_atomically
+from ferryman_serving.batch.storage import Place
 from ferryman_serving.profile import FeatureProfile, PredictionProfile, ReferenceProfile, bin_indices
 
 pytestmark = pytest.mark.unit
@@ -75,8 +78,9 @@ def test_batch_psi_is_the_drift_monitors_psi(counts: list[int], seed: int) -> No
 
 def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     target = tmp_path / "out" / "manifest.json"
-    write_atomically(target, "{}")
-    write_atomically(target, '{"a": 1}')
+    place = Place(LocalFileSystem(), str(target), str(target))
+    write_atomically(place, "{}")
+    write_atomically(place, '{"a": 1}')
     assert target.read_text() == '{"a": 1}'
     assert [p.name for p in target.parent.iterdir()] == ["manifest.json"]
 
