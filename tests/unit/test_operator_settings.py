@@ -30,3 +30,12 @@ def test_watch_timeouts_reach_the_api_server_as_whole_seconds() -> None:
     configure_operator(settings=settings, memo=kopf.Memo())
     assert str(settings.watching.server_timeout) == "300"
     assert settings.networking.request_timeout == 15.0
+
+
+def test_a_deletion_waits_for_a_running_timer_a_second_at_a_time_not_a_minute() -> None:
+    """Kopf's default re-check of an exiting timer is 60 s: a ModelDeployment deleted while its step timer
+    ran stayed for a minute (an e2e teardown's 60 s `kubectl delete --wait` timed out on it)."""
+    settings = kopf.OperatorSettings()
+    assert settings.background.cancellation_polling == 60  # the default this guards against
+    configure_operator(settings=settings, memo=kopf.Memo())
+    assert settings.background.cancellation_polling <= 1.0

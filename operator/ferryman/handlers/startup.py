@@ -25,6 +25,9 @@ STABLE_DEPLOYMENT_SELECTOR = ",".join(f"{key}={value}" for key, value in STABLE_
 """The only Deployments the operator watches: stable tracks it made (see stable_deployment_changed)."""
 
 
+TIMER_EXIT_POLLING_SECONDS = 1.0
+
+
 @kopf.on.startup()
 def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Our own finalizer and annotation prefix, so Ferryman never fights another Kopf operator."""
@@ -56,6 +59,9 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.posting.loggers = False
     install_failure_events()
     settings.execution.max_workers = config.workers
+    # A ModelDeployment deleted while its step timer runs waits for the timer to return; Kopf checks
+    # again only after this many seconds (60 by default), so a deletion took a minute or more.
+    settings.background.cancellation_polling = TIMER_EXIT_POLLING_SECONDS
     settings.networking.request_timeout = config.api_timeout_seconds
     settings.networking.connect_timeout = config.api_connect_timeout_seconds
     settings.watching.connect_timeout = config.api_connect_timeout_seconds
