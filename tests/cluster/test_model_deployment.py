@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from kopf.testing import KopfRunner
 
-from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.kube_cli import Kubectl, kubectl_binary
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import PRINTER_COLUMNS, served_uri, status_of, wait_until_serving
 from ferryman_testing.models import make_gradient_boosting_model
@@ -66,6 +67,28 @@ def test_deleting_the_model_deployment_garbage_collects_what_it_owns(
         return not left.strip()
 
     wait_for("owned objects to be garbage-collected", gone, timeout=60)
+
+
+def test_a_new_model_deployment_gets_two_status_writes_on_its_way_to_ready(
+    kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
+) -> None:
+    """Pending once, then Succeeded: the steps of pod creation are not each a status write, and the
+    reconcile's write does not lose a race to the readiness handler (each costs the API server work
+    that a thousand new ModelDeployments multiply)."""
+    watch = subprocess.Popen(
+        [kubectl_binary(), f"--kubeconfig={kubectl.kubeconfig}", "get", "modeldeployments",
+         "-n", namespace, "--watch", "-o", "jsonpath={.status}{'\\n'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        kubectl.apply([model_deployment("fraud", namespace, model_uri)])
+        wait_until_serving(kubectl, namespace)
+        time.sleep(3)  # any write the readiness events still cause
+    finally:
+        watch.terminate()
+    seen = [json.loads(line) for line in watch.communicate()[0].splitlines() if line.strip()]
+    statuses = [status for before, status in zip([{}, *seen], seen, strict=False) if status != before]
+    assert [s.get("phase") for s in statuses] == ["Pending", "Succeeded"], statuses
 
 
 def test_operator_restart_and_idle_resync_write_nothing(

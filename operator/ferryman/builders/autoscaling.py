@@ -51,6 +51,13 @@ def build_autoscaler(
     return build_horizontal_pod_autoscaler(md, min_replicas)
 
 
+def may_have_an_autoscaler(md: ModelDeployment) -> bool:
+    """Whether an autoscaler made for md can exist. Not for a spec that was never edited (generation 1)
+    and asks for none: every reconcile of this object saw that spec. A thousand new ModelDeployments
+    then cost no reads of autoscalers that cannot be there."""
+    return md.spec.serving.autoscaling is not None or md.metadata.generation != 1
+
+
 def build_horizontal_pod_autoscaler(md: ModelDeployment, min_replicas: int | None = None) -> dict[str, Any]:
     """The HPA for md's stable Deployment; min_replicas overrides the spec's (the promotion floor)."""
     autoscaling = spec_autoscaling(md)

@@ -24,10 +24,14 @@ class DeploymentReadiness:
             return cls(False, "Deployment not created yet")
         spec, status = deployment.get("spec", {}), deployment.get("status", {})
         want = int(spec.get("replicas", 1))
+        ready = int(status.get("readyReplicas", 0))
+        if ready == 0:
+            # Nothing serves yet: how far pod creation has got is not worth a status write per step
+            # (a thousand new ModelDeployments would cost thousands of writes).
+            return cls(False, f"0/{want} replicas ready")
         if status.get("observedGeneration", 0) < deployment.get("metadata", {}).get("generation", 0):
             return cls(False, "Deployment change not yet observed by its controller")
         updated = int(status.get("updatedReplicas", 0))
-        ready = int(status.get("readyReplicas", 0))
         total = int(status.get("replicas", 0))
         if updated < want or ready < want or total > want:
             return cls(False, f"{ready}/{want} replicas ready, {updated} updated, {total} total")

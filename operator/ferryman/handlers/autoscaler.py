@@ -19,6 +19,7 @@ from ferryman.builders.autoscaling import (
     canary_replicas_to_follow,
     floor_to_keep,
     handover_field_manager,
+    may_have_an_autoscaler,
     promotion_floor,
     replica_counts,
     replicas_handover,
@@ -52,6 +53,8 @@ def prepare_stable_for_autoscaler(md: ModelDeployment, config: Settings) -> dict
 def apply_autoscaler(md: ModelDeployment, config: Settings, floor: int | None = None) -> None:
     """Stable's autoscaler when the spec asks for autoscaling; one this object made earlier goes otherwise
     (or when the operator now makes the other kind: KEDA's HPA would take the name of Ferryman's)."""
+    if not may_have_an_autoscaler(md):
+        return
     wanted = None
     if md.spec.serving.autoscaling is not None:
         wanted = build_autoscaler(md, config, floor)

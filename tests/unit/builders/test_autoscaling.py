@@ -16,6 +16,7 @@ from ferryman.builders.autoscaling import (
     canary_replicas_for,
     canary_replicas_to_follow,
     floor_to_keep,
+    may_have_an_autoscaler,
     promotion_floor,
     replica_counts,
     replicas_handover,
@@ -76,6 +77,15 @@ def test_the_autoscaler_targets_in_flight_requests_per_stable_pod() -> None:
         }
     ]
     assert spec["behavior"]["scaleDown"] == {"stabilizationWindowSeconds": 15}
+
+
+def test_only_an_edited_spec_or_one_asking_for_autoscaling_may_have_an_autoscaler_to_remove() -> None:
+    """A new ModelDeployment without autoscaling never made one: nothing to look for."""
+    plain = model_deployment(serving={})
+    first = plain.model_copy(update={"metadata": plain.metadata.model_copy(update={"generation": 1})})
+    assert not may_have_an_autoscaler(first)
+    assert may_have_an_autoscaler(plain)  # generation 2: an earlier spec may have asked for one
+    assert may_have_an_autoscaler(model_deployment())
 
 
 def test_the_stable_deployment_under_an_autoscaler_carries_no_replica_count() -> None:

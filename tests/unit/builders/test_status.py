@@ -37,6 +37,17 @@ def test_deployment_ready_only_when_every_updated_replica_is_ready() -> None:
     assert not DeploymentReadiness.of(None).ready
 
 
+def test_a_starting_deployment_reads_the_same_until_a_replica_is_ready() -> None:
+    """Not yet observed, observed with no pods, pods created: one message while nothing serves, so the
+    status is written once for the start, not once per step of pod creation."""
+    new = {"metadata": {"generation": 1}, "spec": {"replicas": 2}}
+    observed = new | {"status": {"observedGeneration": 1}}
+    pods_created = new | {"status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2}}
+    readiness = {DeploymentReadiness.of(d) for d in (new, observed, pods_created)}
+    assert readiness == {DeploymentReadiness(False, "0/2 replicas ready")}
+    assert DeploymentReadiness.of(deployment(2, 1)) == DeploymentReadiness(False, "1/2 replicas ready, 2 updated, 2 total")
+
+
 def test_condition_keeps_its_transition_time_while_status_holds() -> None:
     """A resync that recomputes the same condition must not rewrite lastTransitionTime."""
     first = condition("Ready", "True", "StableReady", "ok", now=T0, previous=None)
