@@ -11,16 +11,14 @@ from pydantic import ValidationError
 from ferryman import k8s
 from ferryman.api import GROUP, VERSION, ModelDeployment, redact_uris_in
 from ferryman.api.vocabulary import ACTIVE_PHASES
-from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS, deployment_name
+from ferryman.builders.naming import deployment_name
 from ferryman.builders.rollout_plan import RolloutInputs, rollout_inputs
 from ferryman.builders.serving import (
     ServingTarget,
     build_service,
     build_serving_deployment,
     check_model_source,
-    controlling_model_deployment,
     deploying_message,
-    served_model_of,
 )
 from ferryman.builders.serving_status import invalid_spec_status, replica_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, status_patch
@@ -203,89 +201,3 @@ def stable_target(md: ModelDeployment) -> ServingTarget:
         # Under an autoscaler the Deployment is built without a count: the HPA sets it.
         replicas=None if md.spec.serving.autoscaling is not None else md.spec.serving.fixed_replicas,
     )
-
-
-OWNERS_INDEX = "model_deployment_owners"  # Kopf passes an index to handlers as the keyword of its id
-
-
-@kopf.index(GROUP, VERSION, PLURAL, id=OWNERS_INDEX)
-async def model_deployment_owners(
-    namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[tuple[str | None, str], dict[str, Any]]:
-    """Each ModelDeployment's identity and status as the operator's own watch last saw them: the
-    Deployment handler reads its owner here instead of asking the API server on every readiness change.
-
-    Async on purpose: Kopf indexes every event before handling it, and a sync indexer would wait for a
-    thread of the pool that slow handlers hold; Kopf then sees its own annotation patch arrive later
-    than its consistency timeout and runs the creation handler a second time (seen: 155 of 200)."""
-    metadata = {key: body.metadata.get(key) for key in ("uid", "resourceVersion", "generation")}
-    return {(namespace, name): {"metadata": metadata, "status": dict(body.status)}}
-
-
-def _owner_as_watched(
-    owners: kopf.Index[tuple[str | None, str], dict[str, Any]], namespace: str | None, name: str, uid: str
-) -> dict[str, Any] | None:
-    """The watched owner of that uid, or None (not seen yet, or a namesake): then it is read."""
-    watched = next(iter(owners.get((namespace, name), [])), None)
-    return watched if watched is not None and watched["metadata"]["uid"] == uid else None
-
-
-@kopf.on.event("apps", "v1", "deployments", labels=STABLE_DEPLOYMENT_LABELS)
-def stable_deployment_changed(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Readiness of the stable pods flows into the owner's status (written only when it changes).
-
-    The labels only narrow the watch; the owner is the one in the controller ownerReference, and only
-    its own stable Deployment counts. Event handlers are not retried, so this one reads the owner
-    fresh and retries a lost race itself. Most events of a Deployment change nothing the status shows
-    (conditions, observed generation); what was last reported for this Deployment (Kopf's memo is per
-    object) spares reading the owner for those: a thousand ModelDeployments cost thousands of reads.
-    The owner comes from the operator's own watch (an index); the write's resourceVersion precondition
-    catches a watch that lags, and the retry then reads it fresh.
-    """
-    deployment = dict(body)
-    controller = controlling_model_deployment(deployment)
-    if controller is None or deployment.get("metadata", {}).get("deletionTimestamp"):
-        return
-    md_name, md_uid = controller
-    if deployment.get("metadata", {}).get("name") != deployment_name(md_name, "stable"):
-        return
-    version, uri = served_model_of(deployment)
-    readiness = DeploymentReadiness.of(deployment)
-    reported = (version, uri, readiness, tuple(sorted(replica_status(deployment).items())))
-    if getattr(memo, "reported_readiness", None) == reported:
-        return
-    watched = _owner_as_watched(kwargs[OWNERS_INDEX], namespace, md_name, md_uid)
-    for attempt in range(STATUS_WRITE_ATTEMPTS):
-        owner = (watched if attempt == 0 else None) or k8s.get(k8s.MODEL_DEPLOYMENT, namespace, md_name)
-        if owner is None or owner.get("metadata", {}).get("uid") != md_uid:
-            return
-        previous = dict(owner.get("status") or {})
-        if not previous and not readiness.ready:
-            # The owner's first reconcile has not reported yet and reports this Deployment itself;
-            # writing "not ready" before it would only make its write lose the race and start over.
-            return
-        desired = replica_status(deployment)
-        steady = previous.get("phase") in STEADY_PHASES  # a rollout owns the rest of the status otherwise
-        if steady:
-            desired |= serving_status(
-                previous=previous,
-                generation=previous.get("observedGeneration"),
-                stable_version=version,
-                stable_uri=uri,
-                stable=readiness,
-                now=datetime.now(UTC),
-            )
-        changes = status_patch(previous, desired)
-        try:
-            if changes:
-                rv = owner["metadata"]["resourceVersion"]
-                k8s.patch_status(k8s.MODEL_DEPLOYMENT, namespace, md_name, changes, resource_version=rv)
-        except kopf.TemporaryError:  # a conflict: someone wrote first; read again and decide again
-            continue
-        # Whoever writes this status later (the reconcile handler, a rollout) decides from a Deployment
-        # read after this one, so nothing staler than this can replace it. During a rollout only the
-        # replica counts were written: look again afterwards. "Nothing to write" seen in a watch that
-        # may lag is not remembered either: the next event of this Deployment looks again.
-        settled = bool(changes) or owner is not watched
-        memo.reported_readiness = reported if steady and settled else None
-        return

@@ -22,7 +22,7 @@ from ferryman.registry.mlflow import MlflowRegistry
 from ferryman.registry.webhook import start_webhook_server
 
 STABLE_DEPLOYMENT_SELECTOR = ",".join(f"{key}={value}" for key, value in STABLE_DEPLOYMENT_LABELS.items())
-"""The only Deployments the operator watches: stable tracks it made (see stable_deployment_changed)."""
+"""The only Deployments the operator watches: stable tracks it made (see stable_readiness)."""
 
 
 TIMER_EXIT_POLLING_SECONDS = 1.0
@@ -59,6 +59,8 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.posting.loggers = False
     install_failure_events()
     settings.execution.max_workers = config.workers
+    # Async handlers hand their blocking calls to the same bounded pool as Kopf's sync handlers.
+    memo.executor = settings.execution.executor
     # A ModelDeployment deleted while its step timer runs waits for the timer to return; Kopf checks
     # again only after this many seconds (60 by default), so a deletion took a minute or more.
     settings.background.cancellation_polling = TIMER_EXIT_POLLING_SECONDS
