@@ -213,4 +213,6 @@ class Settings(BaseSettings):
     leader_election_retry_period_seconds: float = Field(
         1.0, gt=0, description="How often the leader renews the Lease and a standby looks at it."
     )
-    workers: int = Field(20, ge=1, le=200, description="Kopf's thread pool for synchronous handlers.")
+    workers: int = Field(
+        20, ge=1, le=200, description="Kopf's thread pool: sync handlers, and async handlers' API calls."
+    )

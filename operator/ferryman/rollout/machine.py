@@ -138,7 +138,8 @@ def _while_paused(tick: Tick) -> Decision:
     if isinstance(result, Passed):
         kept = replace(result.state, message=tick.state.message)
         return tick.decide(kept, (), look_again_seconds(tick.plan, kept))
-    if result.state.phase is Phase.PAUSED:  # waiting for traffic while paused: no Event, same message
+    # Waiting for traffic while paused: no Event, same message. A failed check is told, paused or not.
+    if result.state.phase is Phase.PAUSED and result.state.failed_checks == tick.state.failed_checks:
         quiet = replace(result.state, message=tick.state.message)
         return replace(result, state=quiet, events=(), verdict=None)
     return result

@@ -11,6 +11,7 @@ from rollout_fixtures import HEALTHY, QUIET, Observer, Run, Traffic, Turning, at
 
 from ferryman.rollout import (
     AnalysisPolicy,
+    CustomCheck,
     EventType,
     Observation,
     Outcome,
@@ -91,6 +92,18 @@ def test_windows_passing_while_paused_keep_the_message_and_record_no_verdict() -
         assert decision.state.phase is Phase.PAUSED and decision.state.message == message
         assert decision.events == () and decision.verdict is None
     assert run.state.evidence["errorRate"].canary_total > evidence_before
+
+
+def test_a_check_failing_during_a_pause_is_told_with_a_warning() -> None:
+    """A custom metric out of bounds while paused counts toward failureLimit and says so, as it does
+    while progressing; only waiting for traffic is quiet during a pause."""
+    policy = AnalysisPolicy(custom_checks=(CustomCheck("accuracy", min_value=0.9),))
+    run = Run(plan=HOLD_AT_10, policy=policy)
+    run.start()
+    run.until(lambda d: d.state.phase is Phase.PAUSED, Traffic(custom={"accuracy": 0.95}))
+    decision = run.until(lambda d: d.state.failed_checks == 1, Traffic(custom={"accuracy": 0.5}))
+    assert decision.state.phase is Phase.PAUSED
+    assert [(e.type, e.reason) for e in decision.events] == [(EventType.WARNING, "AnalysisFailed")]
 
 
 def test_while_paused_the_canary_is_looked_at_every_interval() -> None:
