@@ -3,11 +3,12 @@
     .venv/bin/python bench/operator_scale.py            # N=200
     .venv/bin/python bench/operator_scale.py --n 1000
 
-Runs against the local dev cluster (started or reused). The operator runs as `ferryman operator`
-in its own process so its RSS is its own. The benchmark's pods carry the dev cluster's simulate
-annotation (through spec.serving.podAnnotations): the pod runner marks them Ready without starting a
-process, since 1,000 model servers do not fit on 2 cores. The API server, controller-manager,
-scheduler and operator do all their real work.
+First the anchor: the same Services and Deployments applied straight (what the cluster alone costs),
+then the operator phase. Runs against the local dev cluster (started or reused). The operator runs as
+`ferryman operator` in its own process so its RSS is its own. The benchmark's pods carry the dev
+cluster's simulate annotation (through spec.serving.podAnnotations): the pod runner marks them Ready
+without starting a process, since 1,000 model servers do not fit on 2 cores. The API server,
+controller-manager, scheduler and operator do all their real work.
 Goal (issue 3): 1,000 in <= 60 s, <= 200 MB, 0 idle writes.
 """
 

@@ -45,7 +45,8 @@ def test_a_starting_deployment_reads_the_same_until_a_replica_is_ready() -> None
     pods_created = new | {"status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2}}
     readiness = {DeploymentReadiness.of(d) for d in (new, observed, pods_created)}
     assert readiness == {DeploymentReadiness(False, "0/2 replicas ready")}
-    assert DeploymentReadiness.of(deployment(2, 1)) == DeploymentReadiness(False, "1/2 replicas ready, 2 updated, 2 total")
+    serving_one = DeploymentReadiness(False, "1/2 replicas ready, 2 updated, 2 total")
+    assert DeploymentReadiness.of(deployment(2, 1)) == serving_one
 
 
 def test_condition_keeps_its_transition_time_while_status_holds() -> None:
