@@ -131,9 +131,9 @@ def report_stable(
     """Write the status the stable Deployment gives; a readiness update that landed meanwhile wins.
 
     With a precondition: a late stale "Pending" would stick forever. When the write loses to
-    stable_deployment_changed (it reports a new Deployment's readiness as soon as the Deployment
-    exists, so for a new ModelDeployment it nearly always writes first), deciding again needs only the
-    fresh ModelDeployment and Deployment, not the whole handler again: the objects are applied already.
+    stable_readiness (it writes first when the pods got Ready before this write, or on an existing
+    ModelDeployment), deciding again needs only the fresh ModelDeployment and Deployment, not the
+    whole handler again: the objects are applied already.
     Anything else that wrote meanwhile (a new generation, a rollout) makes the handler run again.
     """
     status, resource_version = previous, body.metadata.get("resourceVersion")
