@@ -33,6 +33,7 @@ from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.cluster import start_dev_cluster
 from ferryman_testing.kube_cli import Kubectl, install_crds
 from ferryman_testing.manifests import model_deployment
+from ferryman_testing.model_deployments import is_ready
 from ferryman_testing.servers import free_port
 
 # The dev cluster's pod runner marks such pods Ready without starting a process.
@@ -131,10 +132,9 @@ class ReadinessWatch:
         )  # fmt: skip
         for event in self._stream(list_call):
             obj = event["object"]
-            conditions = (obj.get("status") or {}).get("conditions", [])
-            is_ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+            ready = is_ready(obj.get("status") or {})
             with self._lock:
-                (self._ready.add if is_ready else self._ready.discard)(obj["metadata"]["name"])
+                (self._ready.add if ready else self._ready.discard)(obj["metadata"]["name"])
 
     def _watch_deployments(self) -> None:
         list_call = functools.partial(self._apps.list_namespaced_deployment, self._namespace)

@@ -25,12 +25,17 @@ def status_of(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str
     return dict(kubectl.get("modeldeployment", name, namespace).get("status") or {})
 
 
+def is_ready(status: dict[str, Any]) -> bool:
+    """Whether a ModelDeployment's status has condition Ready True."""
+    return condition_of(status, "Ready").get("status") == "True"
+
+
 def wait_until_serving(
     kubectl: Kubectl, namespace: str, version: str | None = None, name: str = "fraud"
 ) -> dict[str, Any]:
     def serving() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace, name)
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+        ready = is_ready(status)
         right_version = version is None or status.get("stableVersion") == version
         return status if ready and right_version and status.get("phase") == "Succeeded" else None
 

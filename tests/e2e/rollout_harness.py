@@ -10,6 +10,7 @@ import httpx
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import infer_body
 from ferryman_testing.manifests import model_deployment
+from ferryman_testing.model_deployments import is_ready
 from ferryman_testing.polling import wait_for
 from ferryman_testing.traefik import Gateway
 
@@ -105,7 +106,7 @@ def wait_until_serving(
 
     def serving() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace)
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+        ready = is_ready(status)
         return status if ready and status.get("stableUri") == uri else None
 
     status = wait_for(f"stable serving {uri}", serving, timeout=timeout)

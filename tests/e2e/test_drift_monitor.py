@@ -21,6 +21,7 @@ from tests.e2e.rollout_harness import MODEL, apply_model, canary, events, host_o
 from ferryman_testing import FERRYMAN_CRDS
 from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl, KubectlError, install_crds
+from ferryman_testing.model_deployments import is_ready
 from ferryman_testing.models import FEATURES, INPUT_NAME, make_argmax_classifier, make_gradient_boosting_model
 from ferryman_testing.operator import running_operator
 from ferryman_testing.polling import wait_for
@@ -270,7 +271,7 @@ def test_delayed_labels_drive_the_accuracy_signal(
 def wait_until_serving_classifier(kubectl: Kubectl, namespace: str, uri: str) -> None:
     def serving() -> bool | None:
         status = kubectl.get("modeldeployment", MODEL, namespace).get("status") or {}
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+        ready = is_ready(status)
         return True if ready and status.get("stableUri") == uri else None
 
     wait_for(f"stable serving {uri}", serving, timeout=120)
