@@ -121,6 +121,13 @@ def _stop_waiting(signum: int, _frame: object) -> None:
 
 
 def _run_operator(_: argparse.Namespace) -> int:
+    if "kubernetes" not in sys.modules:
+        # Kopf imports the `kubernetes` client library whenever it is installed, only to borrow its login
+        # and to recognise its model classes; the operator logs in itself and passes plain dicts. The
+        # operator image does not install it; where it is installed (a development venv: the local
+        # cluster uses it) it is kept out of this process too, so what runs here is what runs in the
+        # image, without the ~23 MB the import costs. (None in sys.modules makes `import` raise ImportError.)
+        sys.modules["kubernetes"] = None  # type: ignore[assignment]
     import kopf
 
     import ferryman.handlers  # noqa: F401  (registers the handlers)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kopf.testing import KopfRunner
 
-from ferryman.k8s.client import api_client
+from ferryman.k8s.client import forget_connection
 from ferryman_testing.servers import free_port, stop_process
 
 FERRYMAN_CLI = Path(sys.executable).parent / "ferryman"
@@ -33,7 +33,7 @@ def running_operator(
     extra = dict(settings or {})
     # The handlers' own API client is built once per process from KUBECONFIG: build it again from this
     # run's kubeconfig (the chart's ServiceAccount in most tests), and again for the next run.
-    api_client.cache_clear()
+    forget_connection()
     os.environ.update(extra)
     os.environ["KUBECONFIG"] = str(kubeconfig)
     if prometheus_url:
@@ -53,7 +53,7 @@ def running_operator(
             yield runner
     finally:  # the next test's operator must not inherit this one's settings or credentials
         logging.getLogger().removeHandler(refusals)
-        api_client.cache_clear()
+        forget_connection()
         for name in ("FERRYMAN_NAMESPACES", "FERRYMAN_PROMETHEUS_URL", "FERRYMAN_METRICS_ADDRESS", *extra):
             os.environ.pop(name, None)
     # Kopf retries or works around some refusals (a Namespace list, a watch) and logs them: any refusal of

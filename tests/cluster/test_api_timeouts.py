@@ -38,16 +38,10 @@ def silent_api_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     path.write_text(yaml.safe_dump(kubeconfig))
     monkeypatch.setenv("KUBECONFIG", str(path))
     monkeypatch.setenv("FERRYMAN_API_TIMEOUT_SECONDS", "1")
-    _forget_clients()
+    k8s_client.forget_connection()
     yield
     listener.close()
-    _forget_clients()  # later tests build their client from their own KUBECONFIG
-
-
-def _forget_clients() -> None:
-    for cached in ("api_client", "request_timeout"):
-        if hasattr(k8s_client, cached):
-            getattr(k8s_client, cached).cache_clear()
+    k8s_client.forget_connection()  # later tests build their connection from their own KUBECONFIG
 
 
 def test_a_request_without_answer_times_out_into_a_temporary_error(silent_api_server: None) -> None:

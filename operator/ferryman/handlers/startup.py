@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 from typing import Any
 
 import kopf
@@ -15,7 +13,7 @@ from ferryman.builders.training_job import TRAINING_JOB_SELECTOR
 from ferryman.config import Settings
 from ferryman.handlers.failure_events import install_failure_events
 from ferryman.handlers.operator_metrics import REGISTRY
-from ferryman.k8s.client import in_cluster_server
+from ferryman.k8s.client import log_in as log_in_to_cluster
 from ferryman.prometheus import GatewayLatency, PrometheusSource
 from ferryman.registry.cache import AliasCache
 from ferryman.registry.mlflow import MlflowRegistry
@@ -126,12 +124,6 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.login()
-def log_in(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In a pod: the service account's mounted token, at the address the kubelet gives in the env;
-    elsewhere: KUBECONFIG. Needs no client library's login code. Kopf logs in again on a 401, so a
-    token the kubelet renewed in the file is picked up."""
-    account: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
-    if account is not None:
-        return dataclasses.replace(account, server=in_cluster_server(os.environ))
-    info: kopf.ConnectionInfo | None = kopf.login_with_kubeconfig(**kwargs)
-    return info
+def log_in(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
+    """The same login as the handlers' own requests (ferryman.k8s.client); needs no client library."""
+    return log_in_to_cluster(settings)

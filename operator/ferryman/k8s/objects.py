@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 import urllib3
 
-from ferryman.k8s.client import api_client, request_timeout
+from ferryman.k8s.client import api_connection, forget_connection
 from ferryman.k8s.resources import ResourceKind, kind_of
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -51,28 +51,21 @@ def _call(
     content_type: str | None = None,
     query: list[tuple[str, str]] | None = None,
 ) -> Any:
-    client = api_client()
     headers = {"Accept": "application/json"}
-    if content_type:
-        headers["Content-Type"] = content_type
-    _, url, headers, payload, _ = client.param_serialize(
-        method,
-        path,
-        query_params=query or [],
-        header_params=headers,
-        body=body,
-        auth_settings=["BearerToken"],
-    )
+    if content_type or body is not None:
+        headers["Content-Type"] = content_type or "application/json"
+    payload = json.dumps(body).encode() if body is not None else None
     try:
-        response = client.call_api(
-            method, url, header_params=headers, body=payload, _request_timeout=request_timeout()
-        )
+        response = api_connection().request(method, path, query or [], payload, headers)
+        if response.status == 401:  # a renewed token (or certificate): log in again once, as Kopf does
+            forget_connection()
+            response = api_connection().request(method, path, query or [], payload, headers)
     except urllib3.exceptions.HTTPError as error:  # timeouts, refused or reset connections
         raise kopf.TemporaryError(
             f"{method} {path}: no answer from the API server ({type(error).__name__})",
             delay=RETRY_DELAY_SECONDS,
         ) from error
-    data: bytes = response.read()  # type: ignore[no-untyped-call]
+    data = response.data
     if not 200 <= response.status < 300:
         raise _as_kopf_error(response.status, data, f"{method} {path}")
     return json.loads(data) if data else None
