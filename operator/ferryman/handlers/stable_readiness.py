@@ -111,15 +111,22 @@ async def stable_deployment_changed(
     if report is None or getattr(memo, "reported_readiness", None) == report.key:
         return
     watched = _owner_as_watched(kwargs[OWNERS_INDEX], namespace, report)
-    if watched is not None and not report.status_changes(watched):
-        # Not remembered: the watch may lag, so the next event of this Deployment looks again.
-        return
-    write = functools.partial(write_stable_report, report, namespace, memo, watched)
+    decided: Decision | None = None
+    if watched is not None:
+        decided = (watched, report.status_changes(watched))
+        if not decided[1]:
+            # Not remembered: the watch may lag, so the next event of this Deployment looks again.
+            return
+    write = functools.partial(write_stable_report, report, namespace, memo, decided)
     await asyncio.get_running_loop().run_in_executor(memo.executor, write)
 
 
+Decision = tuple[dict[str, Any] | None, dict[str, Any] | None]
+"""An owner as read or watched, and the status changes this report makes to it (see status_changes)."""
+
+
 def write_stable_report(
-    report: StableReport, namespace: str | None, memo: kopf.Memo, watched: dict[str, Any] | None
+    report: StableReport, namespace: str | None, memo: kopf.Memo, decided_on_watch: Decision | None
 ) -> None:
     """Write the report with the owner's resourceVersion as precondition: a watch that lagged, or a
     writer that came first, is a conflict, and the owner is then read fresh and decided again.
@@ -128,13 +135,9 @@ def write_stable_report(
     after this one, so nothing staler can replace it. During a rollout only the replica counts are
     written: look again at the next event."""
     for attempt in range(STATUS_WRITE_ATTEMPTS):
-        owner = (watched if attempt == 0 else None) or k8s.get(
-            k8s.MODEL_DEPLOYMENT, namespace, report.owner_name
-        )
-        if owner is None or owner.get("metadata", {}).get("uid") != report.owner_uid:
-            return
-        changes = report.status_changes(owner)
-        if changes is None:
+        on_watch = attempt == 0 and decided_on_watch is not None
+        owner, changes = (decided_on_watch if on_watch else None) or _decide_on_read(report, namespace)
+        if owner is None or changes is None:
             return
         if changes:
             rv = owner["metadata"]["resourceVersion"]
@@ -144,6 +147,14 @@ def write_stable_report(
                 )
             except kopf.TemporaryError:  # a conflict: someone wrote first; read again and decide again
                 continue
-        settled = bool(changes) or owner is not watched  # "nothing to write" from a fresh read
+        settled = bool(changes) or not on_watch  # "nothing to write" from a fresh read
         memo.reported_readiness = report.key if report.steady(owner) and settled else None
         return
+
+
+def _decide_on_read(report: StableReport, namespace: str | None) -> Decision:
+    """The owner read now, and the changes; (None, None) when it is gone or a namesake."""
+    owner = k8s.get(k8s.MODEL_DEPLOYMENT, namespace, report.owner_name)
+    if owner is None or owner.get("metadata", {}).get("uid") != report.owner_uid:
+        return None, None
+    return owner, report.status_changes(owner)
