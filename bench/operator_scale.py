@@ -104,8 +104,11 @@ class ReadinessWatch:
     """Counts Ready ModelDeployments and existing Deployments from two watches, in threads.
 
     A watch costs the API server one stream from its cache; listing 2,000 objects every second
-    (kubectl get -o json) would take a share of the 2 cores the benchmark is measuring.
+    (kubectl get -o json) would take a share of the 2 cores the benchmark is measuring. Used as a
+    context manager: the watches end with the phase (at their next event, or within WATCH_SECONDS).
     """
+
+    WATCH_SECONDS = 30
 
     def __init__(self, kubeconfig: Path, namespace: str) -> None:
         from kubernetes import client, config
@@ -117,8 +120,18 @@ class ReadinessWatch:
         self._ready: set[str] = set()
         self._deployments: set[str] = set()
         self._available: set[str] = set()
+        self._stopped = threading.Event()
+        self._watches: list[Any] = []
         for target in (self._watch_model_deployments, self._watch_deployments):
             threading.Thread(target=target, daemon=True).start()
+
+    def __enter__(self) -> ReadinessWatch:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopped.set()
+        for open_watch in list(self._watches):
+            open_watch.stop()
 
     def counts(self) -> tuple[int, int, int]:
         """(ModelDeployments whose status is Ready, Deployments that exist, Deployments all Ready)."""
@@ -145,12 +158,12 @@ class ReadinessWatch:
                 self._deployments.add(deployment.metadata.name)
                 (self._available.add if all_ready else self._available.discard)(deployment.metadata.name)
 
-    @staticmethod
-    def _stream(list_call: Any) -> Any:
+    def _stream(self, list_call: Any) -> Any:
         from kubernetes import watch
 
-        while True:  # a watch the server closes (timeout) is opened again
-            yield from watch.Watch().stream(list_call, timeout_seconds=600)  # type: ignore[no-untyped-call]
+        while not self._stopped.is_set():  # a watch the server closes (timeout) is opened again
+            self._watches.append(watch.Watch())  # type: ignore[no-untyped-call]
+            yield from self._watches[-1].stream(list_call, timeout_seconds=self.WATCH_SECONDS)
 
 
 COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler")
@@ -243,19 +256,19 @@ def run_phase(
     phase = Phase()
     requests_before = api_requests(kubectl)
     cpu_before = component_cpu_seconds(operator_pid)
-    readiness = ReadinessWatch(kubeconfig, namespace)
-    started = time.monotonic()
-    apply_in_parallel(kubeconfig, manifests)
-    phase.applied = time.monotonic() - started
-    while time.monotonic() - started < timeout:
-        ready, deployments, available = readiness.counts()
-        phase.finished = ready if count_model_deployments else available
-        if deployments == n and phase.all_deployments != phase.all_deployments:
-            phase.all_deployments = time.monotonic() - started
-        if phase.finished == n:
-            break
-        time.sleep(0.5)
-    phase.done = time.monotonic() - started
+    with ReadinessWatch(kubeconfig, namespace) as readiness:
+        started = time.monotonic()
+        apply_in_parallel(kubeconfig, manifests)
+        phase.applied = time.monotonic() - started
+        while time.monotonic() - started < timeout:
+            ready, deployments, available = readiness.counts()
+            phase.finished = ready if count_model_deployments else available
+            if deployments == n and phase.all_deployments != phase.all_deployments:
+                phase.all_deployments = time.monotonic() - started
+            if phase.finished == n:
+                break
+            time.sleep(0.5)
+        phase.done = time.monotonic() - started
     phase.requests = api_requests(kubectl) - requests_before
     phase.cpu = {k: v - cpu_before.get(k, 0.0) for k, v in component_cpu_seconds(operator_pid).items()}
     return phase

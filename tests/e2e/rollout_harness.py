@@ -10,7 +10,7 @@ import httpx
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import infer_body
 from ferryman_testing.manifests import model_deployment
-from ferryman_testing.model_deployments import is_ready
+from ferryman_testing.model_deployments import is_ready, status_of
 from ferryman_testing.polling import wait_for
 from ferryman_testing.traefik import Gateway
 
@@ -70,10 +70,6 @@ def canary(steps: list[int], interval: str = "3s", **analysis: Any) -> dict[str,
             "analysis": {**defaults, **analysis},
         }
     }
-
-
-def status_of(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
-    return dict(kubectl.get("modeldeployment", MODEL, namespace).get("status") or {})
 
 
 def wait_for_phase(kubectl: Kubectl, namespace: str, *phases: str, timeout: float = 120) -> dict[str, Any]:

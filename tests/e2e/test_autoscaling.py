@@ -22,7 +22,6 @@ from tests.e2e.rollout_harness import (
     MODEL,
     apply_model,
     host_of,
-    status_of,
     wait_for_phase,
     wait_until_serving,
 )
@@ -32,6 +31,7 @@ from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import concurrent_clients, merged
 from ferryman_testing.metrics_adapter import MetricsAdapter, pods_metric
+from ferryman_testing.model_deployments import status_of
 from ferryman_testing.polling import wait_for
 from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.traefik import Gateway

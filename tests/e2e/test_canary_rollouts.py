@@ -19,7 +19,6 @@ from tests.e2e.rollout_harness import (
     events,
     host_of,
     serving_processes,
-    status_of,
     wait_for_rollout_end,
     wait_until_serving,
 )
@@ -29,6 +28,7 @@ from ferryman_testing.bad_models import make_failing_model, make_slow_model
 from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl, install_crds
 from ferryman_testing.load import steady_load
+from ferryman_testing.model_deployments import status_of
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import ferryman, running_operator
 from ferryman_testing.polling import NotYet, wait_for
