@@ -1,12 +1,15 @@
-"""A request refused with 401 (a token renewed in its file since the login) logs in again, once."""
+"""Logging in from a kubeconfig: a request refused with 401 (a token renewed in its file since the login)
+logs in again, once; a user with an exec plugin (as cloud providers write them) gets its token from it."""
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import kopf
 import pytest
@@ -60,7 +63,7 @@ def api_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiServer]:
     k8s_client.forget_connection()  # later tests build their connection from their own KUBECONFIG
 
 
-def _kubeconfig(path: Path, server: ApiServer, token: str) -> None:
+def _kubeconfig(path: Path, server: ApiServer, token: str = "", user: dict[str, Any] | None = None) -> None:
     port = server.server_address[1]
     path.write_text(
         yaml.safe_dump(
@@ -68,7 +71,7 @@ def _kubeconfig(path: Path, server: ApiServer, token: str) -> None:
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [{"name": "local", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-                "users": [{"name": "operator", "user": {"token": token}}],
+                "users": [{"name": "operator", "user": user or {"token": token}}],
                 "contexts": [{"name": "local", "context": {"cluster": "local", "user": "operator"}}],
                 "current-context": "local",
             }
@@ -108,3 +111,53 @@ def test_credentials_still_refused_after_logging_in_again_are_a_temporary_error_
         k8s.get(k8s.DEPLOYMENT, "default", "fraud-stable")
 
     assert api_server.authorizations == ["Bearer revoked", "Bearer revoked"]
+
+
+# Prints the token named by its env entry, only when asked the way kubectl asks (KUBERNETES_EXEC_INFO).
+PLUGIN = """
+import json, os
+asked = json.loads(os.environ["KUBERNETES_EXEC_INFO"])
+assert asked["kind"] == "ExecCredential" and asked["spec"]["interactive"] is False
+status = {"token": os.environ["PLUGIN_TOKEN"], "expirationTimestamp": "2099-01-01T00:00:00Z"}
+print(json.dumps({"apiVersion": asked["apiVersion"], "kind": "ExecCredential", "status": status}))
+"""
+
+
+def _exec_user(script: str) -> dict[str, Any]:
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": ["-c", script],
+            "env": [{"name": "PLUGIN_TOKEN", "value": VALID_TOKEN}],
+            "interactiveMode": "Never",
+        }
+    }
+
+
+def test_a_kubeconfig_user_with_an_exec_plugin_logs_in_with_the_token_it_prints(
+    api_server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    _kubeconfig(kubeconfig, api_server, user=_exec_user(PLUGIN))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    k8s_client.forget_connection()
+
+    assert k8s.get(k8s.DEPLOYMENT, "default", "fraud-stable") is not None
+    assert api_server.authorizations == [f"Bearer {VALID_TOKEN}"]
+    info = k8s_client.log_in(kopf.OperatorSettings())
+    assert info is not None and info.expiration is not None and info.expiration.year == 2099
+
+
+def test_a_failing_exec_plugin_is_a_login_error_naming_it_without_its_output(
+    api_server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    prints_then_fails = "import os, sys; print(os.environ['PLUGIN_TOKEN']); sys.exit(3)"
+    _kubeconfig(kubeconfig, api_server, user=_exec_user(prints_then_fails))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+
+    with pytest.raises(kopf.LoginError, match=r"exec plugin .* failed \(exit 3\)") as refused:
+        k8s_client.log_in(kopf.OperatorSettings())
+    assert VALID_TOKEN not in str(refused.value)
+    assert api_server.authorizations == []

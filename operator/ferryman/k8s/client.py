@@ -19,6 +19,7 @@ import kopf
 import urllib3
 
 from ferryman.config import Settings
+from ferryman.k8s.exec_credentials import current_user, exec_login
 
 POOL_SIZE = 64
 """Kopf runs synchronous handlers in a thread pool: a pooled connection for each worker."""
@@ -37,13 +38,14 @@ def in_cluster_server(environ: Mapping[str, str]) -> str:
 
 def log_in(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo | None:
     """In a pod: the service account's mounted token, at the address the kubelet gives in the env;
-    elsewhere: KUBECONFIG (its current context). Kopf's watches and the handlers' requests both use it.
-    Kopf logs in again on a 401, so a token the kubelet renewed in the file is picked up."""
+    elsewhere: KUBECONFIG (its current context, with its exec plugin if it has one). Kopf's watches and
+    the handlers' requests both use it. Kopf logs in again on a 401, so a token the kubelet renewed in
+    the file is picked up."""
     account: kopf.ConnectionInfo | None = kopf.login_with_service_account(settings=settings)
     if account is not None:
         return dataclasses.replace(account, server=in_cluster_server(os.environ))
     info: kopf.ConnectionInfo | None = kopf.login_with_kubeconfig(settings=settings)
-    return info
+    return exec_login(info, current_user(os.environ)) if info is not None else None
 
 
 @dataclasses.dataclass(frozen=True)
