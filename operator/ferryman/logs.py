@@ -55,10 +55,26 @@ def _redacted(value: Any) -> Any:
     return value
 
 
+class HandlerSuccessAtDebug(logging.Filter):
+    """Keeps Kopf's "Handler 'NAME' succeeded." lines out of a log above DEBUG.
+
+    Kopf writes one at INFO after every handler run, event handlers included: about twenty lines for each
+    new ModelDeployment, most of them for watch events that changed nothing. The handlers log their
+    decisions themselves, and Kopf's "Creation/Update is processed" line still sums up each change."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not record.name.startswith("kopf."):
+            return True
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not (message.startswith("Handler '") and message.endswith("' succeeded."))
+
+
 def configure_logging(level: str) -> None:
     """Send every logger's records to stderr as JSON lines, at ``level`` and above."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLineFormatter())
+    if logging.getLevelName(level) > logging.DEBUG:
+        handler.addFilter(HandlerSuccessAtDebug())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from ferryman.handlers.failure_events import failure_message
-from ferryman.logs import JsonLineFormatter
+from ferryman.logs import HandlerSuccessAtDebug, JsonLineFormatter
 
 pytestmark = pytest.mark.unit
 
@@ -45,3 +45,16 @@ def test_urls_are_redacted_in_messages_extras_errors_and_tracebacks() -> None:
     assert parsed["error"] == "RuntimeError: cannot fetch https://REDACTED@models.example/m.onnx?REDACTED"
     assert "RuntimeError" in parsed["traceback"]
     assert "s3cret" not in failure_message(failed) and "RuntimeError" in failure_message(failed)
+
+
+def test_kopfs_line_after_each_successful_handler_run_is_left_out_and_decisions_and_failures_stay() -> None:
+    kept = HandlerSuccessAtDebug().filter
+    assert not kept(record("Handler 'stable_deployment_changed' succeeded.", k8s_ref=REF))
+    assert kept(record("Creation is processed: 1 succeeded; 0 failed.", k8s_ref=REF))
+    assert kept(record("reconcile: start a rollout", k8s_ref=REF, decision="start_rollout"))
+    assert kept(record("Handler 'reconcile_model_deployment' failed temporarily: conflict", logging.WARNING))
+    assert kept(
+        logging.makeLogRecord(
+            {"name": "ferryman.x", "levelno": logging.INFO, "msg": "Handler 'a' succeeded."}
+        )
+    )
