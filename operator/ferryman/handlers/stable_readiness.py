@@ -102,6 +102,10 @@ def _owner_as_watched(owners: Owners, namespace: str | None, report: StableRepor
     return watched if watched is not None and watched["metadata"]["uid"] == report.owner_uid else None
 
 
+Decision = tuple[dict[str, Any] | None, dict[str, Any] | None]
+"""An owner as read or watched, and the status changes this report makes to it (see status_changes)."""
+
+
 @kopf.on.event("apps", "v1", "deployments", labels=STABLE_DEPLOYMENT_LABELS)
 async def stable_deployment_changed(
     body: kopf.Body, namespace: str | None, memo: kopf.Memo, **kwargs: Any
@@ -119,10 +123,6 @@ async def stable_deployment_changed(
             return
     write = functools.partial(write_stable_report, report, namespace, memo, decided)
     await asyncio.get_running_loop().run_in_executor(memo.executor, write)
-
-
-Decision = tuple[dict[str, Any] | None, dict[str, Any] | None]
-"""An owner as read or watched, and the status changes this report makes to it (see status_changes)."""
 
 
 def write_stable_report(

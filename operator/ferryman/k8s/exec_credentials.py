@@ -25,9 +25,8 @@ DEFAULT_API_VERSION = "client.authentication.k8s.io/v1"
 def current_user(environ: Mapping[str, str]) -> dict[str, Any]:
     """The user of the current context across KUBECONFIG's files (the first definition of a name wins,
     as kubectl merges them); {} when there is no kubeconfig or no such user."""
-    paths = [
-        os.path.expanduser(path) for path in environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)
-    ]
+    listed = environ.get("KUBECONFIG") or "~/.kube/config"  # empty means unset, as for Kopf and kubectl
+    paths = [os.path.expanduser(path) for path in listed.split(os.pathsep)]
     current: str | None = None
     contexts: dict[str, Any] = {}
     users: dict[str, Any] = {}
