@@ -159,11 +159,17 @@ class ReadinessWatch:
                 (self._available.add if all_ready else self._available.discard)(deployment.metadata.name)
 
     def _stream(self, list_call: Any) -> Any:
+        import urllib3
         from kubernetes import watch
 
-        while not self._stopped.is_set():  # a watch the server closes (timeout) is opened again
+        # A watch the server ends (its timeout, or a broken stream) is opened again; it starts with the
+        # current objects, so the counts stay right. A stopped watch ends quietly when its namespace goes.
+        while not self._stopped.is_set():
             self._watches.append(watch.Watch())  # type: ignore[no-untyped-call]
-            yield from self._watches[-1].stream(list_call, timeout_seconds=self.WATCH_SECONDS)
+            try:
+                yield from self._watches[-1].stream(list_call, timeout_seconds=self.WATCH_SECONDS)
+            except urllib3.exceptions.HTTPError:
+                continue
 
 
 COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler")
