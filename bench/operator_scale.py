@@ -169,7 +169,7 @@ class ReadinessWatch:
             try:
                 yield from self._watches[-1].stream(list_call, timeout_seconds=self.WATCH_SECONDS)
             except urllib3.exceptions.HTTPError:
-                continue
+                time.sleep(0.5)  # not a busy loop while the API server is away
 
 
 COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler")
