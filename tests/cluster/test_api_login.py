@@ -53,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def api_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiServer]:
+def api_server() -> Iterator[ApiServer]:
     server = ApiServer()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -79,13 +79,25 @@ def _kubeconfig(path: Path, server: ApiServer, token: str = "", user: dict[str, 
     )
 
 
+def _use_kubeconfig(
+    api_server: ApiServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str = "",
+    user: dict[str, Any] | None = None,
+) -> Path:
+    """KUBECONFIG names a new file for this server and user; the next request logs in from it."""
+    kubeconfig = tmp_path / "kubeconfig"
+    _kubeconfig(kubeconfig, api_server, token, user)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    k8s_client.forget_connection()
+    return kubeconfig
+
+
 def _logged_in_with(
     token: str, api_server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    kubeconfig = tmp_path / "kubeconfig"
-    _kubeconfig(kubeconfig, api_server, token)
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    k8s_client.forget_connection()
+    kubeconfig = _use_kubeconfig(api_server, tmp_path, monkeypatch, token)
     k8s_client.api_connection()  # logged in now, with this token
     return kubeconfig
 
@@ -138,10 +150,7 @@ def _exec_user(script: str) -> dict[str, Any]:
 def test_a_kubeconfig_user_with_an_exec_plugin_logs_in_with_the_token_it_prints(
     api_server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    _kubeconfig(kubeconfig, api_server, user=_exec_user(PLUGIN))
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    k8s_client.forget_connection()
+    _use_kubeconfig(api_server, tmp_path, monkeypatch, user=_exec_user(PLUGIN))
 
     assert k8s.get(k8s.DEPLOYMENT, "default", "fraud-stable") is not None
     assert api_server.authorizations == [f"Bearer {VALID_TOKEN}"]
@@ -152,10 +161,8 @@ def test_a_kubeconfig_user_with_an_exec_plugin_logs_in_with_the_token_it_prints(
 def test_a_failing_exec_plugin_is_a_login_error_naming_it_without_its_output(
     api_server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
     prints_then_fails = "import os, sys; print(os.environ['PLUGIN_TOKEN']); sys.exit(3)"
-    _kubeconfig(kubeconfig, api_server, user=_exec_user(prints_then_fails))
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    _use_kubeconfig(api_server, tmp_path, monkeypatch, user=_exec_user(prints_then_fails))
 
     with pytest.raises(kopf.LoginError, match=r"exec plugin .* failed \(exit 3\)") as refused:
         k8s_client.log_in(kopf.OperatorSettings())
