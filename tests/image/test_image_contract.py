@@ -68,6 +68,12 @@ def test_operator_image_runs_the_operator_command() -> None:
     assert run_python(OPERATOR_IMAGE, "import ferryman.handlers; print('ok')").strip().endswith("ok")
 
 
+def test_operator_image_does_not_contain_the_kubernetes_client_library() -> None:
+    """docs/operator.md promises it: the operator talks to the API server without it (ferryman.k8s.client)."""
+    found = run_python(OPERATOR_IMAGE, "import importlib.util; print(importlib.util.find_spec('kubernetes'))")
+    assert found.strip().endswith("None"), found
+
+
 def test_serving_image_size_is_within_budget() -> None:
     size = int(podman_out("image", "inspect", "--format", "{{.Size}}", SERVING_IMAGE).strip())
     print(f"\nserving image: {size / 1000**2:.0f} MB (budget {SERVING_BUDGET_BYTES / 1000**2:.0f} MB)")
