@@ -31,15 +31,24 @@ def is_ready(status: dict[str, Any]) -> bool:
 
 
 def wait_until_serving(
-    kubectl: Kubectl, namespace: str, version: str | None = None, name: str = "fraud"
+    kubectl: Kubectl,
+    namespace: str,
+    version: str | None = None,
+    name: str = "fraud",
+    *,
+    uri: str | None = None,
+    timeout: float = 120,
 ) -> dict[str, Any]:
+    """The status once Ready (the rollout Succeeded), with that stable version and URI when given."""
+
     def serving() -> dict[str, Any] | None:
         status = status_of(kubectl, namespace, name)
-        ready = is_ready(status)
         right_version = version is None or status.get("stableVersion") == version
-        return status if ready and right_version and status.get("phase") == "Succeeded" else None
+        right_uri = uri is None or status.get("stableUri") == uri
+        return status if is_ready(status) and right_version and right_uri else None
 
-    return wait_for(f"ModelDeployment {name} Ready", serving, timeout=120)
+    what = f"ModelDeployment {name} Ready" + (f" serving {uri}" if uri else "")
+    return wait_for(what, serving, timeout=timeout)
 
 
 def wait_until_degraded(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str, Any]:

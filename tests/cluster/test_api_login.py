@@ -1,5 +1,6 @@
 """Logging in from a kubeconfig: a request refused with 401 (a token renewed in its file since the login)
-logs in again, once; a user with an exec plugin (as cloud providers write them) gets its token from it."""
+logs in again, once; a user with an exec plugin (as cloud providers write them) gets its token from it,
+and from a new run of it after a 401."""
 
 from __future__ import annotations
 
@@ -168,3 +169,29 @@ def test_a_failing_exec_plugin_is_a_login_error_naming_it_without_its_output(
         k8s_client.log_in(kopf.OperatorSettings())
     assert VALID_TOKEN not in str(refused.value)
     assert api_server.authorizations == []
+
+
+# A token that expires: the first run prints one the server no longer takes, later runs a fresh one.
+EXPIRING_PLUGIN = """
+import json, os, pathlib
+runs = pathlib.Path(os.environ["PLUGIN_RUNS"])
+count = len(runs.read_text()) if runs.exists() else 0
+runs.write_text("x" * (count + 1))
+token = "expired" if count == 0 else os.environ["PLUGIN_TOKEN"]
+status = {"token": token, "expirationTimestamp": "2099-01-01T00:00:00Z"}
+api_version = "client.authentication.k8s.io/v1"
+print(json.dumps({"apiVersion": api_version, "kind": "ExecCredential", "status": status}))
+"""
+
+
+def test_a_401_runs_the_exec_plugin_again_for_a_fresh_token(
+    api_server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = tmp_path / "plugin-runs"
+    user = _exec_user(EXPIRING_PLUGIN)
+    user["exec"]["env"].append({"name": "PLUGIN_RUNS", "value": str(runs)})
+    _use_kubeconfig(api_server, tmp_path, monkeypatch, user=user)
+
+    assert k8s.get(k8s.DEPLOYMENT, "default", "fraud-stable") is not None
+    assert api_server.authorizations == ["Bearer expired", f"Bearer {VALID_TOKEN}"]
+    assert runs.read_text() == "xx"

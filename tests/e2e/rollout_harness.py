@@ -7,10 +7,11 @@ from typing import Any
 
 import httpx
 
+from ferryman_testing import model_deployments
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import infer_body
 from ferryman_testing.manifests import model_deployment
-from ferryman_testing.model_deployments import is_ready, status_of
+from ferryman_testing.model_deployments import status_of
 from ferryman_testing.polling import wait_for
 from ferryman_testing.traefik import Gateway
 
@@ -99,13 +100,7 @@ def wait_until_serving(
     """Stable Ready with `uri` in status, and answering through the Gateway. A new stable is Ready in its
     status a moment before Traefik has its endpoint (503 "no available server" meanwhile): users
     arrive after that."""
-
-    def serving() -> dict[str, Any] | None:
-        status = status_of(kubectl, namespace)
-        ready = is_ready(status)
-        return status if ready and status.get("stableUri") == uri else None
-
-    status = wait_for(f"stable serving {uri}", serving, timeout=timeout)
+    status = model_deployments.wait_until_serving(kubectl, namespace, name=MODEL, uri=uri, timeout=timeout)
     wait_for("stable answering through the Gateway", lambda: answered_through(gateway, namespace), timeout=30)
     return status
 

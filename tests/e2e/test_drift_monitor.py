@@ -18,10 +18,9 @@ import pytest
 from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import MODEL, apply_model, canary, events, host_of, wait_until_serving
 
-from ferryman_testing import FERRYMAN_CRDS
+from ferryman_testing import FERRYMAN_CRDS, model_deployments
 from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl, KubectlError, install_crds
-from ferryman_testing.model_deployments import is_ready
 from ferryman_testing.models import FEATURES, INPUT_NAME, make_argmax_classifier, make_gradient_boosting_model
 from ferryman_testing.operator import running_operator
 from ferryman_testing.polling import wait_for
@@ -252,7 +251,7 @@ def test_delayed_labels_drive_the_accuracy_signal(
     about 0.6 < minAccuracy 0.9 for two checks: Drifted in the series "accuracy", inputs unchanged."""
     uri = make_argmax_classifier(tmp_path / "clf", with_profile=True).as_uri()
     apply_model(kubectl, namespace, gateway, uri, canary([50, 100]))
-    wait_until_serving_classifier(kubectl, namespace, uri)
+    model_deployments.wait_until_serving(kubectl, namespace, name=MODEL, uri=uri)
     monitor = drift_monitor(namespace, retrain=False)
     monitor["spec"].update({"performance": {"minAccuracy": 0.9, "minLabels": 50}, "minSamples": 50})
     wrong = [0.0]
@@ -266,12 +265,3 @@ def test_delayed_labels_drive_the_accuracy_signal(
     assert drifted["driftedFeatures"] == ["accuracy"], drifted
     accuracy = next(s for s in drifted["featureScores"] if s["feature"] == "accuracy")
     assert accuracy["accuracy"] < 0.9, accuracy
-
-
-def wait_until_serving_classifier(kubectl: Kubectl, namespace: str, uri: str) -> None:
-    def serving() -> bool | None:
-        status = kubectl.get("modeldeployment", MODEL, namespace).get("status") or {}
-        ready = is_ready(status)
-        return True if ready and status.get("stableUri") == uri else None
-
-    wait_for(f"stable serving {uri}", serving, timeout=120)
