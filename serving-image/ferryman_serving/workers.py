@@ -6,8 +6,9 @@ computes), never for a whole inference. Each job has a deadline: a job still que
 is skipped, and a running ONNX Runtime call is told to stop (`RunOptions.terminate`).
 
 Hand-offs are batched both ways. A thread hand-off costs a wake-up and a GIL handover at each end
-(about 40 us per request on 2 cores, more than a small model's whole inference; measured with
-bench/serving_inprocess.py), so paying it per request halved the throughput of a small model:
+(30-50 us per request on 2 cores, more than a small model's whole inference; measured with
+bench/serving_inprocess.py), so paying it per request cut the throughput of a small model by a fifth
+or more (bench/README.md):
 
 - the jobs submitted during one event-loop iteration go to the workers as one batch;
 - finished jobs wait in an outbox that the loop drains in one callback: a worker wakes the loop when
