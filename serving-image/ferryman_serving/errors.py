@@ -52,6 +52,12 @@ class Overloaded(ClientError):
     retry_after_seconds = 1
 
 
+class BodyTimedOut(ClientError):
+    """The request body was not all in by FERRYMAN_REQUEST_TIMEOUT_SECONDS after its headers."""
+
+    status = 408
+
+
 class TimedOut(ClientError):
     """The request outlived FERRYMAN_REQUEST_TIMEOUT_SECONDS; its inference was stopped."""
 

@@ -23,6 +23,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Bad request: the message says what to fix",
         404: "Unknown model or version",
         405: "Wrong method",
+        408: "The body did not all arrive within FERRYMAN_REQUEST_TIMEOUT_SECONDS (the connection is closed)",
         413: "Body larger than FERRYMAN_MAX_BODY_BYTES",
         503: "Model not ready (loading, retrying a failed load, or draining), or the server is at "
         "FERRYMAN_MAX_INFLIGHT_REQUESTS (then with a Retry-After header)",
@@ -148,7 +149,7 @@ def _model_paths(prefix: str, parameters: list[dict[str, Any]]) -> dict[str, Any
                 "summary": "Inference (JSON tensors, or the binary tensor data extension)",
                 "parameters": parameters,
                 "requestBody": infer_body,
-                "responses": {"200": infer_ok, **_errors(400, 404, 413, 503, 504)},
+                "responses": {"200": infer_ok, **_errors(400, 404, 408, 413, 503, 504)},
             }
         },
         f"{prefix}/feedback": {
@@ -158,7 +159,7 @@ def _model_paths(prefix: str, parameters: list[dict[str, Any]]) -> dict[str, Any
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _FEEDBACK}}},
                 "responses": {
                     "200": _json(_FEEDBACK_RESULTS, "One result per labelled id"),
-                    **_errors(400, 404, 413),
+                    **_errors(400, 404, 408, 413),
                 },
             }
         },

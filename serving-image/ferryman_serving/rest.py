@@ -19,6 +19,7 @@ import orjson
 from ferryman_serving.dataplane import DataPlane
 from ferryman_serving.errors import (
     BadRequest,
+    BodyTimedOut,
     ClientError,
     MethodNotAllowed,
     NotFound,
@@ -26,6 +27,7 @@ from ferryman_serving.errors import (
     PayloadTooLarge,
 )
 from ferryman_serving.metrics import PROMETHEUS_CONTENT_TYPE, ServingMetrics
+from ferryman_serving.uploads import UploadDeadlines
 from ferryman_serving.workers import InferenceWorkers
 
 Scope = MutableMapping[str, Any]
@@ -74,6 +76,11 @@ class RestApi:
             f"the request took longer than {self.timeout:g} s (FERRYMAN_REQUEST_TIMEOUT_SECONDS) and was "
             "stopped; send smaller batches or try again"
         )
+        self._body_timeout_message = (
+            f"the request body did not arrive within {self.timeout:g} s of its headers "
+            "(FERRYMAN_REQUEST_TIMEOUT_SECONDS); send the whole body at once"
+        )
+        self._uploads = UploadDeadlines()
         self.openapi = openapi
         self._routes: dict[str, tuple[str, str | None]] = {}
 
@@ -137,7 +144,7 @@ class RestApi:
                     f"the server is at its limit of {self.max_inflight} concurrent infer requests "
                     "(FERRYMAN_MAX_INFLIGHT_REQUESTS); retry after the Retry-After delay"
                 )
-            body, json_length = await self._read_body(scope, receive)
+            body, json_length = await self._read_body(scope, receive, deadline)
 
             def work(run_options: ort.RunOptions) -> tuple[bytes, int | None]:
                 return dataplane.infer_bytes(name, version, body, json_length, run_options)
@@ -170,7 +177,8 @@ class RestApi:
                     f"no such path {path!r}; feedback is POST /v2/models/NAME[/versions/V]/feedback"
                 )
             _require(scope["method"], "POST")
-            body, _ = await self._read_body(scope, receive)
+            deadline = asyncio.get_running_loop().time() + self.timeout
+            body, _ = await self._read_body(scope, receive, deadline)
             try:
                 document = orjson.loads(body)
             except orjson.JSONDecodeError as error:
@@ -195,7 +203,8 @@ class RestApi:
                 self._routes[path] = route
         return route
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
+    async def _read_body(self, scope: Scope, receive: Receive, deadline: float) -> tuple[bytes, int | None]:
+        """The body and its Inference-Header-Content-Length; BodyTimedOut if it is not all in by deadline."""
         json_length: int | None = None
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
@@ -204,6 +213,17 @@ class RestApi:
                 if not value.isdigit():
                     raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
                 json_length = int(value)
+        task = self._uploads.watch(deadline)
+        try:
+            return await self._receive_body(receive), json_length
+        except asyncio.CancelledError:
+            if self._uploads.timed_out(task):
+                raise BodyTimedOut(self._body_timeout_message) from None
+            raise
+        finally:
+            self._uploads.release(task)
+
+    async def _receive_body(self, receive: Receive) -> bytes:
         message = await receive()
         body: bytes = message.get("body", b"")
         if not message.get("more_body"):
@@ -211,7 +231,7 @@ class RestApi:
                 raise ClientGone
             if len(body) > self.max_body_bytes:
                 raise self._too_large()
-            return body, json_length
+            return body
         chunks, size = [body], len(body)
         while message.get("more_body"):
             message = await receive()
@@ -222,7 +242,7 @@ class RestApi:
             if size > self.max_body_bytes:
                 raise self._too_large()
             chunks.append(chunk)
-        return b"".join(chunks), json_length
+        return b"".join(chunks)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(
@@ -236,6 +256,9 @@ class RestApi:
             headers.append((b"allow", error.allowed.encode()))
         elif isinstance(error, Overloaded):
             headers.append((b"retry-after", str(error.retry_after_seconds).encode()))
+        elif isinstance(error, BodyTimedOut):
+            # The rest of the body may still come: this connection cannot carry another request.
+            headers.append((b"connection", b"close"))
         await self._respond(send, error.status, orjson.dumps({"error": error.message}), JSON, None, headers)
 
     async def _respond(

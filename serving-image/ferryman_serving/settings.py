@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="Time limit of one infer request from its arrival; past it the request gets 504, a "
-        "queued one is not run and a running one is told to stop.",
+        "queued one is not run and a running one is told to stop. A body not all in by then: 408.",
     )
     mlflow_tracking_uri: str = Field(default="", description="MLflow server for models:/ URIs.")
     mlflow_tracking_token: SecretStr | None = Field(default=None, description="Bearer token for MLflow.")

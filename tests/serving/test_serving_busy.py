@@ -3,6 +3,7 @@ Retry-After, the time limit gives 504, and latency is timed from arrival (queuei
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -182,3 +183,49 @@ def test_requests_that_time_out_while_queued_are_never_run(busy_model: Path, log
         answer = httpx.post(f"{server.url}/v2/models/busy/infer", json=ROW, timeout=30)
     assert 504 in statuses and set(statuses) <= {200, 504}, statuses
     assert answer.status_code == 200, answer.text
+
+
+def stalled_upload(url: str) -> socket.socket:
+    """An infer request whose headers announce a body that never comes (a stalled or hostile client)."""
+    address = httpx.URL(url)
+    connection = socket.create_connection((address.host, address.port or 80), timeout=10)
+    connection.sendall(
+        b"POST /v2/models/busy/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 1000\r\n\r\n{"inputs": ['
+    )
+    return connection
+
+
+def read_until_closed(connection: socket.socket) -> bytes:
+    chunks = []
+    while chunk := connection.recv(65536):  # raises on the socket's timeout: never closed
+        chunks.append(chunk)
+    connection.close()
+    return b"".join(chunks)
+
+
+def test_a_body_that_stops_arriving_gets_408_at_the_time_limit_and_frees_its_slot(
+    busy_model: Path, logs_dir: Path
+) -> None:
+    """Limit 2, time limit 1 s: two clients announce a body and go quiet. Meanwhile both slots are taken
+    (the next request gets 503); at the limit each stalled client gets a 408 naming the setting and its
+    connection is closed, and requests are served again. Before, the slots stayed taken for as long as
+    the clients kept their connections open."""
+    with busy_server(busy_model, logs_dir, max_inflight_requests="2", request_timeout_seconds="1") as server:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            started = time.monotonic()
+            stalled = [stalled_upload(server.url) for _ in range(2)]
+            wait_inflight(client, 2)
+            refused = client.post("/v2/models/busy/infer", json=ROW).status_code
+            answers = [read_until_closed(connection) for connection in stalled]
+            answered_after = time.monotonic() - started
+            served = client.post("/v2/models/busy/infer", json=ROW).status_code
+            metrics = client.get("/metrics").text
+    assert refused == 503
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b"FERRYMAN_REQUEST_TIMEOUT_SECONDS" in answer
+    assert 1.0 <= answered_after < 3.0, answered_after
+    assert served == 200
+    assert 'ferryman_requests_total{code="408",model="busy",version="1"} 2.0' in metrics
