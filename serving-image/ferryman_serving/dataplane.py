@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+import orjson
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from ferryman_serving import __version__
@@ -146,12 +147,25 @@ class DataPlane:
         ]
         return InferenceResponse(self.repository.name, self.repository.version, outputs, request.id)
 
-    def feedback(self, name: str, version: str | None, document: object) -> dict[str, object]:
-        """Score delayed labels by request id (POST .../feedback); 404 for another model."""
+    def check_feedback(self, name: str, version: str | None) -> PredictionStore:
+        """The prediction store; NotFound for another model or version, or when feedback is off."""
         self.check_model(name, version)
         if self.store is None:
             raise NotFound("feedback is off on this server (FERRYMAN_FEEDBACK_MAX_PREDICTIONS is 0)")
-        return outcomes_document(name, record_feedback(self.store, self.metrics.feedback, document))
+        return self.store
+
+    def feedback(self, name: str, version: str | None, document: object) -> dict[str, object]:
+        """Score delayed labels by request id (POST .../feedback); 404 for another model."""
+        store = self.check_feedback(name, version)
+        return outcomes_document(name, record_feedback(store, self.metrics.feedback, document))
+
+    def feedback_bytes(self, name: str, version: str | None, body: bytes) -> bytes:
+        """Parse, score and encode a feedback body: the CPU-bound part of the request, for a worker thread."""
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            raise BadRequest(f"the body is not JSON: {error}") from None
+        return orjson.dumps(self.feedback(name, version, document))
 
     def _feedback_output(self, model: OnnxModel) -> str | None:
         name = self.feedback_output or model.output_names[0]

@@ -5,8 +5,8 @@ A client that sends `"id"` with an infer request can later POST the ground truth
 (the oldest is dropped first), and a prediction older than `max_age_seconds` is answered `expired`
 instead of being scored. A label consumes its prediction: sending it again answers `unknown`.
 
-Infer runs on worker threads and feedback on the event loop, so the store takes a lock; both sides
-do only dictionary work under it.
+Infer and feedback requests run on the worker threads (there may be several), so the store takes a
+lock; both sides do only dictionary work under it.
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def _model_paths(prefix: str, parameters: list[dict[str, Any]]) -> dict[str, Any
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _FEEDBACK}}},
                 "responses": {
                     "200": _json(_FEEDBACK_RESULTS, "One result per labelled id"),
-                    **_errors(400, 404, 408, 413),
+                    **_errors(400, 404, 408, 413, 503, 504),
                 },
             }
         },

@@ -81,6 +81,8 @@ class RestApi:
             "(FERRYMAN_REQUEST_TIMEOUT_SECONDS); send the whole body at once"
         )
         self._uploads = UploadDeadlines()
+        # Infer requests are counted by metrics.inflight (a gauge autoscaling reads); these share its slots.
+        self._feedback_admitted = 0
         self.openapi = openapi
         self._routes: dict[str, tuple[str, str | None]] = {}
 
@@ -139,11 +141,7 @@ class RestApi:
             # Unknown model (404), not ready or saturated (503) is decided before the body is read.
             dataplane = self.dataplane
             dataplane.check_can_infer(name, version)
-            if metrics.inflight > self.max_inflight:
-                raise Overloaded(
-                    f"the server is at its limit of {self.max_inflight} concurrent infer requests "
-                    "(FERRYMAN_MAX_INFLIGHT_REQUESTS); retry after the Retry-After delay"
-                )
+            self._admit()
             body, json_length = await self._read_body(scope, receive, deadline)
 
             def work(run_options: ort.RunOptions) -> tuple[bytes, int | None]:
@@ -165,7 +163,10 @@ class RestApi:
             metrics.record_request(status, perf_counter() - started)
 
     async def _feedback(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        """Delayed labels: cheap dictionary work, done on the event loop (at most 1,000 items a body)."""
+        """Delayed labels. A body may be FERRYMAN_MAX_BODY_BYTES of JSON, so it is parsed and scored on a
+        worker thread, as infer is, under the same admission and time limits."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        self._feedback_admitted += 1
         try:
             parts = path.strip("/").split("/")
             if (
@@ -177,19 +178,34 @@ class RestApi:
                     f"no such path {path!r}; feedback is POST /v2/models/NAME[/versions/V]/feedback"
                 )
             _require(scope["method"], "POST")
-            deadline = asyncio.get_running_loop().time() + self.timeout
+            name, version = parts[2], _version(parts)
+            dataplane = self.dataplane
+            dataplane.check_feedback(name, version)
+            self._admit()
             body, _ = await self._read_body(scope, receive, deadline)
-            try:
-                document = orjson.loads(body)
-            except orjson.JSONDecodeError as error:
-                raise BadRequest(f"the body is not JSON: {error}") from None
-            answer = self.dataplane.feedback(parts[2], _version(parts), document)
+
+            def work(_: ort.RunOptions) -> bytes:
+                return dataplane.feedback_bytes(name, version, body)
+
+            answer = await self.workers.run(work, deadline, self._timeout_message)
+            await self._respond(send, 200, answer, JSON)
         except ClientError as error:
             await self._error(send, error)
-            return
         except ClientGone:
-            return
-        await self._respond(send, 200, orjson.dumps(answer), JSON)
+            pass
+        except Exception:
+            log.exception("feedback failed", extra={"path": path})
+            await self._respond(send, 500, b'{"error":"internal error; see the server log"}', JSON)
+        finally:
+            self._feedback_admitted -= 1
+
+    def _admit(self) -> None:
+        """Overloaded when infer and feedback requests already hold every admission slot."""
+        if self.metrics.inflight + self._feedback_admitted > self.max_inflight:
+            raise Overloaded(
+                f"the server is at its limit of {self.max_inflight} concurrent infer and feedback "
+                "requests (FERRYMAN_MAX_INFLIGHT_REQUESTS); retry after the Retry-After delay"
+            )
 
     def _infer_route(self, path: str) -> tuple[str, str | None]:
         """(model name, version or None) of an infer path; remembered, because clients reuse a few."""

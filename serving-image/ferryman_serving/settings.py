@@ -47,19 +47,20 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         default=1,
         ge=1,
-        description="Worker threads that decode, run and encode infer requests; the event loop only moves "
-        "bytes, so probes and /metrics answer while a model computes.",
+        description="Worker threads that decode, run and encode infer requests and parse feedback; the event "
+        "loop only moves bytes, so probes and /metrics answer while a model computes.",
     )
     max_inflight_requests: int = Field(
         default=64,
         ge=1,
-        description="Infer requests admitted at once (queued and running); more get 503 with Retry-After.",
+        description="Infer and feedback requests admitted at once (queued and running); more get 503 with "
+        "Retry-After.",
     )
     request_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="Time limit of one infer request from its arrival; past it the request gets 504, a "
-        "queued one is not run and a running one is told to stop. A body not all in by then: 408.",
+        description="Time limit of one infer or feedback request from its arrival; past it the request gets "
+        "504, a queued one is not run and a running one is told to stop. A body not all in by then: 408.",
     )
     mlflow_tracking_uri: str = Field(default="", description="MLflow server for models:/ URIs.")
     mlflow_tracking_token: SecretStr | None = Field(default=None, description="Bearer token for MLflow.")

@@ -229,3 +229,26 @@ def test_a_body_that_stops_arriving_gets_408_at_the_time_limit_and_frees_its_slo
     assert 1.0 <= answered_after < 3.0, answered_after
     assert served == 200
     assert 'ferryman_requests_total{code="408",model="busy",version="1"} 2.0' in metrics
+
+
+def test_feedback_shares_the_admission_slots_of_infer_requests(busy_model: Path, logs_dir: Path) -> None:
+    """Feedback bodies may be FERRYMAN_MAX_BODY_BYTES of JSON, so they are parsed on the worker under the
+    infer limit. Limit 2: with two inferences in flight, feedback is refused with 503 at once; with one,
+    it is admitted and answered. Before, feedback was parsed on the event loop with no limit, so any
+    number of large bodies at once stalled probes and took memory without bound."""
+    labels = {"id": "never-seen", "label": 1}
+    with busy_server(busy_model, logs_dir, max_inflight_requests="2") as server:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            full = Background(server.url, 2)
+            wait_inflight(client, 2)
+            refused = client.post("/v2/models/busy/feedback", json=labels)
+            full.join()
+            one = Background(server.url, 1)
+            wait_inflight(client, 1)
+            admitted = client.post("/v2/models/busy/feedback", json=labels)
+            one.join()
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+    assert "FERRYMAN_MAX_INFLIGHT_REQUESTS" in refused.json()["error"]
+    assert admitted.status_code == 200, admitted.text
+    assert admitted.json()["results"][0]["result"] == "unknown"
