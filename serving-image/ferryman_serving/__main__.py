@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 
 import uvicorn
@@ -12,6 +13,22 @@ from ferryman_serving.app import create_app
 from ferryman_serving.logs import configure_logging
 from ferryman_serving.server import DrainingServer
 from ferryman_serving.settings import Settings
+
+
+def raise_open_files_limit() -> None:
+    """Soft limit of open files up to the hard limit, as Go programs do at start.
+
+    Every client connection holds a file descriptor, and a soft limit of 1024 is common (Linux's and
+    systemd's default): a thousand idle connections from one client would stop the server accepting
+    any other, the kubelet's probes included, and the pod would be restarted over and over.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as error:  # e.g. a hard limit above the kernel's nr_open
+            log = logging.getLogger("ferryman_serving")
+            log.warning("could not raise the open-files limit", extra={"soft": soft, "error": str(error)})
 
 
 def main() -> int:
@@ -24,6 +41,7 @@ def main() -> int:
         )
         return 2
     configure_logging(settings.log_level)
+    raise_open_files_limit()
     app = create_app(settings)
     config = uvicorn.Config(
         app,

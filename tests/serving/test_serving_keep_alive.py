@@ -1,4 +1,5 @@
-"""Idle keep-alive connections outlive the proxies' in front of the server.
+"""Idle connections: they outlive the proxies' in front of the server, and many of them do not lock
+out new clients.
 
 A proxy (Traefik, Envoy, a cloud load balancer) keeps idle connections to its backends for a while
 (Traefik: 90 s) and reuses them. If the server closes an idle connection first, a request the proxy
@@ -9,10 +10,17 @@ connections open longer than the proxy does.
 from __future__ import annotations
 
 import http.client
+import resource
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 
+from ferryman_testing.models import GradientBoostingFiles
 from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
@@ -37,3 +45,35 @@ def test_an_idle_connection_is_still_open_after_uvicorns_default_keep_alive(
         assert second.status == 200
     finally:
         connection.close()
+
+
+@contextmanager
+def open_files_soft_limit(limit: int) -> Iterator[None]:
+    """Processes started meanwhile inherit this soft limit of open files (the hard limit is kept)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_many_idle_connections_do_not_lock_out_a_probe(
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path
+) -> None:
+    """Started with a soft limit of 128 open files: 300 idle client connections, then a probe on a new
+    connection still answers, because the server raises its soft limit to the hard one. With 128 it
+    could not accept the probe's connection: a kubelet would restart the pod."""
+    idle = 300
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < idle + 200 or soft < idle + 50:
+        pytest.skip(f"needs open-files limits above {idle + 200} (hard) and {idle + 50} (soft here)")
+    with open_files_soft_limit(128):
+        model_uri = f"file://{gradient_boosting.model_path}"
+        server = ServingProcess(logs_dir, model_uri=model_uri, model_name="fraud", drain_seconds="0")
+    with server, ExitStack() as connections:
+        server.wait_ready()
+        for _ in range(idle):
+            connections.enter_context(socket.create_connection(("127.0.0.1", server.port)))
+        answer = httpx.get(f"{server.url}/v2/health/live", timeout=5)
+    assert answer.status_code == 200
