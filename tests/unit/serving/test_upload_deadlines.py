@@ -24,6 +24,14 @@ async def read(uploads: UploadDeadlines, body: asyncio.Future[bytes], deadline: 
         uploads.release(task)
 
 
+async def ends_cancelled(task: asyncio.Future[bytes | str]) -> bool:
+    try:
+        await task
+    except asyncio.CancelledError:
+        return True
+    return False
+
+
 def test_a_read_past_its_deadline_ends_within_a_sweep_and_one_in_time_is_untouched() -> None:
     async def scenario() -> tuple[list[bytes | str], float, bool]:
         loop = asyncio.get_running_loop()
@@ -53,11 +61,7 @@ def test_a_cancellation_from_elsewhere_is_not_taken_for_the_deadline() -> None:
         task = asyncio.ensure_future(read(uploads, loop.create_future(), loop.time() + 60))
         await asyncio.sleep(0.01)
         task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            return True
-        return False
+        return await ends_cancelled(task)
 
     assert asyncio.run(scenario())
 
@@ -70,10 +74,6 @@ def test_a_deadline_and_a_cancellation_from_elsewhere_together_stay_a_cancellati
         await asyncio.sleep(0)  # the read is waiting now
         uploads._sweep()  # the deadline's cancellation
         task.cancel()  # and another one before the task runs again
-        try:
-            await task
-        except asyncio.CancelledError:
-            return True
-        return False
+        return await ends_cancelled(task)
 
     assert asyncio.run(scenario())
