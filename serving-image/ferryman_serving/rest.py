@@ -229,15 +229,10 @@ class RestApi:
                 if not value.isdigit():
                     raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
                 json_length = int(value)
-        task = self._uploads.watch(deadline)
         try:
-            return await self._receive_body(receive), json_length
-        except asyncio.CancelledError:
-            if self._uploads.timed_out(task):
-                raise BodyTimedOut(self._body_timeout_message) from None
-            raise
-        finally:
-            self._uploads.release(task)
+            return await self._uploads.read(self._receive_body(receive), deadline), json_length
+        except TimeoutError:
+            raise BodyTimedOut(self._body_timeout_message) from None
 
     async def _receive_body(self, receive: Receive) -> bytes:
         message = await receive()

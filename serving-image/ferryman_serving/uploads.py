@@ -12,7 +12,10 @@ sweeps that dict every `SWEEP_INTERVAL_SECONDS`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # How late past its deadline a stalled read may be cancelled.
 SWEEP_INTERVAL_SECONDS = 0.25
@@ -26,25 +29,25 @@ class UploadDeadlines:
         self._cancelled: set[asyncio.Task[Any]] = set()
         self._sweeping = False
 
-    def watch(self, deadline: float) -> asyncio.Task[Any]:
-        """Called by the task about to read a body; pair it with `release` in a `finally`."""
+    async def read(self, body: Awaitable[T], deadline: float) -> T:
+        """Await `body` (the reading of a request body); TimeoutError when it is not done by `deadline`.
+
+        A cancellation from elsewhere (shutdown), alone or beside the deadline's, stays a cancellation."""
         task = asyncio.current_task()
         assert task is not None, "a body is read inside a task"
         self._pending[task] = deadline
         if not self._sweeping:
             self._sweeping = True
             asyncio.get_running_loop().call_later(SWEEP_INTERVAL_SECONDS, self._sweep)
-        return task
-
-    def timed_out(self, task: asyncio.Task[Any]) -> bool:
-        """After a CancelledError in the read: True when the deadline alone cancelled it. That
-        cancellation is then withdrawn, and the read should end with a 408."""
-        return task in self._cancelled and task.uncancel() == 0
-
-    def release(self, task: asyncio.Task[Any]) -> None:
-        """The read is over, however it ended."""
-        del self._pending[task]
-        self._cancelled.discard(task)
+        try:
+            return await body
+        except asyncio.CancelledError:
+            if task in self._cancelled and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            del self._pending[task]
+            self._cancelled.discard(task)
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

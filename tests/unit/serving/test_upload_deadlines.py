@@ -12,16 +12,11 @@ pytestmark = pytest.mark.unit
 
 
 async def read(uploads: UploadDeadlines, body: asyncio.Future[bytes], deadline: float) -> bytes | str:
-    """What a request does: watch, await the body, and turn the deadline's cancellation into an answer."""
-    task = uploads.watch(deadline)
+    """What a request does: read its body, a deadline's TimeoutError turned into an answer."""
     try:
-        return await body
-    except asyncio.CancelledError:
-        if uploads.timed_out(task):
-            return "timed out"
-        raise
-    finally:
-        uploads.release(task)
+        return await uploads.read(body, deadline)
+    except TimeoutError:
+        return "timed out"
 
 
 async def ends_cancelled(task: asyncio.Future[bytes | str]) -> bool:
