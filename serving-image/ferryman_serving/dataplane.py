@@ -154,18 +154,15 @@ class DataPlane:
             raise NotFound("feedback is off on this server (FERRYMAN_FEEDBACK_MAX_PREDICTIONS is 0)")
         return self.store
 
-    def feedback(self, name: str, version: str | None, document: object) -> dict[str, object]:
-        """Score delayed labels by request id (POST .../feedback); 404 for another model."""
-        store = self.check_feedback(name, version)
-        return outcomes_document(name, record_feedback(store, self.metrics.feedback, document))
-
     def feedback_bytes(self, name: str, version: str | None, body: bytes) -> bytes:
-        """Parse, score and encode a feedback body: the CPU-bound part of the request, for a worker thread."""
+        """Score delayed labels by request id (POST .../feedback): parse, score and encode, the CPU-bound
+        part of the request, for a worker thread."""
+        store = self.check_feedback(name, version)
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as error:
             raise BadRequest(f"the body is not JSON: {error}") from None
-        return orjson.dumps(self.feedback(name, version, document))
+        return orjson.dumps(outcomes_document(name, record_feedback(store, self.metrics.feedback, document)))
 
     def _feedback_output(self, model: OnnxModel) -> str | None:
         name = self.feedback_output or model.output_names[0]
