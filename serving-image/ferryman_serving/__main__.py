@@ -10,6 +10,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from ferryman_serving.app import create_app
+from ferryman_serving.connections import StallGuardProtocol
 from ferryman_serving.logs import configure_logging
 from ferryman_serving.server import DrainingServer
 from ferryman_serving.settings import Settings
@@ -48,7 +49,7 @@ def main() -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=StallGuardProtocol,
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -56,7 +57,7 @@ def main() -> int:
         timeout_keep_alive=int(settings.keep_alive_seconds),
         server_header=False,
     )
-    DrainingServer(config, app.begin_drain, settings.drain_seconds).run()
+    DrainingServer(config, app.begin_drain, settings.drain_seconds, settings.stalled_client_seconds).run()
     return 0
 
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import onnxruntime as ort
 import orjson
@@ -95,46 +95,59 @@ class RestApi:
             await self._feedback(scope, receive, send, path)
             return
         try:
-            status, body, content_type = self._read_only(scope["method"], path)
+            answer = self._read_only(scope["method"], path)
         except ClientError as error:
-            await self._error(send, error)
-            return
-        await self._respond(send, status, body, content_type)
+            answer = _error_answer(error)
+        await self._send(send, answer)
 
-    def _read_only(self, method: str, path: str) -> tuple[int, bytes, bytes]:
+    def _read_only(self, method: str, path: str) -> Answer:
         parts = path.strip("/").split("/")
         if parts == ["metrics"]:
             _require(method, "GET")
-            return 200, self.metrics.exposition(), PROMETHEUS_CONTENT_TYPE.encode()
+            return Answer(200, self.metrics.exposition(), PROMETHEUS_CONTENT_TYPE.encode())
         if not parts or parts[0] != "v2":
             raise NotFound(f"no such path {path!r}; the API lives under /v2 (see /v2/openapi.json)")
         _require(method, "GET")
         dp = self.dataplane
         match parts[1:]:
             case []:
-                return 200, orjson.dumps(dp.server_metadata()), JSON
+                return Answer(200, orjson.dumps(dp.server_metadata()))
             case ["health", "live"]:
-                return 200, b'{"live":true}', JSON
+                return Answer(200, b'{"live":true}')
             case ["health", "ready"]:
                 if dp.ready():
-                    return 200, b'{"ready":true}', JSON
-                return 503, orjson.dumps({"ready": False, "reason": dp.not_ready_reason()}), JSON
+                    return Answer(200, b'{"ready":true}')
+                return Answer(503, orjson.dumps({"ready": False, "reason": dp.not_ready_reason()}))
             case ["openapi.json"]:
-                return 200, self.openapi, JSON
+                return Answer(200, self.openapi)
             case ["models", name] | ["models", name, "versions", _]:
-                return 200, orjson.dumps(dp.model_metadata(name, _version(parts))), JSON
+                return Answer(200, orjson.dumps(dp.model_metadata(name, _version(parts))))
             case ["models", name, "ready"] | ["models", name, "versions", _, "ready"]:
                 ready = dp.model_ready(name, _version(parts))
-                return (200 if ready else 503), orjson.dumps({"name": name, "ready": ready}), JSON
+                return Answer(200 if ready else 503, orjson.dumps({"name": name, "ready": ready}))
         raise NotFound(f"no such path {path!r}; see /v2/openapi.json for the API")
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        # Timed from arrival: time spent waiting for a worker is latency the client sees too.
+        # Timed from arrival: time spent waiting for a worker is latency the client sees too. The slot
+        # and the clock stop when the answer is ready, before it is written: a client that does not
+        # read its answers must neither hold a slot nor make the model look slow.
         started = perf_counter()
-        deadline = asyncio.get_running_loop().time() + self.timeout
         metrics = self.metrics
         metrics.inflight += 1
+        answer: Answer | None = None
         status = 500
+        try:
+            answer = await self._infer_answer(scope, receive, path)
+            status = 499 if answer is None else answer.status
+        finally:
+            metrics.inflight -= 1
+            metrics.record_request(status, perf_counter() - started)
+        if answer is not None:
+            await self._send(send, answer)
+
+    async def _infer_answer(self, scope: Scope, receive: Receive, path: str) -> Answer | None:
+        """The answer to an infer request; None if the client left before its body arrived."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
             name, version = self._infer_route(path)
             _require(scope["method"], "POST")
@@ -148,25 +161,29 @@ class RestApi:
                 return dataplane.infer_bytes(name, version, body, json_length, run_options)
 
             payload, header_length = await self.workers.run(work, deadline, self._timeout_message)
-            status = 200
-            await self._respond(send, 200, payload, JSON if header_length is None else BINARY, header_length)
+            return Answer(200, payload, JSON if header_length is None else BINARY, header_length)
         except ClientError as error:
-            status = error.status
-            await self._error(send, error)
+            return _error_answer(error)
         except ClientGone:
-            status = 499
+            return None
         except Exception:
             log.exception("infer failed", extra={"path": path})
-            await self._respond(send, 500, b'{"error":"internal error; see the server log"}', JSON)
-        finally:
-            metrics.inflight -= 1
-            metrics.record_request(status, perf_counter() - started)
+            return INTERNAL_ERROR
 
     async def _feedback(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """Delayed labels. A body may be FERRYMAN_MAX_BODY_BYTES of JSON, so it is parsed and scored on a
-        worker thread, as infer is, under the same admission and time limits."""
-        deadline = asyncio.get_running_loop().time() + self.timeout
+        worker thread, as infer is, under the same admission and time limits (the slot is freed before
+        the answer is written, as for infer)."""
         self._feedback_admitted += 1
+        try:
+            answer = await self._feedback_answer(scope, receive, path)
+        finally:
+            self._feedback_admitted -= 1
+        if answer is not None:
+            await self._send(send, answer)
+
+    async def _feedback_answer(self, scope: Scope, receive: Receive, path: str) -> Answer | None:
+        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
             parts = path.strip("/").split("/")
             if (
@@ -187,17 +204,14 @@ class RestApi:
             def work(_: ort.RunOptions) -> bytes:
                 return dataplane.feedback_bytes(name, version, body)
 
-            answer = await self.workers.run(work, deadline, self._timeout_message)
-            await self._respond(send, 200, answer, JSON)
+            return Answer(200, await self.workers.run(work, deadline, self._timeout_message))
         except ClientError as error:
-            await self._error(send, error)
+            return _error_answer(error)
         except ClientGone:
-            pass
+            return None
         except Exception:
             log.exception("feedback failed", extra={"path": path})
-            await self._respond(send, 500, b'{"error":"internal error; see the server log"}', JSON)
-        finally:
-            self._feedback_admitted -= 1
+            return INTERNAL_ERROR
 
     def _admit(self) -> None:
         """Overloaded when infer and feedback requests already hold every admission slot."""
@@ -261,36 +275,44 @@ class RestApi:
             "send smaller batches or raise the limit"
         )
 
-    async def _error(self, send: Send, error: ClientError) -> None:
-        headers = []
-        if isinstance(error, MethodNotAllowed):
-            headers.append((b"allow", error.allowed.encode()))
-        elif isinstance(error, Overloaded):
-            headers.append((b"retry-after", str(error.retry_after_seconds).encode()))
-        elif isinstance(error, BodyTimedOut):
-            # The rest of the body may still come: this connection cannot carry another request.
-            headers.append((b"connection", b"close"))
-        await self._respond(send, error.status, orjson.dumps({"error": error.message}), JSON, None, headers)
-
-    async def _respond(
-        self,
-        send: Send,
-        status: int,
-        body: bytes,
-        content_type: bytes,
-        header_length: int | None = None,
-        extra: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
+    async def _send(self, send: Send, answer: Answer) -> None:
+        status, body, content_type, header_length, extra = answer
         headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         if header_length is not None:
             headers.append((HEADER_LENGTH, str(header_length).encode()))
         if self.dataplane.repository.draining:
             # Draining for shutdown: ask clients to reconnect (elsewhere) instead of reusing this connection.
             headers.append((b"connection", b"close"))
-        if extra:
-            headers.extend(extra)
+        headers.extend(extra)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class Answer(NamedTuple):
+    """A response, decided before any of it is written."""
+
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    header_length: int | None = None  # binary extension: length of the JSON part of the body
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+INTERNAL_ERROR = Answer(500, b'{"error":"internal error; see the server log"}')
+
+
+def _error_answer(error: ClientError) -> Answer:
+    body = orjson.dumps({"error": error.message})
+    if isinstance(error, MethodNotAllowed):
+        return Answer(error.status, body, headers=((b"allow", error.allowed.encode()),))
+    if isinstance(error, Overloaded):
+        return Answer(
+            error.status, body, headers=((b"retry-after", str(error.retry_after_seconds).encode()),)
+        )
+    if isinstance(error, BodyTimedOut):
+        # The rest of the body may still come: this connection cannot carry another request.
+        return Answer(error.status, body, headers=((b"connection", b"close"),))
+    return Answer(error.status, body)
 
 
 def _version(parts: list[str]) -> str | None:

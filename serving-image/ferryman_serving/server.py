@@ -1,13 +1,17 @@
-"""Run the app under uvicorn with a drain phase on SIGTERM (report unready, keep serving, then stop)."""
+"""Run the app under uvicorn with a drain phase on SIGTERM (report unready, keep serving, then stop), closing
+the connections of stalled clients once a second."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+
+from ferryman_serving.connections import close_stalled
 
 log = logging.getLogger("ferryman_serving.server")
 
@@ -22,8 +26,15 @@ class DrainingServer(uvicorn.Server):
     (SIGINT) forces exit.
     """
 
-    def __init__(self, config: uvicorn.Config, begin_drain: Callable[[], None], drain_seconds: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        begin_drain: Callable[[], None],
+        drain_seconds: float,
+        stalled_client_seconds: float,
+    ) -> None:
         super().__init__(config)
+        self._stalled_client_seconds = stalled_client_seconds
         self._begin_drain = begin_drain
         self._drain_seconds = drain_seconds
         self._drain_deadline: float | None = None
@@ -41,6 +52,10 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
     async def on_tick(self, counter: int) -> bool:
+        # uvicorn calls this every 0.1 s: a sweep on every tenth costs nothing per request.
+        if counter % 10 == 0:
+            now = asyncio.get_running_loop().time()
+            close_stalled(self.server_state.connections, now, self._stalled_client_seconds)
         if self._drain_deadline is not None:
             if not self._drain_logged:
                 self._drain_logged = True

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         "(Traefik keeps idle backend connections 90 s): a server that closes first races the proxy's "
         "next request on that connection, which then fails as a 502.",
     )
+    stalled_client_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection is closed when a request's headers have not all arrived this long after "
+        "its first byte (with a 408), or when its client has not taken an answer the server is writing "
+        "for this long; either would otherwise hold the connection and the answer's memory forever.",
+    )
     log_level: str = Field(default="INFO", description="Python log level name.")
     feedback_max_predictions: int = Field(
         default=10000,

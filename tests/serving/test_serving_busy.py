@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.serving.harness_models import make_busy_model
 
 from ferryman_testing.models import FEATURES
+from ferryman_testing.raw_http import connect, read_until_closed
 from ferryman_testing.servers import ServingProcess
 
 pytestmark = pytest.mark.serving
@@ -185,23 +186,14 @@ def test_requests_that_time_out_while_queued_are_never_run(busy_model: Path, log
     assert answer.status_code == 200, answer.text
 
 
-def stalled_upload(url: str) -> socket.socket:
+def stalled_upload(server: ServingProcess) -> socket.socket:
     """An infer request whose headers announce a body that never comes (a stalled or hostile client)."""
-    address = httpx.URL(url)
-    connection = socket.create_connection((address.host, address.port or 80), timeout=10)
+    connection = connect(server.port)
     connection.sendall(
         b"POST /v2/models/busy/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b'Content-Length: 1000\r\n\r\n{"inputs": ['
     )
     return connection
-
-
-def read_until_closed(connection: socket.socket) -> bytes:
-    chunks = []
-    while chunk := connection.recv(65536):  # raises on the socket's timeout: never closed
-        chunks.append(chunk)
-    connection.close()
-    return b"".join(chunks)
 
 
 def test_a_body_that_stops_arriving_gets_408_at_the_time_limit_and_frees_its_slot(
@@ -215,7 +207,7 @@ def test_a_body_that_stops_arriving_gets_408_at_the_time_limit_and_frees_its_slo
         server.wait_ready()
         with httpx.Client(base_url=server.url, timeout=30) as client:
             started = time.monotonic()
-            stalled = [stalled_upload(server.url) for _ in range(2)]
+            stalled = [stalled_upload(server) for _ in range(2)]
             wait_inflight(client, 2)
             refused = client.post("/v2/models/busy/infer", json=ROW).status_code
             answers = [read_until_closed(connection) for connection in stalled]

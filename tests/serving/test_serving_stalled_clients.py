@@ -1,0 +1,135 @@
+"""Clients that stall halfway: headers that stop arriving, answers nobody reads, connections never used.
+
+uvicorn times only idle connections between requests. Each client below used to keep its connection
+(and, for unread answers, an admission slot and the answer's memory) for as long as it liked.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from tests.serving.harness_models import make_gram_model
+
+from ferryman_testing.raw_http import connect, read_until_closed
+from ferryman_testing.servers import ServingProcess
+
+pytestmark = pytest.mark.serving
+
+STALL_SECONDS = 1.0
+KEEP_ALIVE_SECONDS = 3.0
+# The server checks once a second, so a stalled client is cut off between the limit and a second later.
+CUT_OFF_BY = STALL_SECONDS + 2.0
+LARGE_N = 1500  # x·xᵀ of 1,500 rows: a 9 MB answer, far more than the socket buffers between the two ends
+
+
+@pytest.fixture(scope="module")
+def stall_server(model_root: Path, logs_dir: Path) -> Iterator[ServingProcess]:
+    path = make_gram_model(model_root / "gram-stall" / "model.onnx")
+    with ServingProcess(
+        logs_dir,
+        model_uri=f"file://{path}",
+        model_name="gram",
+        drain_seconds="0",
+        max_inflight_requests="2",
+        stalled_client_seconds=str(STALL_SECONDS),
+        keep_alive_seconds=str(KEEP_ALIVE_SECONDS),
+    ) as server:
+        yield server.wait_ready()
+
+
+def gram_body(rows: int) -> bytes:
+    """x·xᵀ of a column of ones, answered as binary: 4 · rows² bytes."""
+    return orjson.dumps(
+        {
+            "inputs": [{"name": "x", "shape": [rows, 1], "datatype": "FP32", "data": [1.0] * rows}],
+            "outputs": [{"name": "gram", "parameters": {"binary_data": True}}],
+        }
+    )
+
+
+def gram_request(rows: int) -> bytes:
+    body = gram_body(rows)
+    head = (
+        "POST /v2/models/gram/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def test_headers_that_stop_arriving_get_a_408_at_the_limit(stall_server: ServingProcess) -> None:
+    connection = connect(stall_server.port)
+    started = time.monotonic()
+    connection.sendall(b"POST /v2/models/gram/infer HTTP/1.1\r\nHost: x\r\n")
+    answer = read_until_closed(connection)
+    closed_after = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b"FERRYMAN_STALLED_CLIENT_SECONDS" in answer
+    assert STALL_SECONDS <= closed_after < CUT_OFF_BY, closed_after
+
+
+def test_headers_dripped_a_line_at_a_time_are_cut_off_at_the_limit(stall_server: ServingProcess) -> None:
+    """Slowloris: each line keeps the connection busy, but the limit counts from the request's first byte.
+    The drip would take 6 s; the server ends it at the limit."""
+    connection = connect(stall_server.port)
+    started = time.monotonic()
+    connection.sendall(b"GET /v2/health/live HTTP/1.1\r\n")
+    for line in range(20):
+        if select.select([connection], [], [], 0.3)[0]:
+            break  # the server answered or closed: stop sending into a closed connection
+        connection.sendall(b"X-Drip-%d: 1\r\n" % line)
+    try:
+        answer = read_until_closed(connection)
+    except ConnectionResetError:  # a drip that crossed the close can reset the connection first
+        answer = b"HTTP/1.1 408 (reset before read)"
+    closed_after = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert closed_after < CUT_OFF_BY, closed_after
+
+
+def test_a_client_that_does_not_read_its_answers_holds_no_slot_and_is_cut_off(
+    stall_server: ServingProcess,
+) -> None:
+    """Limit 2. Three clients each ask for two 9 MB answers and read none. Before, each of them held an
+    admission slot (writing its second answer waited forever for the client to read the first), so every
+    other request got 503 for as long as they stayed connected, and each kept ~9 MB of answer in memory."""
+    stalled = []
+    for _ in range(3):
+        connection = socket.socket()
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+        connection.settimeout(10)
+        connection.connect(("127.0.0.1", stall_server.port))
+        connection.sendall(gram_request(LARGE_N) * 2)
+        stalled.append(connection)
+    time.sleep(0.5)  # both answers of each are computed; the second waits to be written
+    served = httpx.post(f"{stall_server.url}/v2/models/gram/infer", content=gram_body(2))
+    time.sleep(CUT_OFF_BY)
+    received = []
+    for connection in stalled:
+        try:
+            received.append(len(read_until_closed(connection)))
+        except ConnectionResetError:  # the server aborted the connection: what it had not sent is gone
+            received.append(0)
+    assert served.status_code == 200, served.text
+    whole_answer = 4 * LARGE_N * LARGE_N
+    assert all(size < whole_answer for size in received), received
+
+
+def test_a_connection_that_sends_nothing_is_idle_not_stalled(stall_server: ServingProcess) -> None:
+    """Proxies open connections ahead of requests and keep them pooled: an unused connection is idle,
+    kept past the stall limit and closed only after FERRYMAN_KEEP_ALIVE_SECONDS (before: never)."""
+    started = time.monotonic()
+    pooled, unused = connect(stall_server.port), connect(stall_server.port)
+    time.sleep(STALL_SECONDS + 1.5)
+    pooled.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = read_until_closed(pooled)
+    assert read_until_closed(unused) == b""
+    unused_closed_after = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert KEEP_ALIVE_SECONDS <= unused_closed_after < KEEP_ALIVE_SECONDS + 2.0, unused_closed_after
