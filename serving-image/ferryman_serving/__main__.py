@@ -10,7 +10,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from ferryman_serving.app import create_app
-from ferryman_serving.connections import StallGuardProtocol
+from ferryman_serving.connections import guarded_protocol
 from ferryman_serving.logs import configure_logging
 from ferryman_serving.server import DrainingServer
 from ferryman_serving.settings import Settings
@@ -49,7 +49,7 @@ def main() -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=StallGuardProtocol,
+        http=guarded_protocol(settings.max_header_bytes),
         lifespan="on",
         access_log=False,
         log_config=None,

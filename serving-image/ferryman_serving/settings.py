@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address to bind; the operator passes the pod IP.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port for the API and /metrics.")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest size of one request's headers; larger gets 431 and the connection is closed.",
+    )
     max_tensor_elements: int = Field(
         default=4 * 1024 * 1024,
         ge=1,

@@ -1,7 +1,9 @@
-"""Clients that stall halfway: headers that stop arriving, answers nobody reads, connections never used.
+"""Clients that stall halfway or flood: headers that stop arriving or never end, answers nobody reads,
+connections never used.
 
-uvicorn times only idle connections between requests. Each client below used to keep its connection
-(and, for unread answers, an admission slot and the answer's memory) for as long as it liked.
+uvicorn times only idle connections between requests and does not limit the size of headers. Each
+client below used to keep its connection (and, for unread answers, an admission slot and the answer's
+memory) for as long as it liked, and an endless header grew on the event loop, stalling probes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ STALL_SECONDS = 1.0
 KEEP_ALIVE_SECONDS = 3.0
 # The server checks once a second, so a stalled client is cut off between the limit and a second later.
 CUT_OFF_BY = STALL_SECONDS + 2.0
+MAX_HEADER_BYTES = 65536  # the default
 LARGE_N = 1500  # x·xᵀ of 1,500 rows: a 9 MB answer, far more than the socket buffers between the two ends
 
 
@@ -123,13 +126,49 @@ def test_a_client_that_does_not_read_its_answers_holds_no_slot_and_is_cut_off(
 
 def test_a_connection_that_sends_nothing_is_idle_not_stalled(stall_server: ServingProcess) -> None:
     """Proxies open connections ahead of requests and keep them pooled: an unused connection is idle,
-    kept past the stall limit and closed only after FERRYMAN_KEEP_ALIVE_SECONDS (before: never)."""
+    kept past the stall limit and closed only after FERRYMAN_KEEP_ALIVE_SECONDS (before: never). So is
+    one that sent only blank lines, which begin no request."""
     started = time.monotonic()
-    pooled, unused = connect(stall_server.port), connect(stall_server.port)
+    pooled, unused, blank = (connect(stall_server.port) for _ in range(3))
+    blank.sendall(b"\r\n\r\n")
     time.sleep(STALL_SECONDS + 1.5)
     pooled.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     answer = read_until_closed(pooled)
     assert read_until_closed(unused) == b""
-    unused_closed_after = time.monotonic() - started
+    assert read_until_closed(blank) == b""
+    closed_after = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 200 "), answer
-    assert KEEP_ALIVE_SECONDS <= unused_closed_after < KEEP_ALIVE_SECONDS + 2.0, unused_closed_after
+    assert KEEP_ALIVE_SECONDS <= closed_after < KEEP_ALIVE_SECONDS + 2.0, closed_after
+
+
+def test_headers_over_the_limit_get_a_431_and_the_connection_closes(stall_server: ServingProcess) -> None:
+    """One header streamed without end. Before, the parser grew it by concatenation on the event loop:
+    74 MB in 8 s from one client held a probe for 0.93 s, and the stream never ended."""
+    connection = connect(stall_server.port)
+    connection.sendall(b"GET /v2/health/live HTTP/1.1\r\nX-Endless: ")
+    sent, give_up_at = 0, 8 * 1024 * 1024  # far more than the limit and the socket buffers hold
+    while sent < give_up_at and not select.select([connection], [], [], 0)[0]:
+        connection.sendall(b"a" * 4096)
+        sent += 4096
+    try:
+        answer = read_until_closed(connection)
+    except ConnectionResetError:  # what was still being sent crossed the close
+        answer = b"HTTP/1.1 431 (reset before read)"
+    assert answer.startswith(b"HTTP/1.1 431 "), answer
+    assert b"FERRYMAN_MAX_HEADER_BYTES" in answer or b"reset" in answer
+    assert sent < give_up_at
+
+
+def test_headers_just_under_the_limit_are_served_though_they_arrive_in_pieces(
+    stall_server: ServingProcess,
+) -> None:
+    connection = connect(stall_server.port)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    filler = b"X-Filler: " + b"a" * (MAX_HEADER_BYTES - len(head) - 200) + b"\r\n"
+    request = head + filler + b"\r\n"
+    for start in range(0, len(request), 2048):
+        connection.sendall(request[start : start + 2048])
+        time.sleep(0.002)  # separate reads on the server
+    answer = read_until_closed(connection)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
