@@ -31,7 +31,11 @@ class ServingApp:
             self.repository,
             TensorLimits(settings.max_tensor_elements, settings.max_string_elements),
             settings.max_response_bytes,
-            PredictionStore(settings.feedback_max_predictions, settings.feedback_max_age_seconds),
+            PredictionStore(
+                settings.feedback_max_predictions,
+                settings.feedback_max_age_seconds,
+                settings.feedback_max_rows,
+            ),
             settings.feedback_output,
             settings.feedback_task,
         )

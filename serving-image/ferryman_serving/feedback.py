@@ -1,9 +1,12 @@
 """Delayed labels: remember recent predictions by request id, and score them when the truth arrives.
 
 A client that sends `"id"` with an infer request can later POST the ground truth for it to
-`/v2/models/{name}/feedback`. The store is bounded twice: at most `max_predictions` requests are kept
-(the oldest is dropped first), and a prediction older than `max_age_seconds` is answered `expired`
-instead of being scored. A label consumes its prediction: sending it again answers `unknown`.
+`/v2/models/{name}/feedback`. The store is bounded three times: at most `max_predictions` requests
+and at most `max_rows` rows of predictions in all are kept (the oldest requests are dropped first; a
+request with more rows than that is not kept), and a prediction older than `max_age_seconds` is answered
+`expired` instead of being scored. Without the rows bound, ids on large batches grew memory without
+limit (measured: 100 requests of 100,000 rows took 388 MB). A label consumes its prediction: sending it
+again answers `unknown`.
 
 Infer and feedback requests run on the worker threads (there may be several), so the store takes a
 lock; both sides do only dictionary work under it.
@@ -43,15 +46,21 @@ class Outcome:
 
 
 class PredictionStore:
-    """Bounded by count and age; thread-safe."""
+    """Bounded by count, rows and age; thread-safe."""
 
     def __init__(
-        self, max_predictions: int, max_age_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        max_predictions: int,
+        max_age_seconds: float,
+        max_rows: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_predictions = max_predictions
         self.max_age_seconds = max_age_seconds
+        self.max_rows = max_rows
         self._clock = clock
         self._entries: OrderedDict[str, StoredPrediction] = OrderedDict()
+        self._rows = 0  # rows of all entries
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -59,7 +68,7 @@ class PredictionStore:
 
     def put(self, request_id: str, version: str, values: np.ndarray, classification: bool) -> None:
         """Remember one request's per-row predictions (a later request with the same id replaces it)."""
-        if self.max_predictions == 0 or len(request_id) > MAX_ID_LENGTH:
+        if self.max_predictions == 0 or len(request_id) > MAX_ID_LENGTH or len(values) > self.max_rows:
             return
         plain = tuple(_plain(v) for v in values.tolist())
         self.restore(request_id, StoredPrediction(version, plain, classification, self._clock()))
@@ -67,19 +76,27 @@ class PredictionStore:
     def restore(self, request_id: str, entry: StoredPrediction) -> None:
         """Put an entry (back) at the young end of the store."""
         with self._lock:
-            self._entries.pop(request_id, None)
+            self._drop(request_id)
             self._entries[request_id] = entry
-            while len(self._entries) > self.max_predictions:
-                self._entries.popitem(last=False)
+            self._rows += len(entry.values)
+            while len(self._entries) > self.max_predictions or self._rows > self.max_rows:
+                self._drop(next(iter(self._entries)))
 
     def take(self, request_id: str) -> StoredPrediction | str:
         """The prediction for an id, removed from the store; else "unknown" or "expired"."""
         with self._lock:
-            entry = self._entries.pop(request_id, None)
+            entry = self._drop(request_id)
         if entry is None:
             return "unknown"
         if self._clock() - entry.at > self.max_age_seconds:
             return "expired"
+        return entry
+
+    def _drop(self, request_id: str) -> StoredPrediction | None:
+        """Remove an entry (the caller holds the lock)."""
+        entry = self._entries.pop(request_id, None)
+        if entry is not None:
+            self._rows -= len(entry.values)
         return entry
 
 

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         "(POST .../feedback); the oldest goes first. About 250 bytes each for a one-row request, 32 more "
         "per row. 0: off.",
     )
+    feedback_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most rows of predictions kept in all, across those requests (about 40 bytes a row: "
+        "40 MB at the default); the oldest requests go first, and a request with more rows is not kept.",
+    )
     feedback_max_age_seconds: float = Field(
         default=3600.0, gt=0, description="A label for a prediction older than this is answered `expired`."
     )

@@ -207,3 +207,16 @@ def test_feedback_off_says_so(classifier_path: Path, logs_dir: Path) -> None:
         server.wait_ready()
         answer = feedback(server, {"id": "a", "label": 1})
     assert answer.status_code == 404 and "FERRYMAN_FEEDBACK_MAX_PREDICTIONS" in answer.json()["error"]
+
+
+def test_the_store_also_keeps_only_so_many_rows_in_all(classifier_path: Path, logs_dir: Path) -> None:
+    """FERRYMAN_FEEDBACK_MAX_ROWS=4: two requests of three rows are more than four rows, so the older one
+    is gone although far fewer than FERRYMAN_FEEDBACK_MAX_PREDICTIONS requests are kept. Before, only
+    requests were counted, and ids on large batches grew memory without limit."""
+    with ServingProcess(logs_dir, model_uri=f"file://{classifier_path}", model_name="clf", drain_seconds="0",
+                        feedback_max_rows="4") as server:  # fmt: skip
+        server.wait_ready()
+        for request_id in ("rows-a", "rows-b"):
+            infer(server, request_id, [[0.0, 1.0]] * 3)
+        answer = feedback(server, {"feedback": [{"id": i, "label": [1, 1, 1]} for i in ("rows-a", "rows-b")]})
+    assert [r["result"] for r in answer.json()["results"]] == ["unknown", "recorded"], answer.text

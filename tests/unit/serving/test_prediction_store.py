@@ -1,0 +1,53 @@
+"""PredictionStore: remembered predictions are bounded by requests, by rows in all, and by age."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferryman_serving.feedback import PredictionStore, StoredPrediction
+
+pytestmark = pytest.mark.unit
+
+
+def store(max_predictions: int = 100, max_rows: int = 10) -> PredictionStore:
+    return PredictionStore(max_predictions, max_age_seconds=60.0, max_rows=max_rows, clock=lambda: 0.0)
+
+
+def put(predictions: PredictionStore, request_id: str, rows: int) -> None:
+    predictions.put(request_id, "1", np.zeros(rows, dtype=np.float32), classification=False)
+
+
+def kept(predictions: PredictionStore, *request_ids: str) -> list[str]:
+    return [i for i in request_ids if isinstance(predictions.take(i), StoredPrediction)]
+
+
+def test_the_oldest_requests_go_when_the_rows_in_all_pass_the_limit() -> None:
+    predictions = store(max_rows=10)
+    for request_id in ("a", "b", "c"):
+        put(predictions, request_id, 4)
+    assert kept(predictions, "a", "b", "c") == ["b", "c"]
+
+
+def test_a_request_with_more_rows_than_the_limit_is_not_kept_and_evicts_nothing() -> None:
+    predictions = store(max_rows=10)
+    put(predictions, "small", 3)
+    put(predictions, "huge", 11)
+    assert kept(predictions, "small", "huge") == ["small"]
+
+
+def test_replacing_and_taking_give_their_rows_back() -> None:
+    predictions = store(max_rows=10)
+    put(predictions, "a", 6)
+    put(predictions, "a", 6)  # the same id again replaces it: 6 rows held, not 12
+    put(predictions, "b", 4)
+    assert kept(predictions, "a") == ["a"]
+    put(predictions, "c", 6)  # "a" was taken: 4 + 6 rows fit
+    assert kept(predictions, "b", "c") == ["b", "c"]
+
+
+def test_the_request_count_still_bounds_the_store() -> None:
+    predictions = store(max_predictions=2, max_rows=1000)
+    for request_id in ("a", "b", "c"):
+        put(predictions, request_id, 1)
+    assert kept(predictions, "a", "b", "c") == ["b", "c"]
