@@ -124,8 +124,8 @@ class Settings(BaseSettings):
         default=10.0,
         gt=0,
         description="A connection is closed when a request's headers have not all arrived this long after "
-        "its first byte (with a 408), or when its client has not taken an answer the server is writing "
-        "for this long; either would otherwise hold the connection and the answer's memory forever.",
+        "its first byte (with a 408), or when its write buffer stays full this long (the client does not "
+        "read its answer); either would otherwise hold the connection, and the answer's memory, forever.",
     )
     log_level: str = Field(default="INFO", description="Python log level name.")
     feedback_max_predictions: int = Field(
