@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kopf.testing import KopfRunner
 from tests.e2e.rollout_harness import (
@@ -92,6 +93,11 @@ def test_healthy_canary_is_promoted_through_all_steps(
     new_version = status["stableVersion"]
     assert report.versions[new_version] > 0
     assert events(kubectl, namespace, "Promoted")
+    # The route carries the inference API only: the pods' /metrics is Prometheus's, not the users'.
+    with httpx.Client(base_url=gateway.base_url, headers=host_of(namespace), timeout=5) as client:
+        ready, hidden = client.get("/v2/health/ready"), client.get("/metrics")
+    assert ready.status_code == 200, ready.text
+    assert hidden.status_code == 404 and "ferryman_" not in hidden.text, hidden.text[:300]
 
 
 def test_canary_with_errors_is_rolled_back(

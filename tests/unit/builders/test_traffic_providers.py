@@ -108,6 +108,25 @@ def test_gateway_api_shadow_is_a_request_mirror_filter_beside_the_weights() -> N
     assert [ref["weight"] for ref in rule["backendRefs"]] == [100, 0]
 
 
+def test_every_rule_routes_the_inference_api_only_so_pod_metrics_stay_private() -> None:
+    """The pods' /metrics holds feature and prediction histograms: Prometheus scrapes the pods, and the
+    Gateway's clients get the Open Inference Protocol's /v2 paths only, in every rule of every split."""
+    ab = {"abTest": {"match": [{"headers": [{"name": "x-variant", "value": "b"}]}]}}
+    splits = [
+        TrafficSplit(25),
+        TrafficSplit(0, mirror_percent=20),
+        TrafficSplit(0, route_matched_to_canary=True),
+    ]
+    for strategy in (SHADOW, ab):
+        for traffic in (GATEWAY, TRAEFIK):
+            md = model_deployment(traffic, strategy)
+            for split in splits:
+                route = provider_for(md).objects(md, split)[-1]
+                for rule in route["spec"]["rules"]:
+                    paths = [match.get("path") for match in rule["matches"]]
+                    assert paths and all(p == {"type": "PathPrefix", "value": "/v2"} for p in paths), rule
+
+
 def test_steady_gateway_traffic_is_both_track_services_and_an_all_stable_route() -> None:
     """Without a rollout the route still exists, with every request on stable."""
     kinds_and_names = [
@@ -143,14 +162,15 @@ def test_traefik_without_a_mirror_is_plain_gateway_api() -> None:
 def test_traefik_shadow_keeps_an_all_stable_rule_behind_the_mirror_rule() -> None:
     """Traefik drops the mirror while the candidate has no ready endpoint: a second rule for the same
     requests must then send users to stable, instead of the route answering 404. Its text differs (Traefik
-    makes one router per rule text) and the mirror rule's method matches outrank the plain catch-all."""
+    makes one router per rule text) and the mirror rule's method matches outrank the fallback on the same
+    path."""
     md = model_deployment(TRAEFIK, SHADOW)
     _, route = provider_for(md).objects(md, TrafficSplit(0, mirror_percent=20))
     mirror_rule, fallback = route["spec"]["rules"]
     assert [ref.get("kind") for ref in mirror_rule["backendRefs"]] == ["TraefikService"]
     methods = {match["method"] for match in mirror_rule["matches"]}
     assert methods == {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
-    assert all(set(match) == {"method"} for match in mirror_rule["matches"])  # no narrower path
-    assert "matches" not in fallback  # Gateway API's default: PathPrefix "/", the lowest precedence
+    assert all(match["path"] == {"type": "PathPrefix", "value": "/v2"} for match in mirror_rule["matches"])
+    assert fallback["matches"] == [{"path": {"type": "PathPrefix", "value": "/v2"}}]  # the same path
     weights = [(ref["name"], ref["weight"]) for ref in fallback["backendRefs"]]
     assert weights == [("fraud-stable", 100), ("fraud-canary", 0)]

@@ -12,6 +12,9 @@ from ferryman.builders.serving import build_service, build_track_service
 from ferryman.builders.traffic import Manifest, TrafficProviderKind, TrafficSplit
 
 SERVICE_PORT = 80
+# Every rule matches the Open Inference Protocol's paths only: the pods' /metrics (feature and prediction
+# histograms, request counts) is for Prometheus, which scrapes the pods, not for the Gateway's clients.
+API_PATH: dict[str, Any] = {"path": {"type": "PathPrefix", "value": "/v2"}}
 
 
 def route_name(md: ModelDeployment, gateway: GatewayTraffic) -> str:
@@ -60,10 +63,11 @@ class GatewayApiProvider:
         """Both tracks as backends, weighted by the split."""
         stable, canary = (track_service_name(md.metadata.name, t) for t in ("stable", "canary"))
         return {
+            "matches": [API_PATH],
             "backendRefs": [
                 backend_ref(stable, split.stable_weight),
                 backend_ref(canary, split.canary_weight),
-            ]
+            ],
         }
 
     def catch_all_rules(self, md: ModelDeployment, split: TrafficSplit) -> list[dict[str, Any]]:
@@ -106,7 +110,7 @@ def _route_match(match: HttpMatch) -> dict[str, Any]:
         # Gateway API has no cookie match: a regular expression on the Cookie header does the job.
         cookie = re.escape(f"{match.cookie.name}={match.cookie.value}")
         headers.append({"name": "Cookie", "type": "RegularExpression", "value": f"(^|;\\s*){cookie}(;|$)"})
-    return {"headers": headers}
+    return {**API_PATH, "headers": headers}
 
 
 PROVIDER = GatewayApiProvider()

@@ -16,7 +16,7 @@ from ferryman.api import ModelDeployment
 from ferryman.builders.naming import owned_labels, track_service_name
 from ferryman.builders.ownership import owner_reference
 from ferryman.builders.traffic import Manifest, TrafficProviderKind, TrafficSplit
-from ferryman.builders.traffic.gateway_api import SERVICE_PORT, GatewayApiProvider, gateway_of
+from ferryman.builders.traffic.gateway_api import API_PATH, SERVICE_PORT, GatewayApiProvider, gateway_of
 
 # Every method a Gateway API match can name (HTTPMethod): together they match every ordinary request.
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
@@ -44,10 +44,10 @@ class TraefikProvider(GatewayApiProvider):
         # endpoint, and skips a router whose backend is gone: a rule whose only backend is the mirror
         # would then answer 404 to users. So a second rule sends the same requests to stable. The two
         # must differ in text (Traefik makes one router per rule text and entry point) and the mirror
-        # rule must win while it exists: a method match ranks it above the plain catch-all (Gateway
-        # API precedence, as Traefik computes router priorities) but below any longer path, so it
-        # never takes requests from another route that a path-specific rule claims.
-        every_method = [{"method": method} for method in HTTP_METHODS]
+        # rule must win while it exists: on the same path, a method match ranks it above the fallback
+        # (Gateway API precedence, as Traefik computes router priorities) but below any longer path,
+        # so it never takes requests from another route that a path-specific rule claims.
+        every_method = [{**API_PATH, "method": method} for method in HTTP_METHODS]
         mirror = {
             "group": "traefik.io",
             "kind": "TraefikService",
