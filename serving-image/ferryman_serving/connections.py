@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -43,7 +43,7 @@ class StallGuardProtocol(HttpToolsProtocol):
     Use `guarded_protocol(max_header_bytes)` to get the class with a limit.
     """
 
-    max_header_bytes = 65536
+    max_header_bytes: ClassVar[int]  # set by guarded_protocol
     headers_since: float | None = None  # loop time of the first byte of the request being read
     header_bytes = 0  # bytes of the request being read that arrived after the chunk it began in
     requests_begun = 0
@@ -60,8 +60,10 @@ class StallGuardProtocol(HttpToolsProtocol):
         HttpToolsProtocol.data_received(self, data)
         if self.headers_since is not None:
             if since is not None and self.requests_begun == begun:
-                # The whole chunk belongs to the headers of one request: a count that never exceeds
-                # their true size, so a request within the limit is never refused.
+                # The whole chunk belongs to the headers of one request. The read they began in is
+                # not counted (it may end another request's body), so the count never exceeds their
+                # true size and a request within the limit is never refused; headers may pass the
+                # limit by at most one read (uvloop reads up to 250 KB at a time).
                 self.header_bytes += len(data)
                 if self.header_bytes > self.max_header_bytes:
                     self._refuse_headers()

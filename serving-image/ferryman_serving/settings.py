@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         default=64 * 1024,
         ge=1024,
-        description="Largest size of one request's headers; larger gets 431 and the connection is closed.",
+        description="Largest size of one request's headers beyond the network read they began in; larger "
+        "gets 431 and the connection is closed.",
     )
     max_tensor_elements: int = Field(
         default=4 * 1024 * 1024,
