@@ -8,6 +8,7 @@ memory) for as long as it liked, and an endless header grew on the event loop, s
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import time
@@ -19,6 +20,7 @@ import orjson
 import pytest
 from tests.serving.harness_models import make_gram_model
 
+from ferryman_testing.polling import wait_for
 from ferryman_testing.raw_http import connect, read_until_closed
 from ferryman_testing.servers import ServingProcess
 
@@ -66,6 +68,15 @@ def gram_request(rows: int) -> bytes:
     return head.encode() + body
 
 
+def read_unless_reset(connection: socket.socket) -> bytes | None:
+    """What the server sent before closing; None if bytes still being sent crossed its close, which
+    makes the kernel reset the connection and discard what the server had sent."""
+    try:
+        return read_until_closed(connection)
+    except ConnectionResetError:
+        return None
+
+
 def test_headers_that_stop_arriving_get_a_408_at_the_limit(stall_server: ServingProcess) -> None:
     connection = connect(stall_server.port)
     started = time.monotonic()
@@ -83,17 +94,15 @@ def test_headers_dripped_a_line_at_a_time_are_cut_off_at_the_limit(stall_server:
     connection = connect(stall_server.port)
     started = time.monotonic()
     connection.sendall(b"GET /v2/health/live HTTP/1.1\r\n")
-    for line in range(20):
-        if select.select([connection], [], [], 0.3)[0]:
-            break  # the server answered or closed: stop sending into a closed connection
-        connection.sendall(b"X-Drip-%d: 1\r\n" % line)
-    try:
-        answer = read_until_closed(connection)
-    except ConnectionResetError:  # a drip that crossed the close can reset the connection first
-        answer = b"HTTP/1.1 408 (reset before read)"
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError):  # the server may close mid-send
+        for line in range(20):
+            if select.select([connection], [], [], 0.3)[0]:
+                break  # the server answered or closed: stop sending into a closed connection
+            connection.sendall(b"X-Drip-%d: 1\r\n" % line)
+    answer = read_unless_reset(connection)
     closed_after = time.monotonic() - started
-    assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert closed_after < CUT_OFF_BY, closed_after
+    assert answer is None or answer.startswith(b"HTTP/1.1 408 "), answer
 
 
 def test_a_client_that_does_not_read_its_answers_holds_no_slot_and_is_cut_off(
@@ -110,18 +119,18 @@ def test_a_client_that_does_not_read_its_answers_holds_no_slot_and_is_cut_off(
         connection.connect(("127.0.0.1", stall_server.port))
         connection.sendall(gram_request(LARGE_N) * 2)
         stalled.append(connection)
-    time.sleep(0.5)  # both answers of each are computed; the second waits to be written
-    served = httpx.post(f"{stall_server.url}/v2/models/gram/infer", content=gram_body(2))
+
+    def served() -> int | None:  # the six answers take a moment to compute: until then, 503 is fair
+        answer = httpx.post(f"{stall_server.url}/v2/models/gram/infer", content=gram_body(2))
+        return answer.status_code if answer.status_code == 200 else None
+
+    # On the previous main this stayed 503 for as long as the three stayed connected.
+    assert wait_for("a request served beside the clients that do not read", served, timeout=5, every=0.1)
     time.sleep(CUT_OFF_BY)
-    received = []
-    for connection in stalled:
-        try:
-            received.append(len(read_until_closed(connection)))
-        except ConnectionResetError:  # the server aborted the connection: what it had not sent is gone
-            received.append(0)
-    assert served.status_code == 200, served.text
+    # Aborted: a reset (None), or the few kilobytes that were already in the client's window.
+    received = [read_unless_reset(connection) for connection in stalled]
     whole_answer = 4 * LARGE_N * LARGE_N
-    assert all(size < whole_answer for size in received), received
+    assert all(answer is None or len(answer) < whole_answer for answer in received), received
 
 
 def test_a_connection_that_sends_nothing_is_idle_not_stalled(stall_server: ServingProcess) -> None:
@@ -147,16 +156,13 @@ def test_headers_over_the_limit_get_a_431_and_the_connection_closes(stall_server
     connection = connect(stall_server.port)
     connection.sendall(b"GET /v2/health/live HTTP/1.1\r\nX-Endless: ")
     sent, give_up_at = 0, 8 * 1024 * 1024  # far more than the limit and the socket buffers hold
-    while sent < give_up_at and not select.select([connection], [], [], 0)[0]:
-        connection.sendall(b"a" * 4096)
-        sent += 4096
-    try:
-        answer = read_until_closed(connection)
-    except ConnectionResetError:  # what was still being sent crossed the close
-        answer = b"HTTP/1.1 431 (reset before read)"
-    assert answer.startswith(b"HTTP/1.1 431 "), answer
-    assert b"FERRYMAN_MAX_HEADER_BYTES" in answer or b"reset" in answer
-    assert sent < give_up_at
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError):  # the server may close mid-send
+        while sent < give_up_at and not select.select([connection], [], [], 0)[0]:
+            connection.sendall(b"a" * 4096)
+            sent += 4096
+    answer = read_unless_reset(connection)
+    assert sent < give_up_at  # the server ended the connection long before
+    assert answer is None or (answer.startswith(b"HTTP/1.1 431 ") and b"FERRYMAN_MAX_HEADER_BYTES" in answer)
 
 
 def test_headers_just_under_the_limit_are_served_though_they_arrive_in_pieces(
