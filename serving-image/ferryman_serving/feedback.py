@@ -68,7 +68,11 @@ class PredictionStore:
 
     def put(self, request_id: str, version: str, values: np.ndarray, classification: bool) -> None:
         """Remember one request's per-row predictions (a later request with the same id replaces it)."""
-        if self.max_predictions == 0 or len(request_id) > MAX_ID_LENGTH or len(values) > self.max_rows:
+        if self.max_predictions == 0 or len(request_id) > MAX_ID_LENGTH:
+            return
+        if len(values) > self.max_rows:
+            with self._lock:
+                self._drop(request_id)  # not kept, but the id's older prediction must not be scored
             return
         plain = tuple(_plain(v) for v in values.tolist())
         self.restore(request_id, StoredPrediction(version, plain, classification, self._clock()))

@@ -36,6 +36,14 @@ def test_a_request_with_more_rows_than_the_limit_is_not_kept_and_evicts_nothing(
     assert kept(predictions, "small", "huge") == ["small"]
 
 
+def test_an_id_reused_on_a_request_too_large_to_keep_forgets_its_older_prediction() -> None:
+    """The label that follows is for the newer request: scoring it against the older one would be wrong."""
+    predictions = store(max_rows=10)
+    put(predictions, "reused", 3)
+    put(predictions, "reused", 11)
+    assert kept(predictions, "reused") == []
+
+
 def test_replacing_and_taking_give_their_rows_back() -> None:
     predictions = store(max_rows=10)
     put(predictions, "a", 6)
