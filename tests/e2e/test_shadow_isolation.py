@@ -40,7 +40,7 @@ USER_RATE = 20  # requests per second through the Gateway, as in the incident
 ANALYSIS = {"minRequests": 10, "failureLimit": 2, "maxLatencyP99": "200ms"}
 
 
-def shadow(progress_deadline: str = "5m") -> dict[str, Any]:
+def shadow(progress_deadline: str = "5m", analysis: dict[str, Any] = ANALYSIS) -> dict[str, Any]:
     """Mirror everything for longer than a test runs: the candidate stays in shadow throughout."""
     return {
         "shadow": {
@@ -48,7 +48,7 @@ def shadow(progress_deadline: str = "5m") -> dict[str, Any]:
             "duration": "10m",
             "interval": "3s",
             "progressDeadline": progress_deadline,
-            "analysis": ANALYSIS,
+            "analysis": analysis,
         }
     }
 
@@ -145,10 +145,14 @@ def test_candidate_flapping_readiness_never_reaches_users(
 
     While frozen, the candidate's mirrored requests wait in its listen backlog (about 20 a second until
     Traefik drops the mirror, 6-8 s); on SIGCONT it accepts them all at once, and past its in-flight limit
-    (64 by default) it would answer 503, which the judge rightly counts against it. Readiness flapping, not
-    overload, is what this test is about, so the limit is raised above that backlog here."""
+    (64 by default) it would answer 503, which the judge rightly counts against it. And the 120-160 requests
+    of that backlog queue for its one worker: on a loaded 2-core machine the last of them waited 0.4 s or
+    more (a run where 72 of 147 took over 200 ms was rolled back for latency, again rightly). Readiness
+    flapping, not overload, is what this test is about, so the limit is raised above that backlog and the
+    latency limit above its queueing time here."""
     serving = {"replicas": 1, "env": [{"name": "FERRYMAN_MAX_INFLIGHT_REQUESTS", "value": "1000"}]}
-    with users_during_shadow(kubectl, namespace, gateway, models, models["v2"], shadow(), serving) as users:
+    strategy = shadow(analysis={**ANALYSIS, "maxLatencyP99": "5s"})
+    with users_during_shadow(kubectl, namespace, gateway, models, models["v2"], strategy, serving) as users:
         stable = status_of(kubectl, namespace)["stableVersion"]
         for _ in range(3):
             wait_mirror(gateway, namespace, live=True, timeout=90, why="the shadow's mirror in force")
