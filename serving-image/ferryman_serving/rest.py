@@ -134,8 +134,7 @@ class RestApi:
         started = perf_counter()
         metrics = self.metrics
         metrics.inflight += 1
-        answer: Answer | None = None
-        status = 500
+        status = 500  # recorded if the request is cancelled (shutdown) before it has an answer
         try:
             answer = await self._infer_answer(scope, receive, path)
             status = 499 if answer is None else answer.status
