@@ -12,7 +12,7 @@ from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.load import infer_body
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import status_of
-from ferryman_testing.polling import wait_for
+from ferryman_testing.polling import NotYet, wait_for
 from ferryman_testing.traefik import Gateway
 
 MODEL = "fraud"  # the ModelDeployment's name, and the model name clients call (file:// URIs)
@@ -74,9 +74,13 @@ def canary(steps: list[int], interval: str = "3s", **analysis: Any) -> dict[str,
 
 
 def wait_for_phase(kubectl: Kubectl, namespace: str, *phases: str, timeout: float = 120) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
+    """The status once its phase is one of `phases`; a timeout shows the phase and message last seen."""
+
+    def reached() -> dict[str, Any]:
         status = status_of(kubectl, namespace)
-        return status if status.get("phase") in phases else None
+        if status.get("phase") not in phases:
+            raise NotYet(f"{status.get('phase')}: {status.get('message')}")
+        return status
 
     return wait_for(f"phase {'|'.join(phases)}", reached, timeout=timeout)
 
@@ -84,12 +88,14 @@ def wait_for_phase(kubectl: Kubectl, namespace: str, *phases: str, timeout: floa
 def wait_for_rollout_end(kubectl: Kubectl, namespace: str, uri: str, timeout: float = 150) -> dict[str, Any]:
     """The rollout of uri ended: promoted (now stable) or rolled back / degraded (the failed canary)."""
 
-    def ended() -> dict[str, Any] | None:
+    def ended() -> dict[str, Any]:
         status = status_of(kubectl, namespace)
         phase = status.get("phase")
         promoted = phase == "Succeeded" and status.get("stableUri") == uri
         failed = phase in ("RolledBack", "Degraded") and status.get("canaryUri") == uri
-        return status if promoted or failed else None
+        if not (promoted or failed):
+            raise NotYet(f"{phase}: {status.get('message')}")
+        return status
 
     return wait_for(f"the rollout of {uri} to end", ended, timeout=timeout)
 

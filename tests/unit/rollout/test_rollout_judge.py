@@ -195,6 +195,16 @@ def test_evidence_gap_holds_until_a_regression_is_ruled_out() -> None:
     assert evidence_gap(POLICY, many) is None
 
 
+def test_a_preview_beside_busy_stable_needs_about_750_clean_requests() -> None:
+    """docs/rollouts.md (Blue-green): with the default limits and no errors on either track, ruling
+    out a 0.5% error rate (1.5x stable's floor of 0.1%, at least half of the 1% limit) with miss
+    chance 5% takes 747 requests; the latency check (1% slower than the limit) needs fewer."""
+    assert evidence_gap(POLICY, with_window({}, window((746, 0, 0), stable=(600, 0, 0)), POLICY)) == (
+        "errorRate: the canary's requests do not yet rule out error rate 0.5% (stable 0.1%)"
+    )
+    assert evidence_gap(POLICY, with_window({}, window((747, 0, 0), stable=(600, 0, 0)), POLICY)) is None
+
+
 def test_evidence_gap_ignores_checks_without_stable_to_compare() -> None:
     """A preview beside an idle stable has nothing to compare; the gate does not hold it."""
     alone = with_window({}, window((1000, 3, 0), stable=(0, 0, 0)), POLICY)
