@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from ferryman.registry.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from ferryman.registry.webhook import MAX_BODY_BYTES
+from ferryman.registry.webhook import BODY_TIMEOUT_SECONDS, MAX_BODIES_IN_FLIGHT, MAX_BODY_BYTES, WEBHOOK_PATH
+from ferryman_testing.polling import NotYet, wait_for
+from ferryman_testing.raw_http import connect, read_until_closed
 from ferryman_testing.registry_webhook import WebhookReceiver, alias_event, signed_headers
 
 pytestmark = pytest.mark.cluster
@@ -115,6 +117,30 @@ def test_a_body_over_one_mebibyte_is_refused(receiver: WebhookReceiver, chunked:
     answer = httpx.post(receiver.url, content=content, headers=headers, timeout=10)
     assert answer.status_code == 413
     assert answer.json()["reason"] == f"body larger than {MAX_BODY_BYTES} bytes"
+
+
+def test_bodies_that_stop_arriving_are_bounded_in_number_and_time(receiver: WebhookReceiver) -> None:
+    """Bodies are read before a signature can be checked, so anyone reaching the port can start one: a
+    body that stops arriving is answered 408 and closed after BODY_TIMEOUT_SECONDS, and past
+    MAX_BODIES_IN_FLIGHT bodies being received a delivery gets 503 with Retry-After (MLflow retries it)."""
+    head = f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{".encode()
+    stalled = [connect(receiver.port, timeout=BODY_TIMEOUT_SECONDS + 10) for _ in range(MAX_BODIES_IN_FLIGHT)]
+    for connection in stalled:
+        connection.sendall(head)
+
+    def one_too_many() -> httpx.Response:
+        answer = deliver(receiver, alias_event("fraud", "crowded", "5"))
+        if answer.status_code != 503:
+            raise NotYet(answer.status_code)  # the stalled bodies' reads have not all begun yet
+        return answer
+
+    crowded = wait_for("a delivery beyond the bodies in flight to be refused", one_too_many, timeout=5)
+    assert crowded.headers["Retry-After"] == "1"
+    assert crowded.json()["reason"] == f"{MAX_BODIES_IN_FLIGHT} deliveries are being received; retry"
+    answers = [read_until_closed(connection) for connection in stalled]
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers[0]
+    assert f"body not received within {BODY_TIMEOUT_SECONDS:g} s".encode() in answers[0]
+    assert deliver(receiver, alias_event("fraud", "uncrowded", "6")).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,17 @@ registry itself.
 
 `on_alias_moved` runs on the event loop that serves the request, so it must be quick and must not block
 (AliasCache.invalidate takes a lock that is never held during I/O).
+
+Bodies are read before the signature can be checked, so anyone who reaches the port can send one. What
+they can hold is bounded: a body must arrive within BODY_TIMEOUT_SECONDS and be at most MAX_BODY_BYTES,
+and at most MAX_BODIES_IN_FLIGHT are received at once (more get 503 with Retry-After, which MLflow's
+sender retries). Without these, 200 connections that each sent most of a 1 MiB body and stopped held
+239 MB of the operator's memory for as long as they stayed open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -32,6 +39,9 @@ log = logging.getLogger("ferryman.registry")
 
 WEBHOOK_PATH = "/registry/mlflow"
 MAX_BODY_BYTES = 1024 * 1024
+BODY_TIMEOUT_SECONDS = 10.0
+# A real delivery's body (a few hundred bytes) is read in milliseconds: 16 at once is far above need.
+MAX_BODIES_IN_FLIGHT = 16
 ALIAS_ENTITY = "model_version_alias"
 # "deleted" too: the cache must stop answering with the version of an alias that no longer exists.
 ALIAS_ACTIONS = frozenset({"created", "deleted"})
@@ -50,10 +60,13 @@ class Delivery:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, *, close: bool = False) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        # A refusal before the whole body was read closes the connection: its unread rest is not
+        # worth reading (aiohttp would otherwise linger on it).
+        self.close = close
 
 
 class _Receiver:
@@ -69,13 +82,14 @@ class _Receiver:
         self._clock = clock
         self._tolerance_seconds = tolerance_seconds
         self._guard = ReplayGuard()
+        self._bodies_in_flight = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             delivery = await self._accept(request)
         except _Refused as refusal:
             log.warning("registry webhook refused (HTTP %d): %s", refusal.status, refusal.reason)
-            return web.json_response({"ok": False, "reason": refusal.reason}, status=refusal.status)
+            return _refusal_response(refusal)
         if delivery.entity != ALIAS_ENTITY or delivery.action not in ALIAS_ACTIONS:
             log.info("registry webhook: ignored %s.%s (delivery %s)", *_what(delivery))
             return web.json_response({"ok": True})
@@ -100,12 +114,7 @@ class _Receiver:
 
     async def _accept(self, request: web.Request) -> Delivery:
         """The verified, parsed delivery; _Refused with the status and reason to answer otherwise."""
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise _Refused(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge as error:
-            raise _Refused(413, f"body larger than {MAX_BODY_BYTES} bytes") from error
+        body = await self._read_body(request)
         try:
             verify_delivery(
                 self._secret, request.headers, body, self._clock(), self._guard, self._tolerance_seconds
@@ -113,6 +122,32 @@ class _Receiver:
         except DeliveryRejected as rejection:
             raise _Refused(401, str(rejection)) from rejection
         return _parse(request.headers[DELIVERY_ID_HEADER], body)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        too_large = _Refused(413, f"body larger than {MAX_BODY_BYTES} bytes", close=True)
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise too_large
+        if self._bodies_in_flight >= MAX_BODIES_IN_FLIGHT:
+            raise _Refused(503, f"{MAX_BODIES_IN_FLIGHT} deliveries are being received; retry", close=True)
+        self._bodies_in_flight += 1
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+                return await request.read()
+        except web.HTTPRequestEntityTooLarge as error:
+            raise too_large from error
+        except TimeoutError as error:
+            raise _Refused(408, f"body not received within {BODY_TIMEOUT_SECONDS:g} s", close=True) from error
+        finally:
+            self._bodies_in_flight -= 1
+
+
+def _refusal_response(refusal: _Refused) -> web.Response:
+    response = web.json_response({"ok": False, "reason": refusal.reason}, status=refusal.status)
+    if refusal.status == 503:
+        response.headers["Retry-After"] = "1"
+    if refusal.close:
+        response.force_close()
+    return response
 
 
 def _parse(delivery_id: str, body: bytes) -> Delivery:
