@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
 from ferryman.builders.naming import STABLE_DEPLOYMENT_LABELS
 from ferryman.builders.training_job import TRAINING_JOB_SELECTOR
 from ferryman.config import Settings
 from ferryman.handlers.failure_events import install_failure_events
+from ferryman.handlers.metrics_endpoint import METRICS_PATH, start_metrics_server
 from ferryman.handlers.operator_metrics import REGISTRY
 from ferryman.k8s.client import log_in as log_in_to_cluster
 from ferryman.prometheus import GatewayLatency, PrometheusSource
@@ -91,21 +91,20 @@ async def listen_for_registry_webhooks(memo: kopf.Memo, logger: kopf.Logger, **_
 
 
 @kopf.on.startup()
-def serve_metrics(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """The operator's own /metrics (rollout_metrics), on a thread of prometheus_client's."""
+async def serve_metrics(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """The operator's own /metrics (rollout_metrics, drift_gauges), on the event loop (metrics_endpoint)."""
     config: Settings = memo.config
     memo.metrics_server = None
     if not config.metrics_address:
         logger.info("operator metrics off")
         return
-    host, port = config.metrics_address.rsplit(":", 1)
-    memo.metrics_server, _thread = start_http_server(int(port), host, registry=REGISTRY)
-    logger.info("operator metrics on http://%s/metrics", config.metrics_address)
+    memo.metrics_server = await start_metrics_server(config.metrics_address, REGISTRY)
+    logger.info("operator metrics on http://%s%s", config.metrics_address, METRICS_PATH)
 
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
-    """Close the Prometheus and registry connection pools and the webhook endpoint when the operator stops."""
+    """Close the Prometheus and registry connection pools and the webhook and metrics endpoints on stop."""
     prometheus = getattr(memo, "prometheus", None)
     if prometheus is not None:
         prometheus.close()
@@ -114,13 +113,9 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
         registry.close()
     for client in getattr(memo, "training_registries", {}).values():
         client.close()
-    metrics_server = getattr(memo, "metrics_server", None)
-    if metrics_server is not None:
-        metrics_server.shutdown()
-        metrics_server.server_close()
-    webhook_server = getattr(memo, "webhook_server", None)
-    if webhook_server is not None:
-        await webhook_server.cleanup()
+    for server in (getattr(memo, "metrics_server", None), getattr(memo, "webhook_server", None)):
+        if server is not None:
+            await server.cleanup()
 
 
 @kopf.on.login()

@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ferryman.listening import listen
 from ferryman.registry.signatures import (
     DEFAULT_TOLERANCE_SECONDS,
     DELIVERY_ID_HEADER,
@@ -186,20 +187,6 @@ def make_webhook_app(
 
 async def start_webhook_server(address: str, secret: str, on_alias_moved: AliasMoved) -> web.AppRunner:
     """Listen on HOST:PORT (settings.registry_webhook_address); the caller awaits runner.cleanup()."""
-    host, port = split_address(address)
-    # No access log: handle() logs one line per delivery, and an access line would add nothing.
-    runner = web.AppRunner(make_webhook_app(secret, on_alias_moved), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
+    runner = await listen(make_webhook_app(secret, on_alias_moved), address)
     log.info("registry webhook listening on %s, path %s", address, WEBHOOK_PATH)
     return runner
-
-
-def split_address(address: str) -> tuple[str | None, int]:
-    """("0.0.0.0", 8082) from "0.0.0.0:8082"; an empty host (":8082") means every interface."""
-    host, _, port = address.rpartition(":")
-    return host.strip("[]") or None, int(port)

@@ -1,10 +1,10 @@
-"""The webhook address setting (HOST:PORT) as the receiver listens on it."""
+"""The address settings (HOST:PORT) of the webhook and /metrics, as the operator listens on them."""
 
 from __future__ import annotations
 
 import pytest
 
-from ferryman.registry.webhook import split_address
+from ferryman.listening import split_address
 
 pytestmark = pytest.mark.unit
 
