@@ -188,9 +188,12 @@ def test_shifted_feature_is_flagged_and_retrained_once(
         assert f"f{SHIFTED}" in metadata["annotations"]["ferryman.dev/drifted-features"]
         assert f"f{SHIFTED} (psi" in metadata["annotations"]["ferryman.dev/drift-scores"]
         assert metadata["labels"]["team"] == "risk"
-        gauges = operator_gauges()
         labels = f'feature="f{SHIFTED}",model_deployment="{MODEL}",namespace="{namespace}"'
-        assert f'ferryman_drift_detected{{drift_monitor="{MONITOR}",{labels}}} 1.0' in gauges
+        detected = f'ferryman_drift_detected{{drift_monitor="{MONITOR}",{labels}}} 1.0'
+        # /metrics may show an exposition up to a second old (docs/metrics.md, "Operator metrics").
+        gauges = wait_for(
+            "the drift gauges", lambda: detected in (text := operator_gauges()) and text, timeout=5
+        )
         assert f'ferryman_drift_score{{drift_monitor="{MONITOR}",{labels},test="psi"}}' in gauges
         # The retrain fails (its trainer exits 3); drift goes on, and the cooldown holds the next one.
         wait_for(
