@@ -2,20 +2,12 @@
 
 The hot path only adds to counters; the collector turns them into metric families when /metrics is
 scraped. Everything runs on the event loop thread, so no locks are needed. Names: docs/metrics.md.
-
-Building the exposition costs about 10-17 ms of the event loop with a drift profile (some 460 samples),
-a hundred times an infer request, and /metrics is outside admission control. So it is built at most once
-per EXPOSITION_MAX_AGE_SECONDS and scrapes within that get the same bytes: a client that scrapes in a
-loop costs the pod two builds a second instead of stalling every request behind its scrapes, while
-Prometheus, scraping every second at the most, always gets a fresh one.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +35,6 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 PRECREATED_CODES: tuple[int, ...] = (200, 500, 503, 504)
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-EXPOSITION_MAX_AGE_SECONDS = 0.5
 
 
 def _go_float(value: float) -> str:
@@ -55,11 +46,8 @@ def _go_float(value: float) -> str:
 class ServingMetrics:
     """Counters for one served model. Labels (model, version) are read at scrape time."""
 
-    def __init__(self, model_name: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, model_name: str) -> None:
         self.model_name = model_name
-        self._clock = clock
-        self._exposition = b""
-        self._exposition_built_at = -math.inf
         self.model_version = ""
         self.model_ready = False
         self.source_scheme = ""
@@ -116,12 +104,8 @@ class ServingMetrics:
             self.prediction.observe(values.reshape(-1, 1))
 
     def exposition(self) -> bytes:
-        """The Prometheus text exposition of every metric, at most EXPOSITION_MAX_AGE_SECONDS old."""
-        now = self._clock()
-        if now - self._exposition_built_at >= EXPOSITION_MAX_AGE_SECONDS:
-            self._exposition = generate_latest(self.registry)
-            self._exposition_built_at = now
-        return self._exposition
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
 
 
 class _Collector:

@@ -48,6 +48,7 @@ def test_half_sent_requests_hold_no_thread_and_scrapes_still_answer(operator: Ko
     each, and a scrape beside 200 of them answers at once. prometheus_client's server gave each one a
     thread of the operator's process, for as long as it stayed open, and accepted ever more slowly."""
     _host, port = split_address(os.environ["FERRYMAN_METRICS_ADDRESS"])
+    wait_for("the operator's /metrics", _scrape, tolerate=(OSError,))  # its startup may still be running
     threads_before = threading.active_count()  # the operator runs in this process (KopfRunner)
     stalled = [connect(port) for _ in range(200)]
     try:
