@@ -10,16 +10,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ferryman.handlers.metrics_endpoint import Exposition
+from ferryman_testing.clock import FakeClock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountedCollector:
@@ -38,7 +31,7 @@ def test_scrapes_within_max_age_share_one_build_and_a_later_one_sees_changes() -
     registry = CollectorRegistry(auto_describe=False)
     collector = CountedCollector()
     registry.register(collector)
-    clock = Clock()
+    clock = FakeClock()
     exposition = Exposition(registry, max_age=1.0, clock=clock)
 
     async def scrapes() -> tuple[list[bytes], bytes, bytes]:

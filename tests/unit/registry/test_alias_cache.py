@@ -16,26 +16,13 @@ import pytest
 
 from ferryman.registry.cache import AliasCache
 from ferryman.registry.mlflow import AliasNotFound, AliasTarget, RegistryError
+from ferryman_testing.clock import FakeClock
 from ferryman_testing.polling import wait_for
 
 pytestmark = pytest.mark.unit
 
 POLL = 30.0
 MODEL, ALIAS = "fraud", "production"
-
-
-class FakeClock:
-    """Monotonic seconds the test sets; counts reads, so a test can tell that lookups have arrived."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.reads = 0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            self.reads += 1
-        return self.now
 
 
 class FakeRegistry:
