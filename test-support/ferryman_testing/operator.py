@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,13 @@ from ferryman.k8s.client import forget_connection
 from ferryman_testing.servers import free_port, stop_process
 
 FERRYMAN_CLI = Path(sys.executable).parent / "ferryman"
+
+
+def operator_metrics() -> str:
+    """The text of the in-process operator's /metrics (running_operator gives it a port of its own)."""
+    address = os.environ["FERRYMAN_METRICS_ADDRESS"]
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
+        return str(response.read().decode())
 
 
 @contextmanager

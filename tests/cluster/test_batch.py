@@ -4,9 +4,7 @@ shards with stable's version while a canary runs, and a shard killed mid-run is 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import status_of, wait_until_serving
 from ferryman_testing.models import FEATURES, make_gradient_boosting_model
+from ferryman_testing.operator import operator_metrics
 from ferryman_testing.polling import wait_for
 
 # A run waits for the next minute boundary (the schedule is every minute), then scores 1 M rows.
@@ -86,12 +85,9 @@ def running_shard_one(kubectl: Kubectl, namespace: str, job: str) -> str | None:
 
 def operator_samples(namespace: str) -> dict[tuple[str, str], float]:
     """The operator's batch samples of this namespace's fraud: (name, result label) -> value."""
-    address = os.environ["FERRYMAN_METRICS_ADDRESS"]  # running_operator gives the operator its own port
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
-        text = response.read().decode()
     return {
         (sample.name, sample.labels.get("result", "")): sample.value
-        for family in text_string_to_metric_families(text)
+        for family in text_string_to_metric_families(operator_metrics())
         for sample in family.samples
         if sample.name.startswith("ferryman_batch_")
         and sample.labels.get("namespace") == namespace

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import urllib.request
 
 import pytest
 from kopf.testing import KopfRunner
@@ -14,17 +13,11 @@ from ferryman.listening import split_address
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import wait_until_serving
+from ferryman_testing.operator import operator_metrics
 from ferryman_testing.polling import wait_for
 from ferryman_testing.raw_http import connect
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
-
-
-def _scrape() -> str:
-    # running_operator gives each operator a metrics port of its own.
-    address = os.environ["FERRYMAN_METRICS_ADDRESS"]
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
-        return str(response.read().decode())
 
 
 def test_the_operator_exports_each_model_deployments_phase(
@@ -35,27 +28,28 @@ def test_the_operator_exports_each_model_deployments_phase(
     labels = f'model_deployment="fraud",namespace="{namespace}"'  # the exposition sorts labels
     succeeded = f'ferryman_rollout_phase{{{labels},phase="Succeeded"}} 1.0'
     exposition = wait_for(
-        "the Succeeded phase on /metrics", lambda: succeeded in (text := _scrape()) and text
+        "the Succeeded phase on /metrics", lambda: succeeded in (text := operator_metrics()) and text
     )
     assert f'ferryman_rollout_phase{{{labels},phase="Progressing"}} 0.0' in exposition
 
     kubectl.delete("modeldeployment", "fraud", namespace, wait=True)
-    wait_for("the series gone", lambda: labels not in _scrape())
+    wait_for("the series gone", lambda: labels not in operator_metrics())
 
 
-def test_half_sent_requests_hold_no_thread_and_scrapes_still_answer(operator: KopfRunner) -> None:
+def test_half_sent_requests_hold_no_thread_andoperator_metricss_still_answer(operator: KopfRunner) -> None:
     """Connections that never finish their request (a scanner, a slowloris) cost the operator no thread
     each, and a scrape beside 200 of them answers at once. prometheus_client's server gave each one a
     thread of the operator's process, for as long as it stayed open, and accepted ever more slowly."""
     _host, port = split_address(os.environ["FERRYMAN_METRICS_ADDRESS"])
-    wait_for("the operator's /metrics", _scrape, tolerate=(OSError,))  # its startup may still be running
+    # Its startup may still be running.
+    wait_for("the operator's /metrics", operator_metrics, tolerate=(OSError,))
     threads_before = threading.active_count()  # the operator runs in this process (KopfRunner)
     stalled = [connect(port) for _ in range(200)]
     try:
         for connection in stalled:
             connection.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
-        exposition = _scrape()
+        exposition = operator_metrics()
         took = time.monotonic() - started
         added_threads = threading.active_count() - threads_before
     finally:

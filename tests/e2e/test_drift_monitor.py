@@ -4,7 +4,6 @@ them, the operator judges one query per interval, reports, exports gauges and re
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from ferryman_testing import FERRYMAN_CRDS, model_deployments
 from ferryman_testing.cluster import DevCluster
 from ferryman_testing.kube_cli import Kubectl, KubectlError, install_crds
 from ferryman_testing.models import FEATURES, INPUT_NAME, make_argmax_classifier, make_gradient_boosting_model
-from ferryman_testing.operator import running_operator
+from ferryman_testing.operator import operator_metrics, running_operator
 from ferryman_testing.polling import wait_for
 from ferryman_testing.prometheus import PrometheusServer
 from ferryman_testing.traefik import Gateway
@@ -143,11 +142,6 @@ def retrain_phase(kubectl: Kubectl, namespace: str) -> str | None:
     return kubectl.get("trainingjob", f"{MONITOR}-drift-1", namespace).get("status", {}).get("phase")
 
 
-def operator_gauges() -> str:
-    address = os.environ["FERRYMAN_METRICS_ADDRESS"]
-    return httpx.get(f"http://{address}/metrics", timeout=5).text
-
-
 def test_shifted_feature_is_flagged_and_retrained_once(
     kubectl: Kubectl, namespace: str, gateway: Gateway, operator: KopfRunner, tmp_path: Path
 ) -> None:
@@ -192,7 +186,7 @@ def test_shifted_feature_is_flagged_and_retrained_once(
         detected = f'ferryman_drift_detected{{drift_monitor="{MONITOR}",{labels}}} 1.0'
         # /metrics may show an exposition up to 5 s old (docs/metrics.md, "Operator metrics").
         gauges = wait_for(
-            "the drift gauges", lambda: detected in (text := operator_gauges()) and text, timeout=15
+            "the drift gauges", lambda: detected in (text := operator_metrics()) and text, timeout=15
         )
         assert f'ferryman_drift_score{{drift_monitor="{MONITOR}",{labels},test="psi"}}' in gauges
         # The retrain fails (its trainer exits 3); drift goes on, and the cooldown holds the next one.
