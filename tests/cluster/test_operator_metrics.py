@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from kopf.testing import KopfRunner
@@ -58,3 +60,12 @@ def test_half_sent_requests_hold_no_thread_andoperator_metricss_still_answer(ope
     assert "# HELP ferryman_rollout_phase" in exposition
     assert took < 2, f"a scrape beside stalled connections took {took:.1f} s"
     assert added_threads < 50, f"{added_threads} threads more with 200 stalled connections"
+
+
+def test_only_the_metrics_path_is_served(operator: KopfRunner) -> None:
+    """docs/metrics.md: other paths answer 404."""
+    wait_for("the operator's /metrics", operator_metrics, tolerate=(OSError,))
+    address = os.environ["FERRYMAN_METRICS_ADDRESS"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://{address}/", timeout=5)
+    assert refused.value.code == 404
