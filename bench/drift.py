@@ -195,7 +195,7 @@ def serving_cost(requests: int, rounds: int) -> None:
                 cpu = time.process_time()
                 uvloop.run(drive(app, body, requests, 16))
                 results[name].append((time.process_time() - cpu) / requests * 1e6)
-                app.metrics.exposition()  # a scrape bins what is buffered; count it with its round
+                app.metrics.snapshot()  # a scrape bins what is buffered; count it with its round
         for app in apps.values():
             app.workers.stop()
     on, off = (float(np.median(results[name])) for name in apps)

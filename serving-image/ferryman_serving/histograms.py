@@ -2,14 +2,15 @@
 
 One `BucketCounts` holds the buckets of several histograms that share a metric name (one per feature).
 The hot path only copies a request's rows into a preallocated buffer (one slice assignment); the buffer
-is binned in one vectorised pass when it fills up or when Prometheus scrapes, so a scrape always sees
-every row observed before it. Binning a thousand rows at once costs about as much as binning one row.
+is binned in one vectorised pass when it fills up or when a scrape takes a snapshot, so a scrape always
+sees every row observed before it. Binning a thousand rows at once costs about as much as binning one row.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,17 +78,30 @@ class BucketCounts:
         self._counts += np.bincount(slots.ravel(), minlength=self._counts.size).reshape(self._counts.shape)
         self._sums += np.nansum(values, axis=0)
 
-    def sums(self) -> np.ndarray:
-        """Sum of observed values per series (NaN ignored)."""
+    def snapshot(self) -> BucketSnapshot:
+        """A copy of the counts with every buffered row binned, for reading off the hot path's threads."""
         with self._lock:
             self._flush()
-            return self._sums.copy()
+            return BucketSnapshot(self.edges, self._counts.copy(), self._sums.copy())
+
+    def cumulative(self, series: int) -> list[tuple[float, int]]:
+        return self.snapshot().cumulative(series)
+
+    def sums(self) -> np.ndarray:
+        return self.snapshot().sums
+
+
+@dataclass(frozen=True)
+class BucketSnapshot:
+    """The counts of a BucketCounts at one moment."""
+
+    edges: list[list[float]]
+    counts: np.ndarray  # [series, slots]
+    sums: np.ndarray  # sum of observed values per series (NaN ignored)
 
     def cumulative(self, series: int) -> list[tuple[float, int]]:
         """(upper edge, cumulative count) pairs for one series, ending with (+inf, total)."""
-        with self._lock:
-            self._flush()
-            running = np.cumsum(self._counts[series])
+        running = np.cumsum(self.counts[series])
         edges = self.edges[series]
         pairs = [(edge, int(running[i])) for i, edge in enumerate(edges)]
         pairs.append((float("inf"), int(running[-1])))

@@ -1,7 +1,9 @@
-"""Serving metrics, counted in plain Python ints and numpy arrays and exposed by a Prometheus collector.
+"""Serving metrics, counted in plain Python ints and numpy arrays and exposed in the Prometheus format.
 
-The hot path only adds to counters; the collector turns them into metric families when /metrics is
-scraped. Everything runs on the event loop thread, so no locks are needed. Names: docs/metrics.md.
+The hot path only adds to counters. A scrape copies them on the event loop (`ServingMetrics.snapshot`,
+microseconds) and `render` formats the copy, which takes milliseconds and so runs off the loop
+(ferryman_serving.exposition). The request counters change only on the event loop, so they need no
+lock; histograms and feedback, counted on worker threads, lock their own. Names: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client import PlatformCollector, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString as _untyped_go_float
 
-from ferryman_serving.feedback import ERROR_BUCKETS, FeedbackCounts
-from ferryman_serving.histograms import BucketCounts
+from ferryman_serving.feedback import ERROR_BUCKETS, FeedbackCounts, VersionScores
+from ferryman_serving.histograms import BucketCounts, BucketSnapshot
 
 # Fine below 10 ms, where small models live, coarse above it.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -64,10 +67,6 @@ class ServingMetrics:
         # operator's drift monitor reads both from Prometheus and never downloads the model's files.
         self.reference: ReferenceExport | None = None
         self.feedback = FeedbackCounts()
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Collector(self))
-        self.registry.register(ProcessCollector(registry=None))
-        self.registry.register(PlatformCollector(registry=None))
 
     def set_version(self, version: str) -> None:
         """The loaded model's version: its request counters start with the precreated codes at zero."""
@@ -103,54 +102,104 @@ class ServingMetrics:
         if self.prediction is not None:
             self.prediction.observe(values.reshape(-1, 1))
 
-    def exposition(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+    def snapshot(self) -> MetricsSnapshot:
+        """Every counter as it is now, copied; call it on the event loop, where requests are counted."""
+        results, scores = self.feedback.snapshot()
+        return MetricsSnapshot(
+            model_name=self.model_name,
+            model_version=self.model_version,
+            model_ready=self.model_ready,
+            source_scheme=self.source_scheme,
+            inflight=self.inflight,
+            requests_by_version={v: dict(counts) for v, counts in self.requests_by_version.items()},
+            latency_counts=tuple(self.latency_counts),
+            latency_sum=self.latency_sum,
+            feature_names=tuple(self.feature_names),
+            features=self.features.snapshot() if self.features is not None else None,
+            prediction=self.prediction.snapshot() if self.prediction is not None else None,
+            reference=self.reference,
+            feedback_results=results,
+            feedback_scores=scores,
+        )
 
 
-class _Collector:
-    """Reads ServingMetrics at scrape time."""
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """What ServingMetrics counted up to one moment; `render` formats it on any thread."""
 
-    def __init__(self, metrics: ServingMetrics) -> None:
-        self.metrics = metrics
+    model_name: str
+    model_version: str
+    model_ready: bool
+    source_scheme: str
+    inflight: int
+    requests_by_version: dict[str, dict[int, int]]
+    latency_counts: tuple[int, ...]
+    latency_sum: float
+    feature_names: tuple[str, ...]
+    features: BucketSnapshot | None
+    prediction: BucketSnapshot | None
+    reference: ReferenceExport | None
+    feedback_results: dict[str, int]
+    feedback_scores: dict[str, VersionScores]
+
+
+def render(snapshot: MetricsSnapshot) -> bytes:
+    """The Prometheus text exposition of a snapshot, with the process and platform metrics of now."""
+    return generate_latest(_Registry(snapshot))
+
+
+# Process (CPU, memory, file descriptors) and Python version metrics, read from /proc at each scrape.
+_PROCESS_COLLECTORS = (ProcessCollector(registry=None), PlatformCollector(registry=None))
+
+
+class _Registry(Collector):
+    """The collectors of one exposition: the snapshot's metrics, then the process's."""
+
+    def __init__(self, snapshot: MetricsSnapshot) -> None:
+        self.snapshot = snapshot
 
     def collect(self) -> Iterable[Metric]:
-        m = self.metrics
-        labels = [m.model_name, m.model_version]
-        yield from _model_state(m, labels)
-        requests = CounterMetricFamily(
-            "ferryman_requests", "Infer requests by HTTP status code.", labels=["model", "version", "code"]
+        yield from _serving(self.snapshot)
+        for collector in _PROCESS_COLLECTORS:
+            yield from collector.collect()
+
+
+def _serving(m: MetricsSnapshot) -> Iterable[Metric]:
+    labels = [m.model_name, m.model_version]
+    yield from _model_state(m, labels)
+    requests = CounterMetricFamily(
+        "ferryman_requests", "Infer requests by HTTP status code.", labels=["model", "version", "code"]
+    )
+    for version, counts in m.requests_by_version.items():
+        for code, count in sorted(counts.items()):
+            requests.add_metric([m.model_name, version, str(code)], count)
+    yield requests
+    yield _latency(m, labels)
+    inflight = GaugeMetricFamily(
+        "ferryman_inflight_requests", "Infer requests being served now.", labels=["model", "version"]
+    )
+    inflight.add_metric(labels, m.inflight)
+    yield inflight
+    if m.prediction is not None:
+        prediction = HistogramMetricFamily(
+            "ferryman_prediction",
+            "Model predictions, bucketed by the reference profile's prediction edges.",
+            labels=["model", "version"],
         )
-        for version, counts in m.requests_by_version.items():
-            for code, count in sorted(counts.items()):
-                requests.add_metric([m.model_name, version, str(code)], count)
-        yield requests
-        yield _latency(m, labels)
-        inflight = GaugeMetricFamily(
-            "ferryman_inflight_requests", "Infer requests being served now.", labels=["model", "version"]
+        _add_series(prediction, labels, m.prediction, 0)
+        yield prediction
+    if m.features is not None:
+        features = HistogramMetricFamily(
+            "ferryman_feature_value",
+            "Input feature values, bucketed by the reference profile's quantile edges.",
+            labels=["model", "version", "feature"],
         )
-        inflight.add_metric(labels, m.inflight)
-        yield inflight
-        if m.prediction is not None:
-            prediction = HistogramMetricFamily(
-                "ferryman_prediction",
-                "Model predictions, bucketed by the reference profile's prediction edges.",
-                labels=["model", "version"],
-            )
-            _add_series(prediction, labels, m.prediction, 0)
-            yield prediction
-        if m.features is not None:
-            features = HistogramMetricFamily(
-                "ferryman_feature_value",
-                "Input feature values, bucketed by the reference profile's quantile edges.",
-                labels=["model", "version", "feature"],
-            )
-            for index, name in enumerate(m.feature_names):
-                _add_series(features, [*labels, name], m.features, index)
-            yield features
-        if m.reference is not None:
-            yield from _reference(m, labels, m.reference)
-        yield from _feedback(m)
+        for index, name in enumerate(m.feature_names):
+            _add_series(features, [*labels, name], m.features, index)
+        yield features
+    if m.reference is not None:
+        yield from _reference(m, labels, m.reference)
+    yield from _feedback(m)
 
 
 @dataclass(frozen=True)
@@ -162,7 +211,7 @@ class ReferenceExport:
     prediction: tuple[list[float], list[float]] | None
 
 
-def _reference(m: ServingMetrics, labels: list[str], reference: ReferenceExport) -> Iterable[Metric]:
+def _reference(m: MetricsSnapshot, labels: list[str], reference: ReferenceExport) -> Iterable[Metric]:
     samples = GaugeMetricFamily(
         "ferryman_reference_samples",
         "Training rows the reference profile summarises.",
@@ -197,7 +246,7 @@ def _add_shares(
         family.add_metric([*labels, _go_float(edge)], share)
 
 
-def _model_state(m: ServingMetrics, labels: list[str]) -> Iterable[Metric]:
+def _model_state(m: MetricsSnapshot, labels: list[str]) -> Iterable[Metric]:
     ready = GaugeMetricFamily(
         "ferryman_model_ready",
         "1 when the model is loaded, warmed up and serving.",
@@ -215,7 +264,7 @@ def _model_state(m: ServingMetrics, labels: list[str]) -> Iterable[Metric]:
     yield info
 
 
-def _latency(m: ServingMetrics, labels: list[str]) -> Metric:
+def _latency(m: MetricsSnapshot, labels: list[str]) -> Metric:
     family = HistogramMetricFamily(
         "ferryman_request_duration_seconds",
         "Infer request latency from the request's arrival (queueing included) to the response handed "
@@ -230,13 +279,13 @@ def _latency(m: ServingMetrics, labels: list[str]) -> Metric:
     return family
 
 
-def _add_series(family: HistogramMetricFamily, labels: list[str], counts: BucketCounts, index: int) -> None:
+def _add_series(family: HistogramMetricFamily, labels: list[str], counts: BucketSnapshot, index: int) -> None:
     buckets = [(_go_float(edge), total) for edge, total in counts.cumulative(index)]
-    family.add_metric(labels, buckets, float(counts.sums()[index]))
+    family.add_metric(labels, buckets, float(counts.sums[index]))
 
 
-def _feedback(m: ServingMetrics) -> Iterable[Metric]:
-    results, versions = m.feedback.snapshot()
+def _feedback(m: MetricsSnapshot) -> Iterable[Metric]:
+    results, versions = m.feedback_results, m.feedback_scores
     total = CounterMetricFamily(
         "ferryman_feedback",
         "Labels received at POST .../feedback, by result: recorded, unknown (no such id kept), expired "

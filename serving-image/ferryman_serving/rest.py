@@ -26,6 +26,7 @@ from ferryman_serving.errors import (
     Overloaded,
     PayloadTooLarge,
 )
+from ferryman_serving.exposition import Exposition
 from ferryman_serving.metrics import PROMETHEUS_CONTENT_TYPE, ServingMetrics
 from ferryman_serving.uploads import UploadDeadlines
 from ferryman_serving.workers import InferenceWorkers
@@ -68,6 +69,7 @@ class RestApi:
     ) -> None:
         self.dataplane = dataplane
         self.metrics = metrics
+        self._exposition = Exposition(metrics)
         self.workers = workers
         self.max_body_bytes = limits.max_body_bytes
         self.max_inflight = limits.max_inflight_requests
@@ -95,16 +97,17 @@ class RestApi:
             await self._feedback(scope, receive, send, path)
             return
         try:
-            answer = self._read_only(scope["method"], path)
+            if path.strip("/") == "metrics":
+                _require(scope["method"], "GET")
+                answer = Answer(200, await self._exposition.latest(), PROMETHEUS_CONTENT_TYPE.encode())
+            else:
+                answer = self._read_only(scope["method"], path)
         except ClientError as error:
             answer = _error_answer(error)
         await self._send(send, answer)
 
     def _read_only(self, method: str, path: str) -> Answer:
         parts = path.strip("/").split("/")
-        if parts == ["metrics"]:
-            _require(method, "GET")
-            return Answer(200, self.metrics.exposition(), PROMETHEUS_CONTENT_TYPE.encode())
         if not parts or parts[0] != "v2":
             raise NotFound(f"no such path {path!r}; the API lives under /v2 (see /v2/openapi.json)")
         _require(method, "GET")
