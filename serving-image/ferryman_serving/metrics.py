@@ -198,7 +198,7 @@ def _serving(m: MetricsSnapshot) -> Iterable[Metric]:
             _add_series(features, [*labels, name], m.features, index)
         yield features
     if m.reference is not None:
-        yield from _reference(m, labels, m.reference)
+        yield from _reference(labels, m.reference)
     yield from _feedback(m)
 
 
@@ -211,7 +211,7 @@ class ReferenceExport:
     prediction: tuple[list[float], list[float]] | None
 
 
-def _reference(m: MetricsSnapshot, labels: list[str], reference: ReferenceExport) -> Iterable[Metric]:
+def _reference(labels: list[str], reference: ReferenceExport) -> Iterable[Metric]:
     samples = GaugeMetricFamily(
         "ferryman_reference_samples",
         "Training rows the reference profile summarises.",
