@@ -84,12 +84,6 @@ class BucketCounts:
             self._flush()
             return BucketSnapshot(self.edges, self._counts.copy(), self._sums.copy())
 
-    def cumulative(self, series: int) -> list[tuple[float, int]]:
-        return self.snapshot().cumulative(series)
-
-    def sums(self) -> np.ndarray:
-        return self.snapshot().sums
-
 
 @dataclass(frozen=True)
 class BucketSnapshot:

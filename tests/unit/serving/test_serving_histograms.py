@@ -36,7 +36,7 @@ def test_cumulative_counts_match_a_brute_force_count(
     for start in range(0, rows, 5):
         counts.observe(matrix[start : start + 5])
     for series, series_edges in enumerate(edges):
-        got = [count for _, count in counts.cumulative(series)]
+        got = [count for _, count in counts.snapshot().cumulative(series)]
         assert got == brute_force_cumulative(matrix[:, series].astype(np.float64), series_edges)
 
 
@@ -44,7 +44,7 @@ def test_nan_and_infinity_count_only_in_the_inf_bucket() -> None:
     """NaN and +inf are observations (they count) but fall in no finite bucket."""
     counts = BucketCounts([[0.0, 1.0]])
     counts.observe(np.array([[np.nan], [np.inf], [0.5]]))
-    assert counts.cumulative(0) == [(0.0, 0), (1.0, 1), (float("inf"), 3)]
+    assert counts.snapshot().cumulative(0) == [(0.0, 0), (1.0, 1), (float("inf"), 3)]
 
 
 def test_batches_larger_than_the_buffer_are_counted() -> None:
@@ -52,8 +52,8 @@ def test_batches_larger_than_the_buffer_are_counted() -> None:
     counts = BucketCounts([[0.0]], buffer_rows=4)
     counts.observe(np.array([[-1.0], [1.0]]))
     counts.observe(np.full((10, 1), -2.0))
-    assert counts.cumulative(0) == [(0.0, 11), (float("inf"), 12)]
-    assert counts.sums()[0] == pytest.approx(-20.0)
+    assert counts.snapshot().cumulative(0) == [(0.0, 11), (float("inf"), 12)]
+    assert counts.snapshot().sums[0] == pytest.approx(-20.0)
 
 
 def test_rows_observed_on_a_worker_while_scrapes_flush_are_all_counted() -> None:
@@ -78,4 +78,4 @@ def test_rows_observed_on_a_worker_while_scrapes_flush_are_all_counted() -> None
         worker.join()
     finally:
         sys.setswitchinterval(interval)
-    assert counts.cumulative(0)[-1] == (float("inf"), observed)
+    assert counts.snapshot().cumulative(0)[-1] == (float("inf"), observed)
