@@ -62,11 +62,6 @@ class BucketCounts:
         self._buffer[start:end] = rows
         self._buffered = end
 
-    def flush(self) -> None:
-        """Bin every buffered row now."""
-        with self._lock:
-            self._flush()
-
     def _flush(self) -> None:
         if self._buffered:
             self._count(self._buffer[: self._buffered])

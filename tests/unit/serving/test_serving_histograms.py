@@ -56,8 +56,9 @@ def test_batches_larger_than_the_buffer_are_counted() -> None:
     assert counts.snapshot().sums[0] == pytest.approx(-20.0)
 
 
-def test_rows_observed_on_a_worker_while_scrapes_flush_are_all_counted() -> None:
-    """Workers observe while the event loop flushes for /metrics: not one row may be lost or doubled."""
+def test_rows_observed_on_a_worker_while_scrapes_take_snapshots_are_all_counted() -> None:
+    """Workers observe while the event loop snapshots (and so flushes) for /metrics: not one row may be
+    lost or doubled."""
     counts = BucketCounts([[0.0, 1.0]], buffer_rows=64)
     row = np.array([[0.5]])
     observed = 20_000
@@ -74,7 +75,7 @@ def test_rows_observed_on_a_worker_while_scrapes_flush_are_all_counted() -> None
         worker = threading.Thread(target=observe)
         worker.start()
         while not done.is_set():
-            counts.flush()
+            counts.snapshot()
         worker.join()
     finally:
         sys.setswitchinterval(interval)
