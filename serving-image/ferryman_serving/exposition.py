@@ -54,9 +54,13 @@ class Exposition:
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         answer, self._next = self._next, None
         assert answer is not None  # a start is scheduled only for a waiting scrape
+        try:
+            snapshot = self._metrics.snapshot()  # on the loop, where the request counters change
+        except Exception as error:  # fail these scrapes (500), never leave them and all later ones waiting
+            answer.set_exception(error)
+            return
         self._running = True
         started = loop.time()
-        snapshot = self._metrics.snapshot()  # on the loop, where the request counters change
         build = asyncio.ensure_future(asyncio.to_thread(render, snapshot))
         build.add_done_callback(lambda done: self._built(loop, done, answer, started))
 

@@ -171,3 +171,29 @@ def test_the_gap_is_nine_builds_long_and_capped() -> None:
     assert MAX_BUILD_SHARE == 0.1
     assert gap_after(0.005) == pytest.approx(0.045)
     assert gap_after(2.0) == MAX_GAP_SECONDS
+
+
+def test_a_snapshot_that_fails_fails_its_scrape_and_does_not_block_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    metrics = served_metrics()
+    real_snapshot = metrics.snapshot
+    calls: list[int] = []
+
+    def failing_once() -> MetricsSnapshot:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("snapshot failed")
+        return real_snapshot()
+
+    monkeypatch.setattr(metrics, "snapshot", failing_once)
+
+    async def scrapes() -> tuple[BaseException | bytes, float]:
+        exposition = Exposition(metrics)
+        (outcome,) = await asyncio.gather(exposition.latest(), return_exceptions=True)
+        metrics.record_request(200, 0.001)
+        return outcome, requests_counted(await asyncio.wait_for(exposition.latest(), HOLD_SECONDS))
+
+    outcome, counted = asyncio.run(scrapes())
+    assert isinstance(outcome, RuntimeError)
+    assert counted == 1
