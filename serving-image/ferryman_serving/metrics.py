@@ -271,12 +271,17 @@ def _latency(m: MetricsSnapshot, labels: list[str]) -> Metric:
         "to the server.",
         labels=["model", "version"],
     )
+    family.add_metric(labels, _cumulative_buckets(LATENCY_BUCKETS, m.latency_counts), m.latency_sum)
+    return family
+
+
+def _cumulative_buckets(edges: Sequence[float], counts: Sequence[int]) -> list[tuple[str, int]]:
+    """Per-bucket counts (the last one above every edge) as Prometheus' cumulative (le, count) pairs."""
     running, buckets = 0, []
-    for edge, count in zip((*LATENCY_BUCKETS, float("inf")), m.latency_counts, strict=True):
+    for edge, count in zip((*edges, float("inf")), counts, strict=True):
         running += count
         buckets.append((_go_float(edge), running))
-    family.add_metric(labels, buckets, m.latency_sum)
-    return family
+    return buckets
 
 
 def _add_series(family: HistogramMetricFamily, labels: list[str], counts: BucketSnapshot, index: int) -> None:
@@ -285,14 +290,13 @@ def _add_series(family: HistogramMetricFamily, labels: list[str], counts: Bucket
 
 
 def _feedback(m: MetricsSnapshot) -> Iterable[Metric]:
-    results, versions = m.feedback_results, m.feedback_scores
     total = CounterMetricFamily(
         "ferryman_feedback",
         "Labels received at POST .../feedback, by result: recorded, unknown (no such id kept), expired "
         "(older than FERRYMAN_FEEDBACK_MAX_AGE_SECONDS), invalid.",
         labels=["model", "result"],
     )
-    for result, count in sorted(results.items()):
+    for result, count in sorted(m.feedback_results.items()):
         total.add_metric([m.model_name, result], count)
     yield total
     labelled = CounterMetricFamily(
@@ -310,15 +314,12 @@ def _feedback(m: MetricsSnapshot) -> Iterable[Metric]:
         "Absolute error |prediction - label| of labelled rows (regressors).",
         labels=["model", "version"],
     )
-    for version, scores in sorted(versions.items()):
+    for version, scores in sorted(m.feedback_scores.items()):
         labelled.add_metric([m.model_name, version], scores.labelled)
         if scores.error_counts is None:
             correct.add_metric([m.model_name, version], scores.correct)
             continue
-        running, buckets = 0, []
-        for edge, count in zip((*ERROR_BUCKETS, float("inf")), scores.error_counts, strict=True):
-            running += count
-            buckets.append((_go_float(edge), running))
+        buckets = _cumulative_buckets(ERROR_BUCKETS, scores.error_counts)
         errors.add_metric([m.model_name, version], buckets, scores.error_sum)
     yield labelled
     yield correct
