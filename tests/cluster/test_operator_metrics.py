@@ -38,7 +38,7 @@ def test_the_operator_exports_each_model_deployments_phase(
     wait_for("the series gone", lambda: labels not in operator_metrics())
 
 
-def test_half_sent_requests_hold_no_thread_andoperator_metricss_still_answer(operator: KopfRunner) -> None:
+def test_half_sent_requests_hold_no_thread_and_scrapes_still_answer(operator: KopfRunner) -> None:
     """Connections that never finish their request (a scanner, a slowloris) cost the operator no thread
     each, and a scrape beside 200 of them answers at once. prometheus_client's server gave each one a
     thread of the operator's process, for as long as it stayed open, and accepted ever more slowly."""
