@@ -73,7 +73,7 @@ def decode_request(
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("id must be a string")
-    binary_default = bool(parameters.get("binary_data_output", False)) if parameters else False
+    binary_default = _flag(parameters, "binary_data_output", False, "parameters") if parameters else False
     return InferenceRequest(
         inputs=inputs,
         id=request_id,
@@ -100,7 +100,20 @@ def _decode_inputs(raw: Any, binary: memoryview, limits: TensorLimits) -> tuple[
         tensor, used = _decode_input(item, index, binary[offset:], limits)
         inputs.append(tensor)
         offset += used
+    if len(inputs) > 1:
+        _refuse_repeated_names([tensor.name for tensor in inputs], "inputs")
     return inputs, offset
+
+
+def _refuse_repeated_names(names: list[str], field: str) -> None:
+    # A repeated input would silently replace the first; a repeated output would be computed twice.
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in seen:
+            raise BadRequest(
+                f"{field}[{index}] repeats the name {name!r} of {field}[{seen[name]}]; name each once"
+            )
+        seen[name] = index
 
 
 def _where(index: int, name: str | None = None) -> str:
@@ -184,7 +197,7 @@ def _array_from_json(data: Any, datatype: str, shape: tuple[int, ...], index: in
                 raise BadRequest(
                     f"{_where(index, name)}.datatype {datatype!r} is not an Open Inference Protocol datatype"
                 )
-            array = np.asarray(data, dtype=object)
+            array = _strings(data)
         elif dtype.kind in "iu":
             array = _integers(data, dtype)
         elif dtype.kind == "b":
@@ -218,6 +231,19 @@ def _integers(data: Any, dtype: np.dtype[np.generic]) -> np.ndarray:
     if not np.array_equal(np.asarray(data, dtype=object), exact.astype(object)):
         raise ValueError(f"expected integers, got {array.dtype} values")
     return exact
+
+
+def _strings(data: Any) -> np.ndarray:
+    # JSON BYTES elements are strings; numpy would keep null, numbers and ragged sublists as objects that
+    # reach the model as "None", "1" or "['a']".
+    array = np.asarray(data, dtype=object)
+    for at, value in enumerate(array.flat):
+        if type(value) is not str:
+            shown = orjson.dumps(value).decode()[:40]
+            raise ValueError(
+                f"element {at} is {shown}; BYTES data must be JSON strings (numbers take a numeric datatype)"
+            )
+    return array
 
 
 def _booleans(data: Any) -> np.ndarray:
@@ -292,10 +318,20 @@ def _decode_outputs(raw: Any, binary_default: bool) -> list[RequestedOutput] | N
     for index, item in enumerate(raw):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise BadRequest(f'outputs[{index}] must be an object with a string name, e.g. {{"name": "y"}}')
-        parameters = _optional_object(item.get("parameters"), f"outputs[{index}].parameters")
-        binary = parameters.get("binary_data", binary_default) if parameters else binary_default
-        outputs.append(RequestedOutput(item["name"], bool(binary)))
+        where = f"outputs[{index}].parameters"
+        parameters = _optional_object(item.get("parameters"), where)
+        binary = _flag(parameters, "binary_data", binary_default, where) if parameters else binary_default
+        outputs.append(RequestedOutput(item["name"], binary))
+    _refuse_repeated_names([output.name for output in outputs], "outputs")
     return outputs
+
+
+def _flag(parameters: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    # bool("false") is True: only JSON true and false are read.
+    value = parameters.get(key, default)
+    if type(value) is not bool:
+        raise BadRequest(f"{where}.{key} must be JSON true or false, not {orjson.dumps(value).decode()[:40]}")
+    return value
 
 
 def encode_response(response: InferenceResponse) -> tuple[bytes, int | None]:

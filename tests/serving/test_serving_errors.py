@@ -16,6 +16,12 @@ def features(shape: list[int], datatype: str = "FP32", name: str = "features") -
     return {"inputs": [{"name": name, "shape": shape, "datatype": datatype, "data": [0.5] * count}]}
 
 
+def text_features(shape: list[int]) -> dict[str, object]:
+    request = features(shape, "BYTES")
+    request["inputs"][0]["data"] = ["0.5"] * shape[0] * shape[1]  # type: ignore[index]
+    return request
+
+
 CASES = [
     ("POST", "/v2/models/nope/infer", features([1, FEATURES]), 404, "'nope' is not served here"),
     ("POST", "/v2/models/fraud/versions/99/infer", features([1, FEATURES]), 404, "serves version '7'"),
@@ -25,7 +31,14 @@ CASES = [
     ("POST", "/v2/models/fraud/infer", features([1, FEATURES - 1]), 400, "expects [-1, 20]"),
     ("POST", "/v2/models/fraud/infer", features([FEATURES]), 400, "has shape [20]"),
     ("POST", "/v2/models/fraud/infer", features([1, FEATURES], "FP64"), 400, "model expects FP32"),
-    ("POST", "/v2/models/fraud/infer", features([1, FEATURES], "BYTES"), 400, "model expects FP32"),
+    (
+        "POST",
+        "/v2/models/fraud/infer",
+        features([1, FEATURES], "BYTES"),
+        400,
+        "BYTES data must be JSON strings",
+    ),
+    ("POST", "/v2/models/fraud/infer", text_features([1, FEATURES]), 400, "model expects FP32"),
     ("POST", "/v2/models/fraud/infer", features([1, FEATURES], name="x"), 400, "has no input 'x'"),
     ("POST", "/v2/models/fraud/infer", {"inputs": []}, 400, "non-empty list"),
     (

@@ -84,6 +84,53 @@ def test_malformed_requests_get_a_message_naming_the_problem(raw: bytes, message
         decode_request(raw)
 
 
+X = {"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"inputs": [X, X]}, r"inputs\[1\] repeats the name 'x' of inputs\[0\]"),
+        ({"inputs": [X], "outputs": [{"name": "y"}, {"name": "y"}]}, r"outputs\[1\] repeats the name 'y'"),
+        (
+            {"inputs": [X], "outputs": [{"name": "y", "parameters": {"binary_data": "false"}}]},
+            r"outputs\[0\].parameters.binary_data must be JSON true or false, not \"false\"",
+        ),
+        (
+            {"inputs": [X], "parameters": {"binary_data_output": 1}},
+            "binary_data_output must be JSON true or false",
+        ),
+        (
+            {"inputs": [{"name": "t", "shape": [2], "datatype": "BYTES", "data": ["a", None]}]},
+            "element 1 is null; BYTES data must be JSON strings",
+        ),
+        (
+            {"inputs": [{"name": "t", "shape": [2], "datatype": "BYTES", "data": [1, "a"]}]},
+            "element 0 is 1; BYTES",
+        ),
+        (
+            {"inputs": [{"name": "t", "shape": [2], "datatype": "BYTES", "data": [["a"], ["b", "c"]]}]},
+            r"element 0 is \[\"a\"\]; BYTES",
+        ),
+    ],
+)
+def test_values_a_server_would_otherwise_guess_at_are_refused(
+    document: dict[str, object], message: str
+) -> None:
+    """Repeated names, non-boolean flags and non-string BYTES elements are 400s, not silent guesses.
+
+    Before: the second input replaced the first, "false" turned binary output on, and null reached a
+    string model as the text "None".
+    """
+    with pytest.raises(BadRequest, match=message):
+        decode_request(orjson.dumps(document))
+
+
+def test_bytes_data_may_be_nested_row_major() -> None:
+    document = {"inputs": [{"name": "t", "shape": [2, 1], "datatype": "BYTES", "data": [["a"], [""]]}]}
+    assert decode_request(orjson.dumps(document)).inputs[0].array.tolist() == [["a"], [""]]
+
+
 def test_binary_size_must_match_the_shape() -> None:
     """A binary tensor whose byte count disagrees with shape x itemsize is refused."""
     header = body(
