@@ -156,6 +156,28 @@ def labels_for(label: object, rows: int) -> list[float | str]:
     return result
 
 
+# An absolute error beyond this is a label in other units, not a miss of the model. Scored, it would
+# drown the error sum for good: a float64 keeps 16 digits, so after an error of 1e300 every later error
+# vanishes in the sum's rounding, and two of them make it +Inf (and every rate of it NaN).
+MAX_SCORED_ERROR = 1e9
+
+
+def check_scorable(stored: StoredPrediction, labels: list[float | str]) -> None:
+    """Raise ValueError when a regressor's labels cannot be scored: a string, or too far to be a miss."""
+    if stored.classification:
+        return
+    for row, (prediction, label) in enumerate(zip(stored.values, labels, strict=True)):
+        if isinstance(label, str):
+            raise ValueError(f"label {row} is the string {label[:40]!r} but the model predicts numbers")
+        if isinstance(prediction, str) or not math.isfinite(prediction):
+            continue  # the model's own fault: scored as an infinite error, outside the sum
+        if abs(prediction - label) > MAX_SCORED_ERROR:
+            raise ValueError(
+                f"label {row} ({label:g}) is {abs(prediction - label):.3g} from the prediction "
+                f"({prediction:g}); errors over {MAX_SCORED_ERROR:g} are not scored (a label in other units?)"
+            )
+
+
 # Absolute error of a regressor's prediction, in the model's own units: wide, since units vary by model.
 ERROR_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 1000.0,

@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from ferryman_serving.errors import BadRequest
-from ferryman_serving.feedback import FeedbackCounts, Outcome, PredictionStore, labels_for, parse_items
+from ferryman_serving.feedback import (
+    FeedbackCounts,
+    Outcome,
+    PredictionStore,
+    check_scorable,
+    labels_for,
+    parse_items,
+)
 
 UNKNOWN_MESSAGE = (
     "no prediction with this id is kept: never sent with this id, already labelled, or pushed out by "
@@ -49,6 +56,7 @@ def _record_one(store: PredictionStore, counts: FeedbackCounts, request_id: obje
         return Outcome(request_id, stored, UNKNOWN_MESSAGE if stored == "unknown" else EXPIRED_MESSAGE)
     try:
         labels = labels_for(label, len(stored.values))
+        check_scorable(stored, labels)
     except ValueError as error:
         store.restore(request_id, stored)  # a mistyped label must not cost the prediction
         counts.count("invalid")

@@ -201,6 +201,29 @@ def test_a_regressor_gets_an_absolute_error_histogram(
     assert value(gb_server, "ferryman_feedback_absolute_error_count", **version) == 2
 
 
+def test_a_label_in_other_units_cannot_drown_the_error_sum(gb_server: ServingProcess) -> None:
+    """Labels 1e308 and -1e308 once made the error sum +Inf for good (every later MAE NaN): now invalid.
+
+    A string label for a regressor is refused too (it was scored as an infinite error). The prediction
+    is kept, and a corrected label is then scored as usual.
+    """
+    version = {"model": "fraud", "version": "7"}
+    body = {"id": "units", "inputs": [{"name": "features", "shape": [1, FEATURES], "datatype": "FP32",
+                                       "data": [0.2] * FEATURES}]}  # fmt: skip
+    prediction = httpx.post(f"{gb_server.url}/v2/models/fraud/infer", json=body).json()["outputs"][0]["data"][
+        0
+    ]
+    sum_before = value(gb_server, "ferryman_feedback_absolute_error_sum", **version)
+    for label, why in ((1e308, "not scored (a label in other units?)"), (-1e308, "not scored"),
+                       ("1.5", "the model predicts numbers")):  # fmt: skip
+        result = feedback(gb_server, {"id": "units", "label": label}, model="fraud").json()["results"][0]
+        assert result["result"] == "invalid" and why in result["message"], result
+    recorded = feedback(gb_server, {"id": "units", "label": prediction + 0.5}, model="fraud").json()
+    assert recorded["results"][0]["result"] == "recorded"
+    added = value(gb_server, "ferryman_feedback_absolute_error_sum", **version) - sum_before
+    assert added == pytest.approx(0.5, abs=1e-6)
+
+
 def test_feedback_off_says_so(classifier_path: Path, logs_dir: Path) -> None:
     with ServingProcess(logs_dir, model_uri=f"file://{classifier_path}", model_name="clf",
                         drain_seconds="0", feedback_max_predictions="0") as server:  # fmt: skip
