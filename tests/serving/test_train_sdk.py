@@ -266,3 +266,28 @@ def test_a_champion_that_cannot_be_run_fails_the_run_and_says_which(mlflow: Regi
     assert logged.data.tags[contract.RUN_TAG_CHAMPION_ERROR].startswith(
         f"champion broken-champion version {version} (alias production) could not be evaluated: "
     )
+
+
+def test_a_champion_scored_nan_fails_the_run_instead_of_blocking_every_challenger(
+    first: Trained, mlflow: Registry
+) -> None:
+    """A metric of nan on the champion (a champion predicting NaN) raises ChampionUnavailable.
+
+    Before: champion.accuracy = nan was logged, and no challenger could ever beat it (nothing compares
+    with NaN), with no hint that the champion, not the challenger, was the problem.
+    """
+    mlflow.move_alias(MODEL, "production", "1")
+    data = load_breast_cancer()
+    env = contract_env(mlflow, "uid-nan-champion", **{contract.ENV_CHAMPION_ALIAS: "production"})
+
+    def nan_metric(labels: object, predictions: object) -> float:
+        return float("nan")
+
+    with (
+        pytest.raises(ChampionUnavailable, match=r"its accuracy on this holdout is nan"),
+        training_run(env=env) as run,
+    ):
+        evaluate_champion(run, data.data, data.target, "accuracy", nan_metric, output="label")
+    logged = run_of(mlflow, "uid-nan-champion")
+    assert logged.info.status == "FAILED" and "champion.accuracy" not in logged.data.metrics
+    assert "is nan" in logged.data.tags[contract.RUN_TAG_CHAMPION_ERROR]

@@ -7,6 +7,7 @@ logged a value out of bounds is still rejected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,13 @@ def judge_champion(gate: ChampionGate, metrics: Mapping[str, float]) -> GateResu
         return GateResult(name=name, passed=False, message=f"metric {gate.metric} not logged by the run")
     if champion is None:
         return GateResult(name=name, passed=True, value=challenger, message=NO_CHAMPION)
+    if math.isnan(champion):
+        # Nothing compares with NaN: without this, every later challenger would "not beat" it, for good.
+        message = (
+            f"champion {gate.metric} is nan on this run's holdout, so no challenger can be compared with it: "
+            "move the promote alias to a version that scores, or drop mustBeatChampion"
+        )
+        return GateResult(name=name, passed=False, value=challenger, message=message)
     if gate.greater_is_better:
         ok, needed, sign = challenger >= champion + gate.min_delta, champion + gate.min_delta, ">="
     else:

@@ -7,6 +7,7 @@ same rows, so a champion trained on other data is judged on today's holdout.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ def evaluate_champion(
     mlflow = quiet_mlflow()
     try:
         value = float(metric(labels, onnx_predict(_download_onnx(name, version), features, output)))
+        if math.isnan(value):
+            raise ValueError(f"its {chosen} on this holdout is nan (does it predict NaN?)")
     except Exception as error:  # any failure to load or run it: the gate cannot be judged without it
         message = f"champion {name} version {version} (alias {alias}) could not be evaluated: {error}"
         mlflow.set_tag(contract.RUN_TAG_CHAMPION_ERROR, message[:MAX_TAG_CHARS])

@@ -72,6 +72,14 @@ def test_for_a_loss_lower_beats_the_champion() -> None:
     assert not judge_champion(gate, {"rmse": 11.0, "champion.rmse": 10.0}).passed
 
 
+def test_a_champion_scored_nan_fails_the_gate_with_the_way_out() -> None:
+    """Before: "auc 0.99 does not beat champion nan", for every challenger, for good."""
+    gate = judge_champion(ChampionGate(metric="auc"), {"auc": 0.99, "champion.auc": float("nan")})
+    assert not gate.passed
+    assert gate.message is not None and gate.message.startswith("champion auc is nan on this run's holdout")
+    assert "move the promote alias to a version that scores, or drop mustBeatChampion" in gate.message
+
+
 def test_a_champion_gate_without_the_challengers_metric_fails() -> None:
     gate = judge_champion(ChampionGate(metric="auc"), {"champion.auc": 0.9})
     assert not gate.passed and gate.message == "metric auc not logged by the run"
