@@ -244,6 +244,8 @@ class RestApi:
             if name == HEADER_LENGTH:
                 if not value.isdigit():
                     raise BadRequest("Inference-Header-Content-Length must be a non-negative integer")
+                if json_length is not None:  # a proxy may read the first, this server the last
+                    raise BadRequest("Inference-Header-Content-Length is sent twice; send it once")
                 json_length = int(value)
         try:
             return await self._uploads.read(self._receive_body(receive), deadline), json_length

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -93,6 +95,24 @@ def test_bad_binary_header_length_is_a_400(gb_server: ServingProcess) -> None:
         headers={"Inference-Header-Content-Length": "abc"},
     )
     assert answer.status_code == 400 and "non-negative integer" in answer.json()["error"]
+
+
+LENGTH_HEADER = "Inference-Header-Content-Length"
+
+
+def test_a_binary_header_length_sent_twice_is_a_400(gb_server: ServingProcess) -> None:
+    """Two values could be read differently by a proxy (the first) and this server (it took the last)."""
+    body = features([1, FEATURES])
+    header = json.dumps(body).encode()
+    answer = httpx.post(
+        f"{gb_server.url}/v2/models/fraud/infer",
+        content=header,
+        headers=[
+            ("Inference-Header-Content-Length", "2"),
+            ("Inference-Header-Content-Length", str(len(header))),
+        ],
+    )
+    assert answer.status_code == 400 and "sent twice" in answer.json()["error"]
 
 
 def test_server_survives_the_faults(gb_server: ServingProcess) -> None:
