@@ -281,7 +281,23 @@ def _array_from_binary(raw: memoryview, datatype: str, shape: tuple[int, ...], w
             f"{where} has {len(raw)} binary bytes but shape {list(shape)} of {datatype} needs "
             f"{expected * dtype.itemsize}"
         )
-    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    if datatype == "BOOL":
+        _check_bool_bytes(raw, where)
+    return array
+
+
+def _check_bool_bytes(raw: memoryview, where: str) -> None:
+    # numpy would wrap any byte as a bool, and the runtime would get the raw 2 or 255 (undefined for
+    # its bool operators); the JSON form refuses 2 too.
+    octets = np.frombuffer(raw, dtype=np.uint8)
+    beyond = np.flatnonzero(octets > 1)
+    if beyond.size:
+        at = int(beyond[0])
+        raise BadRequest(
+            f"{where} binary BOOL data holds the byte {int(octets[at])} at element {at}; each element is one "
+            "byte, 0 (false) or 1 (true)"
+        )
 
 
 def _split_bytes(raw: memoryview, where: str, expected: int, shape: tuple[int, ...]) -> list[bytes]:

@@ -140,6 +140,20 @@ def test_binary_size_must_match_the_shape() -> None:
         decode_request(header + b"\0" * 8, len(header))
 
 
+def test_binary_bool_takes_only_the_bytes_0_and_1() -> None:
+    """Before: the bytes 2 and 255 reached the model as they were (the JSON form refuses 2 already)."""
+    header = body(
+        inputs=[{"name": "b", "shape": [3], "datatype": "BOOL", "parameters": {"binary_data_size": 3}}]
+    )
+    assert decode_request(header + b"\x01\x00\x01", len(header)).inputs[0].array.tolist() == [
+        True,
+        False,
+        True,
+    ]
+    with pytest.raises(BadRequest, match=r"binary BOOL data holds the byte 255 at element 2"):
+        decode_request(header + b"\x01\x00\xff", len(header))
+
+
 def test_unclaimed_binary_bytes_are_an_error() -> None:
     header = body(inputs=[{"name": "a", "shape": [1], "datatype": "FP32", "data": [1.0]}])
     with pytest.raises(BadRequest, match="no input claims them"):
