@@ -3,6 +3,8 @@ for a single bad item (the caller answers 200 with every item's result)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ferryman_serving.errors import BadRequest
@@ -33,7 +35,8 @@ def per_row_values(values: np.ndarray) -> np.ndarray | None:
     """One value per row ([n] or [n, 1]); None for outputs with several values a row (probabilities)."""
     if values.ndim == 0:
         return None
-    flat = values.reshape(values.shape[0], -1)
+    # Not reshape(n, -1): numpy cannot infer the -1 of a request with no rows (shape [0, 1]).
+    flat = values.reshape(values.shape[0], math.prod(values.shape[1:]))
     return flat[:, 0] if flat.shape[1] == 1 else None
 
 

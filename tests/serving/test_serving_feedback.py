@@ -91,6 +91,14 @@ def test_a_batched_request_takes_one_label_per_row(classifier: ServingProcess) -
     assert right.json()["results"][0]["result"] == "recorded"
 
 
+def test_a_request_with_no_rows_and_an_id_is_answered(classifier: ServingProcess) -> None:
+    """Shape [0, 2] with an id was a 500 (keeping its predictions failed), which counts against a canary."""
+    assert infer(classifier, "no-rows", []) == []
+    wrong = feedback(classifier, {"id": "no-rows", "label": 1}).json()["results"][0]
+    assert wrong["result"] == "invalid" and "the request had 0 row(s)" in wrong["message"]
+    assert feedback(classifier, {"id": "no-rows", "label": []}).json()["results"][0]["result"] == "recorded"
+
+
 def test_unknown_and_repeated_ids_are_answered_and_counted(classifier: ServingProcess) -> None:
     before = value(classifier, "ferryman_feedback_total", model="clf", result="unknown")
     infer(classifier, "once", [[0.0, 1.0]])
