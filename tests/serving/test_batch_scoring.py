@@ -161,6 +161,26 @@ def test_command_line_names_the_missing_column(
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def test_an_input_without_rows_scores_zero_rows(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """An empty Parquet file and a CSV file with only its header: an empty part and a manifest of 0 rows.
+
+    Before: StopIteration out of the run (exit code 1), so a nightly run of an empty day failed.
+    """
+    (tmp_path / "parquet").mkdir()
+    pq.write_table(dataset_table(0, seed=1), tmp_path / "parquet" / "empty.parquet")
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "header.csv").write_text(",".join(["id", *COLUMNS]) + "\n")
+    for kind in ("parquet", "csv"):
+        score_all_shards(
+            gradient_boosting, tmp_path / kind, tmp_path / f"out-{kind}", shards=2, run_id="empty"
+        )
+        manifest, table = read_output(tmp_path / f"out-{kind}")
+        assert manifest.rows == 0 and len(manifest.parts) == 2
+        assert table.num_rows == 0 and table.column_names == ["id", "variable"]
+
+
 def test_ferryman_batch_score_runs_every_shard_from_a_laptop(
     gradient_boosting: GradientBoostingFiles, tmp_path: Path
 ) -> None:

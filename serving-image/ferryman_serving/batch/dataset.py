@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from ferryman_serving.batch.shards import InputFile, WorkUnit
 from ferryman_serving.batch.storage import DATA_SUFFIXES, INPUT_FIELD, BatchInputError, Place
 
-__all__ = ["BatchInputError", "InputListing", "list_input", "read_ahead", "read_unit"]
+__all__ = ["BatchInputError", "InputListing", "empty_batch_of", "list_input", "read_ahead", "read_unit"]
 
 
 @dataclass(frozen=True)
@@ -115,21 +115,58 @@ def read_unit(
 _END = object()
 
 
-def read_ahead(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+def read_ahead(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Generator[pa.RecordBatch]:
     """The batches, read by a thread up to `depth` ahead: Parquet decoding and session.run both release
-    the GIL, so reading the next batch overlaps scoring this one. Reader errors reach the consumer."""
+    the GIL, so reading the next batch overlaps scoring this one. Reader errors reach the consumer.
+
+    Closing the iterator (the consumer failed) stops the reader and waits for it: a reader thread still
+    inside pyarrow when the process exits aborted it (exit code 134 instead of the error's own code).
+    """
     ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce() -> None:
         try:
             for batch in batches:
-                ready.put(batch)
+                if not hand_over(batch):
+                    return
         except BaseException as error:  # handed to the consumer, who raises it
-            ready.put(error)
-        ready.put(_END)
+            hand_over(error)
+        hand_over(_END)
 
-    threading.Thread(target=produce, name="batch-read-ahead", daemon=True).start()
-    while (item := ready.get()) is not _END:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    reader = threading.Thread(target=produce, name="batch-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
+def empty_batch_of(filesystem: pafs.FileSystem, path: str, columns: list[str] | None) -> pa.RecordBatch:
+    """No rows, with the file's columns (those named, when given): the schema of an input without rows.
+
+    A CSV file with only its header types its columns null; they are read as float64, as numbers are.
+    A named column the file lacks is left out, for the scorer to name as missing.
+    """
+    if _is_csv(path):
+        schema = _read_csv(filesystem, path).schema
+    else:
+        with filesystem.open_input_file(path) as source:
+            schema = pq.ParquetFile(source).schema_arrow
+    names = [name for name in columns if name in schema.names] if columns else schema.names
+    fields = [schema.field(name) for name in names]
+    typed = [field.with_type(pa.float64()) if pa.types.is_null(field.type) else field for field in fields]
+    return pa.RecordBatch.from_pylist([], schema=pa.schema(typed))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
 
-from ferryman_serving.batch.dataset import InputListing, list_input, read_ahead, read_unit
+from ferryman_serving.batch.dataset import InputListing, empty_batch_of, list_input, read_ahead, read_unit
 from ferryman_serving.batch.manifest import MANIFEST_FILENAME, BatchManifest, ShardSummary, build_manifest
 from ferryman_serving.batch.output import (
     PartFile,
@@ -98,10 +98,6 @@ def run_shard(job: ShardJob, loaded: LoadedModel | None = None) -> BatchManifest
     return _manifest_if_complete(output, job, loaded.profile, source.uri)
 
 
-def _whole_first_file(listing: InputListing) -> WorkUnit:
-    return WorkUnit(listing.files[0].path, None, 0, 0)
-
-
 def _score_units(
     scorer: BatchScorer, listing: InputListing, units: list[WorkUnit], part: PartFile, batch_rows: int
 ) -> tuple[float, ...]:
@@ -123,12 +119,13 @@ def _score_units(
             part.write(scored)
             score, write = score + t2 - t1, write + time.perf_counter() - t2
         if not part.started:  # an empty shard still writes its (empty) part, so every part exists
-            first = next(read_unit(filesystem, _whole_first_file(listing), columns, 1))
-            part.start(scorer.output_schema(first))
+            part.start(scorer.output_schema(empty_batch_of(filesystem, listing.files[0].path, columns)))
         part.commit()
     except BaseException:
         part.discard()
         raise
+    finally:
+        batches.close()
     return round(read, 3), round(score, 3), round(write, 3)
 
 
