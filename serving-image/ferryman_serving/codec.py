@@ -239,9 +239,9 @@ def _strings(data: Any) -> np.ndarray:
     array = np.asarray(data, dtype=object)
     for at, value in enumerate(array.flat):
         if type(value) is not str:
-            shown = orjson.dumps(value).decode()[:40]
             raise ValueError(
-                f"element {at} is {shown}; BYTES data must be JSON strings (numbers take a numeric datatype)"
+                f"element {at} is {_shown(value)}; BYTES data must be JSON strings (numbers take a numeric "
+                "datatype)"
             )
     return array
 
@@ -346,8 +346,13 @@ def _flag(parameters: dict[str, Any], key: str, default: bool, where: str) -> bo
     # bool("false") is True: only JSON true and false are read.
     value = parameters.get(key, default)
     if type(value) is not bool:
-        raise BadRequest(f"{where}.{key} must be JSON true or false, not {orjson.dumps(value).decode()[:40]}")
+        raise BadRequest(f"{where}.{key} must be JSON true or false, not {_shown(value)}")
     return value
+
+
+def _shown(value: Any) -> str:
+    """A JSON value from a request as it was sent, cut short for an error message."""
+    return orjson.dumps(value).decode()[:40]
 
 
 def encode_response(response: InferenceResponse) -> tuple[bytes, int | None]:

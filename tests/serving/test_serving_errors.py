@@ -13,15 +13,11 @@ from ferryman_testing.servers import ServingProcess
 pytestmark = pytest.mark.serving
 
 
-def features(shape: list[int], datatype: str = "FP32", name: str = "features") -> dict[str, object]:
+def features(
+    shape: list[int], datatype: str = "FP32", name: str = "features", value: object = 0.5
+) -> dict[str, object]:
     count = shape[0] * shape[1] if len(shape) == 2 else shape[0]
-    return {"inputs": [{"name": name, "shape": shape, "datatype": datatype, "data": [0.5] * count}]}
-
-
-def text_features(shape: list[int]) -> dict[str, object]:
-    request = features(shape, "BYTES")
-    request["inputs"][0]["data"] = ["0.5"] * shape[0] * shape[1]  # type: ignore[index]
-    return request
+    return {"inputs": [{"name": name, "shape": shape, "datatype": datatype, "data": [value] * count}]}
 
 
 CASES = [
@@ -40,7 +36,13 @@ CASES = [
         400,
         "BYTES data must be JSON strings",
     ),
-    ("POST", "/v2/models/fraud/infer", text_features([1, FEATURES]), 400, "model expects FP32"),
+    (
+        "POST",
+        "/v2/models/fraud/infer",
+        features([1, FEATURES], "BYTES", value="0.5"),
+        400,
+        "model expects FP32",
+    ),
     ("POST", "/v2/models/fraud/infer", features([1, FEATURES], name="x"), 400, "has no input 'x'"),
     ("POST", "/v2/models/fraud/infer", {"inputs": []}, 400, "non-empty list"),
     (
@@ -95,9 +97,6 @@ def test_bad_binary_header_length_is_a_400(gb_server: ServingProcess) -> None:
         headers={"Inference-Header-Content-Length": "abc"},
     )
     assert answer.status_code == 400 and "non-negative integer" in answer.json()["error"]
-
-
-LENGTH_HEADER = "Inference-Header-Content-Length"
 
 
 def test_a_binary_header_length_sent_twice_is_a_400(gb_server: ServingProcess) -> None:
