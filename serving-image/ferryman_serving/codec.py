@@ -326,7 +326,8 @@ def _split_bytes(raw: memoryview, where: str, expected: int, shape: tuple[int, .
 
 
 def _decode_outputs(raw: Any, binary_default: bool) -> list[RequestedOutput] | None:
-    if raw is None:
+    # An empty list selects nothing, so like Triton and KServe read it as "not given": every output.
+    if raw is None or raw == []:
         return None
     if not isinstance(raw, list):
         raise BadRequest('outputs must be a list like [{"name": "y"}]')

@@ -32,6 +32,12 @@ def test_json_tensor_is_decoded_with_its_shape_and_datatype() -> None:
     assert request.outputs is not None and request.outputs[0].binary
 
 
+def test_an_empty_outputs_list_asks_for_every_output() -> None:
+    """outputs=[] is read as outputs left out (Triton and KServe do the same), not as "return nothing"."""
+    tensor = {"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}
+    assert decode_request(body(inputs=[tensor], outputs=[])).outputs is None
+
+
 def test_binary_inputs_follow_the_json_header_in_order() -> None:
     """With Inference-Header-Content-Length, inputs with binary_data_size take their bytes in order."""
     a = np.array([[1.5, -2.0]], dtype="<f4")
