@@ -99,7 +99,7 @@ class BatchScorer:
             raise BatchScoringError(f"input has no column(s) {missing}; its columns are {batch.schema.names}")
         by_column = np.empty((len(self.binding.columns), batch.num_rows), dtype=self.binding.dtype)
         for index, name in enumerate(self.binding.columns):
-            by_column[index] = _column_values(batch.column(name), name, self.binding.dtype)
+            by_column[index] = column_values(batch.column(name), name, self.binding.dtype)
         # session.run wants rows contiguous; transposing in blocks that fit the cache is 4x faster than
         # filling a row-major matrix column by column (strided writes).
         matrix = np.empty((batch.num_rows, len(self.binding.columns)), dtype=self.binding.dtype)
@@ -164,7 +164,10 @@ def _prediction_values(
     return values.reshape(-1) if values.dtype.kind in "fiub" else None
 
 
-def _column_values(column: pa.Array | pa.ChunkedArray, name: str, dtype: np.dtype[np.generic]) -> np.ndarray:
+def column_values(column: pa.Array | pa.ChunkedArray, name: str, dtype: np.dtype[np.generic]) -> np.ndarray:
+    """One feature column as numpy values for the model's input dtype; BatchScoringError says why not."""
+    if pa.types.is_decimal(column.type):
+        column = _decimal_as_float(column, name, dtype)
     if not (
         pa.types.is_integer(column.type)
         or pa.types.is_floating(column.type)
@@ -178,6 +181,19 @@ def _column_values(column: pa.Array | pa.ChunkedArray, name: str, dtype: np.dtyp
     # Nulls become NaN for float models (tree ensembles route NaN as missing; so does the online path).
     values = column.to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float64 if column.null_count else None)
+
+
+def _decimal_as_float(
+    column: pa.Array | pa.ChunkedArray, name: str, dtype: np.dtype[np.generic]
+) -> pa.Array | pa.ChunkedArray:
+    # Spark and SQL exports write money and rates as DECIMAL; a float model reads them as floats (the
+    # model computes in float32 anyway). An integer model would need rounding, which is the user's call.
+    if dtype.kind != "f":
+        raise BatchScoringError(
+            f"feature column {name!r} is {column.type} and the model takes {dtype.name}; "
+            "cast the column to an integer type before scoring"
+        )
+    return column.cast(pa.float64())
 
 
 def _output_columns(output: str, values: np.ndarray) -> list[tuple[str, np.ndarray]]:
