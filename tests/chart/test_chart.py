@@ -36,6 +36,12 @@ def test_helm_unittest_suites_pass(tools: ChartTools) -> None:
         ("leaderElection.leaseDurationSeconds=1", "leaseDurationSeconds"),
         ("image.pullPolicy=Sometimes", "pullPolicy"),
         ("monitoring.podMonitr.enabled=true", "podMonitr"),
+        # Before, these rendered: the operator then crash-looped, or the API refused the object at install.
+        ("leaderElection.renewDeadlineSeconds=20", "retryPeriodSeconds < renewDeadlineSeconds < lease"),
+        ("image.tag=", "/image/tag"),
+        ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
+        ("operator.prometheusUrl=prometheus:9090", "/operator/prometheusUrl"),
+        ("monitoring.podMonitor.interval=15", "/monitoring/podMonitor/interval"),
     ],
 )
 def test_values_schema_refuses_bad_values_naming_the_field(

@@ -36,6 +36,15 @@ STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string
 OBJECT: Schema = {"type": "object"}
 LIST_OF_OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
 QUANTITY: Schema = {"type": ["string", "integer"]}
+NON_EMPTY: Schema = {"type": "string", "minLength": 1}
+HTTP_URL: Schema = {"type": "string", "pattern": "^https?://[^/?#]+"}
+# A namespace name (RFC 1123 label), so a typo fails at `helm install`, not as a Role the API refuses.
+NAMESPACE: Schema = {"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+# The Prometheus Operator's Duration (monitoring.coreos.com), e.g. 15s, 1m30s.
+PROMETHEUS_DURATION: Schema = {
+    "type": "string",
+    "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+}
 
 RESOURCE_BLOCK: Schema = {
     "type": "object",
@@ -49,8 +58,8 @@ CHART_VALUES = Group(
         "image": Group(
             "The operator image (scripts/build-images builds localhost/ferryman-operator:dev).",
             {
-                "repository": Value("localhost/ferryman-operator", "Image repository.", STRING),
-                "tag": Value("dev", "Image tag; pin a digest-backed tag in production.", STRING),
+                "repository": Value("localhost/ferryman-operator", "Image repository.", NON_EMPTY),
+                "tag": Value("dev", "Image tag; pin a digest-backed tag in production.", NON_EMPTY),
                 "pullPolicy": Value(
                     "IfNotPresent",
                     "When the kubelet pulls the image.",
@@ -96,7 +105,7 @@ CHART_VALUES = Group(
             [],
             "Namespaces the operator watches; empty watches the whole cluster (a ClusterRole). Otherwise one "
             "Role per namespace, and the ClusterRole keeps only the cluster-scoped CRD watch.",
-            {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+            {"type": "array", "items": NAMESPACE, "uniqueItems": True},
         ),
         "operator": Group(
             "Operator settings, passed as FERRYMAN_* variables (docs/operator.md).",
@@ -104,7 +113,7 @@ CHART_VALUES = Group(
                 "prometheusUrl": Value(
                     "http://prometheus-operated.monitoring:9090",
                     "Prometheus API the rollout judge queries (FERRYMAN_PROMETHEUS_URL).",
-                    STRING,
+                    HTTP_URL,
                 ),
                 "autoscaler": Value(
                     "hpa",
@@ -203,7 +212,7 @@ CHART_VALUES = Group(
                     "PodMonitors of the serving pods the operator creates (port http) and of the operator.",
                     {
                         "enabled": Value(False, "Create it (needs the Prometheus Operator CRDs).", BOOLEAN),
-                        "interval": Value("15s", "Scrape interval.", STRING),
+                        "interval": Value("15s", "Scrape interval.", PROMETHEUS_DURATION),
                         "labels": Value({}, "Labels your Prometheus selects PodMonitors by.", STRING_MAP),
                     },
                 ),

@@ -32,6 +32,8 @@ def test_defaults_validate_against_the_schema() -> None:
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"monitoring": {"podMonitr": {}}}, "podMonitr"),
         ({"resources": {"requests": {"gpu": 1}}}, "gpu"),
+        ({"watchNamespaces": ["team-a", "Team_B"]}, "Team_B"),
+        ({"operator": {"prometheusUrl": "prometheus:9090"}}, "prometheus:9090"),
     ],
 )
 def test_schema_refuses_a_wrong_value_naming_it(override: dict[str, object], field: str) -> None:
