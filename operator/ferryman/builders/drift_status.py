@@ -100,12 +100,12 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
         features, window.reference_samples, thresholds_of(dm), spec.min_samples, spec.consecutive, streaks
     )
     samples = int(max((v.samples for v in verdicts), default=0))
-    if spec.performance is not None:
+    if spec.performance is not None and not _labels_without_accuracy(window):
         performance = spec.performance
-        verdicts.append(judge_accuracy(window.correct, window.labelled, performance.min_accuracy,
+        verdicts.append(judge_accuracy(window.correct or 0.0, window.labelled, performance.min_accuracy,
                                        performance.min_labels, streaks.get(ACCURACY, 0)))  # fmt: skip
     drifted = confirmed_features(verdicts, spec.consecutive)
-    problems = _spec_problems(window, spec.features)
+    problems = _spec_problems(window, spec.features, spec.performance is not None)
     if samples < spec.min_samples:
         message = f"{samples} samples of version {version} in the last {spec.window}"
         message += f"; minSamples: {spec.min_samples}"
@@ -126,14 +126,25 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
     return Assessment(phase, "True", "Judged", message, verdicts, drifted)
 
 
-def _spec_problems(window: DriftWindow, wanted: list[str] | None) -> list[str]:
+def _spec_problems(window: DriftWindow, wanted: list[str] | None, performance: bool) -> list[str]:
     problems = []
     unknown = unknown_features(window, wanted)
     if unknown:
         problems.append("spec.features: not in the reference profile: " + ", ".join(unknown))
     if window.mismatched:
         problems.append("live bucket edges differ from the profile's for " + ", ".join(window.mismatched))
+    if performance and _labels_without_accuracy(window):
+        problems.append(
+            "spec.performance: the model's labelled rows have no correct-rows count (a regressor is "
+            "scored by absolute error, which the monitor does not judge); remove spec.performance"
+        )
     return problems
+
+
+def _labels_without_accuracy(window: DriftWindow) -> bool:
+    # Pods count correct rows only for classifiers. Reading a missing count as 0 correct declared a
+    # regressor drifted at accuracy 0 (and retrained it every cooldown).
+    return window.labelled > 0 and window.correct is None
 
 
 def _describe(verdict: FeatureVerdict) -> str:

@@ -28,7 +28,7 @@ class DriftWindow:
     profile_seen: bool = False
     mismatched: list[str] = field(default_factory=list)  # live bins differ from the reference's
     labelled: float = 0.0  # rows scored against delayed labels in the window
-    correct: float = 0.0
+    correct: float | None = None  # None: the pods export no correct-rows series (a regressor)
 
 
 def _edge(labels: Mapping[str, str]) -> float:
@@ -55,7 +55,7 @@ def window_from_series(
     live: dict[str, dict[float, float]] = {}
     reference: dict[str, dict[float, float]] = {}
     samples, pods_seen = 0.0, False
-    feedback = {"labelled": 0.0, "correct": 0.0}
+    feedback: dict[str, float | None] = {"labelled": 0.0, "correct": None}
     for labels, value in series:
         source = labels.get("source")
         name = labels.get("feature") or PREDICTION
@@ -82,7 +82,7 @@ def window_from_series(
         features.append(BinnedFeature(name, counts, proportions))
     return DriftWindow(
         features, samples, pods_seen or bool(live), bool(reference), mismatched,
-        feedback["labelled"], feedback["correct"],
+        feedback["labelled"] or 0.0, feedback["correct"],
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from ferryman.api import DriftMonitor
 from ferryman.builders.drift_retrain import build_retrain_training_job, retrain_name, retrain_number
 from ferryman.builders.drift_status import DriftObservation, assess, drift_status
 from ferryman.drift.rules import BinnedFeature
-from ferryman.drift.window import DriftWindow
+from ferryman.drift.window import DriftWindow, window_from_series
 
 pytestmark = pytest.mark.unit
 
@@ -126,3 +126,23 @@ def test_low_accuracy_from_delayed_labels_is_drift_named_accuracy() -> None:
     assert "accuracy (accuracy 0.800 of 200 labels" in second.message
     scores = drift_status(dm, second, status, NOW, second.phase)["featureScores"]
     assert next(s for s in scores if s["feature"] == "accuracy")["accuracy"] == 0.8
+
+
+def test_a_regressors_labels_are_not_judged_as_accuracy_zero() -> None:
+    """Pods count correct rows only for classifiers; a regressor's labelled rows come without them.
+
+    Before, the missing count read as 0 correct: "drift confirmed in accuracy (accuracy 0.000 of 500
+    labels)", and a retrain every cooldown. Now the labels judge nothing and Ready names the fix.
+    """
+    dm = monitor(performance={"minAccuracy": 0.9, "minLabels": 100})
+    series = [({"source": "labelled"}, 500.0), ({"source": "ready"}, 1.0)]
+    series += [({"source": "reference", "feature": "amount", "le": le}, 0.5) for le in ("0", "+Inf")]
+    series += [
+        ({"source": "live", "feature": "amount", "le": le}, n) for le, n in (("0", 300.0), ("+Inf", 600.0))
+    ]
+    labelled = window_from_series(series, None)
+    first = assess(dm, DriftObservation(MD, labelled), {})
+    second = assess(dm, DriftObservation(MD, labelled), drift_status(dm, first, {}, NOW, first.phase))
+    assert second.phase == "Healthy" and second.drifted_features == []
+    assert (second.ready, second.reason) == ("False", "FeatureProblems")
+    assert "spec.performance: the model's labelled rows have no correct-rows count" in second.message
