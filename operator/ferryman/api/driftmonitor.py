@@ -6,7 +6,7 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from ferryman.api.base import MAX_NAME, MAX_TEXT, ApiModel, CelRule, Timestamp, cel_rules
+from ferryman.api.base import MAX_NAME, MAX_TEXT, OBJECT_NAME_PATTERN, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.durations import Duration
 from ferryman.api.meta import ApiResource, Condition
 from ferryman.api.trainingjob import TrainingJobSpec
@@ -18,7 +18,9 @@ MAX_FEATURES = 256
 class ModelDeploymentRef(ApiModel):
     """A ModelDeployment in the same namespace."""
 
-    name: str = Field(max_length=MAX_NAME, description="Name of the ModelDeployment.")
+    name: str = Field(
+        max_length=MAX_NAME, pattern=OBJECT_NAME_PATTERN, description="Name of the ModelDeployment."
+    )
 
 
 class DriftTests(ApiModel):
