@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -65,15 +66,9 @@ class PrometheusSource:
             response = self._client.get("/api/v1/query", params={"query": promql, "time": at.timestamp()})
             response.raise_for_status()
             result = response.json()["data"]["result"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+            return finite_series(result)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise PrometheusError(f"Prometheus query failed: {type(error).__name__}: {error}") from error
-        series = []
-        for entry in result:
-            raw = entry.get("value")
-            number = float(raw[1]) if isinstance(raw, list) and len(raw) == 2 else math.nan
-            if math.isfinite(number):
-                series.append((entry.get("metric", {}), number))
-        return series
 
     def value(self, promql: str, at: datetime) -> float | None:
         """The single value of a query, None when it has no data."""
@@ -143,6 +138,22 @@ class PrometheusSource:
         self, metrics: Sequence[CustomMetric], namespace: str, name: str, at: datetime
     ) -> dict[str, float | None]:
         return {m.name: self.value(custom_query(m, namespace, name, "canary"), at) for m in metrics}
+
+
+def finite_series(result: list[dict[str, Any]]) -> list[tuple[dict[str, str], float]]:
+    """An instant vector's (labels, value) pairs; NaN and infinite values are dropped. Anything else
+    (a scalar result, a value that is not a number, labels that are not an object) raises, and the
+    caller reports it as a failed query."""
+    series = []
+    for entry in result:
+        raw = entry["value"]
+        number = float(raw[1]) if isinstance(raw, list) and len(raw) == 2 else math.nan
+        labels = entry.get("metric") or {}
+        if not isinstance(labels, dict):
+            raise TypeError(f"series labels are {type(labels).__name__}, not an object")
+        if math.isfinite(number):
+            series.append((labels, number))
+    return series
 
 
 def custom_query(metric: CustomMetric, namespace: str, name: str, track: str) -> str:
