@@ -12,6 +12,7 @@ e_0 < e_1 < ... < e_{k-1}, bin 0 holds x <= e_0, bin i holds e_{i-1} < x <= e_i,
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def build_profile(
     names = list(feature_names) if feature_names is not None else [str(i) for i in range(matrix.shape[1])]
     if len(names) != matrix.shape[1]:
         raise ValueError(f"{len(names)} feature names for {matrix.shape[1]} feature columns")
+    _check_feature_names(names)
     profiles = []
     for index, name in enumerate(names):
         edges, proportions = distribution_of(matrix[:, index], n_bins)
@@ -138,6 +140,27 @@ def build_profile(
     return ReferenceProfile(
         n_samples=matrix.shape[0], input=input_name, features=profiles, prediction=prediction
     )
+
+
+# The drift monitor reads the prediction's histogram as a series named "prediction" (Prometheus drops
+# an empty label, so "" reads the same) and the delayed-label accuracy as "accuracy": a feature of one
+# of these names would be merged with them and its drift hidden.
+RESERVED_FEATURE_NAMES = ("", "prediction", "accuracy")
+MAX_FEATURE_NAME = 253  # the drift monitor's status.featureScores[].feature
+
+
+def _check_feature_names(names: Sequence[str]) -> None:
+    reserved = sorted({repr(n) for n in names if n in RESERVED_FEATURE_NAMES})
+    if reserved:
+        raise ValueError(
+            f"feature names {', '.join(reserved)} are taken by the drift monitor's own series; rename them"
+        )
+    repeated = sorted(n for n, times in Counter(names).items() if times > 1)
+    if repeated:
+        raise ValueError(f"feature names must be distinct; repeated: {repeated}")
+    too_long = [n[:40] + "..." for n in names if len(n) > MAX_FEATURE_NAME]
+    if too_long:
+        raise ValueError(f"feature names must be at most {MAX_FEATURE_NAME} characters: {too_long}")
 
 
 def profile_to_json(profile: ReferenceProfile) -> str:

@@ -1,5 +1,7 @@
 """The reference profile format: quantile edges, proportions, the `le` binning rule, JSON round trip."""
 
+import re
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -80,3 +82,21 @@ def test_feature_names_must_match_columns() -> None:
     """Naming 2 features for a 3-column matrix is an error, not a silent mislabel."""
     with pytest.raises(ValueError, match="2 feature names for 3 feature columns"):
         build_profile(np.zeros((4, 3)), feature_names=["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["amount", "prediction"], "feature names 'prediction' are taken by the drift monitor's own series"),
+        (["accuracy", ""], "feature names '', 'accuracy' are taken"),
+        (["a", "b", "a"], "feature names must be distinct; repeated: ['a']"),
+        (["a", "b" * 254, "c"], "at most 253 characters"),
+    ],
+)
+def test_feature_names_the_drift_monitor_cannot_tell_apart_are_refused(
+    names: list[str], message: str
+) -> None:
+    """Before, a feature named "prediction" was overwritten by the prediction histogram (drift of PSI 1.8
+    reported as Healthy), "accuracy" shared the accuracy series' streak, and repeats merged."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build_profile(np.zeros((4, len(names))), feature_names=names)
