@@ -8,14 +8,19 @@ run and split it across versions) and never the canary (batch answers must agree
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from ferryman.api import ModelDeployment, redact_uri
 from ferryman.api.batch import BatchSpec
 from ferryman.api.model_source import parse_model_uri
 from ferryman.api.serving import BATCH_ENTRYPOINT, DEFAULT_BATCH_IMAGE, OPERATOR_ENV_NAMES
-from ferryman.builders.naming import LABEL_MANAGED_BY, LABEL_MODEL_DEPLOYMENT, MANAGED_BY, label_value
+from ferryman.builders.naming import (
+    LABEL_MANAGED_BY,
+    LABEL_MODEL_DEPLOYMENT,
+    MANAGED_BY,
+    bounded_name,
+    label_value,
+)
 from ferryman.builders.ownership import owner_reference
 from ferryman.builders.pod_security import restricted_container_security, restricted_pod_security
 from ferryman.config import Settings
@@ -32,12 +37,7 @@ BATCH_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_BATCH}"
 
 def cronjob_name(md_name: str) -> str:
     """`<name>-batch`, shortened with a hash of the full name when it would not fit."""
-    name = f"{md_name}{CRONJOB_SUFFIX}"
-    if len(name) <= MAX_CRONJOB_NAME:
-        return name
-    digest = hashlib.sha256(md_name.encode()).hexdigest()[:8]
-    keep = MAX_CRONJOB_NAME - len(CRONJOB_SUFFIX) - len(digest) - 1
-    return f"{md_name[:keep].rstrip('-.')}-{digest}{CRONJOB_SUFFIX}"
+    return bounded_name(md_name, CRONJOB_SUFFIX, MAX_CRONJOB_NAME)
 
 
 def batch_labels(md: ModelDeployment) -> dict[str, str]:

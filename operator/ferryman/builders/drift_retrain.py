@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ferryman.api import API_VERSION, DriftMonitor
-from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY
+from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY, MAX_LABEL_VALUE, bounded_name
 from ferryman.builders.ownership import owner_reference
 
 LABEL_DRIFT_MONITOR = "ferryman.dev/drift-monitor"
@@ -27,7 +27,8 @@ def retrain_number(last_training_job: str | None) -> int:
 
 
 def retrain_name(monitor: str, number: int) -> str:
-    return f"{monitor[:MAX_MONITOR_PREFIX].rstrip('-.')}-drift-{number}"
+    suffix = f"-drift-{number}"
+    return bounded_name(monitor, suffix, MAX_MONITOR_PREFIX + len(suffix))
 
 
 def build_retrain_training_job(
@@ -38,7 +39,7 @@ def build_retrain_training_job(
     template = dm.spec.on_drift.retrain.training_job_template
     meta = template.metadata
     labels = {**((meta.labels if meta else None) or {}), LABEL_MANAGED_BY: MANAGED_BY,
-              LABEL_DRIFT_MONITOR: dm.metadata.name}  # fmt: skip
+              LABEL_DRIFT_MONITOR: bounded_name(dm.metadata.name, "", MAX_LABEL_VALUE)}  # fmt: skip
     annotations = {
         **((meta.annotations if meta else None) or {}),
         ANNOTATION_FEATURES: ",".join(features),

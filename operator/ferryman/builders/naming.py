@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Literal
 
@@ -18,12 +19,24 @@ ANNOTATION_MODEL_URI = "ferryman.dev/model-uri"
 # API server's label selector, so the server never drops one the handler would take.
 STABLE_DEPLOYMENT_LABELS = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRACK: "stable"}
 
+MAX_LABEL_VALUE = 63
 _LABEL_VALUE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def label_value(text: str) -> str:
     """A label-safe rendering of text: at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends."""
-    return _LABEL_VALUE_UNSAFE.sub("-", text)[:63].strip("-_.")
+    return _LABEL_VALUE_UNSAFE.sub("-", text)[:MAX_LABEL_VALUE].strip("-_.")
+
+
+def bounded_name(base: str, suffix: str, limit: int) -> str:
+    """`<base><suffix>`; when longer than limit, base is cut and a hash of the whole of it added, so two
+    long names that share a beginning still get different results."""
+    name = f"{base}{suffix}"
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(base.encode()).hexdigest()[:8]
+    keep = limit - len(suffix) - len(digest) - 1
+    return f"{base[:keep].rstrip('-.')}-{digest}{suffix}"
 
 
 def deployment_name(md_name: str, track: Track) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from ferryman.api import TrainingJob
 from ferryman.api import training_contract as contract
-from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY, label_value
+from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY, bounded_name, label_value
 from ferryman.builders.ownership import controlling_owner, owner_reference
 from ferryman.config import Settings
 
@@ -35,12 +34,7 @@ NO_RETRY_POLICY = {
 
 def job_name(tj_name: str) -> str:
     """`<name>-train`, shortened with a hash of the full name when it would not fit a label value."""
-    name = f"{tj_name}{JOB_SUFFIX}"
-    if len(name) <= MAX_JOB_NAME:
-        return name
-    digest = hashlib.sha256(tj_name.encode()).hexdigest()[:8]
-    keep = MAX_JOB_NAME - len(JOB_SUFFIX) - len(digest) - 1
-    return f"{tj_name[:keep].rstrip('-.')}-{digest}{JOB_SUFFIX}"
+    return bounded_name(tj_name, JOB_SUFFIX, MAX_JOB_NAME)
 
 
 def controlling_training_job(obj: dict[str, Any]) -> tuple[str, str] | None:

@@ -96,6 +96,26 @@ def test_retrain_names_count_up_per_monitor() -> None:
     assert retrain_name("fraud-drift-watch", 5) == "fraud-drift-watch-drift-5"
 
 
+def test_long_monitor_names_give_distinct_retrains_and_a_valid_label() -> None:
+    """Before, names were cut at 40 characters, so two monitors differing after that shared their
+    retrains (the second was refused as not owned), and a name over 63 characters was put in the label
+    as it is (every retrain refused by the API server)."""
+    west1, west4 = (f"fraud-detection-model-inputs-watch-europe-west{n}" for n in (1, 4))
+    assert retrain_name(west1, 1) != retrain_name(west4, 1)
+    assert len(retrain_name(west1, 1)) <= 40 + len("-drift-1") and retrain_name(west1, 1).endswith("-drift-1")
+    assert retrain_number(retrain_name(west1, 7)) == 8
+    mlflow = {"trackingUri": "http://m:5000", "experiment": "e", "registeredModel": "f"}
+    template = {
+        "spec": {"template": {"spec": {"containers": [{"name": "t", "image": "i:1"}]}}, "mlflow": mlflow}
+    }
+    dm = monitor(onDrift={"retrain": {"trainingJobTemplate": template}})
+    dm.metadata.name = "m" * 100
+    label = build_retrain_training_job(dm, "x-drift-1", ["a"], "")["metadata"]["labels"][
+        "ferryman.dev/drift-monitor"
+    ]
+    assert len(label) <= 63 and label.startswith("m" * 40)
+
+
 def test_retrain_training_job_is_owned_and_annotated() -> None:
     template = {
         "metadata": {"labels": {"team": "risk"}},
