@@ -27,6 +27,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 MAX_NAME = 253
 # An object name (RFC 1123 subdomain). A reference that is joined into an API path must match it, or
 # "../other/..." in it would address an object in another namespace.
+# A Service name (RFC 1035 label; its length is checked where it is declared).
+SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 MAX_TEXT = 1024
 MAX_URI = 2048

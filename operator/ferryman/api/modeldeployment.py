@@ -221,6 +221,22 @@ class ModelDeployment(ApiResource):
     spec: ModelDeploymentSpec = Field(description="Desired state.")
     status: ModelDeploymentStatus | None = Field(default=None, description="Observed state.")
 
+    @model_validator(mode="after")
+    def _preview_service_is_not_ours(self) -> Self:
+        # The operator applies its own Services after the preview one; a preview named like one of them
+        # would replace it with a candidate-only selector and send its clients to the untested version.
+        blue_green = self.spec.strategy.blue_green if self.spec.strategy else None
+        preview = blue_green.preview_service if blue_green else None
+        name = self.metadata.name
+        ours = [name] + [name + suffix for suffix in DERIVED_NAME_SUFFIXES if suffix != "-preview"]
+        if preview in ours:
+            raise ValueError(
+                f"spec.strategy.blueGreen.previewService: {preview!r} is a Service the operator makes for "
+                f"this ModelDeployment ({', '.join(ours)}); choose another name, or leave it out for "
+                f"{name}-preview"
+            )
+        return self
+
     def with_version_label(self, label: str) -> ModelDeployment:
         """A copy whose spec.model reports ``label`` as its version label."""
         spec = self.spec.model_copy(update={"model": self.spec.model.with_version_label(label)})

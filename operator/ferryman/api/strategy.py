@@ -8,7 +8,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from ferryman.api.analysis import AnalysisSpec
-from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, ApiModel, CelRule, cel_rules
+from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, SERVICE_NAME_PATTERN, ApiModel, CelRule, cel_rules
 from ferryman.api.durations import Duration
 from ferryman.api.vocabulary import DEFAULT_CANARY_WEIGHTS, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE
 
@@ -118,6 +118,7 @@ class BlueGreenStrategy(RolloutTiming, json_schema_extra=cel_rules(AUTO_PROMOTE_
     preview_service: str | None = Field(
         default=None,
         max_length=63,
+        pattern=SERVICE_NAME_PATTERN,
         description="Service that reaches only the candidate; defaults to NAME-preview.",
     )
     auto_promote: bool = Field(

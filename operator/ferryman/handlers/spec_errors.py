@@ -14,7 +14,8 @@ def describe_validation_error(error: Exception) -> str:
     problems = []
     for item in error.errors(include_url=False):
         field = ".".join(str(part) for part in item["loc"])
-        problems.append(f"{field}: {item['msg']}")
+        message = item["msg"].removeprefix("Value error, ")  # pydantic's prefix on our own rules' messages
+        problems.append(f"{field}: {message}" if field else message)  # a root rule names its field itself
     return "; ".join(problems)
 
 

@@ -20,6 +20,7 @@ from ferryman.api import (
     StrategySpec,
     TrainingJobSpec,
 )
+from ferryman.handlers.spec_errors import describe_validation_error
 
 pytestmark = pytest.mark.unit
 
@@ -171,3 +172,20 @@ def test_drift_monitor_defaults_match_the_design() -> None:
     assert (spec.tests.psi, spec.tests.js, spec.min_samples, spec.consecutive) == (0.2, 0.1, 500, 2)
     assert (spec.window, spec.interval) == ("10m", "1m")
     assert spec.on_drift is not None and spec.on_drift.cooldown == "6h"
+
+
+@pytest.mark.parametrize("preview", ["fraud", "fraud-stable", "fraud-canary", "fraud-mirror"])
+def test_a_preview_service_named_like_the_operators_own_is_refused(preview: str) -> None:
+    """Before, the preview Service (candidate-only selector) was applied over the operator's own Service
+    of that name, sending its clients to the untested version before any analysis."""
+    body = _stored_model_deployment()
+    body["spec"]["strategy"] = {"blueGreen": {"previewService": preview}}
+    with pytest.raises(ValidationError) as refused:
+        ModelDeployment.model_validate(body)
+    message = describe_validation_error(refused.value)
+    assert message.startswith(
+        f"spec.strategy.blueGreen.previewService: {preview!r} is a Service the operator"
+    )
+    assert "leave it out for fraud-preview" in message
+    body["spec"]["strategy"] = {"blueGreen": {"previewService": "fraud-candidate"}}
+    ModelDeployment.model_validate(body)
