@@ -25,10 +25,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # Upper bounds for lists and strings. The API server estimates the worst-case cost of every CEL rule
 # from these bounds and refuses a CRD whose rules could exceed its budget, so every list gets one.
 MAX_NAME = 253
-# An object name (RFC 1123 subdomain). A reference that is joined into an API path must match it, or
-# "../other/..." in it would address an object in another namespace.
 # A Service name (RFC 1035 label; its length is checked where it is declared).
 SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+# An object name (RFC 1123 subdomain). A reference that is joined into an API path must match it, or
+# "../other/..." in it would address an object in another namespace.
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 MAX_TEXT = 1024
 MAX_URI = 2048
