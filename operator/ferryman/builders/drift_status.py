@@ -100,12 +100,13 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
         features, window.reference_samples, thresholds_of(dm), spec.min_samples, spec.consecutive, streaks
     )
     samples = int(max((v.samples for v in verdicts), default=0))
-    if spec.performance is not None and not _labels_without_accuracy(window):
+    unjudgeable_labels = spec.performance is not None and _labels_without_accuracy(window)
+    if spec.performance is not None and not unjudgeable_labels:
         performance = spec.performance
         verdicts.append(judge_accuracy(window.correct or 0.0, window.labelled, performance.min_accuracy,
                                        performance.min_labels, streaks.get(ACCURACY, 0)))  # fmt: skip
     drifted = confirmed_features(verdicts, spec.consecutive)
-    problems = _spec_problems(window, spec.features, spec.performance is not None)
+    problems = _spec_problems(window, spec.features, unjudgeable_labels)
     if samples < spec.min_samples:
         message = f"{samples} samples of version {version} in the last {spec.window}"
         message += f"; minSamples: {spec.min_samples}"
@@ -126,14 +127,14 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
     return Assessment(phase, "True", "Judged", message, verdicts, drifted)
 
 
-def _spec_problems(window: DriftWindow, wanted: list[str] | None, performance: bool) -> list[str]:
+def _spec_problems(window: DriftWindow, wanted: list[str] | None, unjudgeable_labels: bool) -> list[str]:
     problems = []
     unknown = unknown_features(window, wanted)
     if unknown:
         problems.append("spec.features: not in the reference profile: " + ", ".join(unknown))
     if window.mismatched:
         problems.append("live bucket edges differ from the profile's for " + ", ".join(window.mismatched))
-    if performance and _labels_without_accuracy(window):
+    if unjudgeable_labels:
         problems.append(
             "spec.performance: the model's labelled rows have no correct-rows count (a regressor is "
             "scored by absolute error, which the monitor does not judge); remove spec.performance"
