@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROFILE_FORMAT = "ferryman.dev/reference-profile/v1"
 PROFILE_FILENAME = "profile.json"
+PROPORTIONS_SUM_TOLERANCE = 0.01  # hand-written shares rounded to 2-3 decimals still pass
 
 
 class BinnedDistribution(BaseModel):
@@ -41,6 +42,13 @@ class BinnedDistribution(BaseModel):
             raise ValueError(
                 f"proportions needs len(edges)+1 = {len(self.edges) + 1} values, got {len(self.proportions)}"
             )
+        if any(not np.isfinite(p) or p < 0 for p in self.proportions):
+            raise ValueError("proportions must be finite numbers, none negative")
+        total = sum(self.proportions)
+        if abs(total - 1.0) > PROPORTIONS_SUM_TOLERANCE:
+            # The drift monitor compares live shares with these; a profile that is not a distribution
+            # (all zeros, counts instead of shares) made every one of its ticks fail.
+            raise ValueError(f"proportions must sum to 1 (shares of the reference rows), got {total:.6g}")
         return self
 
 

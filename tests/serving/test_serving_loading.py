@@ -188,3 +188,27 @@ def test_sigterm_ends_the_load_retries(file_server: StaticFileServer, logs_dir: 
         assert code == 0 and time.monotonic() - started < 10
     finally:
         server.stop()
+
+
+def test_a_profile_that_is_not_a_distribution_fails_the_load_naming_the_rule(
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path, tmp_path: Path
+) -> None:
+    """profile.json with counts where shares belong: the pod stays unready (no histograms against a
+    reference the drift monitor cannot use) and the ERROR line says which rule the file breaks."""
+    directory = tmp_path / "model"
+    directory.mkdir()
+    shutil.copy(gradient_boosting.model_path, directory / "model.onnx")
+    profile = orjson.loads(gradient_boosting.profile_path.read_bytes())
+    profile["features"][0]["proportions"] = [100.0 for _ in profile["features"][0]["proportions"]]
+    (directory / "profile.json").write_bytes(orjson.dumps(profile))
+    with ServingProcess(
+        logs_dir, model_uri=f"file://{directory}", drain_seconds="0", load_retry_initial_seconds="30"
+    ) as server:
+        server.wait_live()
+        deadline = time.monotonic() + 20
+        while "model failed to load" not in server.logs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
+        logs = server.logs()
+    errors = [orjson.loads(line) for line in logs.splitlines() if '"level":"ERROR"' in line]
+    assert len(errors) == 1 and "proportions must sum to 1" in errors[0]["error"], errors

@@ -100,3 +100,32 @@ def test_feature_names_the_drift_monitor_cannot_tell_apart_are_refused(
     reported as Healthy), "accuracy" shared the accuracy series' streak, and repeats merged."""
     with pytest.raises(ValueError, match=re.escape(message)):
         build_profile(np.zeros((4, len(names))), feature_names=names)
+
+
+@pytest.mark.parametrize(
+    ("proportions", "message"),
+    [
+        ("[0.5, -0.1, 0.6]", "none negative"),
+        ('[0.5, "NaN", 0.5]', "finite numbers"),
+        ("[0.0, 0.0, 0.0]", "must sum to 1"),
+        ("[10, 20, 70]", "must sum to 1"),
+    ],
+)
+def test_proportions_that_are_not_a_distribution_are_rejected(proportions: str, message: str) -> None:
+    """The drift monitor divides by these shares: a negative, NaN or unnormalised profile is refused at
+    load, naming the rule, instead of failing each of the monitor's ticks."""
+    text = (
+        f'{{"format": "{PROFILE_FORMAT}", "n_samples": 5, '
+        f'"features": [{{"name": "a", "edges": [1.0, 2.0], "proportions": {proportions}}}]}}'
+    )
+    with pytest.raises(ValidationError, match=message):
+        profile_from_json(text)
+
+
+def test_shares_rounded_by_hand_are_accepted() -> None:
+    """Three thirds written as 0.333 sum to 0.999: a distribution all the same."""
+    text = (
+        f'{{"format": "{PROFILE_FORMAT}", "n_samples": 5, '
+        '"features": [{"name": "a", "edges": [1.0, 2.0], "proportions": [0.333, 0.333, 0.333]}]}'
+    )
+    assert profile_from_json(text).features[0].proportions == [0.333, 0.333, 0.333]
