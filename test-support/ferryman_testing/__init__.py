@@ -11,3 +11,4 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The CRDs the operator needs, as generated into crds/ (install them with kube_cli.install_crds).
 FERRYMAN_CRDS = tuple(sorted((REPO_ROOT / "crds").glob("*.yaml")))
+MODEL_DEPLOYMENT_CRD = REPO_ROOT / "crds" / "modeldeployments.ferryman.dev.yaml"

@@ -9,12 +9,15 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ferryman_testing.polling import wait_for
 
 Manifest = dict[str, Any]
 
@@ -103,3 +106,35 @@ def install_crds(kubectl: Kubectl, *paths: Path, timeout: float = 60.0) -> None:
     kubectl.run(
         "wait", "--for=condition=Established", f"--timeout={timeout:.0f}s", *names, timeout=timeout + 30
     )
+
+
+@contextmanager
+def schema_without_rules(kubectl: Kubectl, crd_file: Path, field: str, admits: Manifest) -> Iterator[None]:
+    """The CRD of `crd_file` with the CEL rules of `field` (a JSON pointer below the spec, e.g.
+    `/strategy/properties/canary/properties/interval`) removed until the block ends, then re-applied.
+
+    It stands for a cluster still on an older schema (Helm installs `crds/` but never upgrades them), where
+    a spec the new operator refuses can be stored. The block starts once the API server admits an object
+    like `admits` (it reloads a changed CRD in the background) and ends once it refuses it again.
+    """
+    (name,) = crd_names(crd_file)
+    spec = "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties"
+    pointer = f"{spec}{field}/x-kubernetes-validations"
+    kubectl.run("patch", "crd", name, "--type=json", "-p", json.dumps([{"op": "remove", "path": pointer}]))
+    try:
+        wait_for("the older schema in force", lambda: _admitted(kubectl, admits), timeout=30)
+        yield
+    finally:
+        install_crds(kubectl, crd_file)
+        wait_for("the current schema back", lambda: not _admitted(kubectl, admits), timeout=30)
+
+
+def _admitted(kubectl: Kubectl, body: Manifest) -> bool:
+    # Under a generated name: the object itself may exist already, and a create of it would never pass.
+    metadata = {key: value for key, value in body["metadata"].items() if key != "name"}
+    probe = {**body, "metadata": {**metadata, "generateName": "schema-probe-"}}
+    try:
+        kubectl.run("create", "--dry-run=server", "-f", "-", stdin=json.dumps(probe))
+    except KubectlError:
+        return False
+    return True

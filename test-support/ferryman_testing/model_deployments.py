@@ -20,6 +20,9 @@ PRINTER_COLUMNS = [
     "AGE",
 ]
 
+# The canary's interval in the ModelDeployment schema (kube_cli.schema_without_rules takes such paths).
+CANARY_INTERVAL_FIELD = "/strategy/properties/canary/properties/interval"
+
 
 def status_of(kubectl: Kubectl, namespace: str, name: str = "fraud") -> dict[str, Any]:
     return dict(kubectl.get("modeldeployment", name, namespace).get("status") or {})

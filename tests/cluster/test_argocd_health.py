@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from kopf.testing import KopfRunner
 
+from ferryman_testing import MODEL_DEPLOYMENT_CRD
 from ferryman_testing.argocd_health import record
-from ferryman_testing.kube_cli import Kubectl
+from ferryman_testing.kube_cli import Kubectl, schema_without_rules
 from ferryman_testing.manifests import model_deployment
+from ferryman_testing.model_deployments import CANARY_INTERVAL_FIELD
 from ferryman_testing.models import make_gradient_boosting_model
 from ferryman_testing.operator import ferryman
 from ferryman_testing.polling import wait_for
@@ -60,10 +62,13 @@ def test_each_phase_has_the_health_argo_cd_should_show(
     shown = record(rolled_back, "rolled-back", "Degraded")
     assert shown.status == "Degraded" and shown.message == rolled_back["status"]["message"]
 
-    # interval 0s passes the schema but not the state machine (test_rollout_spec_errors).
+    # interval 0s under an older schema that stored it: the operator refuses it (test_rollout_spec_errors).
     third_uri = make_gradient_boosting_model(tmp_path / "v3", trees=14).model_path.as_uri()
-    invalid = {"canary": {**HELD["canary"], "interval": "0s"}}
-    kubectl.apply([model_deployment("fraud", namespace, third_uri, strategy=invalid)])
-    degraded = _in_phase(kubectl, namespace, "Degraded")
+    invalid = model_deployment(
+        "fraud", namespace, third_uri, strategy={"canary": {**HELD["canary"], "interval": "0s"}}
+    )
+    with schema_without_rules(kubectl, MODEL_DEPLOYMENT_CRD, CANARY_INTERVAL_FIELD, admits=invalid):
+        kubectl.apply([invalid])
+        degraded = _in_phase(kubectl, namespace, "Degraded")
     shown = record(degraded, "degraded", "Degraded")
     assert shown.status == "Degraded" and "interval" in shown.message

@@ -55,6 +55,18 @@ def test_server_accepts_valid_object_and_defaults_it_like_pydantic(crds: DevClus
     assert _without_empty_collections(stored) == _without_empty_collections(from_pydantic)
 
 
+def test_a_null_threshold_stays_null_and_turns_the_test_off(crds: DevCluster) -> None:
+    """docs: `psi: null` turns PSI off. The server used to prune the null and default it to 0.2."""
+    body = load_base_objects("default")["DriftMonitor"]
+    body["spec"]["tests"] = {"psi": None, "js": 0.15}
+    accepted, output = _dry_run(crds, body)
+    assert accepted, output
+    stored = json.loads(output)
+    assert stored["spec"]["tests"]["psi"] is None and stored["spec"]["tests"]["js"] == 0.15
+    tests = DriftMonitor.model_validate(stored).spec.tests
+    assert tests.psi is None and tests.js == 0.15
+
+
 def _without_empty_collections(value: Any) -> Any:
     # The models default lists and maps to empty ones (callers need no None checks); the schema leaves
     # them out. Both mean "none", so compare without them.

@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from ferryman.api.base import MAX_LIST, MAX_QUERY, MAX_TEXT, ApiModel, CelRule, Timestamp, cel_rules
-from ferryman.api.durations import Duration
+from ferryman.api.durations import PositiveDuration
 from ferryman.api.vocabulary import (
     DEFAULT_FAILURE_LIMIT,
     DEFAULT_MAX_ERROR_RATE,
@@ -60,7 +60,7 @@ class AnalysisSpec(ApiModel):
             "when it is clearly worse than stable (docs/rollouts.md, The judge)."
         ),
     )
-    max_latency_p99: Duration = Field(
+    max_latency_p99: PositiveDuration = Field(
         default=DEFAULT_MAX_LATENCY_P99,
         description=(
             "Highest acceptable p99 latency, as users see it (at the Gateway where traffic passes one)."
@@ -80,7 +80,7 @@ class AnalysisSpec(ApiModel):
             "as soon as their evidence is decisive."
         ),
     )
-    no_traffic_deadline: Duration = Field(
+    no_traffic_deadline: PositiveDuration = Field(
         default=DEFAULT_NO_TRAFFIC_DEADLINE,
         description="How long a step may wait for minRequests before the rollout is marked Degraded.",
     )

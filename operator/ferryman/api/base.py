@@ -78,9 +78,12 @@ def _quantity_to_text(value: object) -> object:
     return value
 
 
-# Kubernetes' own quantity syntax (apimachinery resource.Quantity); checked here so that a typo is refused
+# Kubernetes' quantity syntax (apimachinery resource.Quantity: a decimal number and one suffix, binary
+# Ki..Ei, decimal n..E or an exponent), without the minus sign: the quantities here are requests and
+# limits, which the API server refuses below zero. Checked here so that a typo (`1.5.5`, `1Gii`) is refused
 # at the CRD instead of surfacing later as an API error on the Deployment built from it.
-QUANTITY_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+_DECIMAL = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+QUANTITY_PATTERN = rf"^\+?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?{_DECIMAL}))?$"
 
 Quantity = Annotated[
     str,

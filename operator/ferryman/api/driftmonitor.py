@@ -7,7 +7,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from ferryman.api.base import MAX_NAME, MAX_TEXT, OBJECT_NAME_PATTERN, ApiModel, CelRule, Timestamp, cel_rules
-from ferryman.api.durations import Duration
+from ferryman.api.durations import Duration, PositiveDuration
 from ferryman.api.meta import ApiResource, Condition
 from ferryman.api.trainingjob import TrainingJobSpec
 
@@ -115,8 +115,10 @@ class DriftMonitorSpec(ApiModel):
     """Which deployment to watch, how, and what to do on drift."""
 
     model_deployment_ref: ModelDeploymentRef = Field(description="The ModelDeployment to watch.")
-    window: Duration = Field(default="10m", description="Window of live traffic compared with the reference.")
-    interval: Duration = Field(default="1m", description="How often the scores are computed.")
+    window: PositiveDuration = Field(
+        default="10m", description="Window of live traffic compared with the reference."
+    )
+    interval: PositiveDuration = Field(default="1m", description="How often the scores are computed.")
     features: list[str] | None = Field(
         default=None,
         max_length=MAX_FEATURES,

@@ -50,3 +50,28 @@ Duration = Annotated[
     WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "maxLength": MAX_DURATION_LENGTH}),
 ]
 """A duration string such as ``30s``; kept as text so the API round-trips what the user wrote."""
+
+# A duration is longer than zero exactly when one of its digits is not 0: a check the API server's CEL
+# can make without parsing (its duration() overflows where the pattern still accepts).
+LONGER_THAN_ZERO = "must be longer than 0s, e.g. 30s"
+
+
+def _check_positive(text: str) -> str:
+    if parse_duration(text) <= timedelta():
+        raise ValueError(LONGER_THAN_ZERO)
+    return text
+
+
+PositiveDuration = Annotated[
+    str,
+    AfterValidator(_check_positive),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "maxLength": MAX_DURATION_LENGTH,
+            "x-kubernetes-validations": [{"rule": "self.matches('[1-9]')", "message": LONGER_THAN_ZERO}],
+        }
+    ),
+]
+"""A Duration that must not be 0s (a window, interval or deadline of nothing is a mistake)."""

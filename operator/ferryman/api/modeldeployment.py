@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
 from ferryman.api.analysis import AnalysisResult, EvidenceRecord
-from ferryman.api.base import MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
+from ferryman.api.base import (
+    MAX_TEXT,
+    MAX_URI,
+    SERVICE_NAME_PATTERN,
+    ApiModel,
+    CelRule,
+    Timestamp,
+    cel_rules,
+)
 from ferryman.api.batch import BatchSpec, BatchStatus
 from ferryman.api.meta import ApiResource, Condition, ObjectMeta
 from ferryman.api.model_source import ModelSource
@@ -48,10 +57,20 @@ NAME_FITS_DERIVED_OBJECTS = CelRule(
     ),
 )
 
+NAME_IS_A_SERVICE_NAME = CelRule(
+    rule=f"self.metadata.name.matches('{SERVICE_NAME_PATTERN}')",
+    message=(
+        "metadata.name: lower-case letters, digits and '-', starting with a letter (no dots): the "
+        "operator names Services after it, and a Service name is a DNS label (RFC 1035)"
+    ),
+)
+
 
 def _name_fits_derived_objects(name: str) -> str:
     if len(name) > MAX_MODEL_DEPLOYMENT_NAME:
         raise ValueError(NAME_FITS_DERIVED_OBJECTS.message)
+    if not re.fullmatch(SERVICE_NAME_PATTERN, name):
+        raise ValueError(NAME_IS_A_SERVICE_NAME.message)
     return name
 
 
@@ -214,7 +233,7 @@ class ModelDeployment(ApiResource):
     PLURAL: ClassVar[str] = "modeldeployments"
     SINGULAR: ClassVar[str] = "modeldeployment"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("md",)
-    ROOT_RULES: ClassVar[tuple[CelRule, ...]] = (NAME_FITS_DERIVED_OBJECTS,)
+    ROOT_RULES: ClassVar[tuple[CelRule, ...]] = (NAME_FITS_DERIVED_OBJECTS, NAME_IS_A_SERVICE_NAME)
 
     kind: str = Field(default="ModelDeployment", description="ModelDeployment")
     metadata: ModelDeploymentMeta = Field(description="Standard object metadata.")

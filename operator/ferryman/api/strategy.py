@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from ferryman.api.analysis import AnalysisSpec
 from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, SERVICE_NAME_PATTERN, ApiModel, CelRule, cel_rules
-from ferryman.api.durations import Duration
+from ferryman.api.durations import Duration, PositiveDuration
 from ferryman.api.vocabulary import DEFAULT_CANARY_WEIGHTS, DEFAULT_INTERVAL, DEFAULT_PROGRESS_DEADLINE
 
 STEP_WEIGHT_XOR_PAUSE = CelRule(
@@ -53,10 +53,10 @@ MATCH_NEEDS_CONDITION = CelRule(
 class RolloutTiming(ApiModel):
     """How often the candidate is judged and how long it may take to become ready (every strategy)."""
 
-    interval: Duration = Field(
+    interval: PositiveDuration = Field(
         default=DEFAULT_INTERVAL, description="Length of an analysis window (the least time a step lasts)."
     )
-    progress_deadline: Duration = Field(
+    progress_deadline: PositiveDuration = Field(
         default=DEFAULT_PROGRESS_DEADLINE,
         description="How long the candidate may take to become ready before the rollout fails.",
     )
@@ -144,7 +144,9 @@ class ShadowStrategy(RolloutTiming):
     mirror_percent: int = Field(
         default=100, ge=0, le=100, description="Percent of requests copied to the candidate."
     )
-    duration: Duration = Field(description="How long to mirror before the analysis decides on promotion.")
+    duration: PositiveDuration = Field(
+        description="How long to mirror before the analysis decides on promotion."
+    )
     auto_promote: bool = Field(
         default=False,
         description="Promote when the analysis over duration passes; otherwise wait for a manual promote.",
@@ -188,7 +190,7 @@ class AbTestStrategy(RolloutTiming):
     match: list[HttpMatch] = Field(
         min_length=1, max_length=8, description="Matches (any of them) that select the candidate."
     )
-    duration: Duration | None = Field(
+    duration: PositiveDuration | None = Field(
         default=None, description="How long the test runs before promotion; unset waits for a manual promote."
     )
     auto_promote: bool = Field(

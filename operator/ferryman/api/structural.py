@@ -2,7 +2,8 @@
 
 Structural means: every node has a type (or an x-kubernetes escape hatch), no $ref, and no anyOf/oneOf
 that introduces types. pydantic writes ``X | None`` as ``anyOf: [X, {type: null}]``; we keep X alone,
-because the API server prunes nulls of non-nullable fields and our models treat absent and None alike.
+because the API server prunes nulls of non-nullable fields and our models treat absent and None alike,
+except where X has a default: there null is kept (``nullable``) as the way to turn the default off.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def to_structural(schema: Schema, defs: Schema | None = None, path: str = "") ->
     if "default" in node and node["default"] is not None:
         result["default"] = node["default"]
         result["description"] = _with_default(result.get("description", ""), node["default"])
+        if _admits_null(schema):
+            # `X | None` with a default: null says "off". The API server prunes a null of a field that is
+            # not nullable and then applies the default, so `psi: null` would have read as psi 0.2.
+            result["nullable"] = True
     _convert_exclusive_bounds(result)
     if "properties" in node:
         result["properties"] = {
@@ -63,6 +68,10 @@ def _flatten(schema: Schema, defs: Schema, path: str) -> Schema:
         value = schema["const"]
         return {"type": _JSON_TYPES[type(value)], **siblings, "enum": [value]}
     return schema
+
+
+def _admits_null(schema: Schema) -> bool:
+    return any(member.get("type") == "null" for member in schema.get("anyOf") or [])
 
 
 def _with_default(description: str, default: Any) -> str:

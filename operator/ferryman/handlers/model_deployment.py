@@ -39,7 +39,7 @@ URI_FIELDS = ("stableUri", "canaryUri")
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 def reconcile_model_deployment(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, old: Any = None, **_: Any
 ) -> None:
     """Serve the spec's model: in place on the stable track, or through a rollout beside it."""
     config: Settings = memo.config
@@ -48,14 +48,17 @@ def reconcile_model_deployment(
     try:
         md = ModelDeployment.model_validate(body)
     except (ValidationError, ValueError) as error:
-        _degrade(body, patch, previous, describe_validation_error(error), now, logger)
+        message = describe_validation_error(error)
+        # Objects are built from the spec handled before this edit (`old`, the spec: the handler
+        # watches that field); without one (first sight, operator restart) nothing can be rebuilt.
+        _stop_unjudgeable_rollout(_with_spec(body, old), body, previous, config, message)
+        _degrade(body, patch, previous, message, now, logger)
     try:
         check_model_source(md, config)
         inputs = rollout_inputs(md, config)
     except (ValidationError, ValueError) as error:
         message = describe_validation_error(error)
-        if previous.get("phase") in ACTIVE_PHASES:  # a rollout that can no longer be judged stops
-            rollout_steps.stop_unjudgeable_rollout(md, body, previous, config, message)
+        _stop_unjudgeable_rollout(md, body, previous, config, message)
         _degrade(body, patch, previous, message, now, logger)
     spec_changed = md.metadata.generation != previous.get("observedGeneration")
     # An alias is asked afresh when the spec changed; on an operator restart the shared cache asks once.
@@ -64,6 +67,24 @@ def reconcile_model_deployment(
         resolved.md, previous, inputs, spec_changed=spec_changed, rejection_lifted=resolved.rejection_lifted
     )
     carry_out(md, change, inputs, body, patch, previous, config, now, logger)
+
+
+def _with_spec(body: kopf.Body, spec: Any) -> ModelDeployment | None:
+    """The resource as it was with `spec`, if that spec was a valid one."""
+    if not isinstance(spec, dict):
+        return None
+    try:
+        return ModelDeployment.model_validate({**body, "spec": spec})
+    except (ValidationError, ValueError):
+        return None
+
+
+def _stop_unjudgeable_rollout(
+    md: ModelDeployment | None, body: kopf.Body, previous: dict[str, Any], config: Settings, message: str
+) -> None:
+    # A rollout that can no longer be judged sends all traffic back to stable before going Degraded.
+    if md is not None and previous.get("phase") in ACTIVE_PHASES:
+        rollout_steps.stop_unjudgeable_rollout(md, body, previous, config, message)
 
 
 def classify(

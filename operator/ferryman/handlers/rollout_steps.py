@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
 from ferryman import k8s
 from ferryman.api import ACTION_ANNOTATION, GROUP, VERSION, ModelDeployment
@@ -58,8 +59,12 @@ def rollout_needs_attention(status: kopf.Status, annotations: kopf.Annotations, 
 def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """One step of the state machine when it asked for one: a manual action first, else judge and move on."""
     config: Settings = memo.config
-    md = ModelDeployment.model_validate(body)
     previous = dict(body.status)
+    try:
+        md = ModelDeployment.model_validate(body)
+    except (ValidationError, ValueError):  # the reconcile reported it and stopped the rollout
+        _retire_canary_of_unreadable_spec(body, previous)
+        return
     try:
         inputs = rollout_inputs(md, config)
     except ValueError:  # the spec became invalid (reported by the reconcile): still retire the canary
@@ -94,6 +99,18 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     requeue = decision.requeue_after_seconds
     memo.rollout_due = None if requeue is None else now + timedelta(seconds=requeue)
+
+
+def _retire_canary_of_unreadable_spec(body: kopf.Body, previous: dict[str, Any]) -> None:
+    """A rollout stopped for an invalid spec still retires its canary when the time comes. Nothing is
+    rebuilt from a spec that cannot be read: its traffic already went back to stable at the stop, so only
+    the canary Deployment is scaled to 0."""
+    retire_at = RolloutState.from_status(previous).canary_retire_at
+    if retire_at is None or datetime.now(UTC) < retire_at:
+        return
+    name, namespace = body.metadata.name or "", body.metadata.namespace
+    k8s.scale(k8s.DEPLOYMENT, namespace, deployment_name(name, "canary"), 0, owner_uid=body.metadata.uid)
+    write_status(body, {"canaryRetireAt": None})
 
 
 def _follow_autoscaler(md: ModelDeployment, memo: kopf.Memo, previous: dict[str, Any], now: datetime) -> None:

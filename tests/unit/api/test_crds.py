@@ -100,8 +100,15 @@ def test_every_spec_list_is_bounded(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", SCHEMAS)
 def test_cel_rules_have_messages_naming_a_field(kind: str) -> None:
-    """Each CEL rule carries a message that starts with the field it is about."""
-    rules = [rule for _, node in _nodes(SCHEMAS[kind]) for rule in node.get("x-kubernetes-validations", [])]
+    """Each CEL rule on an object carries a message that starts with the field it is about. (On a scalar
+    the API server's error starts with the scalar's own path already.)"""
+    rules = [
+        rule
+        for _, node in _nodes(SCHEMAS[kind])
+        if node.get("type") == "object"
+        for rule in node.get("x-kubernetes-validations", [])
+    ]
+    assert rules
     for rule in rules:
         field = rule["message"].split(":")[0].split(" ")[0]
         assert field.startswith(("spec.", "validation.", "analysis.", "metadata.")), rule
@@ -154,3 +161,18 @@ def test_condition_lists_merge_by_type() -> None:
         conditions = schema["properties"]["status"]["properties"]["conditions"]
         assert conditions["x-kubernetes-list-type"] == "map", kind
         assert conditions["x-kubernetes-list-map-keys"] == ["type"], kind
+
+
+@pytest.mark.parametrize("kind", SCHEMAS)
+def test_fields_where_null_means_off_are_nullable(kind: str) -> None:
+    """A field documented "Null: off" that has a default must be nullable: otherwise the API server prunes
+    the null and applies the default, and the user's "off" silently reads as the default."""
+    wrong = [
+        path
+        for path, node in _nodes(SCHEMAS[kind])
+        if "Null: off" in node.get("description", "") and "default" in node and not node.get("nullable")
+    ]
+    assert not wrong, wrong
+    if kind == "DriftMonitor":
+        tests = SCHEMAS[kind]["properties"]["spec"]["properties"]["tests"]["properties"]
+        assert tests["psi"]["nullable"] and tests["js"]["nullable"]
