@@ -7,7 +7,7 @@ resources, env, ...) is kept as written (x-kubernetes-preserve-unknown-fields) a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
@@ -39,6 +39,13 @@ class TrainingPodSpec(_PassThrough):
         min_length=1,
         max_length=16,
         description="Containers of the training pod; at least one, each with an image.",
+    )
+    restart_policy: Literal["Never", "OnFailure"] | None = Field(
+        default=None,
+        description=(
+            "Never (the default: a failed attempt is a new pod, and the Job counts it) or OnFailure. A Job "
+            "refuses Always."
+        ),
     )
 
 

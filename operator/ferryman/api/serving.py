@@ -48,6 +48,9 @@ OPERATOR_ENV_NAMES = (
     "FERRYMAN_DRAIN_SECONDS",
     "FERRYMAN_GRACEFUL_TIMEOUT_SECONDS",
 )
+# Kubernetes' (relaxed, 1.30+) rule for environment variable names: printable ASCII, no '=' (which would
+# split the entry). Refused here so that `A=B` or an empty name never reaches a Deployment the API refuses.
+ENV_NAME_PATTERN = r"^[ -<>-~]+$"
 ENV_NOT_OPERATORS = CelRule(
     rule="!(self.name in [" + ", ".join(f"'{name}'" for name in OPERATOR_ENV_NAMES) + "])",
     message=(
@@ -115,7 +118,12 @@ class Autoscaling(ApiModel, json_schema_extra=cel_rules(AUTOSCALING_BOUNDS)):
 class EnvVar(ApiModel, json_schema_extra=cel_rules(ENV_NOT_OPERATORS)):
     """An environment variable for the serving container, as in a Pod spec."""
 
-    name: str = Field(max_length=MAX_NAME, description="Variable name.")
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME,
+        pattern=ENV_NAME_PATTERN,
+        description="Variable name: printable ASCII characters except '=' (as the API server checks).",
+    )
     value: str | None = Field(default=None, max_length=MAX_URI, description="Literal value.")
     value_from: dict[str, Any] | None = Field(
         default=None,
