@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Quantity, cel_rules
 from ferryman.api.durations import Duration, parse_duration
@@ -35,6 +35,10 @@ REPLICAS_OR_AUTOSCALING = CelRule(
 DEFAULT_REPLICAS = 1
 # The HorizontalPodAutoscaler refuses a stabilization window above one hour.
 MAX_STABILIZATION_SECONDS = 3600
+STABILIZATION_AT_MOST_AN_HOUR = CelRule(
+    rule=f"duration(self) <= duration('{MAX_STABILIZATION_SECONDS}s')",
+    message="at most 1h (the HorizontalPodAutoscaler's limit)",
+)
 
 # The serving container's variables the operator sets itself (builders/serving.py): a user entry of the
 # same name would silently win in the Pod (the last duplicate does), serving another model or port.
@@ -58,6 +62,12 @@ ENV_NOT_OPERATORS = CelRule(
         "(spec.model, spec.serving.port) and its own settings; remove this entry"
     ),
 )
+
+
+def _at_most_an_hour(text: str) -> str:
+    if parse_duration(text).total_seconds() > MAX_STABILIZATION_SECONDS:
+        raise ValueError(f"{STABILIZATION_AT_MOST_AN_HOUR.message}, got {text}")
+    return text
 
 
 class ResourceRequirements(ApiModel):
@@ -88,12 +98,14 @@ class Autoscaling(ApiModel, json_schema_extra=cel_rules(AUTOSCALING_BOUNDS)):
             "pods) that the autoscaler aims for."
         ),
     )
-    scale_down_stabilization: Duration = Field(
+    scale_down_stabilization: Annotated[Duration, AfterValidator(_at_most_an_hour)] = Field(
         default="5m",
         description=(
             "How long the autoscaler waits, taking the highest recommendation of that window, before it "
-            "removes pods (the HorizontalPodAutoscaler's behavior.scaleDown.stabilizationWindowSeconds)."
+            "removes pods (the HorizontalPodAutoscaler's behavior.scaleDown.stabilizationWindowSeconds); "
+            "at most 1h."
         ),
+        json_schema_extra=cel_rules(STABILIZATION_AT_MOST_AN_HOUR),
     )
 
     @model_validator(mode="after")
@@ -102,11 +114,6 @@ class Autoscaling(ApiModel, json_schema_extra=cel_rules(AUTOSCALING_BOUNDS)):
             raise ValueError(
                 f"{AUTOSCALING_BOUNDS.message} (got minReplicas {self.min_replicas}, "
                 f"maxReplicas {self.max_replicas})"
-            )
-        if self.scale_down_stabilization_seconds > MAX_STABILIZATION_SECONDS:
-            raise ValueError(
-                "spec.serving.autoscaling.scaleDownStabilization: at most 1h (the HorizontalPodAutoscaler's "
-                f"limit), got {self.scale_down_stabilization}"
             )
         return self
 

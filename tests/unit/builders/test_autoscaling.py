@@ -221,11 +221,6 @@ def test_replicas_and_autoscaling_together_are_refused_naming_both() -> None:
         model_deployment({"replicas": 2, "autoscaling": AUTOSCALING})
 
 
-def test_a_stabilization_window_beyond_the_hpas_limit_is_refused() -> None:
-    with pytest.raises(ValidationError, match="scaleDownStabilization: at most 1h"):
-        model_deployment({"autoscaling": {**AUTOSCALING, "scaleDownStabilization": "2h"}})
-
-
 def test_between_steps_the_canary_is_resized_only_while_judged_and_only_when_stable_moved() -> None:
     """Stable's HPA acts every 15 s, rollout steps may be minutes apart: the canary follows in between."""
     assert canary_replicas_to_follow(judging=True, canary_weight=25, stable=6, canary=1) == 2
