@@ -23,6 +23,9 @@ class ObjectMeta(ApiModel):
     resource_version: str | None = Field(default=None, description="Opaque version for optimistic locking.")
 
 
+MAX_CONDITION_MESSAGE = 32768  # metav1.Condition's limit
+
+
 class Condition(ApiModel):
     """One aspect of the object's state, in the shape of Kubernetes metav1.Condition."""
 
@@ -32,7 +35,9 @@ class Condition(ApiModel):
         default=None, max_length=MAX_NAME, description="CamelCase reason for the last transition."
     )
     message: str | None = Field(
-        default=None, max_length=32768, description="Human-readable detail: the field, value and limit."
+        default=None,
+        max_length=MAX_CONDITION_MESSAGE,
+        description="Human-readable detail: the field, value and limit.",
     )
     last_transition_time: Timestamp | None = Field(
         default=None, description="When status last changed (RFC 3339)."

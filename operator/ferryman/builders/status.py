@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from ferryman.api.meta import MAX_CONDITION_MESSAGE
 from ferryman.api.vocabulary import format_timestamp
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -56,7 +57,7 @@ def condition(
         "type": kind,
         "status": status,
         "reason": reason,
-        "message": message,
+        "message": _within_limit(message),
         "lastTransitionTime": since,
     }
     if generation is not None:
@@ -79,3 +80,13 @@ def status_patch(current: dict[str, Any] | None, desired: dict[str, Any]) -> dic
     """The keys of desired whose values differ from current: empty means nothing to write."""
     current = current or {}
     return {key: value for key, value in desired.items() if current.get(key) != value}
+
+
+def _within_limit(message: str) -> str:
+    # A message the schema refuses fails the whole status write, every time: a drift monitor listing
+    # hundreds of drifted features would never report again. Cut it, saying so.
+    if len(message) <= MAX_CONDITION_MESSAGE:
+        return message
+    note = " ... (cut: {} more characters)"
+    room = MAX_CONDITION_MESSAGE - len(note.format(len(message)))  # the note never has more digits
+    return message[:room] + note.format(len(message) - room)

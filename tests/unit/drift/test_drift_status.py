@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ferryman.api import DriftMonitor
+from ferryman.api import DriftMonitor, DriftMonitorStatus
 from ferryman.builders.drift_retrain import build_retrain_training_job, retrain_name, retrain_number
 from ferryman.builders.drift_status import DriftObservation, assess, drift_status
 from ferryman.drift.rules import BinnedFeature
@@ -166,3 +166,21 @@ def test_a_regressors_labels_are_not_judged_as_accuracy_zero() -> None:
     assert second.phase == "Healthy" and second.drifted_features == []
     assert (second.ready, second.reason) == ("False", "FeatureProblems")
     assert "spec.performance: the model's labelled rows have no correct-rows count" in second.message
+
+
+def test_hundreds_of_drifted_features_still_make_a_status_the_schema_takes() -> None:
+    """A 768-feature model whose input pipeline broke: every feature drifts. The Drifted condition lists
+    them; cut to the schema's limit, or the status write fails on every tick and nothing is reported."""
+    features = [
+        BinnedFeature(f"embedding_dimension_{i:04d}", MOVED.live_counts, MOVED.reference_proportions)
+        for i in range(768)
+    ]
+    status = drift_status(monitor(), assess(monitor(), DriftObservation(MD, window(*features)), {}), {}, NOW,
+                          "Healthy")  # fmt: skip
+    judged = assess(monitor(), DriftObservation(MD, window(*features)), status)
+    assert judged.phase == "Drifted" and len(judged.drifted_features) == 768
+    written = drift_status(monitor(), judged, status, NOW, judged.phase)
+    DriftMonitorStatus.model_validate(written)  # what the API server's schema would refuse, refused here
+    drifted = next(c for c in written["conditions"] if c["type"] == "Drifted")
+    assert drifted["message"].startswith("embedding_dimension_0000 (psi")
+    assert " ... (cut: " in drifted["message"] and drifted["message"].endswith(" more characters)")
