@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROFILE_FORMAT = "ferryman.dev/reference-profile/v1"
 PROFILE_FILENAME = "profile.json"
+NUMERIC_KINDS = "biuf"  # numpy dtype kinds that have an order to bin: bool, int, uint, float
 PROPORTIONS_SUM_TOLERANCE = 0.01  # hand-written shares rounded to 2-3 decimals still pass
 
 
@@ -128,6 +129,8 @@ def build_profile(
     matrix = np.asarray(features)
     if matrix.ndim != 2 or matrix.shape[0] == 0:
         raise ValueError(f"features must be a non-empty 2-D array [rows, features], got shape {matrix.shape}")
+    if matrix.dtype.kind not in NUMERIC_KINDS:
+        raise ValueError(f"features must be numbers (bins are ranges of values), got dtype {matrix.dtype}")
     names = list(feature_names) if feature_names is not None else [str(i) for i in range(matrix.shape[1])]
     if len(names) != matrix.shape[1]:
         raise ValueError(f"{len(names)} feature names for {matrix.shape[1]} feature columns")
@@ -139,6 +142,12 @@ def build_profile(
     prediction = None
     if predictions is not None:
         values = np.asarray(predictions)
+        if values.dtype.kind not in NUMERIC_KINDS:
+            raise ValueError(
+                f"the predictions of {prediction_output or 'the first output'} are {values.dtype} (class "
+                "labels?), and the prediction histogram bins numbers: choose a numeric output, e.g. the "
+                "class probabilities with prediction_output='probabilities', prediction_column=1"
+            )
         if prediction_column is not None:
             values = values.reshape(values.shape[0], -1)[:, prediction_column]
         edges, proportions = distribution_of(values.ravel(), n_bins)
