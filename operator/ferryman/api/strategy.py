@@ -48,6 +48,27 @@ MATCH_NEEDS_CONDITION = CelRule(
     rule="(has(self.headers) && size(self.headers) > 0) || has(self.cookie)",
     message="spec.strategy.abTest.match: each match needs headers or a cookie",
 )
+# The Gateway API compares header names without case and, of equivalent names, uses only the first: a
+# second condition on the same header would be dropped without a word, widening the match.
+MATCH_HEADER_NAMES_DIFFER = CelRule(
+    rule=(
+        "!has(self.headers) || self.headers.all(h, "
+        "self.headers.exists_one(g, g.name.lowerAscii() == h.name.lowerAscii()))"
+    ),
+    message=(
+        "spec.strategy.abTest.match: each header name once per match (names compare without case); "
+        "for two values of one header use two matches, or one RegularExpression"
+    ),
+)
+MATCH_COOKIE_OR_COOKIE_HEADER = CelRule(
+    rule=(
+        "!has(self.cookie) || !has(self.headers) || !self.headers.exists(h, h.name.lowerAscii() == 'cookie')"
+    ),
+    message=(
+        "spec.strategy.abTest.match: cookie is a condition on the Cookie header; set cookie or a Cookie "
+        "header in one match, not both"
+    ),
+)
 
 
 class RolloutTiming(ApiModel):
@@ -169,7 +190,12 @@ class CookieMatch(ApiModel):
     value: str = Field(max_length=MAX_TEXT, description="Exact cookie value.")
 
 
-class HttpMatch(ApiModel, json_schema_extra=cel_rules(MATCH_NEEDS_CONDITION)):
+class HttpMatch(
+    ApiModel,
+    json_schema_extra=cel_rules(
+        MATCH_NEEDS_CONDITION, MATCH_HEADER_NAMES_DIFFER, MATCH_COOKIE_OR_COOKIE_HEADER
+    ),
+):
     """Requests that match all conditions here go to the candidate."""
 
     headers: list[HeaderMatch] = Field(
@@ -181,6 +207,11 @@ class HttpMatch(ApiModel, json_schema_extra=cel_rules(MATCH_NEEDS_CONDITION)):
     def _has_condition(self) -> Self:
         if not self.headers and self.cookie is None:
             raise ValueError(MATCH_NEEDS_CONDITION.message)
+        names = [header.name.lower() for header in self.headers]
+        if len(set(names)) != len(names):
+            raise ValueError(MATCH_HEADER_NAMES_DIFFER.message)
+        if self.cookie is not None and "cookie" in names:
+            raise ValueError(MATCH_COOKIE_OR_COOKIE_HEADER.message)
         return self
 
 
