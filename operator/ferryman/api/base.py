@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -84,6 +86,23 @@ def _quantity_to_text(value: object) -> object:
 # at the CRD instead of surfacing later as an API error on the Deployment built from it.
 _DECIMAL = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
 QUANTITY_PATTERN = rf"^\+?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?{_DECIMAL}))?$"
+
+_SUFFIX_FACTORS = {
+    **{suffix: Decimal(1024) ** power for power, suffix in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{suffix: Decimal(10) ** power for suffix, power in
+       (("n", -9), ("u", -6), ("m", -3), ("k", 3), ("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18))},
+}  # fmt: skip
+
+
+def quantity_value(text: str) -> Decimal:
+    """The amount a quantity that matches QUANTITY_PATTERN stands for (``2Gi`` is 2147483648)."""
+    number = re.match(rf"^\+?{_DECIMAL}", text)
+    assert number is not None, text  # the pattern was checked first
+    suffix = text[number.end() :]
+    if suffix[:1] in ("e", "E") and suffix != "E":
+        return Decimal(text.lstrip("+"))
+    return Decimal(number.group(0).lstrip("+") or "0") * _SUFFIX_FACTORS[suffix]
+
 
 Quantity = Annotated[
     str,

@@ -6,7 +6,17 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Quantity, cel_rules
+from ferryman.api.base import (
+    MAX_LIST,
+    MAX_NAME,
+    MAX_TEXT,
+    MAX_URI,
+    ApiModel,
+    CelRule,
+    Quantity,
+    cel_rules,
+    quantity_value,
+)
 from ferryman.api.durations import Duration, parse_duration
 
 DEFAULT_SERVING_IMAGE = "ghcr.io/ferryman-dev/ferryman-serving:0.1.0"
@@ -70,7 +80,18 @@ def _at_most_an_hour(text: str) -> str:
     return text
 
 
-class ResourceRequirements(ApiModel):
+# The API server refuses a container whose request exceeds its limit; said here, at apply, not when the
+# Deployment built from the spec is refused. (int-or-string values: string() makes both a string.)
+REQUESTS_WITHIN_LIMITS = CelRule(
+    rule=(
+        "!has(self.requests) || !has(self.limits) || self.requests.all(name, !(name in self.limits) || "
+        "quantity(string(self.requests[name])).compareTo(quantity(string(self.limits[name]))) <= 0)"
+    ),
+    message="spec.serving.resources: each request must be at most its limit (a container's rule)",
+)
+
+
+class ResourceRequirements(ApiModel, json_schema_extra=cel_rules(REQUESTS_WITHIN_LIMITS)):
     """Compute resources for each serving container, as in a Pod spec."""
 
     requests: dict[str, Quantity] | None = Field(
@@ -81,6 +102,18 @@ class ResourceRequirements(ApiModel):
     limits: dict[str, Quantity] | None = Field(
         default=None, max_length=16, description="Maximum resources, e.g. {memory: 1Gi}."
     )
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Self:
+        limits = self.limits or {}
+        over = [
+            f"{name} {amount} > {limits[name]}"
+            for name, amount in (self.requests or {}).items()
+            if name in limits and quantity_value(amount) > quantity_value(limits[name])
+        ]
+        if over:
+            raise ValueError(f"{REQUESTS_WITHIN_LIMITS.message} (got {', '.join(over)})")
+        return self
 
 
 class Autoscaling(ApiModel, json_schema_extra=cel_rules(AUTOSCALING_BOUNDS)):
