@@ -17,9 +17,10 @@ from typing import Any
 from cronsim import CronSim
 
 from ferryman.api import TrainingJob
+from ferryman.api.base import MAX_NAME
 from ferryman.api.schedule import cron_expression
 from ferryman.api.vocabulary import format_timestamp
-from ferryman.builders.naming import label_value
+from ferryman.builders.naming import bounded_name, label_value
 from ferryman.builders.ownership import controlling_owner, owner_reference
 
 LABEL_SCHEDULED_BY = "ferryman.dev/scheduled-by"
@@ -104,8 +105,9 @@ def beyond_history(runs: Sequence[ScheduledRun], keep_succeeded: int, keep_faile
 
 def run_name(parent: str, scheduled_at: datetime) -> str:
     """NAME-<minutes since 1970>, as a CronJob names its Jobs: unique per scheduled time, so that a tick
-    repeated after a lost status write finds the run it already made instead of making a second one."""
-    return f"{parent}-{int(scheduled_at.timestamp()) // 60}"
+    repeated after a lost status write finds the run it already made instead of making a second one.
+    A parent name too long for the suffix is cut, with a hash of it (naming.bounded_name)."""
+    return bounded_name(parent, f"-{int(scheduled_at.timestamp()) // 60}", MAX_NAME)
 
 
 def build_scheduled_run(parent: TrainingJob, scheduled_at: datetime) -> dict[str, Any]:

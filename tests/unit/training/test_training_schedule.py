@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
+from ferryman.api.base import OBJECT_NAME_PATTERN
 from ferryman.builders.training_schedule import (
     ANNOTATION_SCHEDULED_AT,
     LABEL_SCHEDULED_BY,
@@ -91,6 +93,16 @@ def test_history_limits_delete_the_oldest_finished_runs_of_each_kind() -> None:
     decision = decide_schedule("@yearly", at(6), at(7), runs, keep_succeeded=2, keep_failed=1)
     assert decision.delete == ("s1", "f1"), "Failed and Rejected share one limit; a run not finished stays"
     assert decide_schedule("@yearly", at(6), at(7), runs, 0, 0).delete == ("s1", "f1", "s2", "r1", "s3")
+
+
+def test_a_parent_name_near_the_limit_still_gives_valid_distinct_run_names() -> None:
+    """A 250-character TrainingJob: NAME-<minutes> was 259 characters, a run the API server refused at
+    every scheduled time. Two such parents that differ only at the end keep distinct runs."""
+    first, second = "t" * 249 + "-one", "t" * 249 + "-two"
+    names = {run_name(first, at(3)), run_name(second, at(3)), run_name(first, at(4))}
+    assert len(names) == 3
+    assert all(len(name) <= 253 and re.fullmatch(OBJECT_NAME_PATTERN, name) for name in names), names
+    assert run_name(first, at(3)) == run_name(first, at(3)), "a repeated tick finds the run it made"
 
 
 def test_the_child_run_is_the_spec_without_the_schedule_controlled_by_the_parent() -> None:
