@@ -180,6 +180,11 @@ class DriftMonitorStatus(ApiModel):
     phase: DriftPhase | None = Field(default=None, description="Where the monitor stands.")
     feature_scores: list[FeatureScore] = Field(default_factory=list, description="Scores per feature.")
     drifted_features: list[str] = Field(default_factory=list, description="Features with confirmed drift.")
+    stable_version: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT,
+        description="The stable version the scores are about; streaks restart when another takes over.",
+    )
     last_check_time: Timestamp | None = Field(default=None, description="When scores were last computed.")
     last_retrain: RetrainRecord | None = Field(default=None, description="The most recent retrain.")
     conditions: list[Condition] = Field(

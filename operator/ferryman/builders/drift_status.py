@@ -43,6 +43,8 @@ class Assessment:
     message: str
     verdicts: list[FeatureVerdict] = field(default_factory=list)
     drifted_features: list[str] = field(default_factory=list)
+    version: str | None = None  # the stable version judged
+    judged: bool = False  # this window had the samples to judge; only then may drift start a retrain
 
 
 def stable_version(md: dict[str, Any] | None) -> str | None:
@@ -93,9 +95,10 @@ def assess(dm: DriftMonitor, observation: DriftObservation, previous: dict[str, 
 def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], version: str) -> Assessment:
     spec = dm.spec
     features = [f for f in window.features if spec.tests.prediction or f.name != PREDICTION]
-    streaks = {
-        s.get("feature", ""): int(s.get("consecutive", 0)) for s in previous.get("featureScores") or []
-    }
+    # Streaks are a version's: after a retrained version took over, its windows count from zero.
+    same_version = previous.get("stableVersion") == version
+    scores = previous.get("featureScores") or [] if same_version else []
+    streaks = {s.get("feature", ""): int(s.get("consecutive", 0)) for s in scores}
     verdicts = judge_features(
         features, window.reference_samples, thresholds_of(dm), spec.min_samples, spec.consecutive, streaks
     )
@@ -110,8 +113,15 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
     if samples < spec.min_samples:
         message = f"{samples} samples of version {version} in the last {spec.window}"
         message += f"; minSamples: {spec.min_samples}"
-        return Assessment("Collecting", "False" if problems else "True", "NotEnoughSamples",
-                          "; ".join([message, *problems]), verdicts, [])  # fmt: skip
+        if drifted:  # a quiet window neither confirms nor clears drift already confirmed in this version
+            message = (
+                "drift confirmed earlier stands in "
+                + ", ".join(drifted)
+                + f"; too few to judge again: {message}"
+            )
+        return Assessment("Drifted" if drifted else "Collecting", "False" if problems else "True",
+                          "NotEnoughSamples", "; ".join([message, *problems]), verdicts, drifted,
+                          version)  # fmt: skip
     if drifted:
         message = "drift confirmed in " + ", ".join(_describe(v) for v in verdicts if v.name in drifted)
         phase = "Drifted"
@@ -121,10 +131,9 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
             "Healthy",
         )
     if problems:
-        return Assessment(
-            phase, "False", "FeatureProblems", "; ".join([message, *problems]), verdicts, drifted
-        )
-    return Assessment(phase, "True", "Judged", message, verdicts, drifted)
+        return Assessment(phase, "False", "FeatureProblems", "; ".join([message, *problems]), verdicts,
+                          drifted, version, judged=True)  # fmt: skip
+    return Assessment(phase, "True", "Judged", message, verdicts, drifted, version, judged=True)
 
 
 def _spec_problems(window: DriftWindow, wanted: list[str] | None, unjudgeable_labels: bool) -> list[str]:
@@ -158,7 +167,8 @@ def _describe(verdict: FeatureVerdict) -> str:
         scores.append(f"p {verdict.p_value:.2g}")
     if verdict.accuracy is not None:
         scores.append(f"accuracy {verdict.accuracy:.3f} of {int(verdict.samples)} labels")
-    return f"{verdict.name} ({', '.join(scores)}, {verdict.consecutive} windows)"
+    scores.append(f"{verdict.consecutive} windows")  # alone when this window had too few samples to score
+    return f"{verdict.name} ({', '.join(scores)})"
 
 
 def describe_scores(verdicts: list[FeatureVerdict], names: list[str]) -> str:
@@ -207,6 +217,8 @@ def drift_status(
         "lastCheckTime": format_timestamp(now),
         "driftedFeatures": assessment.drifted_features,
     }
+    if assessment.version is not None:
+        desired["stableVersion"] = assessment.version
     if assessment.verdicts or assessment.reason not in ("MetricsUnavailable",):
         desired["featureScores"] = [_score(v) for v in assessment.verdicts]
     return desired

@@ -116,7 +116,7 @@ def _act_on_drift(
     running = _running_retrain(dm, last.get("trainingJob"))
     on_drift = dm.spec.on_drift
     context = RetrainContext(
-        drifted_features=tuple(assessment.drifted_features),
+        drifted_features=tuple(assessment.drifted_features) if assessment.judged else (),
         retrain_configured=on_drift is not None and on_drift.retrain is not None,
         last_retrain_at=datetime.fromisoformat(last["at"].replace("Z", "+00:00")) if last.get("at") else None,
         cooldown=parse_duration(on_drift.cooldown if on_drift else "6h"),

@@ -184,3 +184,34 @@ def test_hundreds_of_drifted_features_still_make_a_status_the_schema_takes() -> 
     drifted = next(c for c in written["conditions"] if c["type"] == "Drifted")
     assert drifted["message"].startswith("embedding_dimension_0000 (psi")
     assert " ... (cut: " in drifted["message"] and drifted["message"].endswith(" more characters)")
+
+
+def _confirmed_drift() -> dict[str, Any]:
+    """The status after two drifting windows of version 3."""
+    status: dict[str, Any] = {}
+    for _ in range(2):
+        judged = assess(monitor(), DriftObservation(MD, window(MOVED)), status)
+        status = drift_status(monitor(), judged, status, NOW, judged.phase)
+    assert status["phase"] == "Drifted" and status["stableVersion"] == "3"
+    return status
+
+
+def test_a_quiet_window_after_confirmed_drift_keeps_it_without_a_new_retrain() -> None:
+    """Night traffic below minSamples neither clears nor re-confirms the drift: the phase stayed Drifted
+    (it flapped Drifted, Collecting, Drifted, with an Event each time), and it may not start a retrain."""
+    few = BinnedFeature("amount", (30.0, 10.0, 5.0, 3.0, 2.0), (0.2,) * 5)
+    quiet = assess(monitor(), DriftObservation(MD, window(few)), _confirmed_drift())
+    assert (quiet.phase, quiet.reason, quiet.drifted_features) == ("Drifted", "NotEnoughSamples", ["amount"])
+    assert not quiet.judged and "drift confirmed earlier stands in amount" in quiet.message
+    written = drift_status(monitor(), quiet, _confirmed_drift(), NOW, quiet.phase)
+    drifted = next(c for c in written["conditions"] if c["type"] == "Drifted")
+    assert (drifted["status"], drifted["message"]) == ("True", "amount (2 windows)")
+
+
+def test_a_new_stable_version_counts_its_drifting_windows_from_zero() -> None:
+    """After a retrained version 4 took over, one drifting window of it is not yet confirmed drift: the
+    old version's streak of 2 made it Drifted at once."""
+    version_4 = {"metadata": {"name": "fraud"}, "status": {"phase": "Succeeded", "stableVersion": "4"}}
+    first = assess(monitor(), DriftObservation(version_4, window(MOVED)), _confirmed_drift())
+    assert (first.phase, first.drifted_features) == ("Healthy", [])
+    assert first.verdicts[0].consecutive == 1
