@@ -134,12 +134,12 @@ def test_shares_rounded_by_hand_are_accepted() -> None:
 def test_string_class_labels_as_predictions_are_refused_with_the_way_out() -> None:
     """A classifier trained on string labels predicts strings first; numpy's quantile raised a TypeError
     that named neither the output nor what to profile instead."""
-    with pytest.raises(ValueError, match="are <U5 .*prediction_output='probabilities', prediction_column=1"):
+    with pytest.raises(ValueError, match=r"are <U5 .*prediction_output='probabilities', prediction_column=1"):
         build_profile(
             np.zeros((4, 2)), np.array(["fraud", "legit", "legit", "fraud"]), prediction_output="label"
         )
 
 
 def test_string_features_are_refused_naming_the_dtype() -> None:
-    with pytest.raises(ValueError, match="features must be numbers .* got dtype <U1"):
+    with pytest.raises(ValueError, match=r"features must be numbers .* got dtype <U1"):
         build_profile(np.array([["a", "b"], ["c", "d"]]))
