@@ -111,7 +111,32 @@ class OnDrift(ApiModel):
     cooldown: Duration = Field(default="6h", description="Least time between two retrains.")
 
 
-class DriftMonitorSpec(ApiModel):
+# Two specs that judge nothing and would report Healthy forever. Defaulted fields are guarded with has():
+# the API server checks rules before nested defaults are filled in (ferryman.api.base.CelRule).
+SOMETHING_TO_TEST = CelRule(
+    rule=(
+        "has(self.performance) || !has(self.features) || size(self.features) > 0 || "
+        "!has(self.tests) || !has(self.tests.prediction) || self.tests.prediction"
+    ),
+    message=(
+        "spec.features: an empty list, with tests.prediction false and no performance, tests nothing; "
+        "name features, or leave features out to test every feature of the profile"
+    ),
+)
+SOME_SCORE_ON = CelRule(
+    rule=(
+        # A null (nullable) field reads as absent to has().
+        "has(self.performance) || !has(self.tests) || "
+        "has(self.tests.psi) || has(self.tests.js) || has(self.tests.pValue)"
+    ),
+    message=(
+        "spec.tests: psi and js are null and pValue is unset, so no feature can drift; keep one of them "
+        "(or judge accuracy with spec.performance)"
+    ),
+)
+
+
+class DriftMonitorSpec(ApiModel, json_schema_extra=cel_rules(SOMETHING_TO_TEST, SOME_SCORE_ON)):
     """Which deployment to watch, how, and what to do on drift."""
 
     model_deployment_ref: ModelDeploymentRef = Field(description="The ModelDeployment to watch.")
@@ -146,6 +171,16 @@ class DriftMonitorSpec(ApiModel):
     def _all_means_every_feature(cls, value: object) -> object:
         # DESIGN writes `features: all`; a CRD field cannot be string-or-list, so "all" is "unset".
         return None if value == "all" else value
+
+    @model_validator(mode="after")
+    def _judges_something(self) -> Self:
+        if self.performance is None:
+            if self.features == [] and not self.tests.prediction:
+                raise ValueError(SOMETHING_TO_TEST.message)
+            tests = self.tests
+            if tests.psi is None and tests.js is None and tests.p_value is None:
+                raise ValueError(SOME_SCORE_ON.message)
+        return self
 
     def monitors_all_features(self) -> bool:
         return self.features is None
