@@ -47,6 +47,9 @@ def _within(name: str, value: float | None, low: float | None, high: float | Non
     wanted = _bounds_text(low, high)
     if value is None:
         return GateResult(name=name, passed=False, message=f"{what} not logged by the run (needs {wanted})")
+    if not math.isfinite(value):
+        # inf passed a min bound and -inf a max one: a diverged run would have been promoted.
+        return GateResult(name=name, passed=False, message=f"{what} is {value:g}, not a number that can pass")
     ok = (low is None or value >= low) and (high is None or value <= high)
     return GateResult(name=name, passed=ok, value=value, message=f"{value:g} {'' if ok else 'not '}{wanted}")
 
@@ -68,13 +71,18 @@ def judge_champion(gate: ChampionGate, metrics: Mapping[str, float]) -> GateResu
     champion = metrics.get(f"{contract.CHAMPION_METRIC_PREFIX}{gate.metric}")
     if challenger is None:
         return GateResult(name=name, passed=False, message=f"metric {gate.metric} not logged by the run")
+    if not math.isfinite(challenger):
+        # A NaN challenger with no champion used to pass and become the champion no one could beat.
+        return GateResult(
+            name=name, passed=False, message=f"metric {gate.metric} is {challenger:g}: not promoted"
+        )
     if champion is None:
         return GateResult(name=name, passed=True, value=challenger, message=NO_CHAMPION)
-    if math.isnan(champion):
-        # Nothing compares with NaN: without this, every later challenger would "not beat" it, for good.
+    if not math.isfinite(champion):
+        # Nothing compares with NaN (or beats inf): every later challenger would "not beat" it, for good.
         message = (
-            f"champion {gate.metric} is nan on this run's holdout, so no challenger can be compared with it: "
-            "move the promote alias to a version that scores, or drop mustBeatChampion"
+            f"champion {gate.metric} is {champion:g} on this run's holdout, so no challenger can be compared "
+            "with it: move the promote alias to a version that scores, or drop mustBeatChampion"
         )
         return GateResult(name=name, passed=False, value=challenger, message=message)
     if gate.greater_is_better:

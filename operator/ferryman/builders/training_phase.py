@@ -8,6 +8,7 @@ used up, deadline) or the run is not there to judge (no run, no model version).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -266,7 +267,8 @@ def judgement_status(judgement: Judgement, previous: Mapping[str, Any], now: dat
     fields: dict[str, Any] = {}
     if judgement.run_id is not None:
         fields["runId"] = judgement.run_id
-        fields["metrics"] = dict(judgement.metrics)
+        # JSON has no NaN or inf (the API server refused the whole status); the gates name such values.
+        fields["metrics"] = {name: value for name, value in judgement.metrics.items() if math.isfinite(value)}
     if judgement.model_version:
         fields["modelVersion"] = judgement.model_version
     if judgement.gates:

@@ -104,3 +104,34 @@ def test_the_verdict_passes_only_when_every_gate_did() -> None:
     assert verdict.passed and verdict.summary() == "all 3 gates passed"
     assert [g.name for g in verdict.gates] == ["data:rows", "metric:auc", "champion:auc"]
     assert not judge_gates(validation, {**good, "champion.auc": 0.95}).passed
+
+
+@pytest.mark.parametrize(
+    ("gates", "metrics"),
+    [
+        ({"metrics": [{"name": "auc", "min": 0.8}]}, {"auc": float("inf")}),
+        ({"metrics": [{"name": "rmse", "max": 5}]}, {"rmse": float("-inf")}),
+        ({"metrics": [{"name": "auc", "min": 0.8}]}, {"auc": float("nan")}),
+        ({"data": [{"name": "rows", "check": "rowCount", "min": 100}]}, {"data_check.rows": float("inf")}),
+    ],
+)
+def test_a_value_that_is_not_finite_fails_its_gate(
+    gates: dict[str, object], metrics: dict[str, float]
+) -> None:
+    """inf passed a min bound and -inf a max one: a run whose loss diverged was promoted."""
+    verdict = judge_gates(spec(**gates), metrics)
+    assert not verdict.passed and "not a number that can pass" in verdict.summary()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_challenger_scored_nan_is_not_promoted_even_without_a_champion(value: float) -> None:
+    """With no champion a NaN challenger passed, became the champion, and then failed every later run."""
+    gate = judge_champion(ChampionGate(metric="auc"), {"auc": value})
+    assert not gate.passed and gate.message == f"metric auc is {value:g}: not promoted"
+
+
+def test_a_champion_at_infinity_is_named_like_a_nan_one() -> None:
+    gate = judge_champion(
+        ChampionGate(metric="loss", greater_is_better=False), {"loss": 0.2, "champion.loss": -1e999}
+    )
+    assert not gate.passed and gate.message is not None and gate.message.startswith("champion loss is -inf")

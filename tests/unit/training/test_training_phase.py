@@ -188,3 +188,14 @@ def test_a_champion_the_trainer_could_not_evaluate_is_named_with_the_way_out() -
         "cannot be judged against it: move production to a version that loads, or remove "
         "validation.mustBeatChampion"
     )
+
+
+def test_metrics_that_are_not_finite_stay_out_of_the_status_and_the_gates_name_them() -> None:
+    """JSON has no NaN: the status patch carrying "auc": NaN was refused, so the outcome was never written."""
+    judgement = judge_run(training_job(), run({**GOOD, "auc": float("nan"), "loss": float("inf")}), NOW)
+    status = judgement_status(judgement, {}, NOW)
+    json.dumps(status, allow_nan=False)  # what a strict JSON parser (the API server) accepts
+    assert (
+        status["phase"] == "Rejected" and "auc" not in status["metrics"] and "loss" not in status["metrics"]
+    )
+    assert "metric auc is nan" in status["message"]
