@@ -237,6 +237,10 @@ def _strings(data: Any) -> np.ndarray:
     # JSON BYTES elements are strings; numpy would keep null, numbers and ragged sublists as objects that
     # reach the model as "None", "1" or "['a']".
     array = np.asarray(data, dtype=object)
+    if array.ndim > MAX_DIMENSIONS:  # numpy's flat iterator stops at 32 dimensions with a RuntimeError
+        raise ValueError(
+            f"data is nested {array.ndim} deep; a tensor has at most {MAX_DIMENSIONS} dimensions"
+        )
     for at, value in enumerate(array.flat):
         if type(value) is not str:
             raise ValueError(
@@ -353,7 +357,10 @@ def _flag(parameters: dict[str, Any], key: str, default: bool, where: str) -> bo
 
 def _shown(value: Any) -> str:
     """A JSON value from a request as it was sent, cut short for an error message."""
-    return orjson.dumps(value).decode()[:40]
+    try:
+        return orjson.dumps(value).decode()[:40]
+    except TypeError:  # nested deeper than orjson writes (255), though it reads up to 1024
+        return f"a {type(value).__name__} nested too deep to show"
 
 
 def encode_response(response: InferenceResponse) -> tuple[bytes, int | None]:

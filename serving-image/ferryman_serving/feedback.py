@@ -39,7 +39,7 @@ class StoredPrediction:
 class Outcome:
     """What happened to one labelled id: recorded, unknown, expired or invalid (with why)."""
 
-    id: str
+    id: str | None  # None when the client's id was not a string
     result: str
     message: str | None = None
     version: str | None = None

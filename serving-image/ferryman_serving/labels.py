@@ -9,6 +9,7 @@ import numpy as np
 
 from ferryman_serving.errors import BadRequest
 from ferryman_serving.feedback import (
+    MAX_ID_LENGTH,
     FeedbackCounts,
     Outcome,
     PredictionStore,
@@ -22,6 +23,10 @@ UNKNOWN_MESSAGE = (
     "newer requests (FERRYMAN_FEEDBACK_MAX_PREDICTIONS)"
 )
 EXPIRED_MESSAGE = "the prediction is older than FERRYMAN_FEEDBACK_MAX_AGE_SECONDS"
+LONG_ID_MESSAGE = (
+    f"the id is longer than {MAX_ID_LENGTH} characters: predictions under such ids are not kept; use a "
+    "shorter id"
+)
 
 
 def is_classification(values: np.ndarray, task: str) -> bool:
@@ -52,7 +57,12 @@ def record_feedback(store: PredictionStore, counts: FeedbackCounts, document: ob
 def _record_one(store: PredictionStore, counts: FeedbackCounts, request_id: object, label: object) -> Outcome:
     if not isinstance(request_id, str) or not request_id:
         counts.count("invalid")
-        return Outcome(str(request_id), "invalid", "id must be the non-empty string id of an infer request")
+        # Not echoed: str() of a list nested 1000 deep raised RecursionError (a 500), and a Python repr
+        # ("None", "{'a': 1}") is not what the client sent anyway.
+        return Outcome(None, "invalid", "id must be the non-empty string id of an infer request")
+    if len(request_id) > MAX_ID_LENGTH:
+        counts.count("invalid")
+        return Outcome(request_id[:MAX_ID_LENGTH] + "...", "invalid", LONG_ID_MESSAGE)
     stored = store.take(request_id)
     if isinstance(stored, str):
         counts.count(stored)

@@ -67,6 +67,38 @@ def test_client_faults_get_a_4xx_that_explains(
     assert message in answer.json()["error"]
 
 
+def _nested(depth: int, inner: str) -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # numpy built a 40-dimensional object array, whose flat iterator stops at 32: a RuntimeError.
+        (
+            '{"inputs": [{"name": "features", "shape": [1, 2], "datatype": "BYTES", "data": '
+            + _nested(40, '"a"')
+            + "}]}",
+            "data is nested 40 deep; a tensor has at most 32 dimensions",
+        ),
+        # orjson reads 1024 levels but writes 255: showing the bad value in the message raised.
+        (
+            '{"parameters": {"binary_data_output": '
+            + _nested(300, "")
+            + '}, "inputs": [{"name": "features", '
+            '"shape": [1, 20], "datatype": "FP32", "data": ' + str([0.5] * 20) + "}]}",
+            "binary_data_output must be JSON true or false, not a list nested too deep to show",
+        ),
+    ],
+)
+def test_values_nested_deeper_than_numpy_or_orjson_go_are_a_400(
+    gb_server: ServingProcess, body: str, message: str
+) -> None:
+    answer = httpx.post(f"{gb_server.url}/v2/models/fraud/infer", content=body.encode())
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["error"]
+
+
 def test_malformed_json_is_a_400(gb_server: ServingProcess) -> None:
     answer = httpx.post(f"{gb_server.url}/v2/models/fraud/infer", content=b'{"inputs": [')
     assert answer.status_code == 400 and "not valid JSON" in answer.json()["error"]

@@ -160,6 +160,27 @@ def test_other_bad_input_is_never_a_5xx(classifier: ServingProcess) -> None:
     odd = feedback(classifier, {"feedback": [{"id": 7, "label": 1}, {"id": "y", "label": {"a": 1}}]})
     assert odd.status_code == 200
     assert [r["result"] for r in odd.json()["results"]] == ["invalid", "unknown"]
+    assert odd.json()["results"][0]["id"] is None, "not a Python repr of what was sent"
+
+
+def test_an_id_nested_a_thousand_deep_is_invalid_not_a_500(classifier: ServingProcess) -> None:
+    """str() of the id raised RecursionError; orjson reads JSON up to 1024 levels deep."""
+    deep = "[" * 1000 + "]" * 1000
+    answer = httpx.post(f"{classifier.url}/v2/models/clf/feedback", content=f'{{"id": {deep}, "label": 1}}')
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"] == [
+        {"id": None, "result": "invalid", "message": "id must be the non-empty string id of an infer request"}
+    ]
+
+
+def test_an_id_too_long_to_keep_is_named_as_such(classifier: ServingProcess) -> None:
+    """An infer request may carry any id (it is echoed), but only ids of up to 256 characters are kept:
+    the label for a longer one was answered "unknown: never sent with this id", which was not true."""
+    long_id = "r" * 300
+    infer(classifier, long_id, [[1.0, 0.0]])
+    result = feedback(classifier, {"id": long_id, "label": 0}).json()["results"][0]
+    assert result["result"] == "invalid" and "longer than 256 characters" in result["message"]
+    assert result["id"] == "r" * 256 + "..."
 
 
 def test_concurrent_infers_and_labels_all_count(classifier: ServingProcess) -> None:
