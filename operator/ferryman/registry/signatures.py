@@ -103,6 +103,8 @@ def _required(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name.lower(), "").strip()
     if not value:
         raise DeliveryRejected(f"header {name} is missing")
+    if not value.isascii():  # an undecodable byte arrives as a surrogate, which .encode() raised on (a 500)
+        raise DeliveryRejected(f"header {name} is not ASCII")
     return value
 
 

@@ -60,6 +60,15 @@ def test_a_missing_header_is_rejected_by_name(missing: str) -> None:
         verify_delivery(SECRET, headers, BODY, NOW, ReplayGuard())
 
 
+@pytest.mark.parametrize("header", [SIGNATURE_HEADER, DELIVERY_ID_HEADER])
+def test_a_header_with_a_byte_that_is_not_ascii_is_rejected_not_a_500(header: str) -> None:
+    """aiohttp hands an undecodable header byte on as a lone surrogate; encoding it raised
+    UnicodeEncodeError, which an unauthenticated client could turn into a 500 and an ERROR traceback."""
+    headers = {**signed_headers(), header: "\udcff"}
+    with pytest.raises(DeliveryRejected, match=f"header {header} is not ASCII"):
+        verify_delivery(SECRET, headers, BODY, NOW, ReplayGuard())
+
+
 def test_a_delivery_signed_with_another_secret_is_rejected() -> None:
     with pytest.raises(DeliveryRejected, match="does not match"):
         verify_delivery(SECRET, signed_headers(secret="guessed"), BODY, NOW, ReplayGuard())
