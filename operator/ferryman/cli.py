@@ -134,10 +134,12 @@ def _run_operator(_: argparse.Namespace) -> int:
     from ferryman.config import Settings
     from ferryman.handlers.leader_election import LeaseElector, exit_on_lost_lease
     from ferryman.handlers.standby_liveness import answering_liveness
+    from ferryman.listening import raise_open_files_limit
     from ferryman.logs import configure_logging
 
     config = Settings()
     configure_logging(config.log_level)
+    raise_open_files_limit()
     elector, renewal = None, []
     if config.leader_election:
         # In a container the operator is PID 1, and the kernel drops SIGTERM for PID 1 unless it has a

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import resource
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from kopf.testing import KopfRunner
 
@@ -15,9 +21,10 @@ from ferryman.listening import split_address
 from ferryman_testing.kube_cli import Kubectl
 from ferryman_testing.manifests import model_deployment
 from ferryman_testing.model_deployments import wait_until_serving
-from ferryman_testing.operator import operator_metrics
+from ferryman_testing.operator import operator_metrics, operator_process
 from ferryman_testing.polling import wait_for
 from ferryman_testing.raw_http import connect
+from ferryman_testing.servers import free_port, open_files_soft_limit
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
@@ -69,3 +76,30 @@ def test_only_the_metrics_path_is_served(operator: KopfRunner) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"http://{address}/", timeout=5)
     assert refused.value.code == 404
+
+
+def test_many_idle_connections_do_not_lock_the_operator_out(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """`ferryman operator` started with a soft limit of 128 open files, then 300 silent connections to its
+    /metrics port (no login needed there): it still answers a scrape, because it raises its soft limit
+    to the hard one. At 128 it could open no socket of its own (API server, Prometheus, MLflow) and the
+    scrape timed out."""
+    idle = 300
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < idle + 200 or soft < idle + 50:
+        pytest.skip(f"needs open-files limits above {idle + 200} (hard) and {idle + 50} (soft here)")
+    port = free_port()
+    settings = {"FERRYMAN_METRICS_ADDRESS": f"127.0.0.1:{port}"}
+    url = f"http://127.0.0.1:{port}/metrics"
+    with ExitStack() as stack:
+        with open_files_soft_limit(128):  # the process inherits it
+            stack.enter_context(operator_process(Path(cluster.kubeconfig), "http://127.0.0.1:9",
+                                                 tmp_path / "operator.log", namespace=namespace,
+                                                 settings=settings))  # fmt: skip
+        wait_for("the operator's /metrics", lambda: httpx.get(url, timeout=2).status_code == 200,
+                 timeout=60, tolerate=(httpx.HTTPError,))  # fmt: skip
+        for _ in range(idle):
+            stack.enter_context(socket.create_connection(("127.0.0.1", port)))
+        answer = httpx.get(url, timeout=5)
+    assert answer.status_code == 200 and "ferryman_" in answer.text

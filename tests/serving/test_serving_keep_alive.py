@@ -13,15 +13,14 @@ import http.client
 import resource
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from ferryman_testing.models import GradientBoostingFiles
-from ferryman_testing.servers import ServingProcess
+from ferryman_testing.servers import ServingProcess, open_files_soft_limit
 
 pytestmark = pytest.mark.serving
 
@@ -45,17 +44,6 @@ def test_an_idle_connection_is_still_open_after_uvicorns_default_keep_alive(
         assert second.status == 200
     finally:
         connection.close()
-
-
-@contextmanager
-def open_files_soft_limit(limit: int) -> Iterator[None]:
-    """Processes started meanwhile inherit this soft limit of open files (the hard limit is kept)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_many_idle_connections_do_not_lock_out_a_probe(
