@@ -61,6 +61,7 @@ def reference_profile(
     prediction_column: int | None,
 ) -> Any:
     """The ferryman_serving profile of the training features and the model's predictions on them."""
+    feature_names = names_in_column_order(training_features, feature_names)
     matrix = as_feature_matrix(training_features)
     session = onnx_session(onnx_bytes)
     output = prediction_output or session.get_outputs()[0].name
@@ -73,6 +74,24 @@ def reference_profile(
         prediction_output=output,
         prediction_column=prediction_column,
     )
+
+
+def names_in_column_order(
+    training_features: Any, feature_names: Sequence[str] | None
+) -> Sequence[str] | None:
+    """A DataFrame's own column names, or `feature_names` when they are exactly those. Batch scoring picks
+    input columns by the profile's names, in the profile's order: names in another order than the
+    columns the model was trained on fed it the wrong features, with no error anywhere."""
+    columns = getattr(training_features, "columns", None)
+    if columns is None:
+        return feature_names
+    column_names = [str(column) for column in columns]
+    if feature_names is not None and [str(name) for name in feature_names] != column_names:
+        raise ValueError(
+            f"feature_names {list(feature_names)} are not the DataFrame's columns {column_names} in order; "
+            "leave feature_names out to use the columns, or reorder the DataFrame"
+        )
+    return column_names
 
 
 def card_of(run: TrainingRun, model_name: str, intended_use: str) -> ModelCard:
