@@ -147,6 +147,21 @@ def test_manifest_appears_only_after_the_last_shard(
     assert scored.column("id").to_pylist() == list(range(2000))
 
 
+def test_files_in_the_output_directory_that_are_not_its_parts_are_left_alone(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path
+) -> None:
+    """An output directory that already holds a Spark job's part-00000-<uuid>.snappy.parquet: every
+    part-*.parquet was taken for a part of an earlier run and deleted."""
+    write_parquet_parts(tmp_path / "in", [300], row_group_rows=300)
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = out / "part-00000-7f3c2b1e.snappy.parquet"
+    pq.write_table(dataset_table(10, seed=9), theirs)
+    score_all_shards(gradient_boosting, tmp_path / "in", out, shards=1, run_id="only")
+    assert theirs.exists(), "a file this run did not make was deleted"
+    assert (out / "part-00000-of-00001.parquet").exists()
+
+
 def test_command_line_names_the_missing_column(
     gradient_boosting: GradientBoostingFiles, tmp_path: Path
 ) -> None:

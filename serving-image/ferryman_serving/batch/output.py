@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -55,8 +56,17 @@ def _is_summary(name: str) -> bool:
     return name.startswith("shard-") and name.endswith(".json")
 
 
+def part_name(index: int, shards: int) -> str:
+    return f"part-{index:05d}-of-{shards:05d}.parquet"
+
+
+# Only names part_name makes: Spark's and other tools' part-*.parquet in the directory are not ours to
+# remove (a run over such a directory deleted them).
+_PART_NAME = re.compile(r"part-[0-9]{5,}-of-[0-9]{5,}\.parquet")
+
+
 def _is_part(name: str) -> bool:
-    return name.startswith("part-") and name.endswith(".parquet")
+    return _PART_NAME.fullmatch(name) is not None
 
 
 def read_summaries(output: Place, run_id: str) -> list[ShardSummary]:

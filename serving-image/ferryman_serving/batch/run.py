@@ -15,6 +15,7 @@ from ferryman_serving.batch.manifest import MANIFEST_FILENAME, BatchManifest, Sh
 from ferryman_serving.batch.output import (
     PartFile,
     forget_other_runs_manifest,
+    part_name,
     prepare,
     read_summaries,
     remove_stale_files,
@@ -67,10 +68,6 @@ def load_model(job: ShardJob) -> LoadedModel:
     model = OnnxModel(local.model_path, job.intra_op_threads)
     profile = load_profile(local.profile_path) if local.profile_path else None
     return LoadedModel(model, profile, job.model_version or local.version or "1")
-
-
-def part_name(index: int, shards: int) -> str:
-    return f"part-{index:05d}-of-{shards:05d}.parquet"
 
 
 def run_shard(job: ShardJob, loaded: LoadedModel | None = None) -> BatchManifest | None:
