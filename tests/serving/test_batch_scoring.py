@@ -176,6 +176,59 @@ def test_command_line_names_the_missing_column(
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_a_missing_pass_through_or_feature_column_is_named_not_a_traceback(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """--passthrough of a column the input lacks raised KeyError (Parquet); a CSV file without one of the
+    features raised KeyError in Table.select. Both now exit 2 naming the column."""
+    table = dataset_table(5, seed=1)
+    data = tmp_path / f"in.{suffix}"
+    pq.write_table(table, data) if suffix == "parquet" else pa_csv.write_csv(table.drop(["f3"]), data)
+    args = ["score", "--model", str(gradient_boosting.model_path), "--input", str(data),
+            "--output", str(tmp_path / "out"), "--passthrough", "customer"]  # fmt: skip
+    assert batch_main(args) == 2
+    error = capsys.readouterr().err
+    missing = "['customer']" if suffix == "parquet" else "['f3', 'customer']"
+    assert f"input has no column(s) {missing}" in error, error
+
+
+def test_an_output_that_cannot_be_a_directory_is_named(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--output naming an existing file gave a FileExistsError traceback."""
+    write_parquet_parts(tmp_path / "in", [10], row_group_rows=10)
+    taken = tmp_path / "scores.parquet"
+    taken.write_bytes(b"not a directory")
+    args = ["score", "--model", str(gradient_boosting.model_path), "--input", str(tmp_path / "in"),
+            "--output", str(taken)]  # fmt: skip
+    assert batch_main(args) == 2
+    assert f"spec.batch.output.uri (--output): cannot use {taken} as a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        # Wrote _shards/../../evil/shard-00000.json: outside the output directory.
+        ("--run-id", "../../evil", "names a directory in the output"),
+        ("--shards", "0", "0 is not a count"),
+        ("--batch-rows", "-3", "-3 is not a count"),
+    ],
+)
+def test_arguments_out_of_range_are_refused_by_name(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    option: str, value: str, says: str,
+) -> None:  # fmt: skip
+    args = ["score", "--model", str(gradient_boosting.model_path), "--input", str(tmp_path),
+            "--output", str(tmp_path / "out"), "--all-shards", option, value]  # fmt: skip
+    with pytest.raises(SystemExit) as exited:
+        batch_main(args)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {option}" in error and says in error, error
+    assert not (tmp_path.parent / "evil").exists()
+
+
 def test_an_input_without_rows_scores_zero_rows(
     gradient_boosting: GradientBoostingFiles, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,26 @@ def _csv_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a count: use 1 or more")
+    return value
+
+
+# The run id names a directory under the output (_shards/<run id>/) and, on the cluster, is the Job's name.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+
+
+def _run_id(text: str) -> str:
+    if not _RUN_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: letters, digits, '.', '_' and '-', starting with a letter or digit (it names a "
+            "directory in the output)"
+        )
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="ferryman batch", description="Score a dataset with an ONNX model.")
     commands = root.add_subparsers(required=True, metavar="COMMAND")
@@ -49,20 +70,27 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--output", required=True, help="output directory, path or s3:// (parts, then manifest.json)"
     )
-    score.add_argument("--shards", type=int, default=1, help="number of shards of this run (default 1)")
+    score.add_argument(
+        "--shards", type=_at_least_one, default=1, help="number of shards of this run (default 1)"
+    )
     score.add_argument(
         "--shard-index", type=int, default=None, help="this shard (default JOB_COMPLETION_INDEX or 0)"
     )
     score.add_argument("--all-shards", action="store_true", help="run every shard in turn in this process")
     score.add_argument(
-        "--run-id", default="manual", help="names the run; a new id replaces the previous result"
+        "--run-id",
+        type=_run_id,
+        default="manual",
+        help="names the run; a new id replaces the previous result",
     )
     score.add_argument(
         "--features", type=_csv_list, default=[], help="feature columns in order (default: profile)"
     )
     score.add_argument("--passthrough", type=_csv_list, default=[], help="input columns copied to the output")
-    score.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="rows per session.run")
-    score.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
+    score.add_argument(
+        "--batch-rows", type=_at_least_one, default=DEFAULT_BATCH_ROWS, help="rows per session.run"
+    )
+    score.add_argument("--threads", type=_at_least_one, default=1, help="ONNX Runtime intra-op threads")
     score.add_argument("--engine", choices=["job", "spark"], default="job", help="job (default) or spark")
     score.add_argument("--spark-master", default="local[*]", help="engine spark: the Spark master URL")
     score.add_argument(

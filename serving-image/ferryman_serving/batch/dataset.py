@@ -102,7 +102,9 @@ def read_unit(
     """The unit's rows as record batches of at most batch_rows rows, in file order."""
     if _is_csv(unit.path):
         table = _read_csv(filesystem, unit.path)
-        yield from table.select(columns).to_batches(batch_rows) if columns else table.to_batches(batch_rows)
+        if columns:  # as Parquet reads do: columns the file lacks are left out, and the scorer names them
+            table = table.select([name for name in columns if name in table.column_names])
+        yield from table.to_batches(batch_rows)
         return
     # A random-access file: on S3 each read is a ranged GET, so only the unit's row groups are fetched.
     with filesystem.open_input_file(unit.path) as source:

@@ -17,13 +17,18 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ferryman_serving.batch.manifest import MANIFEST_FILENAME, SHARDS_DIRNAME, BatchManifest, ShardSummary
-from ferryman_serving.batch.storage import Place
+from ferryman_serving.batch.storage import OUTPUT_FIELD, BatchInputError, Place
 
 
 def prepare(output: Place) -> None:
     """The output directory exists (S3 needs none: a prefix exists through its objects)."""
     if output.renames:
-        output.filesystem.create_dir(output.path, recursive=True)
+        try:
+            output.filesystem.create_dir(output.path, recursive=True)
+        except OSError as error:  # a file of that name, a read-only place: the user's to fix
+            raise BatchInputError(
+                f"{OUTPUT_FIELD}: cannot use {output.uri} as a directory: {error}"
+            ) from None
 
 
 def write_atomically(place: Place, text: str) -> None:

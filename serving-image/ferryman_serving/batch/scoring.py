@@ -94,9 +94,12 @@ class BatchScorer:
 
     def features_of(self, batch: pa.RecordBatch) -> np.ndarray:
         """The [rows, features] matrix in the model input's dtype."""
-        missing = [c for c in self.binding.columns if c not in batch.schema.names]
+        missing = [c for c in self.input_columns if c not in batch.schema.names]
         if missing:
-            raise BatchScoringError(f"input has no column(s) {missing}; its columns are {batch.schema.names}")
+            raise BatchScoringError(
+                f"input has no column(s) {missing}; of the feature and pass-through columns asked for, it "
+                f"has {batch.schema.names}"
+            )
         by_column = np.empty((len(self.binding.columns), batch.num_rows), dtype=self.binding.dtype)
         for index, name in enumerate(self.binding.columns):
             by_column[index] = column_values(batch.column(name), name, self.binding.dtype)
