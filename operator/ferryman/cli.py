@@ -6,7 +6,7 @@ import argparse
 import runpy
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         command = commands.add_parser(action, help=text)
         _add_target(command)
-        command.set_defaults(run=_request_action, action=action)
+        command.set_defaults(run=_on_cluster(_request_action), action=action)
     for action, text in (
         ("approve", "approve a TrainingJob waiting in AwaitingApproval: its alias moves"),
         ("reject", "reject a TrainingJob waiting in AwaitingApproval: its version is tagged rejected"),
@@ -49,11 +49,28 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(action, help=text)
         command.add_argument("kind", choices=["tj", "trainingjob"], help="what to act on (a TrainingJob)")
         _add_target(command, "TrainingJob name")
-        command.set_defaults(run=_request_training_action, action=action)
+        command.set_defaults(run=_on_cluster(_request_training_action), action=action)
     status = commands.add_parser("status", help="show a ModelDeployment's rollout")
     _add_target(status)
-    status.set_defaults(run=_show_status)
+    status.set_defaults(run=_on_cluster(_show_status))
     return parser
+
+
+def _on_cluster(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command that asks the API server: a login or a request that fails is one line and exit code 1,
+    not a traceback (no kubeconfig, a server that does not answer, an object that is not there)."""
+
+    def run(options: argparse.Namespace) -> int:
+        import kopf
+
+        try:
+            return command(options)
+        except (kopf.PermanentError, kopf.TemporaryError, OSError) as error:
+            print(f"ferryman: {error} (the cluster comes from KUBECONFIG, or a pod's service account)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+
+    return run
 
 
 def _add_target(command: argparse.ArgumentParser, what: str = "ModelDeployment name") -> None:
