@@ -34,4 +34,19 @@ def schedule_error(schedule: str) -> str | None:
             f"spec.schedule {schedule!r} is not a cron schedule ({error}): give five fields (minute hour "
             f"day-of-month month day-of-week, UTC), e.g. '0 3 * * *', or one of {', '.join(MACROS)}"
         )
+    return _beyond_cronjob_syntax(schedule)
+
+
+def _beyond_cronjob_syntax(schedule: str) -> str | None:
+    # cronsim also reads L, W, # and a Sunday written 7; a Kubernetes CronJob (robfig/cron's standard
+    # parser) refuses them, so a batch schedule using one was stored and then never ran.
+    fields = cron_expression(schedule).split()
+    if any(mark in fields[2] + fields[4] for mark in "LW#"):
+        return (
+            f"spec.schedule {schedule!r}: L, W and # are not Kubernetes CronJob syntax; use plain values, "
+            "ranges, lists and steps"
+        )
+    values = [v for part in fields[4].split(",") for v in part.split("/")[0].split("-")]
+    if "7" in values:
+        return f"spec.schedule {schedule!r}: a CronJob's day-of-week runs 0-6; write Sunday as 0"
     return None

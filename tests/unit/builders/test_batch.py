@@ -109,6 +109,26 @@ def test_a_bad_schedule_names_spec_batch_schedule() -> None:
         model_deployment({**BATCH, "schedule": "61 * * * *"})
 
 
+@pytest.mark.parametrize(
+    ("schedule", "says"),
+    [
+        ("0 0 L * *", "L, W and # are not Kubernetes CronJob syntax"),
+        ("0 0 * * MON#2", "L, W and # are not Kubernetes CronJob syntax"),
+        ("0 0 LW * *", "L, W and # are not Kubernetes CronJob syntax"),
+        ("0 0 * * 7", "write Sunday as 0"),
+        ("0 0 * * 5-7", "write Sunday as 0"),
+    ],
+)
+def test_a_schedule_only_cron_reads_is_refused_before_the_cronjob_is(schedule: str, says: str) -> None:
+    """cronsim reads these; the API server's CronJob parser refuses them: the batch never ran."""
+    with pytest.raises(ValidationError, match=says):
+        model_deployment({**BATCH, "schedule": schedule})
+
+
+def test_steps_and_ranges_of_a_cronjob_are_kept() -> None:
+    model_deployment({**BATCH, "schedule": "*/7 1-5 * * 1-5"})
+
+
 def test_cronjob_names_fit_kubernetes_limit() -> None:
     """Job names add 11 characters to the CronJob's; 52 is the most the API server takes."""
     name = "a" * 55
