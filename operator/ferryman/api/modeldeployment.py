@@ -65,6 +65,24 @@ NAME_IS_A_SERVICE_NAME = CelRule(
     ),
 )
 
+# spec.batch runs an Indexed Job whose pods are named <Job>-<index>, a DNS label (63); the Job is
+# <CronJob>-<minutes since 1970> (8 digits until 2160) and the CronJob NAME-batch, at most 52 (builders/
+# batch.py). Up to 10 shards that always fits; from 11 the index takes 2 digits and NAME at most 45.
+MAX_SHARDS_FOR_ANY_NAME = 10
+MAX_NAME_FOR_MANY_SHARDS = 45
+BATCH_SHARDS_FIT_NAME = CelRule(
+    rule=(
+        f"!has(self.spec.batch) || !has(self.spec.batch.parallelism) || "
+        f"self.spec.batch.parallelism <= {MAX_SHARDS_FOR_ANY_NAME} || "
+        f"size(self.metadata.name) <= {MAX_NAME_FOR_MANY_SHARDS}"
+    ),
+    message=(
+        f"spec.batch.parallelism: more than {MAX_SHARDS_FOR_ANY_NAME} shards need a ModelDeployment name of "
+        f"at most {MAX_NAME_FOR_MANY_SHARDS} characters (each shard's pod is named after the batch Job and "
+        "its index, at most 63 characters); use a shorter name or fewer shards"
+    ),
+)
+
 
 def _name_fits_derived_objects(name: str) -> str:
     if len(name) > MAX_MODEL_DEPLOYMENT_NAME:
@@ -233,12 +251,24 @@ class ModelDeployment(ApiResource):
     PLURAL: ClassVar[str] = "modeldeployments"
     SINGULAR: ClassVar[str] = "modeldeployment"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("md",)
-    ROOT_RULES: ClassVar[tuple[CelRule, ...]] = (NAME_FITS_DERIVED_OBJECTS, NAME_IS_A_SERVICE_NAME)
+    ROOT_RULES: ClassVar[tuple[CelRule, ...]] = (
+        NAME_FITS_DERIVED_OBJECTS,
+        NAME_IS_A_SERVICE_NAME,
+        BATCH_SHARDS_FIT_NAME,
+    )
 
     kind: str = Field(default="ModelDeployment", description="ModelDeployment")
     metadata: ModelDeploymentMeta = Field(description="Standard object metadata.")
     spec: ModelDeploymentSpec = Field(description="Desired state.")
     status: ModelDeploymentStatus | None = Field(default=None, description="Observed state.")
+
+    @model_validator(mode="after")
+    def _batch_shards_fit_the_name(self) -> Self:
+        batch = self.spec.batch
+        many = batch is not None and batch.parallelism > MAX_SHARDS_FOR_ANY_NAME
+        if many and len(self.metadata.name) > MAX_NAME_FOR_MANY_SHARDS:
+            raise ValueError(BATCH_SHARDS_FIT_NAME.message)
+        return self
 
     @model_validator(mode="after")
     def _preview_service_is_not_ours(self) -> Self:
