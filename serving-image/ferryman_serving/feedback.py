@@ -14,6 +14,7 @@ lock; both sides do only dictionary work under it.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_ID_LENGTH = 256
+MAX_KEPT_TEXT = 64
+LONG_TEXT_MARK = "\x00sha256:"  # cannot start a string a client compares with (JSON labels are text)
 MAX_ITEMS_PER_REQUEST = 1000
 
 
@@ -106,10 +109,19 @@ class PredictionStore:
 
 def _plain(value: object) -> float | str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
+        return kept_text(value.decode("utf-8", errors="replace"))
     if isinstance(value, str):
-        return value
+        return kept_text(value)
     return float(value)  # type: ignore[arg-type]
+
+
+def kept_text(text: str) -> str:
+    """A string prediction or label as the store compares it: itself when short (class names), else a
+    digest. Kept whole, a model answering 1 MiB strings held 1 MiB per id: the store's bounds count rows,
+    not bytes, so its memory had no useful bound."""
+    if len(text) <= MAX_KEPT_TEXT:
+        return text
+    return LONG_TEXT_MARK + hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def parse_items(document: object) -> list[tuple[object, object]]:
@@ -152,7 +164,7 @@ def labels_for(label: object, rows: int) -> list[float | str]:
             raise ValueError("each label must be a number or a string")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("labels must be finite numbers")
-        result.append(value if isinstance(value, str) else float(value))
+        result.append(kept_text(value) if isinstance(value, str) else float(value))
     return result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferryman_serving.feedback import PredictionStore, StoredPrediction
+from ferryman_serving.feedback import FeedbackCounts, PredictionStore, StoredPrediction, kept_text, labels_for
 
 pytestmark = pytest.mark.unit
 
@@ -59,3 +59,17 @@ def test_the_request_count_still_bounds_the_store() -> None:
     for request_id in ("a", "b", "c"):
         put(predictions, request_id, 1)
     assert kept(predictions, "a", "b", "c") == ["b", "c"]
+
+
+def test_long_string_predictions_are_kept_as_digests_and_still_score() -> None:
+    """A model answering 1 MiB strings held 1 MiB per id (the bounds count rows, not bytes); kept as a
+    digest, the same label still matches and another does not."""
+    answer = "x" * (1 << 20)
+    store = PredictionStore(max_predictions=10, max_age_seconds=60, max_rows=100)
+    store.put("r1", "7", np.array([answer, "fraud"], dtype=object), classification=True)
+    stored = store.take("r1")
+    assert isinstance(stored, StoredPrediction)
+    assert stored.values == (kept_text(answer), "fraud") and len(str(stored.values[0])) < 100
+    counts = FeedbackCounts()
+    counts.score("7", True, stored.values, labels_for([answer, "legit"], 2))
+    assert counts.by_version["7"].correct == 1 and counts.by_version["7"].labelled == 2
