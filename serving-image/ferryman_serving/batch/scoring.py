@@ -171,6 +171,9 @@ def column_values(column: pa.Array | pa.ChunkedArray, name: str, dtype: np.dtype
     """One feature column as numpy values for the model's input dtype; BatchScoringError says why not."""
     if pa.types.is_decimal(column.type):
         column = _decimal_as_float(column, name, dtype)
+    if pa.types.is_null(column.type):
+        # A CSV column with no value in this file is typed null: it is all missing, not "not numeric".
+        column = column.cast(pa.float64())
     if not (
         pa.types.is_integer(column.type)
         or pa.types.is_floating(column.type)

@@ -45,3 +45,10 @@ def test_columns_a_model_cannot_take_are_refused_by_name(
 
 def test_nulls_become_nan_for_a_float_model() -> None:
     np.testing.assert_array_equal(column_values(pa.array([1, None, 3]), "x", FLOAT32), [1.0, np.nan, 3.0])
+
+
+def test_a_column_with_no_value_in_the_file_is_all_nan_for_a_float_model() -> None:
+    """pyarrow types an all-empty CSV column as null; it was refused as "null; it must be numeric"."""
+    np.testing.assert_array_equal(column_values(pa.nulls(3), "x", FLOAT32), [np.nan, np.nan, np.nan])
+    with pytest.raises(BatchScoringError, match=re.escape("has 3 null(s) and the model takes integers")):
+        column_values(pa.nulls(3), "x", np.dtype(np.int64))
