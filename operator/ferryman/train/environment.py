@@ -43,9 +43,12 @@ def choose_seed(given: str | None) -> int:
     if given is None:
         return secrets.randbelow(2**31)
     try:
-        return int(given)
+        seed = int(given)
     except ValueError:
         raise ValueError(f"param seed must be an integer, got {given!r}") from None
+    if not 0 <= seed < 2**32:  # what numpy's global generator takes
+        raise ValueError(f"param seed must be from 0 to 2**32 - 1, got {seed}")
+    return seed
 
 
 def fix_seed(seed: int) -> None:

@@ -94,10 +94,13 @@ def training_run(
     """Start the MLflow run the operator will judge. The arguments are defaults that the contract
     environment (`env`, else os.environ) overrides. An exception inside the block ends the run FAILED."""
     context = context_from_env(os.environ if env is None else env, experiment, registered_model, params)
+    try:
+        seed = environment.choose_seed(context.params.get("seed"))
+    except ValueError as error:  # the spec's params: no retry of the Job can fix it
+        raise ContractError(f"{contract.ENV_PARAMS} (spec.params): {error}") from None
     mlflow = quiet_mlflow()
     mlflow.set_tracking_uri(context.tracking_uri)
     mlflow.set_experiment(context.experiment)
-    seed = environment.choose_seed(context.params.get("seed"))
     environment.fix_seed(seed)
     commit = context.git_commit or environment.git_commit()
     with mlflow.start_run(run_name=run_name, tags=lineage_tags(context, commit)) as active:

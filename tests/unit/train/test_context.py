@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ferryman.api import training_contract as contract
 from ferryman.train.context import ContractError, context_from_env, parse_data_checks, parse_params
 from ferryman.train.environment import choose_seed
-from ferryman.train.run import lineage_tags
+from ferryman.train.run import lineage_tags, training_run
 
 pytestmark = pytest.mark.unit
 
@@ -65,6 +67,19 @@ def test_seed_comes_from_params_or_is_chosen() -> None:
     assert 0 <= choose_seed(None) < 2**31
     with pytest.raises(ValueError, match="param seed must be an integer, got 'x'"):
         choose_seed("x")
+    with pytest.raises(ValueError, match=r"param seed must be from 0 to 2\*\*32 - 1, got -1"):
+        choose_seed("-1")  # numpy raised its own ValueError later, from fix_seed
+
+
+@pytest.mark.parametrize("seed", ["abc", "-1", "4294967296"])
+def test_a_bad_seed_param_is_a_contract_error_naming_the_variable(seed: str) -> None:
+    """It was a ValueError: exit code 1, which the Job retries to no end, instead of the contract's 78."""
+    env = {**MINIMAL, contract.ENV_PARAMS: json.dumps({"seed": seed})}
+    with (
+        pytest.raises(ContractError, match=r"FERRYMAN_PARAMS \(spec.params\): param seed must"),
+        training_run(env=env),
+    ):
+        pass
 
 
 def test_lineage_tags_carry_the_training_job_and_leave_out_what_is_unknown() -> None:
