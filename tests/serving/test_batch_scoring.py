@@ -229,6 +229,30 @@ def test_arguments_out_of_range_are_refused_by_name(
     assert not (tmp_path.parent / "evil").exists()
 
 
+def test_an_output_inside_the_input_is_refused(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first run into in/scores worked; the next read its parts as input and failed on their columns."""
+    write_parquet_parts(tmp_path / "in", [10], row_group_rows=10)
+    args = ["score", "--model", str(gradient_boosting.model_path), "--input", str(tmp_path / "in"),
+            "--output", str(tmp_path / "in" / "scores")]  # fmt: skip
+    assert batch_main(args) == 2
+    assert "is inside the input" in capsys.readouterr().err
+    assert not (tmp_path / "in" / "scores").exists()
+
+
+def test_a_pass_through_column_named_like_an_output_is_refused(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two columns named "variable" made a part that pyarrow then would not read (exit code 0 before)."""
+    table = dataset_table(5, seed=2)
+    pq.write_table(table.append_column("variable", pa.array([1.0] * 5)), tmp_path / "in.parquet")
+    args = ["score", "--model", str(gradient_boosting.model_path), "--input", str(tmp_path / "in.parquet"),
+            "--output", str(tmp_path / "out"), "--passthrough", "variable"]  # fmt: skip
+    assert batch_main(args) == 2
+    assert "pass-through column 'variable' has the name of a model output column" in capsys.readouterr().err
+
+
 def test_an_input_without_rows_scores_zero_rows(
     gradient_boosting: GradientBoostingFiles, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ and, if it is the last shard to finish, the manifest."""
 from __future__ import annotations
 
 import logging
+import posixpath
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ferryman_serving.batch.output import (
 )
 from ferryman_serving.batch.scoring import BatchScorer
 from ferryman_serving.batch.shards import WorkUnit, shard_of
-from ferryman_serving.batch.storage import Place, input_place, output_place
+from ferryman_serving.batch.storage import OUTPUT_FIELD, BatchInputError, Place, input_place, output_place
 from ferryman_serving.model import OnnxModel
 from ferryman_serving.profile import ReferenceProfile, load_profile
 from ferryman_serving.settings import Settings
@@ -75,6 +76,7 @@ def run_shard(job: ShardJob, loaded: LoadedModel | None = None) -> BatchManifest
     started = time.time()
     output = output_place(job.output_uri, job.settings)
     with input_place(job.input_uri, job.settings) as source:
+        _refuse_output_inside_input(source, output)
         listing = list_input(source)
         units = shard_of(listing.layouts(), job.shards, job.index)
         loaded = loaded or load_model(job)
@@ -93,6 +95,17 @@ def run_shard(job: ShardJob, loaded: LoadedModel | None = None) -> BatchManifest
     write_atomically(summary_place(output, job.run_id, job.index), summary.model_dump_json())
     log.info("shard scored", extra={"run": job.run_id, "shard": job.index, "rows": scorer.rows})
     return _manifest_if_complete(output, job, loaded.profile, source.uri)
+
+
+def _refuse_output_inside_input(source: Place, output: Place) -> None:
+    # The first run worked; the next one read the first one's parts as input (and failed on their columns).
+    same_store = source.filesystem.type_name == output.filesystem.type_name
+    inside = posixpath.normpath(output.path).startswith(posixpath.normpath(source.path).rstrip("/") + "/")
+    if same_store and (inside or posixpath.normpath(output.path) == posixpath.normpath(source.path)):
+        raise BatchInputError(
+            f"{OUTPUT_FIELD}: {output.uri} is inside the input {source.uri}; the next run would read this "
+            "run's output as input: choose an output outside it"
+        )
 
 
 def _score_units(

@@ -133,6 +133,11 @@ class BatchScorer:
         names = list(self.passthrough)
         for output, values in zip(self.model.output_names, results, strict=True):
             for column_name, column in _output_columns(output, values):
+                if column_name in self.passthrough:  # two columns of one name: a file no reader takes
+                    raise BatchScoringError(
+                        f"pass-through column {column_name!r} has the name of a model output column; "
+                        "leave it out of --passthrough (spec.batch.passthrough) or rename it in the input"
+                    )
                 names.append(column_name)
                 arrays.append(pa.array(column))
         return pa.RecordBatch.from_arrays(arrays, names=names)
