@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from ferryman.api.base import MAX_LIST, MAX_NAME, MAX_TEXT, MAX_URI, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.schedule import schedule_error
@@ -42,6 +42,17 @@ def _scheme_allowed(uri: str, schemes: str) -> bool:
     return "://" not in uri or re.match(f"^({schemes})://", uri) is not None
 
 
+# The columns reach the batch pods as one comma-separated argument, and the command line strips blanks
+# around each name: "income,eur" would be read as two columns, " age" as "age".
+COLUMN_NAME_PATTERN = r"^[^,\s]([^,]*[^,\s])?$"
+ColumnName = Annotated[
+    str,
+    StringConstraints(max_length=MAX_NAME, pattern=COLUMN_NAME_PATTERN),
+    WithJsonSchema({"type": "string", "maxLength": MAX_NAME, "pattern": COLUMN_NAME_PATTERN,
+                    "description": "A column name: no comma, no blank at either end."}),
+]  # fmt: skip
+
+
 class BatchSpec(ApiModel, json_schema_extra=cel_rules(INPUT_URI_SCHEME, OUTPUT_URI_SCHEME)):
     """Scheduled batch scoring: an owned CronJob whose runs score spec.batch.input with stable's version."""
 
@@ -69,12 +80,12 @@ class BatchSpec(ApiModel, json_schema_extra=cel_rules(INPUT_URI_SCHEME, OUTPUT_U
     resources: ResourceRequirements | None = Field(
         default=None, description="CPU and memory of each batch pod; default the serving pods' defaults."
     )
-    features: list[str] | None = Field(
+    features: list[ColumnName] | None = Field(
         default=None,
         max_length=1000,
         description="Feature columns in the model's input order; default the profile's feature names.",
     )
-    passthrough: list[str] | None = Field(
+    passthrough: list[ColumnName] | None = Field(
         default=None, max_length=MAX_LIST, description="Input columns copied to the output (e.g. an id)."
     )
     backoff_limit_per_index: int = Field(
