@@ -42,11 +42,14 @@ class CheckResult:
 
 def run_data_checks(frame: pd.DataFrame, checks: Sequence[DataCheck]) -> list[CheckResult]:
     """Evaluate every check; raises MissingColumn (naming the check and the frame's columns) first."""
+    repeated = sorted({repr(name) for name in frame.columns[frame.columns.duplicated()]})
+    if repeated:  # frame[name] would be a frame, not a column: an AttributeError deep in a statistic
+        raise MissingColumn(f"the data has repeated column names {', '.join(repeated)}; rename them first")
     for check in checks:
         if check.column is not None and check.column not in frame.columns:
             raise MissingColumn(
                 f"data check {check.name!r} ({check.check}) names column {check.column!r}, which the data "
-                f"does not have; its columns are {list(map(str, frame.columns))}"
+                f"does not have; its columns are {[name for name in frame.columns]}"
             )
     return [evaluate(frame, check) for check in checks]
 

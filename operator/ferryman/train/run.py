@@ -79,7 +79,11 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     """Content hash of a frame (values, index and column names), stable across processes."""
     digest = hashlib.sha256()
     digest.update("\x1f".join(map(str, frame.columns)).encode())
-    digest.update(np.ascontiguousarray(pd.util.hash_pandas_object(frame, index=True).to_numpy()).tobytes())
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=True)
+    except TypeError:  # cells pandas cannot hash (lists, dicts): hash their text instead
+        hashed = pd.util.hash_pandas_object(frame.astype(str), index=True)
+    digest.update(np.ascontiguousarray(hashed.to_numpy()).tobytes())
     return digest.hexdigest()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from ferryman.api.trainingjob import DataCheck
 from ferryman.train.data_checks import DataCheckFailed, MissingColumn, evaluate, run_data_checks
+from ferryman.train.run import frame_sha256
 
 pytestmark = pytest.mark.unit
 
@@ -106,3 +107,24 @@ def test_results_come_in_spec_order_and_the_failure_lists_every_failed_check() -
     assert [r.passed for r in results] == [False, True, False]
     error = DataCheckFailed([r for r in results if not r.passed])
     assert "rowCount-check" in str(error) and "max-check" in str(error) and "min-check" not in str(error)
+
+
+def test_repeated_column_names_are_named_before_any_statistic() -> None:
+    """frame["age"] of a frame with two "age" columns is a frame: an AttributeError deep in a statistic."""
+    frame = pd.DataFrame([[1, 2, 3]], columns=["age", "age", "city"])
+    with pytest.raises(MissingColumn, match="the data has repeated column names 'age'; rename them first"):
+        run_data_checks(frame, [DataCheck(name="n", check="rowCount", min=1)])
+
+
+def test_a_column_named_by_a_number_is_shown_as_one() -> None:
+    """The check names "0" and the frame has the integer column 0: the message showed ['0'] for both."""
+    frame = pd.DataFrame({0: [1.0]})
+    with pytest.raises(MissingColumn, match=r"names column '0', .* its columns are \[0\]"):
+        run_data_checks(frame, [DataCheck(name="n", check="nullFraction", column="0", max=0.1)])
+
+
+def test_the_content_hash_takes_cells_pandas_cannot_hash() -> None:
+    """A column of lists raised TypeError (unhashable) before any check ran."""
+    frame = pd.DataFrame({"tags": [["a", "b"], ["c"]], "x": [1, 2]})
+    assert frame_sha256(frame) == frame_sha256(frame.copy())
+    assert frame_sha256(frame) != frame_sha256(pd.DataFrame({"tags": [["a"], ["c"]], "x": [1, 2]}))
