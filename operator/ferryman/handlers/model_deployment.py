@@ -27,6 +27,7 @@ from ferryman.builders.version_change import VersionChange, classify_version_cha
 from ferryman.config import Settings
 from ferryman.handlers import autoscaler, registry_link, rollout_steps
 from ferryman.handlers.spec_errors import describe_rejected_manifest, describe_validation_error
+from ferryman.handlers.startup import diffbase_storage
 
 PLURAL = "modeldeployments"
 # Phases in which the stable Deployment alone decides the status; a rollout owns it otherwise.
@@ -39,7 +40,7 @@ URI_FIELDS = ("stableUri", "canaryUri")
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 def reconcile_model_deployment(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, old: Any = None, **_: Any
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
     """Serve the spec's model: in place on the stable track, or through a rollout beside it."""
     config: Settings = memo.config
@@ -49,9 +50,9 @@ def reconcile_model_deployment(
         md = ModelDeployment.model_validate(body)
     except (ValidationError, ValueError) as error:
         message = describe_validation_error(error)
-        # Objects are built from the spec handled before this edit (`old`, the spec: the handler
-        # watches that field); without one (first sight, operator restart) nothing can be rebuilt.
-        _stop_unjudgeable_rollout(_with_spec(body, old), body, previous, config, message)
+        # Objects are built from the last spec handled (Kopf's diff base: before this edit, also when the
+        # edit came while the operator was down); without a valid one nothing can be rebuilt.
+        _stop_unjudgeable_rollout(_last_handled(body, config), body, previous, config, message)
         _degrade(body, patch, previous, message, now, logger)
     try:
         check_model_source(md, config)
@@ -69,8 +70,10 @@ def reconcile_model_deployment(
     carry_out(md, change, inputs, body, patch, previous, config, now, logger)
 
 
-def _with_spec(body: kopf.Body, spec: Any) -> ModelDeployment | None:
-    """The resource as it was with `spec`, if that spec was a valid one."""
+def _last_handled(body: kopf.Body, config: Settings) -> ModelDeployment | None:
+    """The resource with the last spec the operator handled, if there is one and it was valid."""
+    essence = diffbase_storage(config).fetch(body=body)
+    spec = (essence or {}).get("spec")
     if not isinstance(spec, dict):
         return None
     try:

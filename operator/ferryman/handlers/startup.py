@@ -48,9 +48,7 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
         memo.aliases = AliasCache(memo.registry, config.registry_poll_seconds)
     settings.persistence.finalizer = config.finalizer
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=config.annotation_prefix)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=config.annotation_prefix, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = diffbase_storage(config)
     # Kopf would post an Event for every handler run; we post our own on real transitions only,
     # and one Warning per handler failure (failure_events). The level lets kopf.warn() post.
     settings.posting.level = logging.WARNING
@@ -122,3 +120,8 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
 def log_in(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
     """The same login as the handlers' own requests (ferryman.k8s.client); needs no client library."""
     return log_in_to_cluster(settings)
+
+
+def diffbase_storage(config: Settings) -> kopf.AnnotationsDiffBaseStorage:
+    """Where Kopf keeps the last handled spec of each object (an annotation), to diff the next one with."""
+    return kopf.AnnotationsDiffBaseStorage(prefix=config.annotation_prefix, key="last-handled-configuration")
