@@ -253,6 +253,24 @@ def test_a_pass_through_column_named_like_an_output_is_refused(
     assert "pass-through column 'variable' has the name of a model output column" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("name", "content"), [("broken.parquet", b"PAR1 not"), ("ragged.csv", b"f0,f1\n1,2\n3,4,5\n")]
+)
+def test_a_file_pyarrow_cannot_read_is_named(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    name: str, content: bytes,
+) -> None:  # fmt: skip
+    """pyarrow's "Parquet file size is 8 bytes" or "CSV parse error" did not say which file of many."""
+    write_parquet_parts(tmp_path / "in", [10], row_group_rows=10)
+    (tmp_path / "in" / name).write_bytes(content)
+    args = ["score", "--model", str(gradient_boosting.model_path), "--input", str(tmp_path / "in"),
+            "--output", str(tmp_path / "out")]  # fmt: skip
+    assert batch_main(args) == 2
+    assert (
+        f"spec.batch.input.uri (--input): cannot read {tmp_path / 'in' / name}: " in capsys.readouterr().err
+    )
+
+
 def test_an_input_without_rows_scores_zero_rows(
     gradient_boosting: GradientBoostingFiles, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ A directory is read recursively; files whose name starts with `_` or `.` (Spark'
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import threading
@@ -89,11 +90,21 @@ def _read_csv(filesystem: pafs.FileSystem, path: str) -> pa.Table:
 
 def layout_of(filesystem: pafs.FileSystem, path: str) -> InputFile:
     """Row count per row group (a CSV file is counted once, as one group). Parquet: the footer only."""
-    if _is_csv(path):
-        return InputFile(path, (_read_csv(filesystem, path).num_rows,))
-    with filesystem.open_input_file(path) as source:
-        metadata = pq.ParquetFile(source).metadata
+    with naming_the_file(path):
+        if _is_csv(path):
+            return InputFile(path, (_read_csv(filesystem, path).num_rows,))
+        with filesystem.open_input_file(path) as source:
+            metadata = pq.ParquetFile(source).metadata
     return InputFile(path, tuple(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)))
+
+
+@contextlib.contextmanager
+def naming_the_file(path: str) -> Iterator[None]:
+    """pyarrow's errors ("Parquet file size is 7 bytes", "CSV parse error") do not say which file."""
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as error:
+        raise BatchInputError(f"{INPUT_FIELD}: cannot read {path}: {error}") from None
 
 
 def read_unit(
@@ -101,13 +112,14 @@ def read_unit(
 ) -> Iterator[pa.RecordBatch]:
     """The unit's rows as record batches of at most batch_rows rows, in file order."""
     if _is_csv(unit.path):
-        table = _read_csv(filesystem, unit.path)
+        with naming_the_file(unit.path):
+            table = _read_csv(filesystem, unit.path)
         if columns:  # as Parquet reads do: columns the file lacks are left out, and the scorer names them
             table = table.select([name for name in columns if name in table.column_names])
         yield from table.to_batches(batch_rows)
         return
     # A random-access file: on S3 each read is a ranged GET, so only the unit's row groups are fetched.
-    with filesystem.open_input_file(unit.path) as source:
+    with naming_the_file(unit.path), filesystem.open_input_file(unit.path) as source:
         parquet = pq.ParquetFile(source)
         groups = list(unit.row_groups) if unit.row_groups is not None else list(range(parquet.num_row_groups))
         if groups:
