@@ -190,7 +190,8 @@ _FEEDBACK_RESULTS = {
                 "type": "object",
                 "required": ["id", "result"],
                 "properties": {
-                    "id": {"type": "string"},
+                    # null when the id sent was not a string (it is not echoed back in another form)
+                    "id": {"type": "string", "nullable": True},
                     "result": {"type": "string", "enum": ["recorded", "unknown", "expired", "invalid"]},
                     "model_version": {"type": "string"},
                     "message": {"type": "string"},
