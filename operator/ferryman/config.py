@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ferryman.api.serving import SERVING_ENTRYPOINT
+
+# Checked here, at start, with the variable's name: each of these used to pass and then fail later, on
+# every request (a URL without http://) or inside a startup handler (a port of 99999).
+HTTP_URL_PATTERN = r"^https?://[^\s/?#]+\S*$"
+NAMESPACE_PATTERN = r"^!?[-a-z0-9*?]+$"  # a name, or a Kopf glob of names (team-*, !kube-system)
+
+
+def _port_in_range(port: int | None) -> None:
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 1-65535")
+
+
+def _host_port(text: str) -> str:
+    if text:
+        port = text.rpartition(":")[2]
+        _port_in_range(int(port))
+    return text
+
+
+def _http_endpoint(text: str) -> str:
+    if text:
+        parts = urlsplit(text)
+        if parts.scheme != "http" or not parts.hostname or parts.port is None:
+            raise ValueError(f"{text!r}: give http://HOST:PORT/PATH (Kopf serves liveness over plain HTTP)")
+        _port_in_range(parts.port)
+    return text
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
 
 
 class Settings(BaseSettings):
@@ -15,10 +46,20 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FERRYMAN_", extra="ignore")
 
-    namespaces: list[str] = Field(
+    namespaces: Annotated[list[Annotated[str, Field(pattern=NAMESPACE_PATTERN)]], NoDecode] = Field(
         default_factory=list,
         description="Namespaces to watch (JSON list or comma-free single name); empty means cluster-wide.",
     )
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _json_list_or_one_name(cls, value: object) -> object:
+        # The docs promise a single name as well as a JSON list; pydantic-settings decodes JSON only.
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else ([text] if text else [])
+        return value
+
     field_manager: str = Field("ferryman", description="Server-side apply field manager for owned objects.")
     finalizer: str = Field(
         "ferryman.dev/finalizer", description="Finalizer Kopf puts on resources it guards."
@@ -26,12 +67,12 @@ class Settings(BaseSettings):
     annotation_prefix: str = Field(
         "operator.ferryman.dev", description="Prefix of Kopf's progress and diff-base annotations."
     )
-    liveness_endpoint: str = Field(
+    liveness_endpoint: Annotated[str, AfterValidator(_http_endpoint)] = Field(
         "http://0.0.0.0:8081/healthz", description="Where Kopf answers liveness probes; empty to disable."
     )
-    metrics_address: str = Field(
+    metrics_address: HostPort = Field(
         "0.0.0.0:8083",
-        pattern=r"^([^:]*:[0-9]+)?$",
+        pattern=r"^(([^:\[\]]*|\[[0-9a-fA-F:]+\]):[0-9]{1,5})?$",
         description=(
             "HOST:PORT where the operator serves its own /metrics (rollout phase: docs/metrics.md; drift "
             "gauges: docs/drift.md); empty: off."
@@ -43,6 +84,7 @@ class Settings(BaseSettings):
     )
     mlflow_tracking_uri: str | None = Field(
         None,
+        pattern=rf"({HTTP_URL_PATTERN})|^$",
         description="MLflow tracking server that resolves models:/ URIs; passed on to serving pods.",
     )
     mlflow_tracking_token: SecretStr | None = Field(
@@ -72,9 +114,9 @@ class Settings(BaseSettings):
     registry_timeout_seconds: float = Field(
         10.0, gt=0, le=120, description="Longest wait for one answer of the MLflow registry."
     )
-    registry_webhook_address: str = Field(
+    registry_webhook_address: HostPort = Field(
         "0.0.0.0:8082",
-        pattern=r"^[^:]*:[0-9]+$",
+        pattern=r"^([^:\[\]]*|\[[0-9a-fA-F:]+\]):[0-9]{1,5}$",
         description=(
             "HOST:PORT on which the operator receives MLflow registry webhooks (POST /registry/mlflow). "
             "Only listened on when registry_webhook_secret is set."
@@ -89,6 +131,7 @@ class Settings(BaseSettings):
     )
     prometheus_url: str = Field(
         "http://127.0.0.1:9090",
+        pattern=HTTP_URL_PATTERN,
         description="Prometheus API for canary analysis (and for KEDA's trigger with autoscaler `keda`).",
     )
     autoscaler: Literal["hpa", "keda"] = Field(

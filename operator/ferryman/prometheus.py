@@ -39,7 +39,8 @@ class GatewayLatency:
     service_matcher: str
 
     def selector(self, namespace: str, service: str) -> str:
-        return self.service_matcher.format(namespace=namespace, service=service)
+        # Not str.format: a PromQL regex such as x{2} in the matcher raised IndexError on every step.
+        return self.service_matcher.replace("{namespace}", namespace).replace("{service}", service)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ferryman.prometheus import finite_series
+from ferryman.prometheus import GatewayLatency, finite_series
 
 pytestmark = pytest.mark.unit
 
@@ -35,3 +35,10 @@ def test_a_malformed_answer_raises_what_the_client_reports_as_a_failed_query(res
     PrometheusError (the vector() loop ran after its try)."""
     with pytest.raises((ValueError, TypeError, AttributeError)):
         finite_series(result)
+
+
+def test_a_matcher_with_a_regex_repetition_is_filled_in_not_formatted() -> None:
+    """FERRYMAN_GATEWAY_LATENCY_SERVICE_MATCHER is PromQL; `{2}` in a regex made str.format raise
+    IndexError on every rollout step."""
+    latency = GatewayLatency("m", 'service=~"[a-z]{2}-svc-{namespace}-{service}-[0-9]+"')
+    assert latency.selector("ml", "fraud-canary") == 'service=~"[a-z]{2}-svc-ml-fraud-canary-[0-9]+"'

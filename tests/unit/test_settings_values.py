@@ -1,0 +1,59 @@
+"""Operator settings a process could not use stop it at start, naming the variable (they used to pass and
+fail later: every Prometheus query, a startup handler, the standby's liveness listener)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ferryman.config import Settings
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _no_ferryman_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in [n for n in os.environ if n.startswith("FERRYMAN_")]:
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("FERRYMAN_PROMETHEUS_URL", "prometheus:9090", "prometheus_url"),  # httpx: UnsupportedProtocol
+        ("FERRYMAN_MLFLOW_TRACKING_URI", "mlflow.mlflow:5000", "mlflow_tracking_uri"),
+        ("FERRYMAN_METRICS_ADDRESS", "0.0.0.0:99999", "metrics_address"),  # OverflowError in a handler
+        ("FERRYMAN_REGISTRY_WEBHOOK_ADDRESS", "0.0.0.0:0", "registry_webhook_address"),
+        ("FERRYMAN_LIVENESS_ENDPOINT", "0.0.0.0:8081", "liveness_endpoint"),  # the standby bound port 80
+        ("FERRYMAN_NAMESPACES", '["team-a", "Bad_NS"]', "namespaces.1"),
+    ],
+)
+def test_a_value_the_operator_cannot_use_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert field in [".".join(str(p) for p in error["loc"]) for error in caught.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "read"),
+    [
+        ("FERRYMAN_NAMESPACES", "team-a", ["team-a"]),  # documented; refused as not JSON before
+        ("FERRYMAN_NAMESPACES", '["team-a", "ml-*", "!kube-system"]', ["team-a", "ml-*", "!kube-system"]),
+        ("FERRYMAN_NAMESPACES", "", []),
+        ("FERRYMAN_METRICS_ADDRESS", "[::]:8083", "[::]:8083"),
+        ("FERRYMAN_METRICS_ADDRESS", "", ""),
+        ("FERRYMAN_LIVENESS_ENDPOINT", "", ""),
+        ("FERRYMAN_MLFLOW_TRACKING_URI", "https://mlflow.example/path", "https://mlflow.example/path"),
+    ],
+)
+def test_values_as_documented_are_read(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, read: object
+) -> None:
+    monkeypatch.setenv(variable, value)
+    settings = Settings()
+    assert getattr(settings, variable.removeprefix("FERRYMAN_").lower()) == read
