@@ -53,8 +53,10 @@ def main() -> int:
         lifespan="on",
         access_log=False,
         log_config=None,
-        timeout_graceful_shutdown=int(settings.graceful_timeout_seconds),
-        timeout_keep_alive=int(settings.keep_alive_seconds),
+        # Seconds as given: int() made a keep-alive of 0.5 s a 0 (every connection closed after one
+        # answer, the race with proxies docs/serving.md warns of). uvicorn's timers take floats.
+        timeout_graceful_shutdown=settings.graceful_timeout_seconds,  # type: ignore[arg-type]
+        timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]
         server_header=False,
     )
     DrainingServer(config, app.begin_drain, settings.drain_seconds, settings.stalled_client_seconds).run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -128,7 +128,16 @@ class Settings(BaseSettings):
         "its first byte (with a 408), or when its write buffer stays full this long (the client does not "
         "read its answer); either would otherwise hold the connection, and the answer's memory, forever.",
     )
-    log_level: str = Field(default="INFO", description="Python log level name.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Python log level name (any case)."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        # `verbose` passed and then crashed configure_logging, past the clean "invalid settings" exit.
+        return value.upper() if isinstance(value, str) else value
+
     feedback_max_predictions: int = Field(
         default=10000,
         ge=0,

@@ -65,3 +65,38 @@ def test_many_idle_connections_do_not_lock_out_a_probe(
             connections.enter_context(socket.create_connection(("127.0.0.1", server.port)))
         answer = httpx.get(f"{server.url}/v2/health/live", timeout=5)
     assert answer.status_code == 200
+
+
+def test_a_keep_alive_below_a_second_is_kept_not_cut_to_zero(
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path
+) -> None:
+    """FERRYMAN_KEEP_ALIVE_SECONDS=1.5 reached uvicorn as int 1; 0.5 as 0, which closed every connection
+    after its answer. A second request 1.2 s later still finds the connection open."""
+    model_uri = f"file://{gradient_boosting.model_path}"
+    with ServingProcess(logs_dir, model_uri=model_uri, drain_seconds="0", keep_alive_seconds="1.5") as server:
+        server.wait_ready()
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        try:
+            for pause in (0.0, 1.2):
+                time.sleep(pause)
+                connection.request("GET", "/v2/health/live")  # http.client never reconnects by itself
+                answer = connection.getresponse()
+                answer.read()
+                assert answer.status == 200
+        finally:
+            connection.close()
+
+
+def test_a_log_level_in_lower_case_is_read_and_an_unknown_one_exits_2(
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path
+) -> None:
+    """`verbose` passed the settings and crashed logging's setup with a traceback (exit 1)."""
+    model_uri = f"file://{gradient_boosting.model_path}"
+    with ServingProcess(logs_dir, model_uri=model_uri, drain_seconds="0", log_level="debug") as server:
+        server.wait_ready()
+    bad = ServingProcess(logs_dir, model_uri=model_uri, drain_seconds="0", log_level="verbose")
+    try:
+        assert bad.process.wait(timeout=30) == 2
+        assert "invalid FERRYMAN_* settings" in bad.logs() and "log_level" in bad.logs()
+    finally:
+        bad.stop()
