@@ -9,12 +9,17 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ferryman.api.serving import SERVING_ENTRYPOINT
+from ferryman.api.base import MAX_NAME, OBJECT_NAME_PATTERN
+from ferryman.api.serving import SERVING_ENTRYPOINT, ResourceRequirements
 
 # Checked here, at start, with the variable's name: each of these used to pass and then fail later, on
 # every request (a URL without http://) or inside a startup handler (a port of 99999).
 HTTP_URL_PATTERN = r"^https?://[^\s/?#]+\S*$"
 NAMESPACE_PATTERN = r"^!?[-a-z0-9*?]+$"  # a name, or a Kopf glob of names (team-*, !kube-system)
+# A finalizer is a qualified name, DOMAIN/NAME; an annotation key's prefix a DNS subdomain.
+FINALIZER_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+MAX_ANNOTATION_PREFIX = 200  # the API takes 253; Kopf adds a dot-separated part of its own to some keys
+RESOURCE_KINDS = frozenset({"requests", "limits"})
 
 
 def _port_in_range(port: int | None) -> None:
@@ -41,6 +46,15 @@ def _http_endpoint(text: str) -> str:
 HostPort = Annotated[str, AfterValidator(_host_port)]
 
 
+def _resources(value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    # Copied into every serving and batch pod: a typo ("requets") or a bad quantity made each refused.
+    unknown = sorted(set(value) - RESOURCE_KINDS)
+    if unknown:
+        raise ValueError(f"{unknown}: only requests and limits")
+    ResourceRequirements.model_validate(value)
+    return value
+
+
 class Settings(BaseSettings):
     """Everything the operator process can be told, each with the env var that sets it."""
 
@@ -60,12 +74,24 @@ class Settings(BaseSettings):
             return json.loads(text) if text.startswith("[") else ([text] if text else [])
         return value
 
-    field_manager: str = Field("ferryman", description="Server-side apply field manager for owned objects.")
+    # At most 100: the HPA handover manager is <field manager>-handover-to-hpa, and the API takes 128.
+    field_manager: str = Field(
+        "ferryman",
+        min_length=1,
+        max_length=100,
+        description="Server-side apply field manager for owned objects.",
+    )
     finalizer: str = Field(
-        "ferryman.dev/finalizer", description="Finalizer Kopf puts on resources it guards."
+        "ferryman.dev/finalizer",
+        max_length=MAX_NAME,
+        pattern=FINALIZER_PATTERN,
+        description="Finalizer Kopf puts on resources it guards.",
     )
     annotation_prefix: str = Field(
-        "operator.ferryman.dev", description="Prefix of Kopf's progress and diff-base annotations."
+        "operator.ferryman.dev",
+        max_length=MAX_ANNOTATION_PREFIX,
+        pattern=OBJECT_NAME_PATTERN,
+        description="Prefix of Kopf's progress and diff-base annotations.",
     )
     liveness_endpoint: Annotated[str, AfterValidator(_http_endpoint)] = Field(
         "http://0.0.0.0:8081/healthz", description="Where Kopf answers liveness probes; empty to disable."
@@ -180,7 +206,7 @@ class Settings(BaseSettings):
         le=3600,
         description="Passed to serving pods: after draining, how long in-flight requests may take.",
     )
-    serving_default_resources: dict[str, dict[str, str]] = Field(
+    serving_default_resources: Annotated[dict[str, dict[str, str]], AfterValidator(_resources)] = Field(
         default_factory=lambda: {"requests": {"cpu": "50m", "memory": "128Mi"}},
         description=(
             "Resources of a serving container whose ModelDeployment sets none (JSON), so that no serving "

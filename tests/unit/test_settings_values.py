@@ -28,6 +28,16 @@ def _no_ferryman_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FERRYMAN_REGISTRY_WEBHOOK_ADDRESS", "0.0.0.0:0", "registry_webhook_address"),
         ("FERRYMAN_LIVENESS_ENDPOINT", "0.0.0.0:8081", "liveness_endpoint"),  # the standby bound port 80
         ("FERRYMAN_NAMESPACES", '["team-a", "Bad_NS"]', "namespaces.1"),
+        # Each of these passed and then every annotation, finalizer or apply was refused by the API server.
+        ("FERRYMAN_ANNOTATION_PREFIX", "-not a prefix-", "annotation_prefix"),
+        ("FERRYMAN_FINALIZER", "x y", "finalizer"),
+        ("FERRYMAN_FIELD_MANAGER", "", "field_manager"),
+        ("FERRYMAN_SERVING_DEFAULT_RESOURCES", '{"requets": {"cpu": "50m"}}', "serving_default_resources"),
+        (
+            "FERRYMAN_SERVING_DEFAULT_RESOURCES",
+            '{"requests": {"cpu": "lots"}}',
+            "serving_default_resources.requests.cpu",
+        ),
     ],
 )
 def test_a_value_the_operator_cannot_use_is_refused_naming_it(
