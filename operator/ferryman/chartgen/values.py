@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferryman.api.base import OBJECT_NAME_PATTERN, QUANTITY_PATTERN
+
 Schema = dict[str, Any]
 
 
@@ -35,9 +37,14 @@ BOOLEAN: Schema = {"type": "boolean"}
 STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
 OBJECT: Schema = {"type": "object"}
 LIST_OF_OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
-QUANTITY: Schema = {"type": ["string", "integer"]}
+# Kubernetes' quantity syntax for strings (no `lots`); a number such as 0.5 is a quantity too.
+QUANTITY: Schema = {"type": ["string", "number"], "pattern": QUANTITY_PATTERN, "minimum": 0}
 NON_EMPTY: Schema = {"type": "string", "minLength": 1}
 HTTP_URL: Schema = {"type": "string", "pattern": "^https?://[^/?#]+"}
+OPTIONAL_HTTP_URL: Schema = {"type": "string", "pattern": "^(https?://[^/?#]+.*)?$"}
+# An object name (Secret, ServiceAccount: RFC 1123 subdomain), or empty where empty means "none"/"default".
+OPTIONAL_OBJECT_NAME: Schema = {"type": "string", "maxLength": 253, "pattern": f"({OBJECT_NAME_PATTERN})|^$"}
+SECRET_KEY: Schema = {"type": "string", "minLength": 1, "maxLength": 253, "pattern": "^[-._a-zA-Z0-9]+$"}
 # A namespace name (RFC 1123 label), so a typo fails at `helm install`, not as a Role the API refuses.
 NAMESPACE: Schema = {"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
 # The Prometheus Operator's Duration (monitoring.coreos.com), e.g. 15s, 1m30s.
@@ -49,7 +56,7 @@ PROMETHEUS_DURATION: Schema = {
 RESOURCE_BLOCK: Schema = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"cpu": QUANTITY, "memory": QUANTITY},
+    "properties": {"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY},
 }
 
 CHART_VALUES = Group(
@@ -125,13 +132,13 @@ CHART_VALUES = Group(
                 "mlflowTrackingUri": Value(
                     "",
                     "MLflow server for models:/ URIs; empty: none (FERRYMAN_MLFLOW_TRACKING_URI).",
-                    STRING,
+                    OPTIONAL_HTTP_URL,
                 ),
                 "mlflowTokenSecret": Group(
                     "Secret with the MLflow bearer token (FERRYMAN_MLFLOW_TRACKING_TOKEN); no name: none.",
                     {
-                        "name": Value("", "Secret name, in the release namespace.", STRING),
-                        "key": Value("token", "Key in the Secret.", STRING),
+                        "name": Value("", "Secret name, in the release namespace.", OPTIONAL_OBJECT_NAME),
+                        "key": Value("token", "Key in the Secret.", SECRET_KEY),
                     },
                 ),
                 "logLevel": Value(
@@ -158,13 +165,13 @@ CHART_VALUES = Group(
         "runAsUser": Value(
             65532,
             "Numeric non-root user and group of the operator container.",
-            {"type": "integer", "minimum": 1},
+            {"type": "integer", "minimum": 1, "maximum": 2147483647},
         ),
         "serviceAccount": Group(
             "The operator's ServiceAccount.",
             {
                 "create": Value(True, "Create it.", BOOLEAN),
-                "name": Value("", "Its name; empty: the release's full name.", STRING),
+                "name": Value("", "Its name; empty: the release's full name.", OPTIONAL_OBJECT_NAME),
                 "annotations": Value({}, "Annotations (e.g. a cloud IAM role).", STRING_MAP),
             },
         ),

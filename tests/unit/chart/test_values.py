@@ -34,6 +34,13 @@ def test_defaults_validate_against_the_schema() -> None:
         ({"resources": {"requests": {"gpu": 1}}}, "gpu"),
         ({"watchNamespaces": ["team-a", "Team_B"]}, "Team_B"),
         ({"operator": {"prometheusUrl": "prometheus:9090"}}, "prometheus:9090"),
+        # Each rendered, then the operator refused it at start or the API server refused the pod.
+        ({"operator": {"mlflowTrackingUri": "mlflow.mlflow:5000"}}, "mlflow.mlflow:5000"),
+        ({"operator": {"mlflowTokenSecret": {"name": "mlflow", "key": ""}}}, "key"),
+        ({"operator": {"mlflowTokenSecret": {"name": "My_Secret", "key": "token"}}}, "My_Secret"),
+        ({"serviceAccount": {"create": True, "name": "Bad_SA"}}, "Bad_SA"),
+        ({"runAsUser": 2**40}, "runAsUser"),
+        ({"resources": {"requests": {"cpu": "lots"}}}, "lots"),
     ],
 )
 def test_schema_refuses_a_wrong_value_naming_it(override: dict[str, object], field: str) -> None:
@@ -52,3 +59,12 @@ def test_every_value_has_a_description_and_a_type() -> None:
                 assert member.schema, member.description
 
     walk(CHART_VALUES)
+
+
+def test_numbers_and_ephemeral_storage_are_quantities_too() -> None:
+    """cpu: 0.5 and ephemeral-storage were refused, though Kubernetes takes both."""
+    values = {
+        **yaml.safe_load(render_values()),
+        "resources": {"requests": {"cpu": 0.5, "ephemeral-storage": "1Gi"}},
+    }
+    jsonschema.validate(values, json.loads(render_schema()))
