@@ -42,6 +42,13 @@ def main() -> int:
         )
         return 2
     configure_logging(settings.log_level)
+    if not settings.model_uri.strip():
+        # Documented as required: without it the server started and retried a load of nothing forever.
+        logging.getLogger("ferryman_serving").error(
+            "invalid FERRYMAN_* settings",
+            extra={"errors": "FERRYMAN_MODEL_URI is required: the model to serve"},
+        )
+        return 2
     raise_open_files_limit()
     app = create_app(settings)
     config = uvicorn.Config(

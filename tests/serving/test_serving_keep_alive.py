@@ -85,18 +85,3 @@ def test_a_keep_alive_below_a_second_is_kept_not_cut_to_zero(
                 assert answer.status == 200
         finally:
             connection.close()
-
-
-def test_a_log_level_in_lower_case_is_read_and_an_unknown_one_exits_2(
-    gradient_boosting: GradientBoostingFiles, logs_dir: Path
-) -> None:
-    """`verbose` passed the settings and crashed logging's setup with a traceback (exit 1)."""
-    model_uri = f"file://{gradient_boosting.model_path}"
-    with ServingProcess(logs_dir, model_uri=model_uri, drain_seconds="0", log_level="debug") as server:
-        server.wait_ready()
-    bad = ServingProcess(logs_dir, model_uri=model_uri, drain_seconds="0", log_level="verbose")
-    try:
-        assert bad.process.wait(timeout=30) == 2
-        assert "invalid FERRYMAN_* settings" in bad.logs() and "log_level" in bad.logs()
-    finally:
-        bad.stop()
