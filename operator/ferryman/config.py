@@ -18,7 +18,8 @@ HTTP_URL_PATTERN = r"^https?://[^\s/?#]+\S*$"
 NAMESPACE_PATTERN = r"^!?[-a-z0-9*?]+$"  # a name, or a Kopf glob of names (team-*, !kube-system)
 # A finalizer is a qualified name, DOMAIN/NAME; an annotation key's prefix a DNS subdomain.
 FINALIZER_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-MAX_ANNOTATION_PREFIX = 200  # the API takes 253; Kopf adds a dot-separated part of its own to some keys
+# HOST:PORT, the host possibly empty (every interface) or an IPv6 address in brackets.
+ADDRESS_PATTERN = r"([^:\[\]]*|\[[0-9a-fA-F:]+\]):[0-9]{1,5}"
 RESOURCE_KINDS = frozenset({"requests", "limits"})
 
 
@@ -65,15 +66,6 @@ class Settings(BaseSettings):
         description="Namespaces to watch (JSON list or comma-free single name); empty means cluster-wide.",
     )
 
-    @field_validator("namespaces", mode="before")
-    @classmethod
-    def _json_list_or_one_name(cls, value: object) -> object:
-        # The docs promise a single name as well as a JSON list; pydantic-settings decodes JSON only.
-        if isinstance(value, str):
-            text = value.strip()
-            return json.loads(text) if text.startswith("[") else ([text] if text else [])
-        return value
-
     # At most 100: the HPA handover manager is <field manager>-handover-to-hpa, and the API takes 128.
     field_manager: str = Field(
         "ferryman",
@@ -89,7 +81,7 @@ class Settings(BaseSettings):
     )
     annotation_prefix: str = Field(
         "operator.ferryman.dev",
-        max_length=MAX_ANNOTATION_PREFIX,
+        max_length=MAX_NAME,
         pattern=OBJECT_NAME_PATTERN,
         description="Prefix of Kopf's progress and diff-base annotations.",
     )
@@ -98,7 +90,7 @@ class Settings(BaseSettings):
     )
     metrics_address: HostPort = Field(
         "0.0.0.0:8083",
-        pattern=r"^(([^:\[\]]*|\[[0-9a-fA-F:]+\]):[0-9]{1,5})?$",
+        pattern=rf"^({ADDRESS_PATTERN})?$",
         description=(
             "HOST:PORT where the operator serves its own /metrics (rollout phase: docs/metrics.md; drift "
             "gauges: docs/drift.md); empty: off."
@@ -142,7 +134,7 @@ class Settings(BaseSettings):
     )
     registry_webhook_address: HostPort = Field(
         "0.0.0.0:8082",
-        pattern=r"^([^:\[\]]*|\[[0-9a-fA-F:]+\]):[0-9]{1,5}$",
+        pattern=rf"^{ADDRESS_PATTERN}$",
         description=(
             "HOST:PORT on which the operator receives MLflow registry webhooks (POST /registry/mlflow). "
             "Only listened on when registry_webhook_secret is set."
@@ -285,3 +277,12 @@ class Settings(BaseSettings):
     workers: int = Field(
         20, ge=1, le=200, description="Kopf's thread pool: sync handlers, and async handlers' API calls."
     )
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _json_list_or_one_name(cls, value: object) -> object:
+        # The docs promise a single name as well as a JSON list; pydantic-settings decodes JSON only.
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else ([text] if text else [])
+        return value
