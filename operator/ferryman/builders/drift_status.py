@@ -97,7 +97,7 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
     features = [f for f in window.features if spec.tests.prediction or f.name != PREDICTION]
     # Streaks are a version's: after a retrained version took over, its windows count from zero.
     same_version = previous.get("stableVersion") == version
-    scores = previous.get("featureScores") or [] if same_version else []
+    scores = (previous.get("featureScores") or []) if same_version else []
     streaks = {s.get("feature", ""): int(s.get("consecutive", 0)) for s in scores}
     verdicts = judge_features(
         features, window.reference_samples, thresholds_of(dm), spec.min_samples, spec.consecutive, streaks

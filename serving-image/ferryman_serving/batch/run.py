@@ -99,9 +99,9 @@ def run_shard(job: ShardJob, loaded: LoadedModel | None = None) -> BatchManifest
 
 def _refuse_output_inside_input(source: Place, output: Place) -> None:
     # The first run worked; the next one read the first one's parts as input (and failed on their columns).
-    same_store = source.filesystem.type_name == output.filesystem.type_name
-    inside = posixpath.normpath(output.path).startswith(posixpath.normpath(source.path).rstrip("/") + "/")
-    if same_store and (inside or posixpath.normpath(output.path) == posixpath.normpath(source.path)):
+    input_path, output_path = posixpath.normpath(source.path), posixpath.normpath(output.path)
+    inside = output_path == input_path or output_path.startswith(input_path.rstrip("/") + "/")
+    if inside and source.filesystem.type_name == output.filesystem.type_name:
         raise BatchInputError(
             f"{OUTPUT_FIELD}: {output.uri} is inside the input {source.uri}; the next run would read this "
             "run's output as input: choose an output outside it"
