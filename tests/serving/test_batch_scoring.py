@@ -229,6 +229,25 @@ def test_arguments_out_of_range_are_refused_by_name(
     assert not (tmp_path.parent / "evil").exists()
 
 
+def test_several_shards_need_to_know_which_one_to_score(
+    gradient_boosting: GradientBoostingFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--shards 2` alone scored shard 0, wrote no manifest and said nothing. Now it names the three ways;
+    a shard that leaves the other to do says so, and the last one writes the manifest."""
+    write_parquet_parts(tmp_path / "in", [10, 10], row_group_rows=10)
+    args = ["score", "--model", str(gradient_boosting.model_path), "--input", str(tmp_path / "in"),
+            "--output", str(tmp_path / "out"), "--shards", "2"]  # fmt: skip
+    assert batch_main(args) == 2
+    error = capsys.readouterr().err
+    assert "--shard-index N" in error and "--all-shards" in error and "JOB_COMPLETION_INDEX" in error, error
+    assert not (tmp_path / "out").exists()
+    assert batch_main([*args, "--shard-index", "1"]) == 0
+    assert "scored shard 1 of 2; the manifest is written when every shard" in capsys.readouterr().out
+    assert batch_main([*args, "--shard-index", "0"]) == 0
+    assert "scored 20 rows" in capsys.readouterr().out
+    assert (tmp_path / "out" / "manifest.json").exists()
+
+
 def test_an_output_inside_the_input_is_refused(
     gradient_boosting: GradientBoostingFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

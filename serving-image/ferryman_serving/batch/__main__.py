@@ -28,7 +28,9 @@ class JobEnvironment(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    job_completion_index: int = Field(default=0, ge=0, description="This pod's shard (set by Kubernetes).")
+    job_completion_index: int | None = Field(
+        default=None, ge=0, description="This pod's shard (set by Kubernetes)."
+    )
 
 
 def _csv_list(text: str) -> list[str]:
@@ -74,7 +76,10 @@ def parser() -> argparse.ArgumentParser:
         "--shards", type=_at_least_one, default=1, help="number of shards of this run (default 1)"
     )
     score.add_argument(
-        "--shard-index", type=int, default=None, help="this shard (default JOB_COMPLETION_INDEX or 0)"
+        "--shard-index",
+        type=int,
+        default=None,
+        help="this shard (default JOB_COMPLETION_INDEX; needed with --shards > 1)",
     )
     score.add_argument("--all-shards", action="store_true", help="run every shard in turn in this process")
     score.add_argument(
@@ -99,14 +104,25 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _shard_indices(options: argparse.Namespace) -> list[int]:
+    if options.all_shards:
+        return list(range(options.shards))
+    index = options.shard_index
+    if index is None:
+        index = JobEnvironment().job_completion_index
+    if index is None:
+        if options.shards > 1:
+            # Scoring shard 0 alone, as before, wrote one part and no manifest, and said nothing.
+            raise ValueError(
+                f"--shards {options.shards} needs the shard to score: --shard-index N (one process per "
+                "shard), --all-shards (every shard in this process), or JOB_COMPLETION_INDEX (an Indexed Job)"
+            )
+        index = 0
+    return [index]
+
+
 def _jobs(options: argparse.Namespace) -> list[ShardJob]:
-    indices = (
-        list(range(options.shards))
-        if options.all_shards
-        else [
-            options.shard_index if options.shard_index is not None else JobEnvironment().job_completion_index
-        ]
-    )
+    indices = _shard_indices(options)
     return [
         ShardJob(
             model_uri=options.model,
@@ -136,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if manifest is not None:
                 print(
                     f"scored {manifest.rows} rows with version {manifest.model_version} into {options.output}"
+                )
+            elif not options.all_shards:
+                print(
+                    f"scored shard {job.index} of {job.shards}; the manifest is written when every shard of "
+                    f"run {job.run_id!r} has been scored"
                 )
     except (BatchInputError, BatchScoringError, ModelSourceError, ValueError) as error:
         log.error("batch scoring failed", extra={"error": str(error)})
