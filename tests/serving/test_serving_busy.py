@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serving.harness_models import make_busy_model
 
+from ferryman_testing.bad_models import make_sometimes_slow_model
 from ferryman_testing.models import FEATURES
 from ferryman_testing.raw_http import connect, read_until_closed
 from ferryman_testing.servers import ServingProcess
@@ -244,3 +245,33 @@ def test_feedback_shares_the_admission_slots_of_infer_requests(busy_model: Path,
     assert "FERRYMAN_MAX_INFLIGHT_REQUESTS" in refused.json()["error"]
     assert admitted.status_code == 200, admitted.text
     assert admitted.json()["results"][0]["result"] == "unknown"
+
+
+def test_a_model_slow_on_some_values_keeps_probes_fast_after_quick_requests(
+    model_root: Path, logs_dir: Path
+) -> None:
+    """A model whose values decide its cost (an If: rows with a first feature above 5 take a ~1 s
+    product): after many quick requests of the same shape, a marked one still leaves probes answering
+    within 100 ms. Guards any "run requests known to be quick on the loop" shortcut, which this model
+    defeats (one was tried on 2026-11-28 and failed this test: a probe waited 1.05 s)."""
+    model = make_sometimes_slow_model(model_root / "sometimes-slow" / "model.onnx")
+    marked = {"inputs": [{**ROW["inputs"][0], "data": [9.0] + [0.5] * (FEATURES - 1)}]}
+    with (
+        ServingProcess(logs_dir, model_uri=f"file://{model}", model_name="busy", drain_seconds="0") as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        server.wait_ready()
+        for _ in range(50):
+            assert client.post("/v2/models/busy/infer", json=ROW).status_code == 200
+        slow = threading.Thread(
+            target=lambda: httpx.post(f"{server.url}/v2/models/busy/infer", json=marked, timeout=60)
+        )
+        slow.start()
+        probes = []
+        while slow.is_alive():
+            started = time.perf_counter()
+            assert client.get("/v2/health/live").status_code == 200
+            probes.append(time.perf_counter() - started)
+        slow.join()
+    assert len(probes) >= 3, "the marked request ended before the probes could show anything"
+    assert max(probes) < PROBE_LIMIT_SECONDS, probes
