@@ -132,7 +132,9 @@ class BatchStatus(ApiModel):
         default=None, description="How the latest run ended (Running while it runs)."
     )
     duration_seconds: float | None = Field(
-        default=None, ge=0, description="Start to completion of the latest run."
+        default=None,
+        ge=0,
+        description="Start to end of the latest finished run, succeeded or failed (a failed run ends at its Failed condition).",
     )
     rows_scored: int | None = Field(
         default=None,

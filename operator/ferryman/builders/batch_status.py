@@ -19,11 +19,26 @@ def latest_job(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(jobs, key=lambda j: (j["metadata"].get("creationTimestamp", ""), j["metadata"]["name"]))
 
 
-def _result(job: dict[str, Any]) -> str:
+def _finished(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The Job's Complete or Failed condition, once it has one."""
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
-            return "Succeeded" if condition["type"] == "Complete" else "Failed"
-    return "Running"
+            return dict(condition)
+    return None
+
+
+def _result(finished: dict[str, Any] | None) -> str:
+    if finished is None:
+        return "Running"
+    return "Succeeded" if finished["type"] == "Complete" else "Failed"
+
+
+def _ended(observed: dict[str, Any], finished: dict[str, Any] | None) -> datetime | None:
+    # Kubernetes sets completionTime only on success; a failed run ended when its Failed condition came.
+    ended = _time(observed.get("completionTime"))
+    if ended is None and finished is not None and finished["type"] == "Failed":
+        ended = _time(finished.get("lastTransitionTime"))
+    return ended
 
 
 def batch_status(
@@ -34,13 +49,14 @@ def batch_status(
     if job is None:
         return status
     observed = job.get("status") or {}
-    started, completed = _time(observed.get("startTime")), _time(observed.get("completionTime"))
+    finished = _finished(job)
+    started, ended = _time(observed.get("startTime")), _ended(observed, finished)
     return status.model_copy(
         update={
             "last_job": job["metadata"]["name"],
             "last_run": started,
-            "last_result": _result(job),
-            "duration_seconds": (completed - started).total_seconds() if started and completed else None,
+            "last_result": _result(finished),
+            "duration_seconds": (ended - started).total_seconds() if started and ended else None,
             "rows_scored": rows_scored,
             "failures": int(observed.get("failed") or 0),
         }

@@ -45,7 +45,7 @@ LAST_RESULT = Gauge(
 )
 LAST_DURATION = Gauge(
     "ferryman_batch_last_run_duration_seconds",
-    "Start to completion of the latest finished batch run.",
+    "Start to end of the latest finished batch run, succeeded or failed.",
     LABELS,
     registry=REGISTRY,
 )

@@ -156,6 +156,23 @@ def test_status_reports_the_latest_run() -> None:
     assert (status.failures, status.rows_scored, status.version_used) == (1, 1000, "6")
 
 
+def test_a_failed_run_has_a_duration_too() -> None:
+    """Kubernetes sets completionTime only when a Job succeeds: a failed run ends at its Failed condition.
+    Before, it had no duration and the gauge kept the previous run's."""
+    failed = {
+        "metadata": {"name": "churn-batch-3", "creationTimestamp": "2026-01-03T02:00:00Z"},
+        "status": {
+            "startTime": "2026-01-03T02:00:01Z", "failed": 3,
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "lastTransitionTime": "2026-01-03T02:00:30Z"},
+                {"type": "Failed", "status": "True", "lastTransitionTime": "2026-01-03T02:00:41Z"},
+            ],
+        },
+    }  # fmt: skip
+    status = batch_status("churn-batch", "6", "models:/churn/6", failed, None)
+    assert (status.last_result, status.duration_seconds) == ("Failed", 40.0)
+
+
 @pytest.mark.parametrize(
     ("location", "uri", "field"),
     [
