@@ -190,8 +190,43 @@ def column_values(column: pa.Array | pa.ChunkedArray, name: str, dtype: np.dtype
             f"feature column {name!r} has {column.null_count} null(s) and the model takes integers"
         )
     # Nulls become NaN for float models (tree ensembles route NaN as missing; so does the online path).
-    values = column.to_numpy(zero_copy_only=False)
-    return np.asarray(values, dtype=np.float64 if column.null_count else None)
+    values = np.asarray(
+        column.to_numpy(zero_copy_only=False), dtype=np.float64 if column.null_count else None
+    )
+    _check_values_fit(values, name, dtype)
+    return values
+
+
+def _check_values_fit(values: np.ndarray, name: str, dtype: np.dtype[np.generic]) -> None:
+    """Refuse what the copy into the model's dtype would change silently, as the JSON codec refuses it:
+    fractions and non-finite values for an integer input (1.5 -> 1), integers beyond its range (300 -> 44
+    in INT8), finite values beyond a float input's range (1e300 -> inf in FP32)."""
+    if not values.size or values.dtype == dtype:
+        return
+    if dtype.kind in "iu":
+        if values.dtype.kind == "f" and not (
+            np.isfinite(values).all() and (values == np.trunc(values)).all()
+        ):
+            raise BatchScoringError(
+                f"feature column {name!r} holds fractions or non-finite values and the model takes "
+                f"{dtype.name}; round or cast the column to integers before scoring"
+            )
+        info = np.iinfo(dtype)  # type: ignore[type-var]  # an integer dtype here
+        if values.dtype.kind != "b" and (values.min() < info.min or values.max() > info.max):
+            raise BatchScoringError(
+                f"feature column {name!r} holds values outside the {dtype.name} range "
+                f"[{info.min}, {info.max}] of the model input"
+            )
+    elif dtype.kind == "f" and values.dtype.kind == "f" and dtype.itemsize < values.dtype.itemsize:
+        limit = float(np.finfo(dtype).max)  # type: ignore[type-var]  # a float dtype here
+        # fmax/fmin skip NaN (missing values); an infinity is passed on as it was written.
+        if np.fmax.reduce(values) > limit or np.fmin.reduce(values) < -limit:
+            beyond = np.isfinite(values) & (np.abs(values) > limit)
+            if beyond.any():
+                raise BatchScoringError(
+                    f"feature column {name!r} holds {values[beyond][0].item()!r}, beyond the {dtype.name} range of "
+                    "the model input (it would become infinity); scale or clip the column"
+                )
 
 
 def _decimal_as_float(

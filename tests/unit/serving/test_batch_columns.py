@@ -52,3 +52,36 @@ def test_a_column_with_no_value_in_the_file_is_all_nan_for_a_float_model() -> No
     np.testing.assert_array_equal(column_values(pa.nulls(3), "x", FLOAT32), [np.nan, np.nan, np.nan])
     with pytest.raises(BatchScoringError, match=re.escape("has 3 null(s) and the model takes integers")):
         column_values(pa.nulls(3), "x", np.dtype(np.int64))
+
+
+@pytest.mark.parametrize(
+    ("column", "dtype", "message"),
+    [
+        (pa.array([2.0, 1.5]), INT64, "'x' holds fractions or non-finite values and the model takes int64"),
+        (pa.array([2.0, float("nan")]), INT64, "'x' holds fractions or non-finite values"),
+        (pa.array([3, 300]), np.dtype(np.int8), "'x' holds values outside the int8 range [-128, 127]"),
+        (pa.array([1.0, 1e300]), FLOAT32, "'x' holds 1e+300, beyond the float32 range of the model input"),
+    ],
+)
+def test_values_the_copy_would_change_are_refused_as_the_json_codec_refuses_them(
+    column: pa.Array, dtype: np.dtype[np.generic], message: str
+) -> None:
+    """Before, numpy's casts made 1.5 a 1, 300 a 44 and 1e300 an infinity, and batch wrote the answers for
+    those; the online server refuses the same values with a 400."""
+    with pytest.raises(BatchScoringError, match=re.escape(message)):
+        column_values(column, "x", dtype)
+
+
+@pytest.mark.parametrize(
+    ("column", "dtype", "expected"),
+    [
+        (pa.array([2.0, -3.0]), INT64, [2, -3]),  # whole floats are integers
+        (pa.array([True, False]), FLOAT32, [1.0, 0.0]),  # a boolean column is 1 and 0
+        (pa.array([1.0, float("inf"), None]), FLOAT32, [1.0, np.inf, np.nan]),  # as written; null is NaN
+        (pa.array([3, 127]), np.dtype(np.int8), [3, 127]),
+    ],
+)
+def test_values_that_fit_are_kept(
+    column: pa.Array, dtype: np.dtype[np.generic], expected: list[float]
+) -> None:
+    np.testing.assert_array_equal(column_values(column, "x", dtype).astype(dtype), expected)
