@@ -135,14 +135,31 @@ def _while_paused(tick: Tick) -> Decision:
     if not canary_has_traffic(tick.plan, tick.state):
         return tick.hold(tick.plan.interval_seconds)
     result = analyse(tick, deadline_applies=False, requires_evidence=False)
+    held = _pause_message(tick.state.message)
     if isinstance(result, Passed):
-        kept = replace(result.state, message=tick.state.message)
+        kept = replace(result.state, message=held)
         return tick.decide(kept, (), look_again_seconds(tick.plan, kept))
+    if result.state.phase is not Phase.PAUSED:
+        return result  # rolled back, or ended after analysisErrorLimit failed reads
+    if result.state.analysis_errors > tick.state.analysis_errors:
+        # Metrics unreadable are told as at any time (a Warning on the first failed read, MetricsAvailable
+        # False with the error), behind the reason of the pause, which comes back once reads succeed.
+        told = f"{held}{WHILE_PAUSED}{result.state.message}"
+        return replace(result, state=replace(result.state, message=told))
     # Waiting for traffic while paused: no Event, same message. A failed check is told, paused or not.
-    if result.state.phase is Phase.PAUSED and result.state.failed_checks == tick.state.failed_checks:
-        quiet = replace(result.state, message=tick.state.message)
+    if result.state.failed_checks == tick.state.failed_checks:
+        quiet = replace(result.state, message=held)
         return replace(result, state=quiet, events=(), verdict=None)
     return result
+
+
+# Joins the reason of a pause and the error of a failed metric read ("metrics unavailable (...): ...").
+WHILE_PAUSED = "; meanwhile "
+
+
+def _pause_message(message: str) -> str:
+    """The reason of the pause, without the metric error a failed read added to it."""
+    return message.split(f"{WHILE_PAUSED}metrics unavailable (", 1)[0]
 
 
 def apply_action(state: RolloutState, plan: RolloutPlan, action: RolloutAction, now: datetime) -> Decision:

@@ -106,6 +106,27 @@ def test_a_check_failing_during_a_pause_is_told_with_a_warning() -> None:
     assert [(e.type, e.reason) for e in decision.events] == [(EventType.WARNING, "AnalysisFailed")]
 
 
+def test_metrics_unreadable_during_a_pause_are_told_and_the_pause_reason_comes_back() -> None:
+    """A stage waiting for promote can sit for a day: a failed read must say so at once (a Warning, the
+    error in MetricsAvailable), as it does while progressing. Before, the pause hid the first three
+    failures: no Event, and the pause's own text in the condition."""
+    run = paused()
+    reason = run.state.message
+    first = run.follow(PROMETHEUS_DOWN)
+    assert first.state.phase is Phase.PAUSED
+    assert [(e.type, e.reason) for e in first.events] == [(EventType.WARNING, "MetricsUnavailable")]
+    metrics = next(c for c in first.conditions if c.type == "MetricsAvailable")
+    assert metrics.status == "False" and "connection refused" in metrics.message
+    assert first.state.message.startswith(f"{reason}; meanwhile metrics unavailable (1 of 4")
+    second = run.follow(PROMETHEUS_DOWN)
+    assert second.events == () and second.state.message.startswith(
+        f"{reason}; meanwhile metrics unavailable (2 of 4"
+    )
+    back = run.follow(HEALTHY)
+    assert back.state.phase is Phase.PAUSED and back.state.message == reason
+    assert conditions(run)["MetricsAvailable"] == "True"
+
+
 def test_while_paused_the_canary_is_looked_at_every_interval() -> None:
     """A person's pause may last days: the judge watches it once an interval, not every peek."""
     run = paused()
