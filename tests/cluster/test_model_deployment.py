@@ -161,11 +161,21 @@ def test_spec_the_schema_cannot_judge_marks_degraded_and_keeps_serving(
     assert events.strip()
 
 
-def test_action_without_a_rollout_is_ignored_with_a_warning_and_cleared(
-    cluster: Any, kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner
-) -> None:
-    """`ferryman abort` on a ModelDeployment with nothing to abort: a Warning Event, the annotation goes."""
-    kubectl.apply([model_deployment("fraud", namespace, model_uri)])
+@pytest.mark.parametrize(
+    ("strategy", "event_type"),
+    [
+        (None, "Warning"),  # no rollout strategy: the action cannot mean anything here
+        ({"canary": {}}, "Normal"),  # a finished rollout: a no-op, as the machine's own ActionIgnored
+    ],
+)
+def test_action_without_a_rollout_is_ignored_with_an_event_and_cleared(
+    cluster: Any, kubectl: Kubectl, namespace: str, model_uri: str, operator: KopfRunner,
+    strategy: dict[str, Any] | None, event_type: str,
+) -> None:  # fmt: skip
+    """`ferryman abort` on a ModelDeployment with nothing to abort: an ActionIgnored Event, the annotation
+    goes. Without a strategy that is a Warning; on a finished rollout it was a Warning too, where the
+    docs promise the Normal Event that every other action that does not apply gives."""
+    kubectl.apply([model_deployment("fraud", namespace, model_uri, strategy=strategy)])
     wait_until_serving(kubectl, namespace)
     kubectl.run("annotate", "modeldeployment", "fraud", "-n", namespace, "ferryman.dev/action=abort")
 
@@ -175,9 +185,10 @@ def test_action_without_a_rollout_is_ignored_with_a_warning_and_cleared(
 
     wait_for("the action annotation to be cleared", cleared, timeout=30)
     events = kubectl.run(
-        "get", "events", "-n", namespace, "--field-selector", "reason=ActionIgnored", "-o", "name"
-    )
-    assert events.strip()
+        "get", "events", "-n", namespace, "--field-selector", "reason=ActionIgnored",
+        "-o", "jsonpath={.items[*].type}",
+    )  # fmt: skip
+    assert events.split() == [event_type]
     assert status_of(kubectl, namespace)["phase"] == "Succeeded"
 
 

@@ -168,11 +168,13 @@ def _handle_action(
             _clear_action(md)
             return
         if previous.get("phase") not in ACTIVE_PHASES:
-            raise ValueError(
-                f"annotation {ACTION_ANNOTATION}={text}: no rollout in progress, nothing to {text}"
-            )
+            # A no-op, as an action that does not apply to an active rollout: Normal, not a Warning.
+            message = f"annotation {ACTION_ANNOTATION}={text}: no rollout in progress, nothing to {text}"
+            kopf.event(body, type="Normal", reason="ActionIgnored", message=message)
+            _clear_action(md)
+            return
         decision = apply_action(RolloutState.from_status(previous), plan, action, now)
-    except ValueError as error:  # includes StatusError
+    except ValueError as error:  # an unknown action, or a status the machine cannot read
         kopf.warn(body, reason="ActionIgnored", message=str(error))
         _clear_action(md)
         return
