@@ -137,7 +137,7 @@ class Settings(BaseSettings):
         pattern=rf"^{ADDRESS_PATTERN}$",
         description=(
             "HOST:PORT on which the operator receives MLflow registry webhooks (POST /registry/mlflow). "
-            "Only listened on when registry_webhook_secret is set."
+            "Only listened on when registry_webhook_secret and mlflow_tracking_uri are set."
         ),
     )
     registry_webhook_secret: SecretStr | None = Field(

@@ -134,7 +134,10 @@ class BatchStatus(ApiModel):
     duration_seconds: float | None = Field(
         default=None,
         ge=0,
-        description="Start to end of the latest finished run, succeeded or failed (a failed run ends at its Failed condition).",
+        description=(
+            "Start to end of the latest finished run, succeeded or failed (a failed run ends at its "
+            "Failed condition)."
+        ),
     )
     rows_scored: int | None = Field(
         default=None,

@@ -223,9 +223,10 @@ def _check_values_fit(values: np.ndarray, name: str, dtype: np.dtype[np.generic]
         if np.fmax.reduce(values) > limit or np.fmin.reduce(values) < -limit:
             beyond = np.isfinite(values) & (np.abs(values) > limit)
             if beyond.any():
+                first = values[beyond][0].item()
                 raise BatchScoringError(
-                    f"feature column {name!r} holds {values[beyond][0].item()!r}, beyond the {dtype.name} range of "
-                    "the model input (it would become infinity); scale or clip the column"
+                    f"feature column {name!r} holds {first!r}, beyond the {dtype.name} range of the model "
+                    "input (it would become infinity); scale or clip the column"
                 )
 
 
