@@ -35,6 +35,9 @@ class DriftObservation:
     error: str | None = None  # Prometheus could not be asked
 
 
+METRICS_UNAVAILABLE = "MetricsUnavailable"
+
+
 @dataclass(frozen=True)
 class Assessment:
     phase: str
@@ -45,6 +48,12 @@ class Assessment:
     drifted_features: list[str] = field(default_factory=list)
     version: str | None = None  # the stable version judged
     judged: bool = False  # this window had the samples to judge; only then may drift start a retrain
+
+    @property
+    def metrics_read(self) -> bool:
+        """False when Prometheus could not be asked: this interval says nothing about drift, so what was
+        confirmed before (driftedFeatures, the Drifted condition, the drift gauges) stands."""
+        return self.reason != METRICS_UNAVAILABLE
 
 
 def stable_version(md: dict[str, Any] | None) -> str | None:
@@ -73,9 +82,7 @@ def assess(dm: DriftMonitor, observation: DriftObservation, previous: dict[str, 
             "Pending", "False", "NoStableVersion", f"ModelDeployment {ref} serves no version yet"
         )
     if observation.error is not None:
-        return Assessment(
-            previous.get("phase") or "Pending", "False", "MetricsUnavailable", observation.error
-        )
+        return Assessment(previous.get("phase") or "Pending", "False", METRICS_UNAVAILABLE, observation.error)
     window = observation.window or DriftWindow()
     if not window.pods_seen:
         message = (
@@ -209,16 +216,18 @@ def drift_status(
                   describe_scores(assessment.verdicts, assessment.drifted_features) or "no confirmed drift",
                   now=now, previous=prior, generation=generation),
     ]  # fmt: skip
+    if not assessment.metrics_read:
+        conditions = conditions[:1]  # the previous Drifted condition stays, as with_other_conditions keeps it
     desired: dict[str, Any] = {
         "phase": phase,
         "message": assessment.message[:1024],
         "conditions": with_other_conditions(conditions, prior),
         "observedGeneration": generation,
         "lastCheckTime": format_timestamp(now),
-        "driftedFeatures": assessment.drifted_features,
     }
+    if assessment.metrics_read:
+        desired["driftedFeatures"] = assessment.drifted_features
+        desired["featureScores"] = [_score(v) for v in assessment.verdicts]
     if assessment.version is not None:
         desired["stableVersion"] = assessment.version
-    if assessment.verdicts or assessment.reason not in ("MetricsUnavailable",):
-        desired["featureScores"] = [_score(v) for v in assessment.verdicts]
     return desired

@@ -80,8 +80,9 @@ def check_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if retrain is not None:
         desired["lastRetrain"] = retrain
     write_status(body, desired, kind=k8s.DRIFT_MONITOR)
-    drift_gauges.publish(namespace, dm.metadata.name, dm.spec.model_deployment_ref.name,
-                         assessment.verdicts, assessment.drifted_features)  # fmt: skip
+    if assessment.metrics_read:  # else the last interval's gauges stand, as its status does
+        drift_gauges.publish(namespace, dm.metadata.name, dm.spec.model_deployment_ref.name,
+                             assessment.verdicts, assessment.drifted_features)  # fmt: skip
     if phase != previous.get("phase"):
         kopf.event(
             body, type=EVENT_TYPES.get(phase, "Normal"), reason=phase, message=assessment.message[:1024]

@@ -55,6 +55,25 @@ def test_prometheus_down_keeps_the_phase_and_says_why() -> None:
     assert (result.phase, result.reason) == ("Healthy", "MetricsUnavailable")
 
 
+def test_prometheus_down_leaves_confirmed_drift_standing() -> None:
+    """A query that failed says nothing about drift. Before, the status said driftedFeatures [] and
+    Drifted False ("no confirmed drift") while the phase stayed Drifted, and the drift gauges went away,
+    which resolved the ModelInputDrift alert for as long as Prometheus did not answer."""
+    first = assess(monitor(), DriftObservation(MD, window(MOVED)), {})
+    drifted = drift_status(monitor(), first, {}, NOW, first.phase)
+    second = assess(monitor(), DriftObservation(MD, window(MOVED)), drifted)
+    drifted = drift_status(monitor(), second, drifted, NOW, second.phase)
+    down = assess(monitor(), DriftObservation(MD, error="Prometheus query failed: ConnectError"), drifted)
+    assert not down.metrics_read
+    written = drift_status(monitor(), down, drifted, NOW, down.phase)
+    assert (
+        written["phase"] == "Drifted" and "driftedFeatures" not in written and "featureScores" not in written
+    )
+    conditions = {c["type"]: c for c in written["conditions"]}
+    assert conditions["Drifted"] == next(c for c in drifted["conditions"] if c["type"] == "Drifted")
+    assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("False", "MetricsUnavailable")
+
+
 def test_too_few_samples_is_collecting() -> None:
     few = BinnedFeature("amount", (10.0,) * 5, (0.2,) * 5)
     result = assess(monitor(), DriftObservation(MD, window(few)), {})
