@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ferryman.api.base import MAX_NAME, MAX_TEXT, OBJECT_NAME_PATTERN, ApiModel, CelRule, Timestamp, cel_rules
 from ferryman.api.durations import Duration, PositiveDuration
@@ -147,7 +147,7 @@ class DriftMonitorSpec(ApiModel, json_schema_extra=cel_rules(SOMETHING_TO_TEST, 
     features: list[str] | None = Field(
         default=None,
         max_length=MAX_FEATURES,
-        description='Features to test; unset (or "all") tests every feature of the reference profile.',
+        description="Features to test; unset tests every feature of the reference profile.",
     )
     tests: DriftTests = Field(
         default_factory=DriftTests, description="Thresholds.", json_schema_extra={"default": {}}
@@ -165,12 +165,6 @@ class DriftMonitorSpec(ApiModel, json_schema_extra=cel_rules(SOMETHING_TO_TEST, 
     on_drift: OnDrift | None = Field(
         default=None, description="Action on confirmed drift; unset only reports."
     )
-
-    @field_validator("features", mode="before")
-    @classmethod
-    def _all_means_every_feature(cls, value: object) -> object:
-        # DESIGN writes `features: all`; a CRD field cannot be string-or-list, so "all" is "unset".
-        return None if value == "all" else value
 
     @model_validator(mode="after")
     def _judges_something(self) -> Self:
