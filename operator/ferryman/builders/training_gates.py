@@ -104,7 +104,9 @@ def judge_serving(metrics: Mapping[str, float]) -> GateResult | None:
         return None
     ok = value == 1.0
     text = "every serving answer well formed" if ok else "the serving data plane gave malformed answers"
-    return GateResult(name="serving:valid", passed=ok, value=value, message=text)
+    # A NaN logged by hand would make the status write invalid JSON, refused on every retry.
+    return GateResult(name="serving:valid", passed=ok, value=value if math.isfinite(value) else None,
+                      message=text)  # fmt: skip
 
 
 def judge_gates(validation: ValidationSpec, metrics: Mapping[str, float]) -> Verdict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ferryman.api.trainingjob import ChampionGate, ValidationSpec
@@ -91,6 +93,14 @@ def test_serving_valid_is_a_gate_when_logged() -> None:
     assert valid.passed
     (invalid,) = judge_gates(spec(), {"serving_valid": 0.0}).gates
     assert not invalid.passed
+
+
+def test_a_serving_valid_logged_as_nan_fails_and_keeps_the_status_valid_json() -> None:
+    """Logged by hand as NaN, it went into status.gates as NaN: json.dumps wrote NaN, not JSON, and the
+    API server refused the status write on every retry (the TrainingJob stayed Validating)."""
+    (gate,) = judge_gates(spec(), {"serving_valid": float("nan")}).gates
+    assert not gate.passed and gate.value is None
+    json.dumps(gate.model_dump(mode="json"), allow_nan=False)
 
 
 def test_the_verdict_passes_only_when_every_gate_did() -> None:
