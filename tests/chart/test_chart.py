@@ -42,6 +42,7 @@ def test_helm_unittest_suites_pass(tools: ChartTools) -> None:
         ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
         ("operator.prometheusUrl=prometheus:9090", "/operator/prometheusUrl"),
         ("monitoring.podMonitor.interval=15", "/monitoring/podMonitor/interval"),
+        ("monitoring.podMonitor.interval=", "/monitoring/podMonitor/interval"),
     ],
 )
 def test_values_schema_refuses_bad_values_naming_the_field(

@@ -50,6 +50,7 @@ NAMESPACE: Schema = {"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-
 # The Prometheus Operator's Duration (monitoring.coreos.com), e.g. 15s, 1m30s.
 PROMETHEUS_DURATION: Schema = {
     "type": "string",
+    "minLength": 1,  # every part of the pattern is optional: "" would render an empty interval
     "pattern": "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
 }
 
@@ -111,7 +112,8 @@ CHART_VALUES = Group(
         "watchNamespaces": Value(
             [],
             "Namespaces the operator watches; empty watches the whole cluster (a ClusterRole). Otherwise one "
-            "Role per namespace, and the ClusterRole keeps only the cluster-scoped CRD watch.",
+            "Role per namespace, and the ClusterRole keeps only the cluster-scoped watches (CRDs, "
+            "Namespaces).",
             {"type": "array", "items": NAMESPACE, "uniqueItems": True},
         ),
         "operator": Group(
