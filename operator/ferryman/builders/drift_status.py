@@ -208,16 +208,15 @@ def drift_status(
     """The status to write: scores, drifted features, phase, Ready and Drifted conditions."""
     prior = previous.get("conditions") or []
     generation = dm.metadata.generation
-    drifted_status: ConditionStatus = "True" if assessment.drifted_features else "False"
-    conditions = [
-        condition("Ready", assessment.ready, assessment.reason, assessment.message,
-                  now=now, previous=prior, generation=generation),
-        condition("Drifted", drifted_status, "DriftConfirmed" if assessment.drifted_features else "NoDrift",
-                  describe_scores(assessment.verdicts, assessment.drifted_features) or "no confirmed drift",
-                  now=now, previous=prior, generation=generation),
-    ]  # fmt: skip
-    if not assessment.metrics_read:
-        conditions = conditions[:1]  # the previous Drifted condition stays, as with_other_conditions keeps it
+    conditions = [condition("Ready", assessment.ready, assessment.reason, assessment.message,
+                            now=now, previous=prior, generation=generation)]  # fmt: skip
+    if assessment.metrics_read:  # else the previous Drifted condition stays: with_other_conditions keeps it
+        drifted = assessment.drifted_features
+        status: ConditionStatus = "True" if drifted else "False"
+        reason = "DriftConfirmed" if drifted else "NoDrift"
+        summary = describe_scores(assessment.verdicts, drifted) or "no confirmed drift"
+        conditions.append(condition("Drifted", status, reason, summary,
+                                    now=now, previous=prior, generation=generation))  # fmt: skip
     desired: dict[str, Any] = {
         "phase": phase,
         "message": assessment.message[:1024],
