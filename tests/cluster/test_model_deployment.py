@@ -109,6 +109,33 @@ def test_operator_restart_and_idle_resync_write_nothing(
     assert after == before
 
 
+def test_edit_made_while_the_operator_is_down_is_applied_when_it_starts(
+    operator_kubeconfig: Path, kubectl: Kubectl, namespace: str, model_uri: str, tmp_path: Path
+) -> None:
+    """Kopf's resume path: a new model URI written with no operator running rolls out on its start."""
+    with running_operator(operator_kubeconfig, namespace):
+        kubectl.apply([model_deployment("fraud", namespace, model_uri)])
+        first = wait_until_serving(kubectl, namespace)
+    second_model = make_gradient_boosting_model(tmp_path / "v2", trees=5).model_path.as_uri()
+    kubectl.apply([model_deployment("fraud", namespace, second_model)])
+    time.sleep(3)
+    assert served_uri(kubectl.get("deployment", "fraud-stable", namespace)) == model_uri, "nothing moves yet"
+    with running_operator(operator_kubeconfig, namespace):
+        second = wait_for(
+            "the edit to be applied",
+            lambda: (
+                (s := status_of(kubectl, namespace)).get("stableUri") == second_model
+                and s.get("phase") == "Succeeded"
+                and s
+            ),
+            timeout=120,
+        )
+    md = kubectl.get("modeldeployment", "fraud", namespace)
+    assert second["observedGeneration"] == md["metadata"]["generation"]
+    assert second["stableVersion"] != first["stableVersion"]
+    assert served_uri(kubectl.get("deployment", "fraud-stable", namespace)) == second_model
+
+
 def test_new_model_version_updates_the_deployment_once(
     kubectl: Kubectl, namespace: str, model_uri: str, tmp_path: Path, operator: KopfRunner
 ) -> None:

@@ -68,7 +68,7 @@ class AnalysisSpec(ApiModel):
     )
     min_requests: int = Field(
         default=DEFAULT_MIN_REQUESTS,
-        ge=0,
+        ge=1,
         description="Requests the candidate needs in the window before it is judged; fewer means wait.",
     )
     failure_limit: int = Field(

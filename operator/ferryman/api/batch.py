@@ -71,6 +71,7 @@ class BatchSpec(ApiModel, json_schema_extra=cel_rules(INPUT_URI_SCHEME, OUTPUT_U
     parallelism: int = Field(default=1, ge=1, le=100, description="Shards (job) or Spark cores (spark).")
     image: str | None = Field(
         default=None,
+        min_length=1,
         max_length=MAX_TEXT,
         description=(
             "Image of the batch pods; default the batch image (ferryman-batch: the serving code "

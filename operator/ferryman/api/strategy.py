@@ -25,7 +25,7 @@ CANARY_WEIGHTS_RISE = CelRule(
         "self.steps.filter(t, has(t.weight) && t.weight == s.weight).size() == 1)"
     ),
     message=(
-        "spec.strategy.canary.steps: weights must rise strictly from step to step (within 0-100); "
+        "spec.strategy.canary.steps: weights must rise strictly from step to step (within 1-100); "
         "use a pause step to hold a weight"
     ),
 )
@@ -95,7 +95,11 @@ class CanaryStep(ApiModel, json_schema_extra=cel_rules(STEP_WEIGHT_XOR_PAUSE)):
     """One step of a canary: shift traffic to a weight, or pause."""
 
     weight: int | None = Field(
-        default=None, ge=0, le=100, description="Percent of traffic to send to the candidate (0-100)."
+        # From 1: a step at 0 sends the candidate nothing to judge and ends the rollout "not enough traffic".
+        default=None,
+        ge=1,
+        le=100,
+        description="Percent of traffic to send to the candidate (1-100).",
     )
     pause: PauseStep | None = Field(default=None, description="Hold the current weight.")
 
@@ -163,7 +167,7 @@ class ShadowStrategy(RolloutTiming):
     """Mirror live requests to the candidate; its responses are discarded and its metrics kept apart."""
 
     mirror_percent: int = Field(
-        default=100, ge=0, le=100, description="Percent of requests copied to the candidate."
+        default=100, ge=1, le=100, description="Percent of requests copied to the candidate (1-100)."
     )
     duration: PositiveDuration = Field(
         description="How long to mirror before the analysis decides on promotion."

@@ -6,7 +6,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from ferryman.api.base import MAX_LIST, MAX_NAME, ApiModel, CelRule, cel_rules
+from ferryman.api.base import MAX_LIST, MAX_NAME, OBJECT_NAME_PATTERN, ApiModel, CelRule, cel_rules
 
 TrafficMode = Literal["replicas", "gateway"]
 MirrorImplementation = Literal["RequestMirror", "TraefikService"]
@@ -14,6 +14,13 @@ MirrorImplementation = Literal["RequestMirror", "TraefikService"]
 GATEWAY_NEEDS_TARGET = CelRule(
     rule="has(self.httpRoute) || (has(self.parentRefs) && size(self.parentRefs) > 0)",
     message="spec.traffic.gateway: set httpRoute (a route to manage) or parentRefs (Gateways to attach to)",
+)
+GATEWAY_ONLY_IN_GATEWAY_MODE = CelRule(
+    rule="!has(self.gateway) || (has(self.mode) && self.mode == 'gateway')",
+    message=(
+        "spec.traffic.gateway is used only with spec.traffic.mode: gateway (mode replicas would ignore it); "
+        "set mode: gateway, or remove gateway"
+    ),
 )
 GATEWAY_MODE_NEEDS_GATEWAY = CelRule(
     rule="!has(self.mode) || self.mode != 'gateway' || has(self.gateway)",
@@ -45,7 +52,9 @@ class GatewayTraffic(ApiModel, json_schema_extra=cel_rules(GATEWAY_NEEDS_TARGET)
 
     http_route: str | None = Field(
         default=None,
+        min_length=1,
         max_length=MAX_NAME,
+        pattern=OBJECT_NAME_PATTERN,  # joined into the API path
         description=(
             "HTTPRoute the operator creates, owns and writes; defaults to the ModelDeployment's name. "
             "An existing route of that name that this ModelDeployment does not own is never changed: "
@@ -76,7 +85,9 @@ class GatewayTraffic(ApiModel, json_schema_extra=cel_rules(GATEWAY_NEEDS_TARGET)
         return self
 
 
-class TrafficSpec(ApiModel, json_schema_extra=cel_rules(GATEWAY_MODE_NEEDS_GATEWAY)):
+class TrafficSpec(
+    ApiModel, json_schema_extra=cel_rules(GATEWAY_MODE_NEEDS_GATEWAY, GATEWAY_ONLY_IN_GATEWAY_MODE)
+):
     """How requests reach the stable and candidate versions."""
 
     mode: TrafficMode = Field(
@@ -94,4 +105,6 @@ class TrafficSpec(ApiModel, json_schema_extra=cel_rules(GATEWAY_MODE_NEEDS_GATEW
     def _gateway_when_needed(self) -> Self:
         if self.mode == "gateway" and self.gateway is None:
             raise ValueError(GATEWAY_MODE_NEEDS_GATEWAY.message)
+        if self.mode != "gateway" and self.gateway is not None:
+            raise ValueError(GATEWAY_ONLY_IN_GATEWAY_MODE.message)
         return self

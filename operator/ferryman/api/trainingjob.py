@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -34,6 +36,22 @@ CHAMPION_NEEDS_ALIAS = CelRule(
     rule="!has(self.validation) || !has(self.validation.mustBeatChampion) || has(self.promote)",
     message="validation.mustBeatChampion needs promote.alias: the champion is the version that alias names",
 )
+DATA_CHECK_NAMES_DIFFER = CelRule(
+    rule="!has(self.data) || self.data.all(c, self.data.exists_one(d, d.name == c.name))",
+    message=(
+        "validation.data: give each check its own name (the trainer logs one value per name, "
+        "data_check.NAME, so two checks of one name were judged on one of the two values)"
+    ),
+)
+# MLflow keeps "latest" (any case) and v1, V2, ... for itself: setting such an alias is refused.
+RESERVED_ALIAS_RULE = "self.lowerAscii() != 'latest' && !self.matches('^[vV][0-9]+$')"
+RESERVED_ALIAS_MESSAGE = (
+    "MLflow reserves the alias latest and version-like aliases (v1, V12); choose another name"
+)
+ALIAS_PATTERN = r"^[A-Za-z0-9_-]+$"
+# Logged as the MLflow metric data_check.NAME: MLflow refuses other characters and path-like names.
+DATA_CHECK_NAME_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+TRACKING_URI_PATTERN = r"^https?://[^\s/?#]+([/?#]\S*)?$"
 CRON_PATTERN = r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$"
 
 
@@ -45,7 +63,24 @@ def _require_bound(low: float | None, high: float | None, rule: CelRule) -> None
 class MlflowSpec(ApiModel):
     """Where the run is tracked and the model registered."""
 
-    tracking_uri: str = Field(max_length=MAX_URI, description="MLflow tracking server URL.")
+    tracking_uri: str = Field(
+        max_length=MAX_URI,
+        pattern=TRACKING_URI_PATTERN,
+        description="MLflow tracking server URL (http:// or https://).",
+    )
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _tracking_uri_parses(cls, uri: str) -> str:
+        # The pattern cannot see a broken host such as http://[::1 (the registry client would fail on it).
+        try:
+            urlsplit(uri).port  # noqa: B018  # parsing the port is what raises for a broken host
+        except ValueError as error:
+            raise ValueError(
+                f"mlflow.trackingUri {uri!r} is not a URL ({error}); e.g. http://mlflow:5000"
+            ) from None
+        return uri
+
     experiment: str = Field(max_length=MAX_NAME, description="Experiment the run is logged under.")
     registered_model: str = Field(
         max_length=MAX_NAME, description="Registered model that gets the new version."
@@ -64,7 +99,11 @@ class DataSource(ApiModel):
 class DataCheck(ApiModel, json_schema_extra=cel_rules(COLUMN_NEEDED, DATA_CHECK_BOUND)):
     """A statistic of the training data that must lie within [min, max] before training starts."""
 
-    name: str = Field(max_length=63, description="Short name shown in status.")
+    name: str = Field(
+        max_length=63,
+        pattern=DATA_CHECK_NAME_PATTERN,
+        description="Short name shown in status and logged as data_check.NAME (letters, digits, _ - .).",
+    )
     check: DataCheckKind = Field(description="Which statistic to compute.")
     column: str | None = Field(
         default=None, max_length=MAX_NAME, description="Column the statistic is about."
@@ -101,19 +140,32 @@ class ChampionGate(ApiModel):
     greater_is_better: bool = Field(default=True, description="False for losses and error metrics.")
 
 
-class ValidationSpec(ApiModel):
+class ValidationSpec(ApiModel, json_schema_extra=cel_rules(DATA_CHECK_NAMES_DIFFER)):
     """Gates between training and registration; a failed gate leaves the job Rejected."""
 
     data: list[DataCheck] = Field(default_factory=list, max_length=MAX_LIST, description="Data checks.")
     metrics: list[MetricGate] = Field(default_factory=list, max_length=MAX_LIST, description="Metric gates.")
     must_beat_champion: ChampionGate | None = Field(default=None, description="Champion comparison.")
 
+    @model_validator(mode="after")
+    def _data_check_names_differ(self) -> Self:
+        names = [check.name for check in self.data]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{DATA_CHECK_NAMES_DIFFER.message}; repeated: {', '.join(repeated)}")
+        return self
+
 
 class PromoteSpec(ApiModel):
     """Move a registry alias to the new version once every gate passed."""
 
     alias: str = Field(
-        max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_-]+$", description="Alias to move, e.g. production."
+        max_length=MAX_NAME,
+        pattern=ALIAS_PATTERN,
+        description="Alias to move, e.g. production.",
+        json_schema_extra=cel_rules(
+            CelRule(rule=RESERVED_ALIAS_RULE, message=f"promote.alias: {RESERVED_ALIAS_MESSAGE}")
+        ),
     )
     approval: Approval = Field(
         default="auto",
@@ -126,12 +178,22 @@ class PromoteSpec(ApiModel):
     staging_alias: str | None = Field(
         default=None,
         max_length=MAX_NAME,
-        pattern=r"^[A-Za-z0-9_-]+$",
+        pattern=ALIAS_PATTERN,
+        json_schema_extra=cel_rules(
+            CelRule(rule=RESERVED_ALIAS_RULE, message=f"promote.stagingAlias: {RESERVED_ALIAS_MESSAGE}")
+        ),
         description=(
             "Alias moved first, as soon as every gate passed (e.g. staging), before alias; with manual "
             "approval it moves before the wait, and alias only after approval."
         ),
     )
+
+    @field_validator("alias", "staging_alias")
+    @classmethod
+    def _not_reserved(cls, alias: str | None) -> str | None:
+        if alias is not None and (alias.lower() == "latest" or re.fullmatch(r"[vV][0-9]+", alias)):
+            raise ValueError(f"{alias!r}: {RESERVED_ALIAS_MESSAGE}")
+        return alias
 
 
 class TrainingJobSpec(ApiModel, json_schema_extra=cel_rules(CHAMPION_NEEDS_ALIAS)):

@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from ferryman.api import DriftMonitor
+from ferryman.api.base import MAX_TEXT
 from ferryman.api.vocabulary import ACTIVE_PHASES, format_timestamp
-from ferryman.builders.status import ConditionStatus, condition, with_other_conditions
+from ferryman.builders.status import ConditionStatus, condition, with_other_conditions, within_limit
 from ferryman.drift.rules import (
     ACCURACY,
     FeatureVerdict,
@@ -219,7 +220,7 @@ def drift_status(
                                     now=now, previous=prior, generation=generation))  # fmt: skip
     desired: dict[str, Any] = {
         "phase": phase,
-        "message": assessment.message[:1024],
+        "message": within_limit(assessment.message, MAX_TEXT),
         "conditions": with_other_conditions(conditions, prior),
         "observedGeneration": generation,
         "lastCheckTime": format_timestamp(now),

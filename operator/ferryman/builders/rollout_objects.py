@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ferryman.api import ModelDeployment
+from ferryman.api.base import MAX_TEXT
 from ferryman.api.vocabulary import format_timestamp
 from ferryman.builders.autoscaling import TrackReplicas, build_autoscaler, canary_replicas_for
 from ferryman.builders.naming import Track, track_selector_labels
@@ -16,7 +17,7 @@ from ferryman.builders.serving import (
     build_track_service,
     service_manifest,
 )
-from ferryman.builders.status import condition, with_other_conditions
+from ferryman.builders.status import condition, with_other_conditions, within_limit
 from ferryman.builders.traffic import TrafficSplit, provider_for
 from ferryman.config import Settings
 from ferryman.rollout import ERRORS_NAME, AnalysisPolicy, Decision, Observation, Outcome, Phase
@@ -146,7 +147,7 @@ def analysis_record(
     return {
         "at": format_timestamp(now),
         "verdict": str(verdict.outcome) if verdict else str(Outcome.INCONCLUSIVE),
-        "message": (verdict.message if verdict else decision.state.message)[:1024],
+        "message": within_limit(verdict.message if verdict else decision.state.message, MAX_TEXT),
         "canaryRequests": canary.requests,
         "stableRequests": stable.requests,
         "canaryErrorRate": errors_c.share,

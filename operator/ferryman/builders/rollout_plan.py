@@ -81,7 +81,7 @@ def build_analysis_policy(spec: AnalysisSpec) -> AnalysisPolicy:
     return AnalysisPolicy(
         max_error_rate=spec.max_error_rate,
         max_latency_p99_seconds=_seconds(spec.max_latency_p99),
-        min_requests=max(1, spec.min_requests),
+        min_requests=spec.min_requests,
         failure_limit=spec.failure_limit,
         custom_checks=tuple(CustomCheck(m.name, min_value=m.min, max_value=m.max) for m in spec.metrics),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from ferryman.api.base import MAX_TEXT
 from ferryman.api.meta import MAX_CONDITION_MESSAGE
 from ferryman.api.vocabulary import format_timestamp
 
@@ -26,7 +27,7 @@ class DeploymentReadiness:
         spec, status = deployment.get("spec", {}), deployment.get("status", {})
         want = int(spec.get("replicas", 1))
         ready = int(status.get("readyReplicas", 0))
-        if ready == 0:
+        if ready == 0 and want > 0:
             # Nothing serves yet: how far pod creation has got is not worth a status write per step
             # (a thousand new ModelDeployments would cost thousands of writes).
             return cls(False, f"0/{want} replicas ready")
@@ -57,7 +58,7 @@ def condition(
         "type": kind,
         "status": status,
         "reason": reason,
-        "message": _within_limit(message),
+        "message": within_limit(message, MAX_CONDITION_MESSAGE),
         "lastTransitionTime": since,
     }
     if generation is not None:
@@ -77,16 +78,26 @@ def with_other_conditions(
 
 
 def status_patch(current: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
-    """The keys of desired whose values differ from current: empty means nothing to write."""
+    """The keys of desired whose values differ from current: empty means nothing to write.
+
+    A message longer than status.message may hold is cut first (every kind's schema caps it at
+    MAX_TEXT): a write the API server refuses would fail the same way on every retry.
+    """
     current = current or {}
+    message = desired.get("message")
+    if isinstance(message, str) and len(message) > MAX_TEXT:
+        desired = {**desired, "message": within_limit(message, MAX_TEXT)}
     return {key: value for key, value in desired.items() if current.get(key) != value}
 
 
-def _within_limit(message: str) -> str:
-    # A message the schema refuses fails the whole status write, every time: a drift monitor listing
-    # hundreds of drifted features would never report again. Cut it, saying so.
-    if len(message) <= MAX_CONDITION_MESSAGE:
+def within_limit(message: str, limit: int) -> str:
+    """The message, cut to `limit` characters saying so.
+
+    A message the schema refuses fails the whole status write, every time: a drift monitor listing
+    hundreds of drifted features, or a rollout judged on 32 metrics, would never report again.
+    """
+    if len(message) <= limit:
         return message
     note = " ... (cut: {} more characters)"
-    room = MAX_CONDITION_MESSAGE - len(note.format(len(message)))  # the note never has more digits
+    room = limit - len(note.format(len(message)))  # the note never has more digits
     return message[:room] + note.format(len(message) - room)

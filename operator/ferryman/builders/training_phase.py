@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from ferryman.api import GateResult, TrainingJob, TrainingPhase
 from ferryman.api import training_contract as contract
+from ferryman.api.base import MAX_TEXT
 from ferryman.api.vocabulary import format_timestamp
-from ferryman.builders.status import condition, with_other_conditions
+from ferryman.builders.status import condition, with_other_conditions, within_limit
 from ferryman.builders.training_gates import gates_json, judge_data_check, judge_gates
 
 JobState = Literal["waiting", "active", "succeeded", "failed"]
@@ -256,7 +257,8 @@ def training_status(
     previous: Mapping[str, Any], phase: str, message: str, now: datetime, **fields: Any
 ) -> dict[str, Any]:
     """The status keys to write for a phase (completedAt on a terminal one), plus fields as given."""
-    desired: dict[str, Any] = {"phase": phase, "message": message, **fields}
+    # Written straight (with a precondition) by the Job handler, so cut here too (see status_patch).
+    desired: dict[str, Any] = {"phase": phase, "message": within_limit(message, MAX_TEXT), **fields}
     desired["conditions"] = outcome_conditions(phase, message, previous, now)
     if phase in TERMINAL_PHASES and not previous.get("completedAt"):
         desired["completedAt"] = format_timestamp(now)

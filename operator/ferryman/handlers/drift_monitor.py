@@ -153,7 +153,7 @@ def _report_invalid(body: kopf.Body, previous: dict[str, Any], message: str, now
     if previous.get("message") == message:
         return
     ready = condition("Ready", "False", "InvalidSpec", message, now=now, previous=previous.get("conditions"))
-    write_status(body, {"phase": "Degraded", "message": message[:1024],
+    write_status(body, {"phase": "Degraded", "message": message,
                         "conditions": with_other_conditions([ready], previous.get("conditions"))},
                  kind=k8s.DRIFT_MONITOR)  # fmt: skip
     kopf.warn(body, reason="InvalidSpec", message=message[:1024])

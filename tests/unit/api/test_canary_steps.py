@@ -28,11 +28,11 @@ steps_strategy = st.lists(
 
 
 def _is_valid(steps: list[dict[str, Any]]) -> bool:
-    """The rule restated plainly: 1+ steps, each weight xor pause, weights in 0..100, strictly rising."""
+    """The rule restated plainly: 1+ steps, each weight xor pause, weights in 1..100, strictly rising."""
     if not steps or any(("weight" in step) == ("pause" in step) for step in steps):
         return False
     weights = [step["weight"] for step in steps if "weight" in step]
-    in_range = all(0 <= weight <= 100 for weight in weights)
+    in_range = all(1 <= weight <= 100 for weight in weights)
     return bool(weights) and in_range and all(a < b for a, b in itertools.pairwise(weights))
 
 

@@ -148,7 +148,10 @@ def test_training_pod_template_keeps_every_field_it_does_not_declare() -> None:
         },
     }
     spec = TrainingJobSpec.model_validate(
-        {"template": template, "mlflow": {"trackingUri": "u", "experiment": "e", "registeredModel": "m"}}
+        {
+            "template": template,
+            "mlflow": {"trackingUri": "http://mlflow:5000", "experiment": "e", "registeredModel": "m"},
+        }
     )
     assert spec.template.spec.containers[0].image == "trainer:1"
     assert spec.template.manifest() == template
@@ -192,3 +195,11 @@ def test_a_preview_service_named_like_the_operators_own_is_refused(preview: str)
     assert "leave it out for fraud-preview" in message
     body["spec"]["strategy"] = {"blueGreen": {"previewService": "fraud-candidate"}}
     ModelDeployment.model_validate(body)
+
+
+def test_a_tracking_uri_whose_host_does_not_parse_is_refused_naming_the_field() -> None:
+    """http://[::1 passes the schema's pattern; the registry client then failed on every retry."""
+    template = {"spec": {"containers": [{"name": "train", "image": "trainer:1"}], "restartPolicy": "Never"}}
+    mlflow = {"trackingUri": "http://[::1", "experiment": "e", "registeredModel": "m"}
+    with pytest.raises(ValidationError, match=r"mlflow.trackingUri 'http://\[::1' is not a URL"):
+        TrainingJobSpec.model_validate({"template": template, "mlflow": mlflow})

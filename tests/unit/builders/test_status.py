@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from ferryman.api.modeldeployment import ModelDeploymentStatus
+from ferryman.api.trainingjob import TrainingJobStatus
 from ferryman.builders.serving_status import invalid_spec_status, serving_status
 from ferryman.builders.status import DeploymentReadiness, condition, status_patch
+from ferryman.builders.training_phase import training_status
 
 pytestmark = pytest.mark.unit
 
@@ -35,6 +38,14 @@ def test_deployment_ready_only_when_every_updated_replica_is_ready() -> None:
     assert not DeploymentReadiness.of(deployment(2, 2, updated=1)).ready
     assert not DeploymentReadiness.of(deployment(2, 2, generation=2)).ready
     assert not DeploymentReadiness.of(None).ready
+
+
+def test_a_deployment_that_wants_no_replicas_is_ready_once_its_pods_are_gone() -> None:
+    """serving.replicas 0 (batch only): nothing to wait for, so not Pending for ever (and no stuck alert)."""
+    assert DeploymentReadiness.of(deployment(0, 0)) == DeploymentReadiness(True, "0/0 replicas ready")
+    terminating = deployment(0, 0)
+    terminating["status"]["replicas"] = 1
+    assert not DeploymentReadiness.of(terminating).ready
 
 
 def test_a_starting_deployment_reads_the_same_until_a_replica_is_ready() -> None:
@@ -104,3 +115,21 @@ def test_status_patch_contains_only_changed_keys() -> None:
     """Minimal patches keep unrelated writers' fields and avoid needless writes."""
     assert status_patch({"a": 1, "b": 2}, {"a": 1, "b": 3}) == {"b": 3}
     assert status_patch(None, {"a": 1}) == {"a": 1}
+
+
+def test_status_patch_cuts_a_message_the_schema_would_refuse_and_then_writes_nothing_more() -> None:
+    """A rollout judged on many metrics builds a message over status.message's 1024 characters: written
+    whole, the API server refused the status write on every retry."""
+    long = "check business_kpi passed; " * 60
+    patch = status_patch({}, {"phase": "Promoting", "message": long})
+    ModelDeploymentStatus.model_validate(patch)
+    assert patch["message"].startswith(long[:900]) and patch["message"].endswith(" more characters)")
+    assert status_patch(patch, {"phase": "Promoting", "message": long}) == {}
+
+
+def test_training_status_cuts_its_message_to_what_the_schema_holds() -> None:
+    """The Job handler writes training_status straight; 32 failed gates made a message over the limit."""
+    gates = "; ".join(f"gate f1_class_{n}: 0.5 not >= 0.8" for n in range(32))
+    desired = training_status({}, "Rejected", gates, T0)
+    TrainingJobStatus.model_validate(desired)
+    assert desired["message"].endswith(" more characters)")

@@ -57,10 +57,6 @@ def test_every_kind_names_a_module_whose_provider_is_of_that_kind(kind: TrafficP
     [
         ({"mode": "replicas"}, TrafficProviderKind.REPLICAS),
         ({}, TrafficProviderKind.REPLICAS),
-        (
-            {"mode": "replicas", "gateway": {**PARENTS, "mirrorWith": "TraefikService"}},
-            TrafficProviderKind.REPLICAS,
-        ),
         (GATEWAY, TrafficProviderKind.GATEWAY_API),
         (
             {"mode": "gateway", "gateway": {**PARENTS, "mirrorWith": "RequestMirror"}},
