@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ferryman_serving.datatypes import numpy_dtype_of
+from ferryman_serving.datatypes import EXACT_FLOAT_INTEGERS, numpy_dtype_of, overflow_threshold
 from ferryman_serving.errors import BadRequest
 from ferryman_serving.tensors import (
     InferenceRequest,
@@ -26,7 +26,10 @@ from ferryman_serving.tensors import (
 
 _NO_BINARY = memoryview(b"")
 _EXAMPLE = '{"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0.5, 1.5]}]}'
-_FLOAT_MAX = {"FP16": float(np.finfo(np.float16).max), "FP32": float(np.finfo(np.float32).max)}
+_FLOAT_LIMIT = {
+    "FP16": overflow_threshold(np.dtype(np.float16)),
+    "FP32": overflow_threshold(np.dtype(np.float32)),
+}
 # numpy stops at 64 dimensions; no model input needs more than a handful.
 MAX_DIMENSIONS = 32
 
@@ -220,15 +223,24 @@ def _integers(data: Any, dtype: np.dtype[np.generic]) -> np.ndarray:
     array = np.asarray(data)
     if not array.size:
         return array.astype(dtype)
-    if array.dtype.kind in "iub":
+    if array.dtype.kind == "b" or _holds_bool(data):  # numpy reads true as 1, beside numbers too
+        raise ValueError(f"{dtype.name} data must be JSON numbers (not true or false)")
+    if array.dtype.kind in "iu":
         info = np.iinfo(dtype)  # type: ignore[type-var]  # dtype is an integer dtype here
         if array.dtype != dtype and (array.min() < info.min or array.max() > info.max):
             raise ValueError(f"values outside the {dtype.name} range [{info.min}, {info.max}]")
         return array.astype(dtype)
     # numpy guesses float64 or object for integers beyond int64 (UINT64 values): convert exactly and
-    # compare as Python numbers, which also rejects fractions.
+    # compare as Python numbers, which also rejects fractions. A float64 beyond 2**53 no longer holds the
+    # integer that was written (orjson parses integers beyond the 64-bit ranges as floats).
+    written = np.asarray(data, dtype=object)
+    if any(type(value) is float and abs(value) >= EXACT_FLOAT_INTEGERS for value in written.flat):
+        raise ValueError(
+            "a number beyond ±2**53 written with a fraction or exponent, or beyond the 64-bit integer "
+            "ranges, is not exact; write integers in range as plain JSON integers, or send binary data"
+        )
     exact = np.asarray(data, dtype=dtype)
-    if not np.array_equal(np.asarray(data, dtype=object), exact.astype(object)):
+    if not np.array_equal(written, exact.astype(object)):
         raise ValueError(f"expected integers, got {array.dtype} values")
     return exact
 
@@ -262,15 +274,26 @@ def _floats(data: Any, dtype: np.dtype[np.generic], datatype: str) -> np.ndarray
     # numpy would parse the strings "nan" and "inf" and read true as 1.0; JSON numbers only. A finite
     # JSON number beyond the datatype's range (1e300 in FP32) must not silently become infinity.
     raw = np.asarray(data)
-    if raw.size and raw.dtype.kind not in "iuf":
+    if raw.size and (raw.dtype.kind not in "iuf" or _holds_bool(data)):
         raise ValueError(f"{datatype} data must be JSON numbers (not strings, booleans or null)")
     if dtype.itemsize < 8 and raw.size:
         # Checked before the cast, which would turn them into inf (np.errstate costs more than this).
-        beyond = np.abs(raw) > _FLOAT_MAX[datatype]
+        beyond = np.abs(raw) >= _FLOAT_LIMIT[datatype]
         if beyond.any():
             at = int(np.flatnonzero(beyond.ravel())[0])
             raise ValueError(f"element {at} ({raw.ravel()[at].item()!r}) is outside the {datatype} range")
     return raw.astype(dtype)
+
+
+def _holds_bool(data: Any) -> bool:
+    """Whether a JSON true/false sits among numbers (numpy would read it as 1 or 0); type() per element
+    is mapped in C, cheap beside the parse."""
+    if type(data) is not list:
+        return type(data) is bool
+    kinds = set(map(type, data))
+    if list in kinds:
+        return bool in kinds or any(_holds_bool(row) for row in data if type(row) is list)
+    return bool in kinds
 
 
 def _array_from_binary(raw: memoryview, datatype: str, shape: tuple[int, ...], where: str) -> np.ndarray:

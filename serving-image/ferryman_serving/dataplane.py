@@ -187,11 +187,13 @@ class DataPlane:
         taps = self.repository.taps
         if taps.feature_input is not None:
             rows = feeds[taps.feature_input]
-            if rows.ndim == 2 and rows.dtype.kind in "fiub":
+            if rows.ndim == 2 and rows.shape[1] == taps.feature_count and rows.dtype.kind in "fiub":
                 self.metrics.observe_features(rows)
         if taps.prediction_output is not None:
             values = results[taps.prediction_output]
             if taps.prediction_column is not None and values.ndim == 2:
+                if values.shape[1] <= taps.prediction_column:
+                    return  # an output whose width follows the request: this one has no such column
                 values = values[:, taps.prediction_column]
             if values.dtype.kind in "fiub":
                 self.metrics.observe_predictions(values)
@@ -208,8 +210,21 @@ def _feed(tensor: InputTensor, model: OnnxModel) -> np.ndarray:
     _check_shape(tensor.array.shape, spec)
     if spec.datatype == "BYTES":
         # ONNX Runtime takes string tensors as numpy object arrays of str.
-        return np.vectorize(_as_text, otypes=[object])(tensor.array) if tensor.array.size else tensor.array
+        if not tensor.array.size:
+            return tensor.array
+        try:
+            return np.vectorize(_as_text, otypes=[object])(tensor.array)
+        except UnicodeDecodeError:
+            raise BadRequest(_not_utf8_message(tensor)) from None
     return tensor.array
+
+
+def _not_utf8_message(tensor: InputTensor) -> str:
+    at = next(index for index, value in enumerate(tensor.array.flat) if not _is_text(value))
+    return (
+        f"input {tensor.name!r} element {at} is not UTF-8 text; the model's string input takes text, so "
+        "encode the strings as UTF-8 (binary BYTES carry them as they are, nothing is replaced)"
+    )
 
 
 def _check_shared_dimensions(feeds: dict[str, np.ndarray], model: OnnxModel) -> None:
@@ -234,8 +249,16 @@ def runtime_message(error: Exception) -> str:
     return _SOURCE_LOCATION.sub("", text).strip()
 
 
+def _is_text(value: Any) -> bool:
+    try:
+        _as_text(value)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _as_text(value: Any) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def _check_shape(shape: tuple[int, ...], spec: TensorSpec) -> None:

@@ -42,6 +42,21 @@ ONNX_TO_OIP: dict[str, str] = {
 ALL_DATATYPES = (*OIP_TO_NUMPY, "BYTES")
 
 
+def overflow_threshold(dtype: np.dtype[np.generic]) -> float:
+    """The smallest magnitude a float64 value rounds up to infinity in the narrower float `dtype`.
+
+    Half a unit above the dtype's largest value (65520 for FP16, 3.4028235677973366e38 for FP32): values
+    below it, the largest value as numpy prints it (3.4028235e+38) included, round to a finite number.
+    """
+    largest = np.finfo(dtype).max  # type: ignore[type-var]  # a float dtype
+    unit = float(largest) - float(np.nextafter(largest, dtype.type(0)))
+    return float(largest) + unit / 2
+
+
+# The magnitude below which every integer is exactly a float64, as JSON numbers are parsed beyond int64.
+EXACT_FLOAT_INTEGERS = 2.0**53
+
+
 def oip_datatype_of_onnx(onnx_type: str) -> str | None:
     """The OIP datatype for an ONNX Runtime type string, or None when the protocol cannot carry it."""
     return ONNX_TO_OIP.get(onnx_type)

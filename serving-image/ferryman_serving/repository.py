@@ -26,11 +26,16 @@ class ModelState(enum.Enum):
 
 @dataclass(frozen=True)
 class DriftTaps:
-    """Where the data plane reads features and predictions for the drift histograms."""
+    """Where the data plane reads features and predictions for the drift histograms.
+
+    `feature_count` is the profile's number of features: a model whose input width is dynamic (-1) also
+    takes rows of other widths, which the histograms cannot place (they are skipped, not an error).
+    """
 
     feature_input: str | None
     prediction_output: str | None
     prediction_column: int | None
+    feature_count: int = 0
 
 
 class ModelRepository:
@@ -163,4 +168,5 @@ class ModelRepository:
             feature_input if usable else None,
             output if prediction else None,
             prediction.column if prediction else None,
+            width,
         )

@@ -110,9 +110,18 @@ class RestApi:
         parts = path.strip("/").split("/")
         if not parts or parts[0] != "v2":
             raise NotFound(f"no such path {path!r}; the API lives under /v2 (see /v2/openapi.json)")
+        # The path first: a wrong method on a path that does not exist is a 404, not "use GET". Every
+        # answer here is read-only, so building it before the method check changes nothing.
+        answer = self._get(parts[1:])
+        if answer is None:
+            raise NotFound(f"no such path {path!r}; see /v2/openapi.json for the API")
         _require(method, "GET")
+        return answer
+
+    def _get(self, route: list[str]) -> Answer | None:
         dp = self.dataplane
-        match parts[1:]:
+        parts = ["v2", *route]
+        match route:
             case []:
                 return Answer(200, orjson.dumps(dp.server_metadata()))
             case ["health", "live"]:
@@ -128,7 +137,7 @@ class RestApi:
             case ["models", name, "ready"] | ["models", name, "versions", _, "ready"]:
                 ready = dp.model_ready(name, _version(parts))
                 return Answer(200 if ready else 503, orjson.dumps({"name": name, "ready": ready}))
-        raise NotFound(f"no such path {path!r}; see /v2/openapi.json for the API")
+        return None
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         # Timed from arrival: time spent waiting for a worker is latency the client sees too. The slot

@@ -54,6 +54,10 @@ CASES = [
     ),
     ("GET", "/v2/models/fraud/infer", None, 405, "use POST"),
     ("POST", "/v2/health/ready", None, 405, "use GET"),
+    # A wrong method on a path that does not exist: "use GET" sent clients to a 404.
+    ("POST", "/v2/repository/index", None, 404, "no such path"),
+    ("DELETE", "/v2/nonexistent", None, 404, "no such path"),
+    ("DELETE", "/v2/models/zz", None, 404, "zz"),
 ]
 
 

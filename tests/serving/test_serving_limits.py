@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.serving.harness_models import make_gram_model
 
+from ferryman_serving.profile import PROFILE_FILENAME, build_profile, save_profile
 from ferryman_testing.models import FEATURES, ONNX_TYPES
 from ferryman_testing.servers import ServingProcess
 
@@ -157,6 +159,42 @@ def test_tiny_request_for_a_huge_answer_is_a_400(gram_server: ServingProcess) ->
         gram_server, "gram", [{"name": "x", "shape": [2, 1], "datatype": "FP32", "data": [1.0, 2.0]}]
     )
     assert small.status_code == 200 and small.json()["outputs"][0]["data"] == [1.0, 2.0, 2.0, 4.0]
+
+
+def test_rows_the_profile_cannot_place_are_answered_not_a_500(model_root: Path, logs_dir: Path) -> None:
+    """A model whose widths follow the request, profiled on 2 features with prediction column 1: other
+    widths are valid model input. The histograms skip them; before, each was a 500 (a client could fail
+    a canary on purpose)."""
+    directory = model_root / "gram-profiled"
+    make_gram_model(directory / "model.onnx")
+    training = np.array([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]], dtype=np.float32)
+    profile = build_profile(
+        training, training @ training.T, input_name="x", prediction_output="gram", prediction_column=1
+    )
+    save_profile(profile, directory / PROFILE_FILENAME)
+    with ServingProcess(
+        logs_dir, model_uri=f"file://{directory / 'model.onnx'}", model_name="gram", drain_seconds="0"
+    ) as server:
+        server.wait_ready()
+        three_wide = infer(
+            server, "gram", [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1.0] * 6}]
+        )
+        one_row = infer(
+            server, "gram", [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1.0, 2.0]}]
+        )
+        two_rows = infer(
+            server, "gram", [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1.0] * 4}]
+        )
+        metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    assert (three_wide.status_code, one_row.status_code, two_rows.status_code) == (200, 200, 200)
+    assert one_row.json()["outputs"][0]["data"] == [5.0]
+    # Features: the rows 2 wide (1 + 2); predictions: the answers with a column 1 (2 + 2).
+    counts = {
+        family.name: [sample.value for sample in family.samples if sample.name.endswith("_count")]
+        for family in text_string_to_metric_families(metrics)
+    }
+    assert counts["ferryman_feature_value"] == [3.0, 3.0]
+    assert counts["ferryman_prediction"] == [4.0]
 
 
 def test_gb_server_still_serves_after_the_bad_input(gb_server: ServingProcess) -> None:

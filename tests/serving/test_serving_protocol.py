@@ -201,3 +201,43 @@ def test_bytes_tensors_in_json_and_binary(string_server: ServingProcess) -> None
     length = int(answer.headers["inference-header-content-length"])
     hello = "héllo".encode()
     assert answer.content[length:] == len(hello).to_bytes(4, "little") + hello + b"\0\0\0\0"
+
+
+def test_binary_bytes_that_are_not_utf8_are_refused_not_replaced(string_server: ServingProcess) -> None:
+    """ONNX Runtime takes string tensors as text; b"\\xff\\xfe" reached the model as two U+FFFD."""
+    elements = [b"ok", b"\xff\xfe"]
+    data = b"".join(len(e).to_bytes(4, "little") + e for e in elements)
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "text",
+                    "shape": [2],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(data)},
+                }
+            ]
+        }
+    )
+    answer = httpx.post(
+        f"{string_server.url}/v2/models/echo/infer",
+        content=header + data,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "input 'text' element 1 is not UTF-8 text" in answer.json()["error"]
+
+
+def test_non_finite_outputs_are_null_in_json_and_exact_in_binary(two_input_server: ServingProcess) -> None:
+    """JSON has no NaN or infinity (docs/serving.md): null there, the exact floats in binary form."""
+    inputs = [
+        {"name": "a", "shape": [1, 3], "datatype": "FP32", "data": [3e38, -3e38, 1.0]},
+        {"name": "b", "shape": [1, 3], "datatype": "FP32", "data": [3e38, -3e38, 2.0]},
+    ]
+    url = f"{two_input_server.url}/v2/models/arith/infer"
+    document = httpx.post(url, json={"inputs": inputs, "outputs": [{"name": "sum"}]}).json()
+    assert document["outputs"][0]["data"] == [None, None, 3.0]
+    binary = {"inputs": inputs, "outputs": [{"name": "sum", "parameters": {"binary_data": True}}]}
+    answer = httpx.post(url, json=binary)
+    length = int(answer.headers["inference-header-content-length"])
+    assert np.frombuffer(answer.content[length:], dtype="<f4").tolist() == [np.inf, -np.inf, 3.0]

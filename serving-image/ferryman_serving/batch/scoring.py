@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ferryman_serving.batch.drift import BinCounts
-from ferryman_serving.datatypes import numpy_dtype_of
+from ferryman_serving.datatypes import numpy_dtype_of, overflow_threshold
 from ferryman_serving.model import OnnxModel, TensorSpec
 from ferryman_serving.profile import ReferenceProfile
 
@@ -218,10 +218,10 @@ def _check_values_fit(values: np.ndarray, name: str, dtype: np.dtype[np.generic]
                 f"[{info.min}, {info.max}] of the model input"
             )
     elif dtype.kind == "f" and values.dtype.kind == "f" and dtype.itemsize < values.dtype.itemsize:
-        limit = float(np.finfo(dtype).max)  # type: ignore[type-var]  # a float dtype here
+        limit = overflow_threshold(dtype)
         # fmax/fmin skip NaN (missing values); an infinity is passed on as it was written.
-        if np.fmax.reduce(values) > limit or np.fmin.reduce(values) < -limit:
-            beyond = np.isfinite(values) & (np.abs(values) > limit)
+        if np.fmax.reduce(values) >= limit or np.fmin.reduce(values) <= -limit:
+            beyond = np.isfinite(values) & (np.abs(values) >= limit)
             if beyond.any():
                 first = values[beyond][0].item()
                 raise BatchScoringError(

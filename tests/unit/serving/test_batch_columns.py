@@ -61,6 +61,7 @@ def test_a_column_with_no_value_in_the_file_is_all_nan_for_a_float_model() -> No
         (pa.array([2.0, float("nan")]), INT64, "'x' holds fractions or non-finite values"),
         (pa.array([3, 300]), np.dtype(np.int8), "'x' holds values outside the int8 range [-128, 127]"),
         (pa.array([1.0, 1e300]), FLOAT32, "'x' holds 1e+300, beyond the float32 range of the model input"),
+        (pa.array([-3.4028235677973366e38]), FLOAT32, "beyond the float32 range"),  # rounds to -inf
     ],
 )
 def test_values_the_copy_would_change_are_refused_as_the_json_codec_refuses_them(
@@ -79,6 +80,8 @@ def test_values_the_copy_would_change_are_refused_as_the_json_codec_refuses_them
         (pa.array([True, False]), FLOAT32, [1.0, 0.0]),  # a boolean column is 1 and 0
         (pa.array([1.0, float("inf"), None]), FLOAT32, [1.0, np.inf, np.nan]),  # as written; null is NaN
         (pa.array([3, 127]), np.dtype(np.int8), [3, 127]),
+        # FP32's largest value as numpy prints it: rounds to that value, not to infinity
+        (pa.array([3.4028235e38]), FLOAT32, [np.finfo(np.float32).max]),
     ],
 )
 def test_values_that_fit_are_kept(

@@ -63,6 +63,47 @@ def test_a_number_beyond_the_float_range_is_refused_not_made_infinite() -> None:
     assert wide.tolist() == [1e300]
 
 
+def test_the_largest_finite_float_is_taken_as_numpy_writes_it() -> None:
+    """3.4028235e+38 is how the server writes FP32's largest value; it was refused as beyond the range
+    when sent back. Only what would round to infinity is refused."""
+    largest = decode_request(tensor([1], "FP32", [3.4028235e38]), None, SMALL).inputs[0].array
+    assert largest.tolist() == [float(np.finfo(np.float32).max)]
+    assert decode_request(tensor([1], "FP16", [65519.0]), None, SMALL).inputs[0].array.tolist() == [65504.0]
+    assert "outside the FP32 range" in refused(tensor([1], "FP32", [-3.4028235677973366e38]))
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data"),
+    [
+        ("INT32", [True, False]),
+        ("INT8", [True, 2, 3]),
+        ("UINT8", [[1, 2], [False, 3]]),
+        ("FP32", [1.5, True]),
+    ],
+)
+def test_numbers_take_no_json_booleans_even_among_numbers(datatype: str, data: list[object]) -> None:
+    """numpy reads true as 1 beside numbers (and alone for integers): the client meant something else."""
+    assert "must be JSON numbers" in refused(
+        tensor([2, 2] if datatype == "UINT8" else [len(data)], datatype, data)
+    )
+
+
+@pytest.mark.parametrize(
+    "written",
+    [b"-9223372036854775809", b"9223372036854775808.0", b"9007199254740993.0", b"1e19"],
+)
+def test_integers_json_parsed_as_inexact_floats_are_refused(written: bytes) -> None:
+    """Beyond the 64-bit ranges orjson parses integers as floats: -9223372036854775809 became the int64
+    minimum and 9007199254740993.0 became ...992, both passing the exactness check made after rounding."""
+    body = b'{"inputs": [{"name": "x", "shape": [2], "datatype": "INT64", "data": [1, ' + written + b"]}]}"
+    assert "is not exact" in refused(body)
+
+
+def test_integers_written_as_whole_floats_below_two_to_the_53_are_taken() -> None:
+    body = tensor([2], "INT64", [2.0, 9007199254740991.0])
+    assert decode_request(body, None, SMALL).inputs[0].array.tolist() == [2, 9007199254740991]
+
+
 def binary_strings(shape: list[int], count: int) -> tuple[bytes, int]:
     data = b"".join(struct.pack("<I", 1) + b"s" for _ in range(count))
     header = orjson.dumps(
