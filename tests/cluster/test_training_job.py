@@ -382,3 +382,39 @@ def test_a_schedule_starts_a_run_each_minute_and_keeps_only_the_history_asked_fo
     assert record(schedule, "nightly-scheduled", ARGO_CD_HEALTH["Scheduled"]).status == "Healthy"
     reasons = event_reasons(kubectl, namespace, "nightly")
     assert "Scheduled" in reasons and "RunStarted" in reasons and "RunsPruned" in reasons
+
+
+def test_a_schedule_edited_into_one_that_never_fires_says_so_and_resumes_when_fixed(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
+) -> None:
+    """The CRD admits "0 0 31 2 *" (five fields); runs stopped with a stale nextScheduleTime and no word."""
+    manifest = training_job("nightly", namespace, mlflow.url)
+    manifest["spec"]["schedule"] = "0 0 1 1 *"
+    kubectl.apply([manifest])
+    planned = wait_for(
+        "the schedule planned",
+        lambda: (s := status_of(kubectl, namespace, "nightly")).get("nextScheduleTime") and s,
+        timeout=60,
+    )
+    manifest["spec"]["schedule"] = "0 0 31 2 *"
+    kubectl.apply([manifest])
+
+    def told() -> dict[str, Any]:
+        status = status_of(kubectl, namespace, "nightly")
+        if "no runs until it is fixed" not in status.get("message", ""):
+            raise NotYet(status)
+        return status
+
+    stopped = wait_for("the invalid schedule reported", told, timeout=30)
+    assert "spec.schedule" in stopped["message"] and stopped["phase"] == "Scheduled"
+    assert "nextScheduleTime" not in stopped
+    assert "InvalidSpec" in event_reasons(kubectl, namespace, "nightly")
+    manifest["spec"]["schedule"] = "0 0 1 1 *"
+    kubectl.apply([manifest])
+    resumed = wait_for(
+        "the fixed schedule planned again",
+        lambda: (s := status_of(kubectl, namespace, "nightly")).get("nextScheduleTime") and s,
+        timeout=30,
+    )
+    assert resumed["nextScheduleTime"] == planned["nextScheduleTime"]
+    assert not children_of(kubectl, namespace, "nightly"), "nothing ran meanwhile"

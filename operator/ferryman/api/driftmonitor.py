@@ -123,6 +123,15 @@ SOMETHING_TO_TEST = CelRule(
         "name features, or leave features out to test every feature of the profile"
     ),
 )
+# The drift monitor's own series: never a profile feature (the serving image refuses such a profile).
+OWN_SERIES = ("prediction", "accuracy")
+FEATURES_ARE_PROFILE_FEATURES = CelRule(
+    rule="!has(self.features) || self.features.all(f, f != 'prediction' && f != 'accuracy')",
+    message=(
+        "spec.features: list features of the reference profile; the prediction is tested with "
+        "tests.prediction and accuracy with spec.performance"
+    ),
+)
 SOME_SCORE_ON = CelRule(
     rule=(
         # A null (nullable) field reads as absent to has().
@@ -136,7 +145,9 @@ SOME_SCORE_ON = CelRule(
 )
 
 
-class DriftMonitorSpec(ApiModel, json_schema_extra=cel_rules(SOMETHING_TO_TEST, SOME_SCORE_ON)):
+class DriftMonitorSpec(
+    ApiModel, json_schema_extra=cel_rules(SOMETHING_TO_TEST, SOME_SCORE_ON, FEATURES_ARE_PROFILE_FEATURES)
+):
     """Which deployment to watch, how, and what to do on drift."""
 
     model_deployment_ref: ModelDeploymentRef = Field(description="The ModelDeployment to watch.")
@@ -168,6 +179,8 @@ class DriftMonitorSpec(ApiModel, json_schema_extra=cel_rules(SOMETHING_TO_TEST, 
 
     @model_validator(mode="after")
     def _judges_something(self) -> Self:
+        if self.features and any(name in OWN_SERIES for name in self.features):
+            raise ValueError(FEATURES_ARE_PROFILE_FEATURES.message)
         if self.performance is None:
             if self.features == [] and not self.tests.prediction:
                 raise ValueError(SOMETHING_TO_TEST.message)

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from ferryman.api.analysis import AnalysisResult, EvidenceRecord
 from ferryman.api.base import (
+    MAX_NAME,
     MAX_TEXT,
     MAX_URI,
     SERVICE_NAME_PATTERN,
@@ -192,6 +193,14 @@ class ModelDeploymentStatus(ApiModel):
     canary_retire_at: Timestamp | None = Field(
         default=None,
         description="When the finished canary's pods go away: traffic leaves them first (scale-down delay).",
+    )
+    end_reason: str | None = Field(
+        default=None,
+        max_length=MAX_NAME,
+        description=(
+            "Why the last rollout ended without promotion: the reason of its Warning Event (RolledBack, "
+            "NotEnoughTraffic, ProgressDeadlineExceeded, RolloutStopped, ...)."
+        ),
     )
     pause_reason: PauseReasonField | None = Field(
         default=None, description="Why the rollout is Paused (Step or AwaitingPromotion)."

@@ -35,6 +35,10 @@ class Outcome(enum.StrEnum):
     INCONCLUSIVE = "Inconclusive"
 
 
+# The reason (Event, status.endReason) of a rollout stopped unjudged because its spec became invalid.
+ROLLOUT_STOPPED = "RolloutStopped"
+
+
 class PauseReason(enum.StrEnum):
     STEP = "Step"  # a pause step without duration: waits for resume or promote
     AWAITING_PROMOTION = "AwaitingPromotion"  # analysis passed, autoPromote off: waits for promote

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ferryman.api import parse_model_uri
-from ferryman.api.vocabulary import Phase, format_timestamp
+from ferryman.api.vocabulary import ROLLOUT_STOPPED, Phase, format_timestamp
 from ferryman.builders.status import ConditionStatus, condition, with_other_conditions
 
 REJECTED_TAG = "ferryman.dev/rejected"
@@ -150,7 +150,9 @@ def decide_registry_writes(
     stable = registry_version(status.get("stableUri"), model)
     canary = registry_version(status.get("canaryUri"), model)
     phase = status.get("phase")
-    if phase in FAILED_PHASES and canary is not None:
+    # A rollout stopped because its spec became invalid never judged its canary: not a rejection.
+    judged = status.get("endReason") != ROLLOUT_STOPPED
+    if phase in FAILED_PHASES and canary is not None and judged:
         rejected = written_record(REJECTED, canary, status)
         if record == rejected:
             return None

@@ -25,6 +25,7 @@ from ferryman.builders.training_schedule import (
     scheduled_runs,
 )
 from ferryman.config import Settings
+from ferryman.handlers.spec_errors import describe_validation_error
 from ferryman.handlers.status_writes import write_status
 
 PLURAL = "trainingjobs"
@@ -39,7 +40,8 @@ def is_schedule(status: kopf.Status, **_: Any) -> bool:
 def run_schedule(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     try:
         tj = TrainingJob.model_validate(body)
-    except ValueError:  # an edit the API server let through; the create handler's checks name the field
+    except ValueError as error:  # an edit the API server let through (spec.schedule "0 0 31 2 *")
+        _report_invalid(body, describe_validation_error(error))
         return
     namespace, name = tj.metadata.namespace, tj.metadata.name
     if tj.spec.schedule is None:
@@ -70,6 +72,16 @@ def run_schedule(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
     }
     write_status(body, desired, kind=k8s.TRAINING_JOB)
     _tell(body, logger, decision, started)
+
+
+def _report_invalid(body: kopf.Body, problem: str) -> None:
+    """Runs stop until the spec is fixed, and the status and a Warning say why; the phase stays Scheduled,
+    so the fixed spec resumes them (the create handler ran long ago, and no update handler checks)."""
+    message = f"{problem}; no runs until it is fixed"
+    if body.status.get("message") == message:
+        return
+    write_status(body, {"message": message, "nextScheduleTime": None}, kind=k8s.TRAINING_JOB)
+    kopf.warn(body, reason="InvalidSpec", message=message)
 
 
 def _start(tj: TrainingJob, decision: ScheduleDecision, config: Settings) -> str:

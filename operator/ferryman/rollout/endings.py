@@ -28,6 +28,7 @@ def end_rollout(
         pause_reason=None,
         message=message,
         canary_retire_at=retire_at,
+        end_reason=reason,
     )
     events = (Event(EventType.WARNING, reason, message),)
     return tick.decide(ended, events, None, reject_canary=reject, verdict=verdict)

@@ -10,7 +10,7 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from ferryman.api.vocabulary import PauseReason, Phase, StrategyKind
+from ferryman.api.vocabulary import ROLLOUT_STOPPED, PauseReason, Phase, StrategyKind
 from ferryman.rollout.analysis import Passed, analyse
 from ferryman.rollout.canary_flow import advance, progress_canary
 from ferryman.rollout.decision import Decision, Event, EventType
@@ -205,7 +205,7 @@ def stop_rollout(state: RolloutState, plan: RolloutPlan, why: str, now: datetime
     message = (
         f"{why}; rollout of {state.canary_version} stopped, all traffic back to stable {state.stable_version}"
     )
-    return end_rollout(tick, phase=Phase.DEGRADED, reason="RolloutStopped", message=message, reject=False)
+    return end_rollout(tick, phase=Phase.DEGRADED, reason=ROLLOUT_STOPPED, message=message, reject=False)
 
 
 def _ignored(tick: Tick, action: RolloutAction, why: str) -> Decision:

@@ -42,7 +42,8 @@ class RolloutState:
     low-traffic window is inconclusive, so evidence accumulates); `unready_since` is when the canary
     was last seen turning not Ready (progressDeadline counts from it); `evidence` is what each count
     check learned from the windows closed so far (judge.py); `analysis_errors` counts consecutive
-    failed metric reads; `canary_retire_at` is when a finished rollout's canary pods may go.
+    failed metric reads; `canary_retire_at` is when a finished rollout's canary pods may go; `end_reason`
+    is the reason of the Warning that ended a rollout without promotion (RolledBack, RolloutStopped, ...).
     """
 
     phase: Phase
@@ -63,6 +64,7 @@ class RolloutState:
     message: str = ""
     evidence: Mapping[str, Evidence] = field(default_factory=dict)
     canary_retire_at: datetime | None = None
+    end_reason: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.canary_weight <= 100:
@@ -184,4 +186,5 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "message": _parse_str,
     "evidence": _parse_evidence,
     "canary_retire_at": _parse_time,
+    "end_reason": _parse_str,
 }

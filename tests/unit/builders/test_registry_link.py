@@ -91,6 +91,15 @@ def test_the_alias_is_not_moved_when_it_already_names_another_version() -> None:
     assert writes is not None and writes.move_alias_to is None and writes.tag.version == "3"
 
 
+def test_a_rollout_stopped_unjudged_for_an_invalid_spec_rejects_nothing_in_the_registry() -> None:
+    """docs/rollouts.md: the canary is not rejected and fixing the spec starts the rollout again; for an
+    alias-following ModelDeployment the version was tagged rejected and the alias moved back."""
+    stopped = status("Degraded", canary="3", endReason="RolloutStopped")
+    assert decide_registry_writes(stopped, "m", "3", OWNER, T0) is None
+    not_enough_traffic = status("Degraded", canary="3", endReason="NotEnoughTraffic")
+    assert decide_registry_writes(not_enough_traffic, "m", "3", OWNER, T0) is not None
+
+
 def test_each_write_happens_once_per_rollout() -> None:
     rolled_back = status("RolledBack", canary="3")
     writes = decide_registry_writes(rolled_back, "m", "3", OWNER, T0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rollout_fixtures import HEALTHY, Run, at
 
-from ferryman.rollout import Phase, stop_rollout
+from ferryman.rollout import Phase, RolloutState, stop_rollout
 
 pytestmark = pytest.mark.unit
 
@@ -19,6 +19,9 @@ def test_stop_sends_all_traffic_back_to_stable_without_rejecting() -> None:
     decision = stop_rollout(run.state, run.plan, why, at(run.clock + 1))
     assert decision.canary_weight == 0 and decision.state.phase is Phase.DEGRADED
     assert not decision.reject_canary
+    # status.endReason lets the registry link tell it from a judged ending (it was rejecting the canary)
+    assert decision.state.to_status()["endReason"] == "RolloutStopped"
+    assert RolloutState.from_status(decision.state.to_status()).end_reason == "RolloutStopped"
     (event,) = decision.events
     assert event.type == "Warning" and "interval: 0s is invalid" in event.message
 
