@@ -213,9 +213,10 @@ def _feed(tensor: InputTensor, model: OnnxModel) -> np.ndarray:
         if not tensor.array.size:
             return tensor.array
         try:
-            return np.vectorize(_as_text, otypes=[object])(tensor.array)
+            texts: np.ndarray = np.vectorize(_as_text, otypes=[object])(tensor.array)
         except UnicodeDecodeError:
             raise BadRequest(_not_utf8_message(tensor)) from None
+        return texts
     return tensor.array
 
 
