@@ -12,7 +12,10 @@ MANIFEST_FILENAME = "manifest.json"  # ferryman_serving.batch.manifest writes it
 
 def rows_scored(output_uri: str, run_id: str) -> int | None:
     """Rows in the manifest of run_id under output_uri; None when unreadable or of another run."""
-    parts = urlsplit(output_uri)
+    try:
+        parts = urlsplit(output_uri)
+    except ValueError:  # s3://[bucket/out: not a URL this operator can read (the run reports its own error)
+        return None
     if parts.scheme not in ("", "file"):
         return None
     path = Path(unquote(parts.path) if parts.scheme else output_uri) / MANIFEST_FILENAME

@@ -28,6 +28,11 @@ class PrometheusError(RuntimeError):
     """Prometheus could not be asked (down, timeout, bad answer); the message says which."""
 
 
+class QueryRefused(PrometheusError):
+    """Prometheus answered that the query itself is wrong (400 bad_data, e.g. a PromQL syntax error):
+    asking again cannot help, the query must change. The message is Prometheus' own."""
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayLatency:
     """The data plane's per-backend latency histogram: `metric` and a label matcher per backend Service.
@@ -65,6 +70,8 @@ class PrometheusSource:
         """The query's series as (labels, value); NaN values are dropped."""
         try:
             response = self._client.get("/api/v1/query", params={"query": promql, "time": at.timestamp()})
+            if response.status_code == 400:
+                raise QueryRefused(_refusal(response))
             response.raise_for_status()
             result = response.json()["data"]["result"]
             return finite_series(result)
@@ -138,7 +145,22 @@ class PrometheusSource:
     def custom_values(
         self, metrics: Sequence[CustomMetric], namespace: str, name: str, at: datetime
     ) -> dict[str, float | None]:
-        return {m.name: self.value(custom_query(m, namespace, name, "canary"), at) for m in metrics}
+        """Each custom metric's canary value; QueryRefused names the metric whose query Prometheus refused."""
+        values = {}
+        for metric in metrics:
+            try:
+                values[metric.name] = self.value(custom_query(metric, namespace, name, "canary"), at)
+            except QueryRefused as refused:
+                raise QueryRefused(f"{metric.name!r}: Prometheus refused its query: {refused}") from None
+        return values
+
+
+def _refusal(response: httpx.Response) -> str:
+    """Prometheus' own reason for a 400 ("parse error at char 30: ..."), else the status line."""
+    try:
+        return str(response.json()["error"])[:500]
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP 400 {response.reason_phrase}"
 
 
 def finite_series(result: list[dict[str, Any]]) -> list[tuple[dict[str, str], float]]:

@@ -185,3 +185,28 @@ def test_scheduled_batch_scores_with_stable_during_a_canary_and_survives_a_kille
     succeeded = samples[("ferryman_batch_runs_total", "Succeeded")]
     assert succeeded >= 1 and samples[("ferryman_batch_rows_scored_total", "")] == ROWS * succeeded
     assert samples[("ferryman_batch_runs_total", "Failed")] == 0.0
+
+
+def test_a_cronjob_the_api_server_refuses_is_reported_in_status_batch(
+    kubectl: Kubectl, namespace: str, operator: KopfRunner, tmp_path: Path
+) -> None:
+    """The schema takes any resource name; "CPU" makes the CronJob a 422. It failed the timer every 10 s
+    with no status, no Event and no condition; serving is not harmed."""
+    model = make_gradient_boosting_model(tmp_path / "v1", trees=5).model_path
+    md = batch_deployment(namespace, model.as_uri(), tmp_path / "data", tmp_path / "scores")
+    del md["spec"]["strategy"]  # no canary: serving stays plain
+    md["spec"]["batch"]["resources"] = {"requests": {"CPU": "1"}}
+    kubectl.apply([md])
+    wait_until_serving(kubectl, namespace)
+    batch = wait_for(
+        "the refusal in status.batch",
+        lambda: (
+            (b := status_of(kubectl, namespace).get("batch") or {})
+            .get("message", "")
+            .startswith("spec.batch: the CronJob built from it was refused")
+            and b
+        ),
+        timeout=60,
+    )
+    assert "CPU" in batch["message"]
+    assert status_of(kubectl, namespace)["phase"] == "Succeeded", "serving goes on"

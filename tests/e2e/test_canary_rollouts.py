@@ -116,6 +116,23 @@ def test_canary_with_errors_is_rolled_back(
     assert "error rate" in message
 
 
+def test_a_custom_query_prometheus_refuses_stops_the_rollout_naming_the_metric(
+    kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
+) -> None:
+    """rate() of an instant vector is a PromQL error: before, it counted as "metrics unavailable" (four
+    failed reads, then Degraded "MetricsUnavailable" without the metric or Prometheus' reason)."""
+    bad = {"name": "conv", "query": 'sum(rate(ferryman_requests_total{track="{{track}}"}))', "min": 0.1}
+    strategy = canary([20, 50], metrics=[bad])
+    deploy_stable(kubectl, namespace, gateway, models["v1"], strategy)
+    with steady_load(gateway.base_url, MODEL, rate=20, headers=host_of(namespace)):
+        apply_model(kubectl, namespace, gateway, models["v2"], strategy)
+        status = wait_for_rollout_end(kubectl, namespace, models["v2"])
+    assert status["phase"] == "Degraded" and status["endReason"] == "RolloutStopped", status
+    assert status["canaryWeight"] == 0 and "rejectedVersion" not in status
+    assert "spec.strategy.canary.analysis.metrics: 'conv': Prometheus refused its query" in status["message"]
+    assert "range vector" in status["message"], status["message"]
+
+
 def test_canary_with_high_latency_is_rolled_back(
     kubectl: Kubectl, namespace: str, gateway: Gateway, models: dict[str, str], operator: KopfRunner
 ) -> None:

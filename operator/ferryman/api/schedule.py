@@ -49,4 +49,13 @@ def _beyond_cronjob_syntax(schedule: str) -> str | None:
     values = [v for part in fields[4].split(",") for v in part.split("/")[0].split("-")]
     if "7" in values:
         return f"spec.schedule {schedule!r}: a CronJob's day-of-week runs 0-6; write Sunday as 0"
+    open_steps = [
+        part for part in fields[4].split(",") if "/" in part and part.split("/")[0] not in ("*", "?")
+    ]
+    if any("-" not in part.split("/")[0] for part in open_steps):
+        # 1/2: a CronJob steps through 1-6 (Mon, Wed, Fri), cronsim through 1-7 (and Sunday too).
+        return (
+            f"spec.schedule {schedule!r}: a day-of-week step needs a range (1-6/2, not 1/2), which a "
+            "CronJob and cron read alike"
+        )
     return None

@@ -60,6 +60,14 @@ MATCH_HEADER_NAMES_DIFFER = CelRule(
         "for two values of one header use two matches, or one RegularExpression"
     ),
 )
+# The cookie becomes one more header condition of the HTTPRoute match, which takes at most 16.
+MATCH_AT_MOST_16_CONDITIONS = CelRule(
+    rule="!has(self.cookie) || !has(self.headers) || size(self.headers) <= 15",
+    message=(
+        "spec.strategy.abTest.match: a Gateway API match holds at most 16 header conditions and the cookie "
+        "is one of them; use at most 15 headers beside a cookie"
+    ),
+)
 MATCH_COOKIE_OR_COOKIE_HEADER = CelRule(
     rule=(
         "!has(self.cookie) || !has(self.headers) || !self.headers.exists(h, h.name.lowerAscii() == 'cookie')"
@@ -182,8 +190,15 @@ class ShadowStrategy(RolloutTiming):
 class HeaderMatch(ApiModel):
     """An HTTP header condition, as in Gateway API HTTPHeaderMatch."""
 
-    name: str = Field(max_length=256, description="Header name (case-insensitive).")
-    value: str = Field(max_length=4096, description="Value to match.")
+    # Gateway API's HTTPHeaderName and value bounds: the HTTPRoute is built only once the candidate is
+    # Ready, so a name it refuses would otherwise fail the rollout midway.
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$",
+        description="Header name (case-insensitive).",
+    )
+    value: str = Field(min_length=1, max_length=4096, description="Value to match.")
     type: Literal["Exact", "RegularExpression"] = Field(default="Exact", description="How value is compared.")
 
 
@@ -197,7 +212,10 @@ class CookieMatch(ApiModel):
 class HttpMatch(
     ApiModel,
     json_schema_extra=cel_rules(
-        MATCH_NEEDS_CONDITION, MATCH_HEADER_NAMES_DIFFER, MATCH_COOKIE_OR_COOKIE_HEADER
+        MATCH_NEEDS_CONDITION,
+        MATCH_HEADER_NAMES_DIFFER,
+        MATCH_COOKIE_OR_COOKIE_HEADER,
+        MATCH_AT_MOST_16_CONDITIONS,
     ),
 ):
     """Requests that match all conditions here go to the candidate."""
@@ -216,6 +234,8 @@ class HttpMatch(
             raise ValueError(MATCH_HEADER_NAMES_DIFFER.message)
         if self.cookie is not None and "cookie" in names:
             raise ValueError(MATCH_COOKIE_OR_COOKIE_HEADER.message)
+        if self.cookie is not None and len(self.headers) > 15:
+            raise ValueError(MATCH_AT_MOST_16_CONDITIONS.message)
         return self
 
 

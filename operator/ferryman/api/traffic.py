@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from ferryman.api.base import MAX_LIST, MAX_NAME, OBJECT_NAME_PATTERN, ApiModel, CelRule, cel_rules
 
 TrafficMode = Literal["replicas", "gateway"]
+# Gateway API's Hostname: lowercase DNS names, optionally a leading "*." wildcard label.
+Hostname = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=253,
+        pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    ),
+]
 MirrorImplementation = Literal["RequestMirror", "TraefikService"]
 
 GATEWAY_NEEDS_TARGET = CelRule(
@@ -64,7 +73,7 @@ class GatewayTraffic(ApiModel, json_schema_extra=cel_rules(GATEWAY_NEEDS_TARGET)
     parent_refs: list[ParentRef] = Field(
         default_factory=list, max_length=MAX_LIST, description="Gateways the HTTPRoute attaches to."
     )
-    hostnames: list[str] = Field(
+    hostnames: list[Hostname] = Field(
         default_factory=list, max_length=16, description="Hostnames the HTTPRoute matches."
     )
     mirror_with: MirrorImplementation = Field(

@@ -46,7 +46,14 @@ def reconcile_batch(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: 
     except ValueError as waiting:
         _write(namespace, name, previous, {**previous, "message": str(waiting)})
         return
-    k8s.apply(cronjob, config.field_manager)
+    try:
+        k8s.apply(cronjob, config.field_manager)
+    except kopf.PermanentError as refused:  # e.g. spec.batch.resources with a key the API server refuses
+        message = f"spec.batch: the CronJob built from it was refused: {refused}; fix spec.batch"
+        if previous.get("message") != message:
+            kopf.warn(body, reason="BatchRefused", message=message)
+        _write(namespace, name, previous, {**previous, "message": message})
+        return
     selector = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_BATCH}={label_value(name)}"
     job = latest_job(k8s.list_objects(k8s.JOB, namespace, selector))
     rows = rows_scored(md.spec.batch.output.uri, job["metadata"]["name"]) if job else None

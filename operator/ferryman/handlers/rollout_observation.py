@@ -12,7 +12,7 @@ from ferryman.builders.naming import Track, deployment_name, track_service_name
 from ferryman.builders.rollout_plan import analysis_spec
 from ferryman.builders.serving import served_model_of
 from ferryman.builders.status import DeploymentReadiness
-from ferryman.prometheus import PrometheusError, PrometheusSource, TrackQuery
+from ferryman.prometheus import PrometheusError, PrometheusSource, QueryRefused, TrackQuery
 from ferryman.rollout import AnalysisPolicy, Observation, Phase, RolloutState, TrackSample
 
 NO_REQUESTS = TrackSample(requests=0.0)
@@ -35,7 +35,8 @@ def observe(
     """Readiness of both tracks, and their metrics over [window start, now] when they matter.
 
     A Prometheus failure does not raise: the observation carries it, and the state machine counts
-    consecutive failures toward the analysis error limit.
+    consecutive failures toward the analysis error limit. A custom query Prometheus refuses as wrong
+    raises QueryRefused naming the field: asking again cannot help.
     """
     namespace, name = md.metadata.namespace or "default", md.metadata.name
     canary = k8s.get(k8s.DEPLOYMENT, namespace, deployment_name(name, "canary"))
@@ -49,6 +50,9 @@ def observe(
             canary_sample = prometheus.track_sample(_query(namespace, name, "canary"), policy, start, now)
             stable_sample = prometheus.track_sample(_query(namespace, name, "stable"), policy, start, now)
             custom = prometheus.custom_values(analysis_spec(md.spec.strategy).metrics, namespace, name, now)
+        except QueryRefused as refused:
+            field = f"spec.strategy.{md.spec.strategy.kind}.analysis.metrics"
+            raise QueryRefused(f"{field}: {refused}; fix the query") from None
         except PrometheusError as failure:
             error = str(failure)
     return Observation(

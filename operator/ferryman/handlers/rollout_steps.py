@@ -27,6 +27,7 @@ from ferryman.handlers import autoscaler, registry_link
 from ferryman.handlers.rollout_observation import observe
 from ferryman.handlers.spec_errors import describe_rejected_manifest
 from ferryman.handlers.status_writes import write_status
+from ferryman.prometheus import QueryRefused
 from ferryman.rollout import (
     AnalysisPolicy,
     Decision,
@@ -89,8 +90,12 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     state = RolloutState.from_status(previous)
     floor = previous.get(autoscaler.FLOOR_KEY)
-    observation = observe(md, state, policy, memo.prometheus, now, min_stable_ready=floor)
-    decision = next_step(state, plan, policy, observation, now)
+    try:
+        observation = observe(md, state, policy, memo.prometheus, now, min_stable_ready=floor)
+    except QueryRefused as refused:  # the spec's query is wrong: stop unjudged, as for an invalid spec
+        decision = stop_rollout(state, plan, str(refused), now)
+    else:
+        decision = next_step(state, plan, policy, observation, now)
     try:
         apply_decision(md, body, decision, previous, config, now, observation, policy)
     except kopf.PermanentError as error:  # an object the cluster refuses: not ours, or a kind not served

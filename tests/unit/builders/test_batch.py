@@ -117,6 +117,9 @@ def test_a_bad_schedule_names_spec_batch_schedule() -> None:
         ("0 0 LW * *", "L, W and # are not Kubernetes CronJob syntax"),
         ("0 0 * * 7", "write Sunday as 0"),
         ("0 0 * * 5-7", "write Sunday as 0"),
+        # a CronJob runs Mon, Wed, Fri; cron's reading (the TrainingJob timer's) added Sunday
+        ("0 0 * * 1/2", "a day-of-week step needs a range"),
+        ("0 0 * * 0,2/5", "a day-of-week step needs a range"),
     ],
 )
 def test_a_schedule_only_cron_reads_is_refused_before_the_cronjob_is(schedule: str, says: str) -> None:
@@ -127,6 +130,8 @@ def test_a_schedule_only_cron_reads_is_refused_before_the_cronjob_is(schedule: s
 
 def test_steps_and_ranges_of_a_cronjob_are_kept() -> None:
     model_deployment({**BATCH, "schedule": "*/7 1-5 * * 1-5"})
+    model_deployment({**BATCH, "schedule": "0 0 * * 1-6/2"})
+    model_deployment({**BATCH, "schedule": "0 0 1/2 * */2"})
 
 
 def test_cronjob_names_fit_kubernetes_limit() -> None:
