@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 log = logging.getLogger("ferryman_serving.connections")
 
@@ -48,6 +48,8 @@ class StallGuardProtocol(HttpToolsProtocol):
     header_bytes = 0  # bytes of the request being read that arrived after the chunk it began in
     requests_begun = 0
     answer_stalled_since: float | None = None
+    # Requests of this connection pipelined while an earlier one was unanswered (empty without pipelining).
+    unanswered: list[RequestResponseCycle] = []  # noqa: RUF012  # replaced, never mutated in place
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -78,7 +80,21 @@ class StallGuardProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.headers_since = None
+        earlier = self.cycle
         HttpToolsProtocol.on_headers_complete(self)
+        if earlier is not None and not earlier.response_complete:  # pipelined behind an unanswered one
+            kept = [c for c in self.unanswered if not c.response_complete and c is not earlier]
+            self.unanswered = [*kept, earlier]  # the newest, self.cycle, uvicorn marks itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # uvicorn marks only the newest request as disconnected; with pipelining, the one being answered
+        # and those queued behind it would go on to write to the closed transport, each write an ERROR
+        # with a traceback. Marked too, they stop writing, and those not yet read count as 499.
+        for cycle in self.unanswered:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()  # a request waiting for the rest of its body reads the disconnect
+        HttpToolsProtocol.connection_lost(self, exc)
 
     def pause_writing(self) -> None:
         super().pause_writing()

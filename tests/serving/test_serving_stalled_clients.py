@@ -178,3 +178,18 @@ def test_headers_just_under_the_limit_are_served_though_they_arrive_in_pieces(
         time.sleep(0.002)  # separate reads on the server
     answer = read_until_closed(connection)
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
+def test_a_client_that_leaves_with_pipelined_requests_queued_logs_no_error(
+    stall_server: ServingProcess,
+) -> None:
+    """uvicorn marks only the request being answered as disconnected: the queued ones then wrote to the
+    closed transport, and each write logged an ERROR with a traceback (a client could flood the log)."""
+    before = stall_server.logs().count("Exception in ASGI application")
+    for _ in range(10):
+        with contextlib.closing(socket.create_connection(("127.0.0.1", stall_server.port))) as connection:
+            connection.sendall(gram_request(2) * 3)
+            connection.recv(10)  # the first bytes of the first answer, then leave
+    time.sleep(1.0)
+    assert httpx.get(f"{stall_server.url}/v2/health/ready").status_code == 200
+    assert stall_server.logs().count("Exception in ASGI application") == before, stall_server.logs()[-3000:]
