@@ -90,6 +90,7 @@ def step_rollout(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     state = RolloutState.from_status(previous)
     floor = previous.get(autoscaler.FLOOR_KEY)
+    observation: Observation | None = None
     try:
         observation = observe(md, state, policy, memo.prometheus, now, min_stable_ready=floor)
     except QueryRefused as refused:  # the spec's query is wrong: stop unjudged, as for an invalid spec
