@@ -121,15 +121,7 @@ def test_edit_made_while_the_operator_is_down_is_applied_when_it_starts(
     time.sleep(3)
     assert served_uri(kubectl.get("deployment", "fraud-stable", namespace)) == model_uri, "nothing moves yet"
     with running_operator(operator_kubeconfig, namespace):
-        second = wait_for(
-            "the edit to be applied",
-            lambda: (
-                (s := status_of(kubectl, namespace)).get("stableUri") == second_model
-                and s.get("phase") == "Succeeded"
-                and s
-            ),
-            timeout=120,
-        )
+        second = wait_until_serving(kubectl, namespace, uri=second_model)
     md = kubectl.get("modeldeployment", "fraud", namespace)
     assert second["observedGeneration"] == md["metadata"]["generation"]
     assert second["stableVersion"] != first["stableVersion"]
@@ -146,15 +138,7 @@ def test_new_model_version_updates_the_deployment_once(
 
     second_model = make_gradient_boosting_model(tmp_path / "v2", trees=5).model_path.as_uri()
     kubectl.apply([model_deployment("fraud", namespace, second_model)])
-    second = wait_for(
-        "the new version to serve",
-        lambda: (
-            (s := status_of(kubectl, namespace)).get("stableUri") == second_model
-            and s.get("phase") == "Succeeded"
-            and s
-        ),
-        timeout=120,
-    )
+    second = wait_until_serving(kubectl, namespace, uri=second_model)
     deployment = kubectl.get("deployment", "fraud-stable", namespace)
     assert second["stableVersion"] != first["stableVersion"]
     assert deployment["metadata"]["generation"] == generation + 1

@@ -391,11 +391,14 @@ def test_a_schedule_edited_into_one_that_never_fires_says_so_and_resumes_when_fi
     manifest = training_job("nightly", namespace, mlflow.url)
     manifest["spec"]["schedule"] = "0 0 1 1 *"
     kubectl.apply([manifest])
-    planned = wait_for(
-        "the schedule planned",
-        lambda: (s := status_of(kubectl, namespace, "nightly")).get("nextScheduleTime") and s,
-        timeout=60,
-    )
+
+    def planned() -> dict[str, Any]:
+        status = status_of(kubectl, namespace, "nightly")
+        if not status.get("nextScheduleTime"):
+            raise NotYet(status)
+        return status
+
+    first = wait_for("the schedule planned", planned, timeout=60)
     manifest["spec"]["schedule"] = "0 0 31 2 *"
     kubectl.apply([manifest])
 
@@ -411,10 +414,6 @@ def test_a_schedule_edited_into_one_that_never_fires_says_so_and_resumes_when_fi
     assert "InvalidSpec" in event_reasons(kubectl, namespace, "nightly")
     manifest["spec"]["schedule"] = "0 0 1 1 *"
     kubectl.apply([manifest])
-    resumed = wait_for(
-        "the fixed schedule planned again",
-        lambda: (s := status_of(kubectl, namespace, "nightly")).get("nextScheduleTime") and s,
-        timeout=30,
-    )
-    assert resumed["nextScheduleTime"] == planned["nextScheduleTime"]
+    resumed = wait_for("the fixed schedule planned again", planned, timeout=30)
+    assert resumed["nextScheduleTime"] == first["nextScheduleTime"]
     assert not children_of(kubectl, namespace, "nightly"), "nothing ran meanwhile"
