@@ -190,3 +190,15 @@ def test_debiased_scores_no_longer_grow_as_the_window_shrinks() -> None:
     assert raw_small - large_raw > 0.01
     assert debiased_small == pytest.approx(large_debiased, abs=0.01)
     assert debiased_psi(counts, feature.proportions, 100_000) < psi(counts, feature.proportions)
+
+
+def test_bins_empty_in_the_reference_add_no_sampling_noise() -> None:
+    """A binary feature's profile has a third, empty bin: counting it took twice the noise off, so a
+    0.3 -> 0.43 shift at 100 rows read 0.098 (not drifted at js 0.1) instead of 0.107."""
+    padded = debiased_js_distance([57, 43, 0], [0.7, 0.3, 0.0], 10_000)
+    assert padded == pytest.approx(debiased_js_distance([57, 43], [0.7, 0.3], 10_000))
+    assert padded > 0.1
+    # PSI floors the empty bin at 1e-4 (renormalised), so it differs by that much at most
+    assert debiased_psi([57, 43, 0], [0.7, 0.3, 0.0], 10_000) == pytest.approx(
+        debiased_psi([57, 43], [0.7, 0.3], 10_000), abs=1e-4
+    )
