@@ -163,8 +163,13 @@ def _comparative_log_factor(x: int, y: int, pi: float, ratio: float) -> float:
 
 
 def _alone_log_factor(x: int, n: int, limit: float, ratio: float) -> float:
-    p0 = min(max(limit, MIN_RATE), MAX_RATE / ratio)
-    p1 = ratio * p0
+    # p0 is the limit itself: lowering it to keep r * p0 under 1 (limits above about 0.05) made a canary
+    # within its limit gain evidence (at limit 0.5, 3 errors in 3 requests crossed the threshold). A
+    # ratio whose alternative cannot exceed p0 any more tests nothing.
+    p0 = min(max(limit, MIN_RATE), MAX_RATE)
+    p1 = min(ratio * p0, MAX_RATE)
+    if p1 <= p0:
+        return 0.0
     return x * math.log(p1 / p0) + (n - x) * math.log((1.0 - p1) / (1.0 - p0))
 
 

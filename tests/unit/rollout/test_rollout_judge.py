@@ -18,6 +18,7 @@ from ferryman.rollout import (
     find_harm,
     judge_window,
 )
+from ferryman.rollout.evidence import RATIOS, window_log_factors
 from ferryman.rollout.judge import harm_threshold_log, with_window
 
 pytestmark = pytest.mark.unit
@@ -238,3 +239,15 @@ def test_an_alone_window_is_a_fair_bet_when_the_canary_is_at_the_limit() -> None
             factors = Evidence().plus(Tally(x, n), Tally(0, 0), comparable=False, limit=limit).log_e
             expected = [e + chance * math.exp(f) for e, f in zip(expected, factors, strict=True)]
         assert max(expected) <= bound + 1e-9
+
+
+@pytest.mark.parametrize("limit", [0.01, 0.05, 0.2, 0.5, 0.9])
+def test_alone_a_canary_exactly_at_its_limit_expects_no_evidence(limit: float) -> None:
+    """Against the absolute limit, one request's factor has expectation at most 1 under the limit for every
+    ratio (docs/rollouts.md). For limits above about 0.05 p0 was lowered below the limit: at 0.5 the
+    expected factor reached 10, and 3 errors in 3 requests rolled back a canary within its limit."""
+    bad = window_log_factors(Tally(1, 1), Tally(0, 0), comparable=False, limit=limit)
+    good = window_log_factors(Tally(0, 1), Tally(0, 0), comparable=False, limit=limit)
+    for ratio, when_bad, when_good in zip(RATIOS, bad, good, strict=True):
+        expected = limit * math.exp(when_bad) + (1 - limit) * math.exp(when_good)
+        assert expected <= 1 + 1e-9, (ratio, expected)
