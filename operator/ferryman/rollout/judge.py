@@ -52,9 +52,15 @@ class Verdict:
         return tuple(check.message for check in self.checks if check.outcome is Outcome.FAIL)
 
 
-def comparable(observation: Observation, check: CountCheck, policy: AnalysisPolicy) -> bool:
-    """Stable served enough of this check's events in the window to compare the canary with."""
-    return observation.stable.tally(check.name).total_count >= policy.min_requests
+def comparable(observation: Observation, check: CountCheck) -> bool:
+    """Stable served some of this check's events in the window, so the canary is compared with it.
+
+    Only a stable with none (the 100% step, a preview beside an idle stable) leaves the absolute
+    limit alone to judge by. A few stable events give a weak comparison, not a wrong one: judged
+    alone instead, early in a window or at low traffic, an outage or a slowness that stable shares
+    would count against the canary.
+    """
+    return observation.stable.tally(check.name).total_count > 0
 
 
 def with_window(
@@ -67,7 +73,7 @@ def with_window(
         folded[check.name] = before.plus(
             observation.canary.tally(check.name),
             observation.stable.tally(check.name),
-            comparable=comparable(observation, check, policy),
+            comparable=comparable(observation, check),
             limit=check.limit(policy) or 0.0,
         )
     return folded
@@ -109,15 +115,24 @@ def _measured_at(observation: Observation, check: str) -> str:
 def is_material(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy) -> bool:
     """Whether the measured difference matters to users (checks.Rule), not only whether it is real."""
     limit = check.limit(policy) or 0.0
-    if evidence.alone_total and evidence.alone_bad / evidence.alone_total > limit:
-        return True
+    stable_share = evidence.stable_bad / evidence.stable_total if evidence.stable_total else None
+
+    def above_stable(share: float) -> bool:
+        return share > policy.max_error_ratio * max(stable_share or 0.0, check.floor(policy))
+
+    if evidence.alone_total:
+        alone_share = evidence.alone_bad / evidence.alone_total
+        # Latency must also be worse than stable was when stable last served: a p99 limit that
+        # stable missed as well is not the canary's doing.
+        needs_stable = check.rule is Rule.BOTH and stable_share is not None
+        if alone_share > limit and (not needs_stable or above_stable(alone_share)):
+            return True
     if not evidence.canary_total:
         return False
     canary_share = evidence.canary_bad / evidence.canary_total
-    stable_share = evidence.stable_bad / evidence.stable_total if evidence.stable_total else 0.0
     above_limit = canary_share > limit
-    above_stable = canary_share > policy.max_error_ratio * max(stable_share, check.floor(policy))
-    return above_limit and above_stable if check.rule is Rule.BOTH else above_limit or above_stable
+    worse = above_stable(canary_share)
+    return above_limit and worse if check.rule is Rule.BOTH else above_limit or worse
 
 
 def _harm_message(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy) -> str:
@@ -180,7 +195,7 @@ def _count_result(
         return CheckResult(check.name, Outcome.INCONCLUSIVE, f"canary {check.name} has no data over {window}")
     stable = observation.stable.tally(check.name)
     text = f"canary {check.describe(policy, canary.share)}"
-    if comparable(observation, check, policy):
+    if comparable(observation, check):
         text += f" vs stable {format_percent(stable.share or 0.0)}"
     return CheckResult(check.name, Outcome.PASS, f"{text} over {window} ({check.describe_limit(policy)})")
 

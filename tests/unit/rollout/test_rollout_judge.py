@@ -111,6 +111,26 @@ def test_without_stable_traffic_the_canary_is_judged_against_the_limit() -> None
     assert "canary error rate 4% with stable too idle to compare (40 of 1000) (limit 1%)" in harm.message
 
 
+def test_early_in_a_window_a_little_stable_traffic_is_compared_with() -> None:
+    """Stable under minRequests still compares: an outage or slowness both tracks share is no harm."""
+    shared_outage = window((60, 12, 0), stable=(50, 10, 0))
+    shared_slowness = window((60, 0, 12), stable=(50, 0, 10))
+    for observation in (shared_outage, shared_slowness):
+        assert find_harm(observation, POLICY, {}) is None
+    assert find_harm(window((60, 20, 0), stable=(50, 0, 0)), POLICY, {}) is not None
+
+
+def test_at_full_weight_latency_like_stables_earlier_latency_is_not_harm() -> None:
+    """Alone at the 100% step, 3% slow breaks the p99 limit decisively, but stable was 3% slow too."""
+    earlier = with_window({}, window((1000, 3, 30), stable=(20_000, 60, 600)), POLICY)
+    alone = window((5000, 15, 150), stable=(0, 0, 0))
+    assert with_window(earlier, alone, POLICY)["latency"].harm_log >= harm_threshold_log(POLICY)
+    assert find_harm(alone, POLICY, earlier) is None
+    fast_before = with_window({}, window((1000, 3, 0), stable=(20_000, 60, 0)), POLICY)
+    harm = find_harm(alone, POLICY, fast_before)
+    assert harm is not None and [check.name for check in harm.checks] == ["latency"]
+
+
 def test_slow_canary_beside_a_fast_stable_is_harm() -> None:
     """2% of the canary's requests over the p99 limit vs none of stable's: p99 is broken, roll back."""
     harm = find_harm(window((1000, 3, 20)), POLICY, {})
