@@ -111,6 +111,7 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
         features, window.reference_samples, thresholds_of(dm), spec.min_samples, spec.consecutive, streaks
     )
     samples = int(max((v.samples for v in verdicts), default=0))
+    judges_features = bool(verdicts)
     unjudgeable_labels = spec.performance is not None and _labels_without_accuracy(window)
     if spec.performance is not None and not unjudgeable_labels:
         performance = spec.performance
@@ -118,18 +119,27 @@ def _judge(dm: DriftMonitor, window: DriftWindow, previous: dict[str, Any], vers
                                        performance.min_labels, streaks.get(ACCURACY, 0)))  # fmt: skip
     drifted = confirmed_features(verdicts, spec.consecutive)
     problems = _spec_problems(window, spec.features, unjudgeable_labels)
-    if samples < spec.min_samples:
-        message = f"{samples} samples of version {version} in the last {spec.window}"
-        message += f"; minSamples: {spec.min_samples}"
+    # The rows judge the window (minSamples); a monitor of accuracy alone, with no feature series,
+    # is judged once accuracy was scored (minLabels labelled rows).
+    if not (samples >= spec.min_samples if judges_features else any(v.scored for v in verdicts)):
+        if judges_features:
+            message = f"{samples} samples of version {version} in the last {spec.window}"
+            message += f"; minSamples: {spec.min_samples}"
+        else:
+            labels = spec.performance.min_labels if spec.performance else 0
+            message = f"{int(window.labelled)} labelled rows of version {version} in the last {spec.window}"
+            message += f"; minLabels: {labels}"
         if drifted:  # a quiet window neither confirms nor clears drift already confirmed in this version
             message = (
                 "drift confirmed earlier stands in "
                 + ", ".join(drifted)
                 + f"; too few to judge again: {message}"
             )
-        return Assessment("Drifted" if drifted else "Collecting", "False" if problems else "True",
-                          "NotEnoughSamples", "; ".join([message, *problems]), verdicts, drifted,
-                          version)  # fmt: skip
+        phase = "Drifted" if drifted else "Collecting"
+        text = "; ".join([message, *problems])
+        if problems:
+            return Assessment(phase, "False", "FeatureProblems", text, verdicts, drifted, version)
+        return Assessment(phase, "True", "NotEnoughSamples", text, verdicts, drifted, version)
     if drifted:
         message = "drift confirmed in " + ", ".join(_describe(v) for v in verdicts if v.name in drifted)
         phase = "Drifted"

@@ -50,6 +50,11 @@ class FeatureVerdict:
     consecutive: int
     accuracy: float | None = None
 
+    @property
+    def scored(self) -> bool:
+        """This window had the rows (or labels) to score the series; else its streak only carried over."""
+        return any(v is not None for v in (self.psi, self.js, self.p_value, self.accuracy))
+
 
 ACCURACY = "accuracy"
 

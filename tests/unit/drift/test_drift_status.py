@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,6 +104,14 @@ def test_unknown_features_in_the_spec_are_named_while_the_rest_is_judged() -> No
     assert "spec.features: not in the reference profile: age" in result.message
 
 
+def test_spec_problems_name_their_reason_while_collecting_too() -> None:
+    """Ready False is always FeatureProblems, also in a window with too few rows to judge."""
+    few = BinnedFeature("amount", (10.0,) * 5, (0.2,) * 5)
+    result = assess(monitor(features=["amount", "ammount"]), DriftObservation(MD, window(few)), {})
+    assert (result.phase, result.ready, result.reason) == ("Collecting", "False", "FeatureProblems")
+    assert "spec.features: not in the reference profile: ammount" in result.message
+
+
 def test_prediction_is_skipped_when_tests_prediction_is_off() -> None:
     prediction = BinnedFeature("prediction", MOVED.live_counts, MOVED.reference_proportions)
     result = assess(monitor(tests={"prediction": False}), DriftObservation(MD, window(SAME, prediction)), {})
@@ -165,6 +174,24 @@ def test_low_accuracy_from_delayed_labels_is_drift_named_accuracy() -> None:
     assert "accuracy (accuracy 0.800 of 200 labels" in second.message
     scores = drift_status(dm, second, status, NOW, second.phase)["featureScores"]
     assert next(s for s in scores if s["feature"] == "accuracy")["accuracy"] == 0.8
+
+
+def test_a_monitor_of_accuracy_alone_is_judged_by_its_labels() -> None:
+    """No feature series (features [], prediction off): minLabels, not minSamples, judges the window.
+
+    Before, the samples were counted from feature series only, so such a monitor stayed Collecting
+    with "0 samples" and never retrained.
+    """
+    dm = monitor(features=[], tests={"prediction": False}, performance={"minAccuracy": 0.9, "minLabels": 100})
+    few = DriftWindow([], 5000.0, pods_seen=True, profile_seen=True, labelled=50.0, correct=40.0)
+    waiting = assess(dm, DriftObservation(MD, few), {})
+    assert (waiting.phase, waiting.reason, waiting.judged) == ("Collecting", "NotEnoughSamples", False)
+    assert waiting.message.startswith("50 labelled rows of version 3") and "minLabels: 100" in waiting.message
+    labelled = replace(few, labelled=200.0, correct=160.0)
+    first = assess(dm, DriftObservation(MD, labelled), {})
+    assert (first.phase, first.reason, first.judged) == ("Healthy", "Judged", True)
+    second = assess(dm, DriftObservation(MD, labelled), drift_status(dm, first, {}, NOW, first.phase))
+    assert second.judged and second.drifted_features == ["accuracy"]
 
 
 def test_a_regressors_labels_are_not_judged_as_accuracy_zero() -> None:
