@@ -171,6 +171,24 @@ def test_a_worse_model_is_rejected_with_the_numbers(
     assert "GatesFailed" in event_reasons(kubectl, namespace, "worse")
 
 
+def test_a_run_that_skipped_the_champion_is_rejected_beside_one(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner, tmp_path: Path
+) -> None:
+    """The champion gate is the registry's word: a trainer that logged no champion value does not pass."""
+    registry = Registry(mlflow.url)
+    champion = seed_champion(registry, 0.9, tmp_path)
+    env = {"STANDIN_AUC": "0.95", "STANDIN_NO_CHAMPION": "1"}
+    kubectl.apply([training_job("skipped", namespace, mlflow.url, env=env)])
+    status = wait_for_phase(kubectl, namespace, "skipped")
+    assert status["phase"] == "Rejected", status.get("message")
+    assert registry.alias_version(MODEL, "production") == champion, "the champion keeps the alias"
+    gates = {gate["name"]: gate for gate in status["gates"]}
+    assert gates["champion:auc"]["passed"] is False
+    assert gates["champion:auc"]["message"].startswith(
+        f"the promote alias names version {champion}, but the run logged no champion.auc"
+    )
+
+
 def test_a_trainer_that_exits_non_zero_fails_after_its_retries(
     kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner
 ) -> None:

@@ -23,6 +23,7 @@ from sklearn.metrics import accuracy_score
 
 from ferryman.api import training_contract as contract
 from ferryman.train.champion import ChampionUnavailable, evaluate_champion
+from ferryman.train.context import ContractError
 from ferryman.train.data_checks import DataCheckFailed
 from ferryman.train.run import training_run
 from ferryman.train.serving_check import serve_rows
@@ -225,20 +226,32 @@ def test_great_expectations_suite_fails_the_run_and_logs_its_values(mlflow: Regi
     )
 
 
-def test_champion_metric_is_the_one_the_operator_names(first: Trained, mlflow: Registry) -> None:
-    """FERRYMAN_CHAMPION_METRIC (the champion gate's metric) names champion.<metric>, not the script."""
+def test_champion_metric_must_be_the_one_the_operator_names(first: Trained, mlflow: Registry) -> None:
+    """FERRYMAN_CHAMPION_METRIC (the gate's metric) must be the metric the script computes.
+
+    Before, an accuracy was logged as champion.<the gate's metric> (f1, say) and the gate compared the
+    challenger's f1 with the champion's accuracy.
+    """
     mlflow.move_alias(MODEL, "production", "1")
     data = load_breast_cancer()
     env = contract_env(
         mlflow,
         "uid-metric",
-        **{contract.ENV_CHAMPION_ALIAS: "production", contract.ENV_CHAMPION_METRIC: "acc"},
+        **{contract.ENV_CHAMPION_ALIAS: "production", contract.ENV_CHAMPION_METRIC: "f1"},
     )
+    with (
+        pytest.raises(ContractError, match=r"the TrainingJob compares 'f1' .* pass metric_name='f1'"),
+        training_run(env=env) as run,
+    ):
+        evaluate_champion(run, data.data, data.target, "accuracy", accuracy_score, output="label")
+    assert not any(name.startswith("champion.") for name in run_of(mlflow, "uid-metric").data.metrics)
+    env[contract.ENV_CHAMPION_METRIC] = "accuracy"
+    env[contract.ENV_TRAINING_JOB_UID] = "uid-metric-same"
     with training_run(env=env) as run:
         result = evaluate_champion(run, data.data, data.target, "accuracy", accuracy_score, output="label")
-    assert result is not None and (result.version, result.metric) == ("1", "acc")
-    logged = run_of(mlflow, "uid-metric").data
-    assert logged.metrics["champion.acc"] == result.value and "champion.accuracy" not in logged.metrics
+    assert result is not None and (result.version, result.metric) == ("1", "accuracy")
+    logged = run_of(mlflow, "uid-metric-same").data
+    assert logged.metrics["champion.accuracy"] == result.value
     assert logged.tags[contract.RUN_TAG_CHAMPION_VERSION] == "1"
 
 

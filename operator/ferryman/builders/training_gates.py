@@ -64,8 +64,15 @@ def judge_metric_gate(gate: MetricGate, metrics: Mapping[str, float]) -> GateRes
     return _within(f"metric:{gate.name}", metrics.get(gate.name), gate.min, gate.max, f"metric {gate.name}")
 
 
-def judge_champion(gate: ChampionGate, metrics: Mapping[str, float]) -> GateResult:
-    """The challenger must beat the champion's value on the same holdout by min_delta, in gate's direction."""
+def judge_champion(
+    gate: ChampionGate, metrics: Mapping[str, float], champion_version: str | None = None
+) -> GateResult:
+    """The challenger must beat the champion's value on the same holdout by min_delta, in gate's direction.
+
+    `champion_version`: the version the promote alias names now. Beside one, a run without a champion
+    value has not been compared with it and does not pass (the gate is the registry's word, not the
+    trainer's).
+    """
     name = f"champion:{gate.metric}"
     challenger = metrics.get(gate.metric)
     champion = metrics.get(f"{contract.CHAMPION_METRIC_PREFIX}{gate.metric}")
@@ -76,6 +83,13 @@ def judge_champion(gate: ChampionGate, metrics: Mapping[str, float]) -> GateResu
         return GateResult(
             name=name, passed=False, message=f"metric {gate.metric} is {challenger:g}: not promoted"
         )
+    if champion is None and champion_version is not None:
+        message = (
+            f"the promote alias names version {champion_version}, but the run logged no "
+            f"{contract.CHAMPION_METRIC_PREFIX}{gate.metric}: evaluate the champion in the trainer "
+            f"(ferryman.train.evaluate_champion, docs/training.md) so it is compared on the same holdout"
+        )
+        return GateResult(name=name, passed=False, value=challenger, message=message)
     if champion is None:
         return GateResult(name=name, passed=True, value=challenger, message=NO_CHAMPION)
     if not math.isfinite(champion):
@@ -109,12 +123,14 @@ def judge_serving(metrics: Mapping[str, float]) -> GateResult | None:
                       message=text)  # fmt: skip
 
 
-def judge_gates(validation: ValidationSpec, metrics: Mapping[str, float]) -> Verdict:
+def judge_gates(
+    validation: ValidationSpec, metrics: Mapping[str, float], champion_version: str | None = None
+) -> Verdict:
     """Data checks, metric gates, the champion comparison and the serving check, in that order."""
     gates: list[GateResult] = [judge_data_check(check, metrics) for check in validation.data]
     gates += [judge_metric_gate(gate, metrics) for gate in validation.metrics]
     if validation.must_beat_champion is not None:
-        gates.append(judge_champion(validation.must_beat_champion, metrics))
+        gates.append(judge_champion(validation.must_beat_champion, metrics, champion_version))
     serving = judge_serving(metrics)
     if serving is not None:
         gates.append(serving)

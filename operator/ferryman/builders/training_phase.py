@@ -79,6 +79,9 @@ class RunFacts:
     run_id: str
     metrics: Mapping[str, float]
     tags: Mapping[str, str]
+    # The version the promote alias names while the run is judged (None: no alias yet). With
+    # mustBeatChampion, a run that logged no champion value beside a champion does not pass.
+    champion_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,9 @@ def judge_run(tj: TrainingJob, run: RunFacts, now: datetime) -> Judgement:
             f"see its logs"
         )
         return Judgement(phase="Failed", reason="NoModelVersion", message=message, **facts)
-    verdict = judge_gates(tj.spec.validation, run.metrics)
+    # After a restart the alias may already name this run's own version: that is no champion to beat.
+    champion = run.champion_version if run.champion_version != version else None
+    verdict = judge_gates(tj.spec.validation, run.metrics, champion)
     facts.update(model_version=version, gates=verdict.gates)
     produced = {contract.VERSION_TAG_TRAINING_JOB: tj_key(tj)}
     if not verdict.passed:

@@ -29,7 +29,7 @@ from ferryman.builders.training_phase import (
 )
 from ferryman.config import Settings
 from ferryman.handlers.status_writes import write_status
-from ferryman.registry.mlflow import MlflowRegistry, RegistryError
+from ferryman.registry.mlflow import AliasNotFound, MlflowRegistry, RegistryError
 
 PLURAL = "trainingjobs"
 TICK_SECONDS = 2.0
@@ -102,7 +102,8 @@ def read_and_judge(tj: TrainingJob, registry: MlflowRegistry, now: datetime) -> 
     )
     if run is None:
         return Judgement(phase="Failed", reason="NoRun", message=no_run_message(tj))
-    judgement = judge_run(tj, RunFacts(run.run_id, run.metrics, run.tags), now)
+    champion = _champion_version(tj, registry)
+    judgement = judge_run(tj, RunFacts(run.run_id, run.metrics, run.tags, champion), now)
     if judgement.model_version is None:
         return judgement
     try:
@@ -112,6 +113,16 @@ def read_and_judge(tj: TrainingJob, registry: MlflowRegistry, now: datetime) -> 
             raise
         return version_not_from_run(tj, run.run_id, judgement.model_version, None, str(error)) or judgement
     return version_not_from_run(tj, run.run_id, judgement.model_version, found.run_id) or judgement
+
+
+def _champion_version(tj: TrainingJob, registry: MlflowRegistry) -> str | None:
+    """With mustBeatChampion, the version the promote alias names now (None: no such alias yet)."""
+    if tj.spec.validation.must_beat_champion is None or tj.spec.promote is None:
+        return None
+    try:
+        return registry.alias_target(tj.spec.mlflow.registered_model, tj.spec.promote.alias).version
+    except AliasNotFound:
+        return None
 
 
 def carry_out(tj: TrainingJob, registry: MlflowRegistry, judgement: Judgement) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ferryman.api import training_contract as contract
+from ferryman.train.context import ContractError
 from ferryman.train.mlflow_client import quiet_mlflow
 from ferryman.train.onnx_model import onnx_predict
 from ferryman.train.run import MAX_TAG_CHARS, TrainingRun
@@ -40,8 +41,17 @@ def evaluate_champion(
 ) -> ChampionResult | None:
     """Download the champion's ONNX, predict `output` on features, log `champion.<metric_name>` and the
     champion's version. None (nothing logged) when there is no alias or no version behind it yet: the
-    first model has nothing to beat. The metric name is FERRYMAN_CHAMPION_METRIC when the operator set it."""
+    first model has nothing to beat. ContractError when the operator set FERRYMAN_CHAMPION_METRIC to
+    another metric than `metric_name`."""
     context = run.context
+    chosen = context.champion_metric or metric_name
+    if chosen != metric_name:
+        # Logged under the gate's name, this value would be compared with a different metric.
+        raise ContractError(
+            f"evaluate_champion(metric_name={metric_name!r}): the TrainingJob compares {chosen!r} "
+            f"({contract.ENV_CHAMPION_METRIC}, validation.mustBeatChampion.metric); pass "
+            f"metric_name={chosen!r} with the function that computes it"
+        )
     alias = context.champion_alias
     name = context.registered_model
     if alias is None or name is None:
@@ -51,19 +61,18 @@ def evaluate_champion(
     if version is None:
         log.info("alias %r of %r names no version yet: the first model has no champion to beat", alias, name)
         return None
-    chosen = context.champion_metric or metric_name
     mlflow = quiet_mlflow()
     try:
         value = float(metric(labels, onnx_predict(_download_onnx(name, version), features, output)))
         if math.isnan(value):
-            raise ValueError(f"its {chosen} on this holdout is nan (does it predict NaN?)")
+            raise ValueError(f"its {metric_name} on this holdout is nan (does it predict NaN?)")
     except Exception as error:  # any failure to load or run it: the gate cannot be judged without it
         message = f"champion {name} version {version} (alias {alias}) could not be evaluated: {error}"
         mlflow.set_tag(contract.RUN_TAG_CHAMPION_ERROR, message[:MAX_TAG_CHARS])
         raise ChampionUnavailable(message) from error
-    mlflow.log_metric(f"{contract.CHAMPION_METRIC_PREFIX}{chosen}", value)
+    mlflow.log_metric(f"{contract.CHAMPION_METRIC_PREFIX}{metric_name}", value)
     mlflow.set_tag(contract.RUN_TAG_CHAMPION_VERSION, version)
-    return ChampionResult(version, chosen, value)
+    return ChampionResult(version, metric_name, value)
 
 
 def _aliased_version(name: str, alias: str) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ferryman.api.trainingjob import DataCheck
+from ferryman.train.context import ContractError
 
 
 class DataCheckFailed(Exception):
@@ -24,8 +25,9 @@ class DataCheckFailed(Exception):
         super().__init__("data checks failed: " + "; ".join(result.message for result in self.failed))
 
 
-class MissingColumn(ValueError):
-    """A check names a column the frame does not have (a spec or data mistake, not a failed check)."""
+class MissingColumn(ContractError):
+    """A check names a column the frame does not have (a spec or data mistake, not a failed check):
+    no retry of the Job can fix it, so run_trainer exits with the contract's code."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ a champion alias set, it logs the champion's metric as champion.<metric>. Knobs 
   STANDIN_AUC         the auc it logs (default 0.9)
   STANDIN_EXIT        exit with this code before logging anything (a trainer that crashes)
   STANDIN_NO_VERSION  1: log the run but register no model
+  STANDIN_NO_CHAMPION 1: log no champion value though a champion alias is set (a trainer that skips it)
   STANDIN_LINGER      seconds to wait after the run is logged and finished, before exiting
   STANDIN_BAD_ROWS    log this as data_check.rows, end the run FAILED and exit as ferryman.train does when
                       a data check failed (the contract's EXIT_DATA_CHECK_FAILED)
@@ -62,7 +63,7 @@ def main() -> int:
         auc = float(env.get("STANDIN_AUC", "0.9"))
         mlflow.log_metric("auc", auc)
         champion_alias, metric = env.get(contract.ENV_CHAMPION_ALIAS), env.get(contract.ENV_CHAMPION_METRIC)
-        if champion_alias and metric:
+        if champion_alias and metric and env.get("STANDIN_NO_CHAMPION") != "1":
             value = champion_value(client, model, champion_alias, metric)
             if value is not None:
                 mlflow.log_metric(f"{contract.CHAMPION_METRIC_PREFIX}{metric}", value)

@@ -9,9 +9,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from ferryman.api import training_contract as contract
 from ferryman.api.trainingjob import DataCheck
 from ferryman.train.data_checks import DataCheckFailed, MissingColumn, evaluate, run_data_checks
-from ferryman.train.run import frame_sha256
+from ferryman.train.run import frame_sha256, run_trainer
 
 pytestmark = pytest.mark.unit
 
@@ -98,6 +99,15 @@ def test_infinite_values_fail_the_check() -> None:
 def test_missing_column_is_an_error_naming_the_check_and_the_columns() -> None:
     with pytest.raises(MissingColumn, match=r"'height'.*'age', 'city'"):
         run_data_checks(FRAME, [check("mean", "height", min=0)])
+
+
+def test_a_missing_column_exits_with_the_contract_code_so_the_job_is_not_retried() -> None:
+    """No retry can add the column: exit 78 (podFailurePolicy fails the Job at once), not 1."""
+
+    def train() -> None:
+        run_data_checks(FRAME, [check("mean", "height", min=0)])
+
+    assert run_trainer(train) == contract.EXIT_CONTRACT_ERROR
 
 
 def test_results_come_in_spec_order_and_the_failure_lists_every_failed_check() -> None:

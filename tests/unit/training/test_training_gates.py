@@ -55,6 +55,15 @@ def test_no_champion_logged_passes_with_a_message() -> None:
     assert gate.passed and gate.message == NO_CHAMPION == "no champion to beat"
 
 
+def test_no_champion_logged_beside_a_champion_fails_naming_the_fix() -> None:
+    """The alias names a version but the run logged no champion value: it was never compared."""
+    gate = judge_champion(ChampionGate(metric="auc"), {"auc": 0.99}, champion_version="4")
+    assert not gate.passed and gate.value == 0.99
+    assert gate.message is not None
+    assert gate.message.startswith("the promote alias names version 4, but the run logged no champion.auc")
+    assert "evaluate_champion" in gate.message
+
+
 def test_a_challenger_must_beat_the_champion_by_min_delta_when_greater_is_better() -> None:
     gate = ChampionGate(metric="auc", minDelta=0.01)
     better = judge_champion(gate, {"auc": 0.92, "champion.auc": 0.90})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +79,16 @@ def test_passing_gates_move_the_alias_to_the_version() -> None:
     assert judgement.model_version == "4"
     assert judgement.version_tags == {contract.VERSION_TAG_TRAINING_JOB: "risk/fraud-weekly"}
     assert "alias production moved" in judgement.message
+
+
+def test_a_run_without_a_champion_value_passes_only_where_there_is_no_other_champion() -> None:
+    """Beside version 3 under the alias it is rejected; when the alias already names the run's own
+    version (the operator restarted after moving it), there is no other champion and it passes."""
+    skipped = {"data_check.rows": 500.0, "auc": 0.93}
+    beside = judge_run(training_job(), replace(run(skipped), champion_version="3"), NOW)
+    assert beside.phase == "Rejected" and "the promote alias names version 3" in beside.message
+    itself = judge_run(training_job(), replace(run(skipped), champion_version="4"), NOW)
+    assert itself.phase == "Succeeded"
 
 
 def test_a_staging_alias_moves_before_the_main_one() -> None:
