@@ -74,9 +74,19 @@ def with_window(
             observation.canary.tally(check.name),
             observation.stable.tally(check.name),
             comparable=comparable(observation, check),
-            limit=check.limit(policy) or 0.0,
+            limit=alone_baseline(check, before, policy),
         )
     return folded
+
+
+def alone_baseline(check: CountCheck, before: Evidence, policy: AnalysisPolicy) -> float:
+    """The share a canary judged alone is tested against: the limit; for latency, stable's share
+    while it served, when that was higher (a p99 stable missed as well is not the canary's harm, so
+    evidence against the limit alone would roll back a canary just like stable)."""
+    limit = check.limit(policy) or 0.0
+    if check.rule is Rule.BOTH and before.stable_total:
+        return max(limit, before.stable_bad / before.stable_total)
+    return limit
 
 
 def harm_threshold_log(policy: AnalysisPolicy) -> float:
