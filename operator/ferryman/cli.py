@@ -8,6 +8,9 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+# EX_CONFIG (sysexits.h): a setting the program cannot use; restarting with the same settings cannot help.
+EXIT_BAD_SETTINGS = 78
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
@@ -62,11 +65,19 @@ def _on_cluster(command: Callable[[argparse.Namespace], int]) -> Callable[[argpa
 
     def run(options: argparse.Namespace) -> int:
         import kopf
+        import yaml
+        from pydantic import ValidationError
+
+        from ferryman.config import Settings, explain_settings_error
 
         try:
             return command(options)
-        except (kopf.PermanentError, kopf.TemporaryError, OSError) as error:
-            print(f"ferryman: {error} (the cluster comes from KUBECONFIG, or a pod's service account)",
+        except ValidationError as error:  # the client's timeouts come from FERRYMAN_* settings
+            print(f"ferryman: {explain_settings_error(error, Settings)}", file=sys.stderr)
+            return EXIT_BAD_SETTINGS
+        except (kopf.PermanentError, kopf.TemporaryError, kopf.LoginError, yaml.YAMLError, OSError) as error:
+            said = " ".join(str(error).split())  # one line, also for a YAML error's excerpt
+            print(f"ferryman: {said} (the cluster comes from KUBECONFIG, or a pod's service account)",
                   file=sys.stderr)  # fmt: skip
             return 1
 
@@ -146,15 +157,20 @@ def _run_operator(_: argparse.Namespace) -> int:
         # image, without the ~23 MB the import costs. (None in sys.modules makes `import` raise ImportError.)
         sys.modules["kubernetes"] = None  # type: ignore[assignment]
     import kopf
+    from pydantic import ValidationError
 
     import ferryman.handlers  # noqa: F401  (registers the handlers)
-    from ferryman.config import Settings
+    from ferryman.config import Settings, explain_settings_error
     from ferryman.handlers.leader_election import LeaseElector, exit_on_lost_lease
     from ferryman.handlers.standby_liveness import answering_liveness
     from ferryman.listening import raise_open_files_limit
     from ferryman.logs import configure_logging
 
-    config = Settings()
+    try:
+        config = Settings()
+    except ValidationError as error:
+        print(f"ferryman operator: cannot start:\n{explain_settings_error(error, Settings)}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     configure_logging(config.log_level)
     raise_open_files_limit()
     elector, renewal = None, []

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ferryman.api.base import MAX_NAME, OBJECT_NAME_PATTERN
@@ -21,6 +22,26 @@ FINALIZER_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]
 # HOST:PORT, the host possibly empty (every interface) or an IPv6 address in brackets.
 ADDRESS_PATTERN = r"([^:\[\]]*|\[[0-9a-fA-F:]+\]):[0-9]{1,5}"
 RESOURCE_KINDS = frozenset({"requests", "limits"})
+
+
+def explain_settings_error(
+    error: ValidationError, settings: type[BaseSettings], flags: Mapping[str, str] | None = None
+) -> str:
+    """One line per refused setting: its variable (and command-line flag), why, and what it is for;
+    never its value (a value may hold a token). For people at a terminal, instead of a traceback."""
+    prefix = settings.model_config.get("env_prefix") or ""
+    lines = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = f"{prefix}{field.upper()}"
+        flag = (flags or {}).get(field)
+        line = f"{flag} ({name})" if flag else name
+        line += f": {problem['msg']}"
+        known = settings.model_fields.get(field)
+        if known is not None and known.description:
+            line += f" [{known.description}]"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _port_in_range(port: int | None) -> None:

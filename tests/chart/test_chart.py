@@ -41,6 +41,9 @@ def test_helm_unittest_suites_pass(tools: ChartTools) -> None:
         ("image.tag=", "/image/tag"),
         ("watchNamespaces={Team_A}", "/watchNamespaces/0"),
         ("operator.prometheusUrl=prometheus:9090", "/operator/prometheusUrl"),
+        # The operator refuses these at start; the schema used to let them through (a restart loop).
+        ("operator.prometheusUrl=http://prom:9090/ x", "/operator/prometheusUrl"),
+        ("operator.mlflowTrackingUri=http://mlflow:5000/ x", "/operator/mlflowTrackingUri"),
         ("monitoring.podMonitor.interval=15", "/monitoring/podMonitor/interval"),
         ("monitoring.podMonitor.interval=", "/monitoring/podMonitor/interval"),
     ],

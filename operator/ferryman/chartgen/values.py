@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferryman.api.base import OBJECT_NAME_PATTERN, QUANTITY_PATTERN
+from ferryman.config import HTTP_URL_PATTERN
 
 Schema = dict[str, Any]
 
@@ -40,8 +41,10 @@ LIST_OF_OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
 # Kubernetes' quantity syntax for strings (no `lots`); a number such as 0.5 is a quantity too.
 QUANTITY: Schema = {"type": ["string", "number"], "pattern": QUANTITY_PATTERN, "minimum": 0}
 NON_EMPTY: Schema = {"type": "string", "minLength": 1}
-HTTP_URL: Schema = {"type": "string", "pattern": "^https?://[^/?#]+"}
-OPTIONAL_HTTP_URL: Schema = {"type": "string", "pattern": "^(https?://[^/?#]+.*)?$"}
+# The operator's own pattern (Settings checks it at start): a value it refuses fails `helm install`
+# instead of a pod restarting in a loop.
+HTTP_URL: Schema = {"type": "string", "pattern": HTTP_URL_PATTERN}
+OPTIONAL_HTTP_URL: Schema = {"type": "string", "pattern": f"^$|{HTTP_URL_PATTERN}"}
 # An object name (Secret, ServiceAccount: RFC 1123 subdomain), or empty where empty means "none"/"default".
 OPTIONAL_OBJECT_NAME: Schema = {"type": "string", "maxLength": 253, "pattern": f"({OBJECT_NAME_PATTERN})|^$"}
 SECRET_KEY: Schema = {"type": "string", "minLength": 1, "maxLength": 253, "pattern": "^[-._a-zA-Z0-9]+$"}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pydantic import ValidationError
+
+from ferryman.config import explain_settings_error
 from ferryman.devcluster import cluster
 from ferryman.devcluster.kwok import ControlPlaneError
 from ferryman.devcluster.network import NetworkError
@@ -18,7 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, help="node count (env FERRYMAN_DEVCLUSTER_NODES, default 2)")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in {"name": args.name, "nodes": args.nodes}.items() if v is not None}
-    settings = DevClusterSettings(**overrides)
+    try:
+        settings = DevClusterSettings(**overrides)
+    except ValidationError as error:
+        explained = explain_settings_error(error, DevClusterSettings, {"name": "--name", "nodes": "--nodes"})
+        print(f"dev-cluster {args.command}:\n{explained}", file=sys.stderr)
+        return 2
     try:
         run(args.command, settings)
     except (
