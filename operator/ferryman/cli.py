@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferryman", description=__doc__)
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("operator", help="run the Kopf operator (settings from FERRYMAN_* env)")
     run.set_defaults(run=_run_operator)
     commands.add_parser("dev", help="local cluster without Docker: dev up|down|env|status")
@@ -64,7 +64,12 @@ def _on_cluster(command: Callable[[argparse.Namespace], int]) -> Callable[[argpa
     not a traceback (no kubeconfig, a server that does not answer, an object that is not there)."""
 
     def run(options: argparse.Namespace) -> int:
-        import kopf
+        try:
+            import kopf
+        except ImportError:  # `ferryman` is installed with every extra; these commands need one
+            print(f"ferryman {options.command}: needs the operator extra: pip install 'ferryman[operator]'",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         import yaml
         from pydantic import ValidationError
 

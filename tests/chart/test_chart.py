@@ -44,6 +44,8 @@ def test_helm_unittest_suites_pass(tools: ChartTools) -> None:
         # The operator refuses these at start; the schema used to let them through (a restart loop).
         ("operator.prometheusUrl=http://prom:9090/ x", "/operator/prometheusUrl"),
         ("operator.mlflowTrackingUri=http://mlflow:5000/ x", "/operator/mlflowTrackingUri"),
+        # The chart's own pod label again: the pod template had the key twice, and helm lint passed it.
+        (r"podLabels.app\.kubernetes\.io/name=x", "/podLabels/app.kubernetes.io~1name"),
         ("monitoring.podMonitor.interval=15", "/monitoring/podMonitor/interval"),
         ("monitoring.podMonitor.interval=", "/monitoring/podMonitor/interval"),
     ],

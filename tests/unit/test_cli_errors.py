@@ -94,3 +94,13 @@ def test_the_dev_cluster_refuses_bad_settings_naming_the_flag_and_the_variable(
     assert devcluster_main(args) == 2
     error = capsys.readouterr().err
     assert error.splitlines()[1].startswith(named) and "Traceback" not in error, error
+
+
+def test_cluster_commands_without_the_operator_extra_name_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ferryman` comes with every extra; `status` needs kopf, which only the `operator` extra brings."""
+    monkeypatch.setitem(sys.modules, "kopf", None)  # as if not installed
+    assert main(["status", "fraud"]) == 1
+    error = capsys.readouterr().err
+    assert error == "ferryman status: needs the operator extra: pip install 'ferryman[operator]'\n"

@@ -37,6 +37,16 @@ STRING: Schema = {"type": "string"}
 BOOLEAN: Schema = {"type": "boolean"}
 STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
 OBJECT: Schema = {"type": "object"}
+# The chart's own pod labels (templates/_helpers.tpl): repeated in podLabels they rendered a pod template
+# with the key twice, which helm lint passed.
+CHART_POD_LABELS = (
+    "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/part-of",
+    "app.kubernetes.io/version", "helm.sh/chart",
+)  # fmt: skip
+EXTRA_POD_LABELS: Schema = {
+    **STRING_MAP,
+    "properties": {key: {"not": {}, "description": "set by the chart"} for key in CHART_POD_LABELS},
+}
 LIST_OF_OBJECTS: Schema = {"type": "array", "items": {"type": "object"}}
 # Kubernetes' quantity syntax for strings (no `lots`); a number such as 0.5 is a quantity too.
 QUANTITY: Schema = {"type": ["string", "number"], "pattern": QUANTITY_PATTERN, "minimum": 0}
@@ -213,7 +223,7 @@ CHART_VALUES = Group(
             },
         ),
         "podAnnotations": Value({}, "Annotations on the operator pod.", STRING_MAP),
-        "podLabels": Value({}, "More labels on the operator pod.", STRING_MAP),
+        "podLabels": Value({}, "More labels on the operator pod.", EXTRA_POD_LABELS),
         "nodeSelector": Value({}, "Node selector of the operator pod.", STRING_MAP),
         "tolerations": Value([], "Tolerations of the operator pod.", LIST_OF_OBJECTS),
         "affinity": Value({}, "Affinity of the operator pod.", OBJECT),
