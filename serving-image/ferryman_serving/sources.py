@@ -69,7 +69,10 @@ def fetch_model(settings: Settings) -> LocalModel:
 def _local(path: Path) -> LocalModel:
     model_path = path / MODEL_FILENAME if path.is_dir() else path
     if not model_path.is_file():
-        raise ModelSourceError(f"model file {model_path} does not exist; check FERRYMAN_MODEL_URI")
+        raise ModelSourceError(
+            f"model file {model_path} does not exist; check the model URI (FERRYMAN_MODEL_URI when serving, "
+            "--model of ferryman batch score)"
+        )
     profile = model_path.parent / PROFILE_FILENAME
     return LocalModel(model_path, profile if profile.is_file() else None, None, "file")
 

@@ -206,12 +206,25 @@ def test_an_output_that_cannot_be_a_directory_is_named(
     assert f"spec.batch.output.uri (--output): cannot use {taken} as a directory" in capsys.readouterr().err
 
 
+def test_a_model_file_that_is_not_there_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The message pointed at FERRYMAN_MODEL_URI, a variable batch scoring never reads."""
+    write_parquet_parts(tmp_path / "in", [10], row_group_rows=10)
+    args = ["score", "--model", str(tmp_path / "nope" / "model.onnx"), "--input", str(tmp_path / "in"),
+            "--output", str(tmp_path / "out")]  # fmt: skip
+    assert batch_main(args) == 2
+    assert "--model of ferryman batch score" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("option", "value", "says"),
     [
         # Wrote _shards/../../evil/shard-00000.json: outside the output directory.
         ("--run-id", "../../evil", "names a directory in the output"),
         ("--shards", "0", "0 is not a count"),
+        # With both, --all-shards won silently.
+        ("--shard-index", "1", "not allowed with argument --all-shards"),
         ("--batch-rows", "-3", "-3 is not a count"),
     ],
 )

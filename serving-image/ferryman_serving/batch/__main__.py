@@ -75,13 +75,17 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--shards", type=_at_least_one, default=1, help="number of shards of this run (default 1)"
     )
-    score.add_argument(
+    # One or the other: with both, --all-shards used to win silently.
+    which_shards = score.add_mutually_exclusive_group()
+    which_shards.add_argument(
         "--shard-index",
         type=int,
         default=None,
         help="this shard (default JOB_COMPLETION_INDEX; needed with --shards > 1)",
     )
-    score.add_argument("--all-shards", action="store_true", help="run every shard in turn in this process")
+    which_shards.add_argument(
+        "--all-shards", action="store_true", help="run every shard in turn in this process"
+    )
     score.add_argument(
         "--run-id",
         type=_run_id,
