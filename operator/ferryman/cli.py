@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import runpy
 import signal
 import sys
 from collections.abc import Callable, Sequence
 
+NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # EX_CONFIG (sysexits.h): a setting the program cannot use; restarting with the same settings cannot help.
 EXIT_BAD_SETTINGS = 78
 
@@ -90,8 +92,29 @@ def _on_cluster(command: Callable[[argparse.Namespace], int]) -> Callable[[argpa
 
 
 def _add_target(command: argparse.ArgumentParser, what: str = "ModelDeployment name") -> None:
-    command.add_argument("name", help=what)
-    command.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    command.add_argument("name", type=_object_name, help=what)
+    command.add_argument(
+        "-n", "--namespace", type=_namespace, default="default", help="namespace (default: default)"
+    )
+
+
+def _object_name(text: str) -> str:
+    from ferryman.api.base import OBJECT_NAME_PATTERN
+
+    # Checked here: it becomes part of the request path (`a/../../x` asked for another resource).
+    if len(text) > 253 or not re.fullmatch(OBJECT_NAME_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an object name (lower-case letters, digits, - and .)"
+        )
+    return text
+
+
+def _namespace(text: str) -> str:
+    if len(text) > 63 or not re.fullmatch(NAMESPACE_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a namespace name (lower-case letters, digits and -)"
+        )
+    return text
 
 
 def _request_action(options: argparse.Namespace) -> int:

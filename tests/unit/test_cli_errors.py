@@ -104,3 +104,20 @@ def test_cluster_commands_without_the_operator_extra_name_it(
     assert main(["status", "fraud"]) == 1
     error = capsys.readouterr().err
     assert error == "ferryman status: needs the operator extra: pip install 'ferryman[operator]'\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["status", "a/../../x"], "argument name: 'a/../../x' is not an object name"),
+        (["promote", "fraud", "-n", "Bad NS"], "argument -n/--namespace: 'Bad NS' is not a namespace name"),
+    ],
+)
+def test_names_that_are_not_kubernetes_names_are_refused_before_any_request(
+    args: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They went into the request path unchecked: `a/../../x` asked for another resource."""
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert named in capsys.readouterr().err
