@@ -100,8 +100,10 @@ def training_run(
     context = context_from_env(os.environ if env is None else env, experiment, registered_model, params)
     try:
         seed = environment.choose_seed(context.params.get("seed"))
-    except ValueError as error:  # the spec's params: no retry of the Job can fix it
-        raise ContractError(f"{contract.ENV_PARAMS} (spec.params): {error}") from None
+    except ValueError as error:  # no retry of the Job can fix it
+        from_spec = context.params.get("seed") != (params or {}).get("seed")  # the environment's wins
+        source = f"{contract.ENV_PARAMS} (spec.params)" if from_spec else "training_run(params=...)"
+        raise ContractError(f"{source}: {error}") from None
     mlflow = quiet_mlflow()
     mlflow.set_tracking_uri(context.tracking_uri)
     mlflow.set_experiment(context.experiment)

@@ -82,6 +82,15 @@ def test_a_bad_seed_param_is_a_contract_error_naming_the_variable(seed: str) -> 
         pass
 
 
+def test_a_bad_seed_from_the_script_names_the_script_not_the_variable() -> None:
+    """With no FERRYMAN_PARAMS at all, the message blamed FERRYMAN_PARAMS (spec.params)."""
+    with (
+        pytest.raises(ContractError, match=r"^training_run\(params=\.\.\.\): param seed must"),
+        training_run(env=MINIMAL, params={"seed": "abc"}),
+    ):
+        pass
+
+
 def test_lineage_tags_carry_the_training_job_and_leave_out_what_is_unknown() -> None:
     env = {**MINIMAL, contract.ENV_TRAINING_JOB: "ns/tj", contract.ENV_TRAINING_JOB_UID: "u-1",
            contract.ENV_DATA_URI: "s3://b/d.csv", "FERRYMAN_IMAGE": "img:1"}  # fmt: skip
