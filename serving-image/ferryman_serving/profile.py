@@ -149,7 +149,13 @@ def build_profile(
                 "class probabilities with prediction_output='probabilities', prediction_column=1"
             )
         if prediction_column is not None:
-            values = values.reshape(values.shape[0], -1)[:, prediction_column]
+            values = values.reshape(values.shape[0], -1)
+            if not 0 <= prediction_column < values.shape[1]:
+                raise ValueError(
+                    f"prediction_column {prediction_column}: {prediction_output or 'the first output'} has "
+                    f"{values.shape[1]} columns; choose one from 0 to {values.shape[1] - 1}"
+                )
+            values = values[:, prediction_column]
         edges, proportions = distribution_of(values.ravel(), n_bins)
         prediction = PredictionProfile(
             output=prediction_output, column=prediction_column, edges=edges, proportions=proportions

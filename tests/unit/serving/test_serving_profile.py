@@ -140,6 +140,20 @@ def test_string_class_labels_as_predictions_are_refused_with_the_way_out() -> No
         )
 
 
+@pytest.mark.parametrize("column", [2, 5, -1])
+def test_a_prediction_column_the_output_lacks_is_refused_naming_the_range(column: int) -> None:
+    """It raised numpy's IndexError, naming no argument (and -1 silently took the last column)."""
+    with pytest.raises(
+        ValueError, match=rf"prediction_column {column}: probabilities has 2 columns; .* 0 to 1"
+    ):
+        build_profile(
+            np.zeros((4, 2)),
+            np.full((4, 2), 0.5),
+            prediction_output="probabilities",
+            prediction_column=column,
+        )
+
+
 def test_string_features_are_refused_naming_the_dtype() -> None:
     with pytest.raises(ValueError, match=r"features must be numbers .* got dtype <U1"):
         build_profile(np.array([["a", "b"], ["c", "d"]]))
