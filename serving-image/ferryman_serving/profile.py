@@ -173,6 +173,8 @@ MAX_FEATURE_NAME = 253  # the drift monitor's status.featureScores[].feature
 
 
 def _check_feature_names(names: Sequence[str]) -> None:
+    if "" in names:
+        raise ValueError(f"feature {list(names).index('')} has an empty name; name every feature")
     reserved = sorted({repr(n) for n in names if n in RESERVED_FEATURE_NAMES})
     if reserved:
         raise ValueError(
