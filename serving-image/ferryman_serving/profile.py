@@ -174,7 +174,8 @@ MAX_FEATURE_NAME = 253  # the drift monitor's status.featureScores[].feature
 
 def _check_feature_names(names: Sequence[str]) -> None:
     if "" in names:
-        raise ValueError(f"feature {list(names).index('')} has an empty name; name every feature")
+        index = list(names).index("")
+        raise ValueError(f"the feature at index {index} has an empty name; name every feature")
     reserved = sorted({repr(n) for n in names if n in RESERVED_FEATURE_NAMES})
     if reserved:
         raise ValueError(

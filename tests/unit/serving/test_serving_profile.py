@@ -90,7 +90,7 @@ def test_feature_names_must_match_columns() -> None:
         (["amount", "prediction"], "feature names 'prediction' are taken by the drift monitor's own series"),
         (["accuracy", "b"], "feature names 'accuracy' are taken"),
         # Said "'' are taken by the drift monitor's own series".
-        (["a", ""], "feature 1 has an empty name; name every feature"),
+        (["a", ""], "the feature at index 1 has an empty name; name every feature"),
         (["a", "b", "a"], "feature names must be distinct; repeated: ['a']"),
         (["a", "b" * 254, "c"], "at most 253 characters"),
     ],
