@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _on_cluster(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """A command that asks the API server: a login or a request that fails is one line and exit code 1,
-    not a traceback (no kubeconfig, a server that does not answer, an object that is not there)."""
+    not a traceback (no kubeconfig, a server that does not answer, an object that is not there); a
+    FERRYMAN_* setting it cannot use is one line per setting and exit code 78."""
 
     def run(options: argparse.Namespace) -> int:
         try:
