@@ -9,7 +9,6 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # EX_CONFIG (sysexits.h): a setting the program cannot use; restarting with the same settings cannot help.
 EXIT_BAD_SETTINGS = 78
 
@@ -100,10 +99,10 @@ def _add_target(command: argparse.ArgumentParser, what: str = "ModelDeployment n
 
 
 def _object_name(text: str) -> str:
-    from ferryman.api.base import OBJECT_NAME_PATTERN
+    from ferryman.api.base import MAX_NAME, OBJECT_NAME_PATTERN
 
     # Checked here: it becomes part of the request path (`a/../../x` asked for another resource).
-    if len(text) > 253 or not re.fullmatch(OBJECT_NAME_PATTERN, text):
+    if len(text) > MAX_NAME or not re.fullmatch(OBJECT_NAME_PATTERN, text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an object name (lower-case letters, digits, - and .)"
         )
@@ -111,7 +110,9 @@ def _object_name(text: str) -> str:
 
 
 def _namespace(text: str) -> str:
-    if len(text) > 63 or not re.fullmatch(NAMESPACE_PATTERN, text):
+    from ferryman.api.base import MAX_NAMESPACE, NAMESPACE_NAME_PATTERN
+
+    if len(text) > MAX_NAMESPACE or not re.fullmatch(NAMESPACE_NAME_PATTERN, text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a namespace name (lower-case letters, digits and -)"
         )

@@ -166,9 +166,9 @@ def build_profile(
 
 
 # The drift monitor reads the prediction's histogram as a series named "prediction" (Prometheus drops
-# an empty label, so "" reads the same) and the delayed-label accuracy as "accuracy": a feature of one
-# of these names would be merged with them and its drift hidden.
-RESERVED_FEATURE_NAMES = ("", "prediction", "accuracy")
+# an empty label, so an empty name reads the same: refused first, as unnamed) and the delayed-label
+# accuracy as "accuracy": a feature of one of these names would be merged with them and its drift hidden.
+RESERVED_FEATURE_NAMES = ("prediction", "accuracy")
 MAX_FEATURE_NAME = 253  # the drift monitor's status.featureScores[].feature
 
 

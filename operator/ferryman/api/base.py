@@ -32,6 +32,9 @@ SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 # An object name (RFC 1123 subdomain). A reference that is joined into an API path must match it, or
 # "../other/..." in it would address an object in another namespace.
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A namespace name (RFC 1123 label, at most MAX_NAMESPACE characters).
+NAMESPACE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_NAMESPACE = 63
 MAX_TEXT = 1024
 MAX_URI = 2048
 MAX_QUERY = 4096

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferryman.api.base import OBJECT_NAME_PATTERN, QUANTITY_PATTERN
+from ferryman.api.base import MAX_NAMESPACE, NAMESPACE_NAME_PATTERN, OBJECT_NAME_PATTERN, QUANTITY_PATTERN
 from ferryman.config import HTTP_URL_PATTERN
 
 Schema = dict[str, Any]
@@ -59,7 +59,7 @@ OPTIONAL_HTTP_URL: Schema = {"type": "string", "pattern": f"^$|{HTTP_URL_PATTERN
 OPTIONAL_OBJECT_NAME: Schema = {"type": "string", "maxLength": 253, "pattern": f"({OBJECT_NAME_PATTERN})|^$"}
 SECRET_KEY: Schema = {"type": "string", "minLength": 1, "maxLength": 253, "pattern": "^[-._a-zA-Z0-9]+$"}
 # A namespace name (RFC 1123 label), so a typo fails at `helm install`, not as a Role the API refuses.
-NAMESPACE: Schema = {"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+NAMESPACE: Schema = {"type": "string", "maxLength": MAX_NAMESPACE, "pattern": NAMESPACE_NAME_PATTERN}
 # The Prometheus Operator's Duration (monitoring.coreos.com), e.g. 15s, 1m30s.
 PROMETHEUS_DURATION: Schema = {
     "type": "string",

@@ -103,6 +103,11 @@ class Evidence:
         )  # fmt: skip
 
     @property
+    def stable_share(self) -> float | None:
+        """Stable's bad share over the windows it was compared in; None before any."""
+        return self.stable_bad / self.stable_total if self.stable_total else None
+
+    @property
     def harm_log(self) -> float:
         """log of the mixture test martingale: >= log(1/alpha) happens with chance <= alpha if healthy."""
         return log_mean_exp(self.log_e)

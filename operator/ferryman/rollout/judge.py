@@ -84,8 +84,8 @@ def alone_baseline(check: CountCheck, before: Evidence, policy: AnalysisPolicy) 
     while it served, when that was higher (a p99 stable missed as well is not the canary's harm, so
     evidence against the limit alone would roll back a canary just like stable)."""
     limit = check.limit(policy) or 0.0
-    if check.rule is Rule.BOTH and before.stable_total:
-        return max(limit, before.stable_bad / before.stable_total)
+    if check.rule is Rule.BOTH and before.stable_share is not None:
+        return max(limit, before.stable_share)
     return limit
 
 
@@ -125,7 +125,7 @@ def _measured_at(observation: Observation, check: str) -> str:
 def is_material(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy) -> bool:
     """Whether the measured difference matters to users (checks.Rule), not only whether it is real."""
     limit = check.limit(policy) or 0.0
-    stable_share = evidence.stable_bad / evidence.stable_total if evidence.stable_total else None
+    stable_share = evidence.stable_share
 
     def above_stable(share: float) -> bool:
         return share > policy.max_error_ratio * max(stable_share or 0.0, check.floor(policy))
@@ -151,7 +151,7 @@ def _harm_message(check: CountCheck, evidence: Evidence, policy: AnalysisPolicy)
     parts = []
     if evidence.canary_total:
         canary = evidence.canary_bad / evidence.canary_total
-        stable = evidence.stable_bad / evidence.stable_total if evidence.stable_total else 0.0
+        stable = evidence.stable_share or 0.0
         parts.append(
             f"canary {check.describe(policy, canary)} vs stable {format_percent(stable)} "
             f"({evidence.canary_bad} of {evidence.canary_total} vs "
@@ -233,9 +233,9 @@ def evidence_gap(policy: AnalysisPolicy, evidence: EvidenceMap) -> str | None:
     missing = []
     for check in active_checks(policy):
         ev = evidence.get(check.name, Evidence())
-        if not ev.stable_total:
+        if ev.stable_share is None:
             continue
-        baseline = max(ev.stable_bad / ev.stable_total, check.floor(policy))
+        baseline = max(ev.stable_share, check.floor(policy))
         # The smallest regression worth holding a rollout for: detect_ratio times stable, but never
         # below a share of the limit (ruling out 0.15% beside a stable with no errors would take
         # tens of thousands of requests); a latency regression under the p99 limit does not matter.
