@@ -83,6 +83,7 @@ def test_too_few_samples_is_collecting() -> None:
         and "50 samples" in result.message
         and "minSamples: 100" in result.message
     )
+    assert (result.ready, result.reason) == ("True", "NotEnoughSamples")  # as docs/drift.md says
 
 
 def test_drift_needs_the_consecutive_windows_then_reports_scores() -> None:
