@@ -11,8 +11,8 @@ Ferryman rows call `start_rollout`, then `next_step` whenever the Decision asks 
 as a Poisson process at the total rate; the weights split them between canary and stable (a
 blue-green preview gets its own test traffic); each request fails with its track's error rate and
 is slow (600 ms, over the 500 ms p99 limit) with its track's slow share; fast requests take 20 ms.
-The Observation covers [state.window_started_at, now], as Prometheus would answer. Defaults
-everywhere (steps 5/25/50/100, interval 30s, minRequests 100, maxErrorRate 1%, maxLatencyP99 500ms).
+The Observation covers [state.window_started_at, now], as Prometheus would answer. Defaults unless
+the row says (steps 5/25/50/100, interval 30s, minRequests 100, maxErrorRate 1%, maxLatencyP99 500ms).
 Stable errs at 0.5% and is slow on 0.1% of requests.
 
 Anchors, same traffic:
@@ -268,6 +268,7 @@ def print_table(rows: list[Row], rollouts: int) -> None:
         )
 
 
+DEFAULT_SPLIT_STEPS = (WeightStep(5), WeightStep(25), WeightStep(50))
 PAUSED_PLAN = RolloutPlan(
     steps=(WeightStep(5), WeightStep(25), PauseStep(None), WeightStep(50), WeightStep(100))
 )
@@ -298,6 +299,12 @@ def scenarios() -> list[Scenario]:
     # Stable breaks the p99 limit as well (3% of requests slow on both tracks): not the canary's doing.
     both_slow = Track(slow=0.03)
     rows += [Scenario("stable as slow (3%)", rps, both_slow, stable=both_slow) for rps in (2, 5, 50)]
+    # A last split step that leaves stable a few percent measures stable's share on few requests.
+    for weight in (90, 95, 99):
+        plan = RolloutPlan(steps=(*DEFAULT_SPLIT_STEPS, WeightStep(weight), WeightStep(100)))
+        rows += [Scenario(f"last split step {weight}%", 50, track, plan) for track in (healthy, bad2)]
+    last_99 = RolloutPlan(steps=(WeightStep(99), WeightStep(100)))
+    rows.append(Scenario("stable as slow (3%), 99/100", 1, both_slow, last_99, stable=both_slow))
     return rows
 
 
