@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ferryman.api.base import MAX_NAME, OBJECT_NAME_PATTERN
@@ -33,6 +34,9 @@ def explain_settings_error(
     lines = []
     for problem in error.errors():
         field = str(problem["loc"][0]) if problem["loc"] else ""
+        if not field:  # a rule across settings: its message names the variables
+            lines.append(problem["msg"])
+            continue
         name = f"{prefix}{field.upper()}"
         flag = (flags or {}).get(field)
         line = f"{flag} ({name})" if flag else name
@@ -168,6 +172,21 @@ class Settings(BaseSettings):
             "delivery's HMAC signature is checked against it. Unset: no webhook endpoint, polling only."
         ),
     )
+    registry_webhook_service: str = Field(
+        "",
+        pattern=r"^([a-z]([-a-z0-9]{0,61}[a-z0-9])?)?$",
+        description=(
+            "Name of a Service without a selector in the operator's own namespace (the chart creates it): "
+            "the replica that listens for webhooks points the Service's EndpointSlice NAME-leader at "
+            "pod_ip, so deliveries sent to the Service reach it. Empty: no EndpointSlice."
+        ),
+    )
+    pod_ip: str = Field(
+        "",
+        description=(
+            "This pod's IP (downward API status.podIP): the webhook Service's EndpointSlice points at it."
+        ),
+    )
     prometheus_url: str = Field(
         "http://127.0.0.1:9090",
         pattern=HTTP_URL_PATTERN,
@@ -298,6 +317,27 @@ class Settings(BaseSettings):
     workers: int = Field(
         20, ge=1, le=200, description="Kopf's thread pool: sync handlers, and async handlers' API calls."
     )
+
+    @field_validator("pod_ip")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        if value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not an IP address; set it from the downward API status.podIP"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_service_needs_pod_ip(self) -> Settings:
+        if self.registry_webhook_service and not self.pod_ip:
+            raise ValueError(
+                "FERRYMAN_REGISTRY_WEBHOOK_SERVICE needs FERRYMAN_POD_IP: set it from the downward API "
+                "(status.podIP), or leave FERRYMAN_REGISTRY_WEBHOOK_SERVICE empty"
+            )
+        return self
 
     @field_validator("namespaces", mode="before")
     @classmethod

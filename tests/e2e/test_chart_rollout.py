@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.e2e.rollout_harness import (
     MODEL,
@@ -42,6 +43,8 @@ RELEASE = "ferryman"  # the Deployment, ServiceAccount and Lease are all named a
 OPERATOR_IMAGE = ("localhost/ferryman-operator", "dev")  # scripts/build-images
 OPERATOR_PODS = "app.kubernetes.io/name=ferryman-operator"
 STEPS = [25, 50]
+WEBHOOK_SECRET = "mlflow-webhook"
+WEBHOOK_SLICE = f"{RELEASE}-registry-webhook-leader"
 SHIFT_TARGET = re.compile(r"-> (\d+)%")
 
 
@@ -52,9 +55,12 @@ def installed_operator(
     """The chart in the test's namespace, watching only it."""
     install_crds(kubectl, *FERRYMAN_CRDS)  # helm installs with --skip-crds: the CRDs are cluster-wide
     repository, tag = OPERATOR_IMAGE
+    kubectl.run("create", "secret", "generic", WEBHOOK_SECRET, "-n", namespace, "--from-literal=secret=e2e")
     helm_install(
         cluster.kubeconfig, RELEASE, namespace, f"image.repository={repository}", f"image.tag={tag}",
         f"watchNamespaces={{{namespace}}}", f"operator.prometheusUrl={prometheus.url_for_pods}",
+        # The webhook endpoint needs a registry; none is asked here (the models are files).
+        f"operator.registryWebhookSecret.name={WEBHOOK_SECRET}", "operator.mlflowTrackingUri=http://127.0.0.1:9",
     )  # fmt: skip
     try:
         yield namespace
@@ -76,6 +82,13 @@ def operator_logs(cluster: DevCluster, namespace: str) -> dict[str, str]:
     """The operator containers' output, from the pod runner's log files (docs/local-cluster.md#files)."""
     pods_dir = cluster.kubeconfig.parent / "ferryman-runner" / "pods"
     return {str(log): log.read_text() for log in pods_dir.glob(f"{namespace}_{RELEASE}-*/operator.log")}
+
+
+def webhook_slice_addresses(kubectl: Kubectl, namespace: str) -> list[str] | None:
+    slices = kubectl.get_json(
+        "endpointslices", "-n", namespace, f"--field-selector=metadata.name={WEBHOOK_SLICE}"
+    )
+    return [a for e in slices["items"][0]["endpoints"] for a in e["addresses"]] if slices["items"] else None
 
 
 def route_weights(kubectl: Kubectl, namespace: str) -> dict[str, int]:
@@ -133,3 +146,21 @@ def test_the_helm_installed_operator_image_drives_a_canary_rollout_to_completion
     assert "leads" in leader_log, leader_log[-2000:]
     for path, text in logs.items():  # the chart's RBAC granted everything the rollout needed
         assert "forbidden" not in text, (path, text[-2000:])
+
+
+def test_the_webhook_service_of_the_helm_release_leads_to_the_leader(
+    kubectl: Kubectl, installed_operator: str
+) -> None:
+    """The chart's selector-less Service gets its one endpoint from the leader: the leader pod's IP, where
+    the webhook endpoint answers (401 for an unsigned delivery); the standby is not in it."""
+    namespace = installed_operator
+    leader = wait_for("an operator pod to lead", lambda: leader_pod(kubectl, namespace), timeout=120)
+    leader_ip = kubectl.get("pod", leader, namespace)["status"]["podIP"]
+    addresses = wait_for(
+        "the webhook Service's EndpointSlice", lambda: webhook_slice_addresses(kubectl, namespace), timeout=60
+    )
+    assert addresses == [leader_ip]
+    service = kubectl.get("service", f"{RELEASE}-registry-webhook", namespace)
+    assert "selector" not in service["spec"]
+    answer = httpx.post(f"http://{leader_ip}:8082/registry/mlflow", content=b"{}", timeout=10)
+    assert answer.status_code == 401, answer.text

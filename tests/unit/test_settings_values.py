@@ -27,6 +27,8 @@ def _no_ferryman_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("FERRYMAN_METRICS_ADDRESS", "0.0.0.0:99999", "metrics_address"),  # OverflowError in a handler
         ("FERRYMAN_REGISTRY_WEBHOOK_ADDRESS", "0.0.0.0:0", "registry_webhook_address"),
         ("FERRYMAN_LIVENESS_ENDPOINT", "0.0.0.0:8081", "liveness_endpoint"),  # the standby bound port 80
+        ("FERRYMAN_POD_IP", "my-pod", "pod_ip"),  # the EndpointSlice would be refused
+        ("FERRYMAN_REGISTRY_WEBHOOK_SERVICE", "Registry_Webhook", "registry_webhook_service"),
         ("FERRYMAN_NAMESPACES", '["team-a", "Bad_NS"]', "namespaces.1"),
         # Each of these passed and then every annotation, finalizer or apply was refused by the API server.
         ("FERRYMAN_ANNOTATION_PREFIX", "-not a prefix-", "annotation_prefix"),
@@ -67,3 +69,12 @@ def test_values_as_documented_are_read(
     monkeypatch.setenv(variable, value)
     settings = Settings()
     assert getattr(settings, variable.removeprefix("FERRYMAN_").lower()) == read
+
+
+def test_the_webhook_service_needs_the_pod_ip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without it the leader has nothing to point the Service at: refused at start, naming both."""
+    monkeypatch.setenv("FERRYMAN_REGISTRY_WEBHOOK_SERVICE", "ferryman-registry-webhook")
+    with pytest.raises(ValidationError, match="FERRYMAN_REGISTRY_WEBHOOK_SERVICE needs FERRYMAN_POD_IP"):
+        Settings()
+    monkeypatch.setenv("FERRYMAN_POD_IP", "10.1.2.3")
+    assert Settings().pod_ip == "10.1.2.3"

@@ -24,3 +24,8 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+
+{{- /* The registry webhook Service: no selector; the leader points its EndpointSlice at itself. */}}
+{{- define "ferryman.registryWebhookService" -}}
+{{- printf "%s-registry-webhook" (include "ferryman.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

@@ -53,9 +53,10 @@ CRD_WATCH = ("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watc
 # changing watchNamespaces never brings that minute back.
 NAMESPACE_WATCH = ("", "namespaces", ("list", "watch"))
 CLUSTER_SCOPED_RESOURCES = frozenset({"customresourcedefinitions", "namespaces"})
-# The leader election Lease lives in the operator's own namespace: granted there only (a Role in the
-# release namespace), never in the watched namespaces or cluster-wide.
-OWN_NAMESPACE_RESOURCES = frozenset({"leases"})
+# The leader election Lease and the registry webhook Service's EndpointSlice live in the operator's own
+# namespace: granted there only (a Role in the release namespace), never in the watched namespaces or
+# cluster-wide.
+OWN_NAMESPACE_RESOURCES = frozenset({"leases", "endpointslices"})
 
 
 @dataclass(frozen=True)
@@ -226,3 +227,10 @@ def operator_rules() -> list[Rule]:
         Rule(group, resource, tuple(verb for verb in VERB_ORDER if verb in verbs))
         for (group, resource), verbs in sorted(needs.items())
     ]
+
+
+def own_namespace_rules(rules: Iterable[Rule]) -> list[Rule]:
+    """The Role in the operator's namespace: its own resources, and a read of the webhook Service there
+    (handlers.webhook_service), which the namespaced rules do not cover when watchNamespaces leaves the
+    operator's namespace out."""
+    return [*(rule for rule in rules if rule.own_namespace), Rule("", "services", ("get",))]

@@ -156,6 +156,15 @@ CHART_VALUES = Group(
                         "key": Value("token", "Key in the Secret.", SECRET_KEY),
                     },
                 ),
+                "registryWebhookSecret": Group(
+                    "Secret with the MLflow webhook's secret (FERRYMAN_REGISTRY_WEBHOOK_SECRET); a name "
+                    "turns on the webhook endpoint and a Service FULLNAME-registry-webhook, port 8082, that "
+                    "reaches the leader (needs mlflowTrackingUri); no name: polling only.",
+                    {
+                        "name": Value("", "Secret name, in the release namespace.", OPTIONAL_OBJECT_NAME),
+                        "key": Value("secret", "Key in the Secret.", SECRET_KEY),
+                    },
+                ),
                 "logLevel": Value(
                     "INFO",
                     "Lowest level logged (FERRYMAN_LOG_LEVEL).",

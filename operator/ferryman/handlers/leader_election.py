@@ -61,7 +61,7 @@ class LeaseElector:
             config.leader_election_renew_deadline_seconds,
             config.leader_election_retry_period_seconds,
         )
-        namespace = config.leader_election_namespace or _pod_namespace()
+        namespace = config.leader_election_namespace or pod_namespace()
         identity = config.leader_election_identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
         return cls(namespace, config.leader_election_lease_name, identity, timing)
 
@@ -175,7 +175,7 @@ def exit_on_lost_lease() -> None:
     os._exit(LOST_LEASE_EXIT_CODE)
 
 
-def _pod_namespace() -> str:
+def pod_namespace() -> str:
     try:
         return POD_NAMESPACE_FILE.read_text().strip()
     except OSError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ from ferryman.config import Settings
 from ferryman.handlers.failure_events import install_failure_events
 from ferryman.handlers.metrics_endpoint import METRICS_PATH, start_metrics_server
 from ferryman.handlers.operator_metrics import REGISTRY
+from ferryman.handlers.webhook_service import point_webhook_service_here
 from ferryman.k8s.client import log_in as log_in_to_cluster
 from ferryman.prometheus import GatewayLatency, PrometheusSource
 from ferryman.registry.cache import AliasCache
@@ -86,6 +88,11 @@ async def listen_for_registry_webhooks(memo: kopf.Memo, logger: kopf.Logger, **_
         config.registry_webhook_address, secret.get_secret_value(), memo.aliases.invalidate
     )
     logger.info("registry webhooks received on %s/registry/mlflow", config.registry_webhook_address)
+    if config.registry_webhook_service:
+        port = memo.webhook_server.addresses[0][1]
+        await asyncio.get_running_loop().run_in_executor(
+            memo.executor, point_webhook_service_here, config, port
+        )
 
 
 @kopf.on.startup()

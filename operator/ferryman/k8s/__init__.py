@@ -23,6 +23,7 @@ DEPLOYMENT = KNOWN_KINDS[("apps/v1", "Deployment")]
 TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
 LEASE = KNOWN_KINDS[("coordination.k8s.io/v1", "Lease")]
+SERVICE = KNOWN_KINDS[("v1", "Service")]
 CRON_JOB = KNOWN_KINDS[("batch/v1", "CronJob")]
 DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
 HORIZONTAL_POD_AUTOSCALER = KNOWN_KINDS[("autoscaling/v2", "HorizontalPodAutoscaler")]
@@ -38,6 +39,7 @@ __all__ = [
     "LEASE",
     "MODEL_DEPLOYMENT",
     "SCALED_OBJECT",
+    "SERVICE",
     "TRAINING_JOB",
     "ClusterRefused",
     "Conflict",

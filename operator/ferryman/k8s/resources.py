@@ -43,6 +43,7 @@ KNOWN_KINDS: dict[tuple[str, str], ResourceKind] = {
             ),
         ),
         ResourceKind("coordination.k8s.io/v1", "Lease", "leases"),
+        ResourceKind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
         ResourceKind(
             "gateway.networking.k8s.io/v1",
             "HTTPRoute",

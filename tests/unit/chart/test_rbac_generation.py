@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from ferryman.chartgen.__main__ import rendered_files, stale_files
-from ferryman.chartgen.rbac import CALL_VERBS, built_kinds, direct_calls, operator_rules
+from ferryman.chartgen.rbac import CALL_VERBS, built_kinds, direct_calls, operator_rules, own_namespace_rules
 from ferryman.k8s import objects
 from ferryman.k8s.resources import KNOWN_KINDS
 
@@ -52,7 +52,15 @@ def test_what_the_handlers_call_is_granted_and_nothing_else() -> None:
     assert _verbs("", "secrets") == ()
     # Leader election reads, creates and replaces its Lease (in the release namespace only).
     assert _verbs("coordination.k8s.io", "leases") == ("get", "create", "update")
-    assert [r.resource for r in operator_rules() if r.own_namespace] == ["leases"]
+    # The registry webhook Service's EndpointSlice, applied by the leader (in the release namespace only),
+    # beside a read of that Service there (watchNamespaces may leave the release namespace out).
+    assert _verbs("discovery.k8s.io", "endpointslices") == ("get", "create", "patch")
+    own = [(r.api_group, r.resource, r.verbs) for r in own_namespace_rules(operator_rules())]
+    assert own == [
+        ("coordination.k8s.io", "leases", ("get", "create", "update")),
+        ("discovery.k8s.io", "endpointslices", ("get", "create", "patch")),
+        ("", "services", ("get",)),
+    ]
 
 
 def test_every_call_of_the_k8s_package_that_talks_to_the_api_server_has_its_verbs() -> None:
