@@ -56,6 +56,10 @@ def service_account_kubeconfig(kubectl: Kubectl, namespace: str, account: str, p
 
 
 def chart_rbac_kubeconfig(kubectl: Kubectl, directory: Path) -> Path:
-    """Install the chart's RBAC (no operator pod: replicaCount 0); its ServiceAccount's kubeconfig."""
-    helm_install(kubectl.kubeconfig, RBAC_RELEASE, RBAC_RELEASE, "replicaCount=0")
+    """Install the chart's RBAC (no operator pod: replicaCount 0); its ServiceAccount's kubeconfig.
+
+    With the registry webhook on, so that its Role (the Service's EndpointSlice) is granted as well.
+    """
+    webhook = ("operator.registryWebhookSecret.name=unused", "operator.mlflowTrackingUri=http://127.0.0.1:9")
+    helm_install(kubectl.kubeconfig, RBAC_RELEASE, RBAC_RELEASE, "replicaCount=0", *webhook)
     return service_account_kubeconfig(kubectl, RBAC_RELEASE, RBAC_RELEASE, directory / "operator.kubeconfig")

@@ -12,6 +12,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,19 +49,16 @@ WEBHOOK_SLICE = f"{RELEASE}-registry-webhook-leader"
 SHIFT_TARGET = re.compile(r"-> (\d+)%")
 
 
-@pytest.fixture
-def installed_operator(
-    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
+@contextmanager
+def installed_release(
+    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer, *settings: str
 ) -> Iterator[str]:
-    """The chart in the test's namespace, watching only it."""
+    """The chart in the test's namespace, watching only it; `settings` are more --set values."""
     install_crds(kubectl, *FERRYMAN_CRDS)  # helm installs with --skip-crds: the CRDs are cluster-wide
     repository, tag = OPERATOR_IMAGE
-    kubectl.run("create", "secret", "generic", WEBHOOK_SECRET, "-n", namespace, "--from-literal=secret=e2e")
     helm_install(
         cluster.kubeconfig, RELEASE, namespace, f"image.repository={repository}", f"image.tag={tag}",
-        f"watchNamespaces={{{namespace}}}", f"operator.prometheusUrl={prometheus.url_for_pods}",
-        # The webhook endpoint needs a registry; none is asked here (the models are files).
-        f"operator.registryWebhookSecret.name={WEBHOOK_SECRET}", "operator.mlflowTrackingUri=http://127.0.0.1:9",
+        f"watchNamespaces={{{namespace}}}", f"operator.prometheusUrl={prometheus.url_for_pods}", *settings,
     )  # fmt: skip
     try:
         yield namespace
@@ -68,6 +66,28 @@ def installed_operator(
         kubectl.run("delete", "modeldeployments", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
     finally:
         helm_uninstall(cluster.kubeconfig, RELEASE, namespace)
+
+
+@pytest.fixture
+def installed_operator(
+    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
+) -> Iterator[str]:
+    with installed_release(cluster, kubectl, namespace, prometheus) as installed:
+        yield installed
+
+
+@pytest.fixture
+def installed_with_webhook(
+    cluster: DevCluster, kubectl: Kubectl, namespace: str, prometheus: PrometheusServer
+) -> Iterator[str]:
+    """The same with the registry webhook on (its endpoint needs a registry; none is asked here)."""
+    kubectl.run("create", "secret", "generic", WEBHOOK_SECRET, "-n", namespace, "--from-literal=secret=e2e")
+    webhook = (
+        f"operator.registryWebhookSecret.name={WEBHOOK_SECRET}",
+        "operator.mlflowTrackingUri=http://127.0.0.1:9",
+    )
+    with installed_release(cluster, kubectl, namespace, prometheus, *webhook) as installed:
+        yield installed
 
 
 def leader_pod(kubectl: Kubectl, namespace: str) -> str | None:
@@ -149,11 +169,12 @@ def test_the_helm_installed_operator_image_drives_a_canary_rollout_to_completion
 
 
 def test_the_webhook_service_of_the_helm_release_leads_to_the_leader(
-    kubectl: Kubectl, installed_operator: str
+    cluster: DevCluster, kubectl: Kubectl, installed_with_webhook: str
 ) -> None:
-    """The chart's selector-less Service gets its one endpoint from the leader: the leader pod's IP, where
-    the webhook endpoint answers (401 for an unsigned delivery); the standby is not in it."""
-    namespace = installed_operator
+    """The chart's selector-less Service gets its one endpoint from the leader, its pod IP; a delivery
+    sent to the Service's ClusterIP (the dev cluster's service proxy routes by EndpointSlices, as
+    kube-proxy does) reaches the webhook endpoint, which refuses it unsigned (401)."""
+    namespace = installed_with_webhook
     leader = wait_for("an operator pod to lead", lambda: leader_pod(kubectl, namespace), timeout=120)
     leader_ip = kubectl.get("pod", leader, namespace)["status"]["podIP"]
     addresses = wait_for(
@@ -162,5 +183,15 @@ def test_the_webhook_service_of_the_helm_release_leads_to_the_leader(
     assert addresses == [leader_ip]
     service = kubectl.get("service", f"{RELEASE}-registry-webhook", namespace)
     assert "selector" not in service["spec"]
-    answer = httpx.post(f"http://{leader_ip}:8082/registry/mlflow", content=b"{}", timeout=10)
+    url = f"http://{service['spec']['clusterIP']}:8082/registry/mlflow"
+
+    def delivered() -> httpx.Response | None:
+        try:
+            return httpx.post(url, content=b"{}", timeout=5)
+        except httpx.TransportError:  # the service proxy may not have synced the slice yet
+            return None
+
+    answer = wait_for("an answer through the Service", delivered, timeout=30)
     assert answer.status_code == 401, answer.text
+    for path, text in operator_logs(cluster, namespace).items():  # the chart's RBAC granted the slice
+        assert "forbidden" not in text, (path, text[-2000:])

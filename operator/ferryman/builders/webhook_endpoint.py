@@ -16,7 +16,7 @@ from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY, bounded_name
 
 WEBHOOK_PORT_NAME = "webhook"
 """The Service's port name: an EndpointSlice port is matched to the Service port of the same name."""
-SLICE_CONTROLLER = "ferryman.dev/operator"
+SLICE_CONTROLLER = "operator.ferryman.dev"
 """endpointslice.kubernetes.io/managed-by: Kubernetes' own EndpointSlice controller leaves the slice alone."""
 MAX_NAME = 253
 
@@ -55,3 +55,13 @@ def build_webhook_endpoint_slice(service: dict[str, Any], pod_ip: str, port: int
         "endpoints": [{"addresses": [str(address)], "conditions": {"ready": True}}],
         "ports": [{"name": WEBHOOK_PORT_NAME, "port": port, "protocol": "TCP"}],
     }
+
+
+def points_as_wanted(found: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+    """Whether the slice found already has the wanted address, port and owner (then nothing is written)."""
+    if found is None:
+        return False
+    same_owner = found["metadata"].get("ownerReferences") == wanted["metadata"]["ownerReferences"]
+    return same_owner and all(
+        found.get(field) == wanted[field] for field in ("addressType", "endpoints", "ports")
+    )

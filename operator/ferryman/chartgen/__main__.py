@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ferryman.chartgen.rbac import operator_rules, own_namespace_rules
+from ferryman.chartgen.rbac import leader_election_rules, operator_rules, registry_webhook_rules
 from ferryman.chartgen.values import CHART_VALUES, render_schema, render_values
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -24,7 +24,8 @@ def render_rules() -> str:
         "namespacedRules": [
             rule.as_manifest() for rule in rules if not (rule.cluster_scoped or rule.own_namespace)
         ],
-        "ownNamespaceRules": [rule.as_manifest() for rule in own_namespace_rules(rules)],
+        "leaderElectionRules": [rule.as_manifest() for rule in leader_election_rules(rules)],
+        "registryWebhookRules": [rule.as_manifest() for rule in registry_webhook_rules(rules)],
     }
     return HEADER + yaml.safe_dump(document, sort_keys=False)
 

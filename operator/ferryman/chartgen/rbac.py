@@ -229,8 +229,13 @@ def operator_rules() -> list[Rule]:
     ]
 
 
-def own_namespace_rules(rules: Iterable[Rule]) -> list[Rule]:
-    """The Role in the operator's namespace: its own resources, and a read of the webhook Service there
-    (handlers.webhook_service), which the namespaced rules do not cover when watchNamespaces leaves the
-    operator's namespace out."""
-    return [*(rule for rule in rules if rule.own_namespace), Rule("", "services", ("get",))]
+def leader_election_rules(rules: Iterable[Rule]) -> list[Rule]:
+    """The Role for the Lease, in the operator's namespace (the chart creates it with leader election)."""
+    return [rule for rule in rules if rule.resource == "leases"]
+
+
+def registry_webhook_rules(rules: Iterable[Rule]) -> list[Rule]:
+    """The Role for the registry webhook Service's EndpointSlice, in the operator's namespace (the chart
+    creates it with the webhook), with a read of that Service there (handlers.webhook_service), which the
+    namespaced rules do not cover when watchNamespaces leaves the operator's namespace out."""
+    return [*(rule for rule in rules if rule.resource == "endpointslices"), Rule("", "services", ("get",))]

@@ -14,7 +14,7 @@ from ferryman.config import Settings
 from ferryman.handlers.failure_events import install_failure_events
 from ferryman.handlers.metrics_endpoint import METRICS_PATH, start_metrics_server
 from ferryman.handlers.operator_metrics import REGISTRY
-from ferryman.handlers.webhook_service import point_webhook_service_here
+from ferryman.handlers.webhook_service import keep_webhook_service_here
 from ferryman.k8s.client import log_in as log_in_to_cluster
 from ferryman.prometheus import GatewayLatency, PrometheusSource
 from ferryman.registry.cache import AliasCache
@@ -88,10 +88,11 @@ async def listen_for_registry_webhooks(memo: kopf.Memo, logger: kopf.Logger, **_
         config.registry_webhook_address, secret.get_secret_value(), memo.aliases.invalidate
     )
     logger.info("registry webhooks received on %s/registry/mlflow", config.registry_webhook_address)
+    memo.webhook_service_keeper = None
     if config.registry_webhook_service:
         port = memo.webhook_server.addresses[0][1]
-        await asyncio.get_running_loop().run_in_executor(
-            memo.executor, point_webhook_service_here, config, port
+        memo.webhook_service_keeper = asyncio.create_task(
+            keep_webhook_service_here(config, port, memo.executor), name="registry webhook Service"
         )
 
 
@@ -110,6 +111,9 @@ async def serve_metrics(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     """Close the Prometheus and registry connection pools and the webhook and metrics endpoints on stop."""
+    keeper = getattr(memo, "webhook_service_keeper", None)
+    if keeper is not None:
+        keeper.cancel()
     prometheus = getattr(memo, "prometheus", None)
     if prometheus is not None:
         prometheus.close()

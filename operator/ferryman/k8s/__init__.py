@@ -24,6 +24,7 @@ TRAINING_JOB = KNOWN_KINDS[("ferryman.dev/v1alpha1", "TrainingJob")]
 JOB = KNOWN_KINDS[("batch/v1", "Job")]
 LEASE = KNOWN_KINDS[("coordination.k8s.io/v1", "Lease")]
 SERVICE = KNOWN_KINDS[("v1", "Service")]
+ENDPOINT_SLICE = KNOWN_KINDS[("discovery.k8s.io/v1", "EndpointSlice")]
 CRON_JOB = KNOWN_KINDS[("batch/v1", "CronJob")]
 DRIFT_MONITOR = KNOWN_KINDS[("ferryman.dev/v1alpha1", "DriftMonitor")]
 HORIZONTAL_POD_AUTOSCALER = KNOWN_KINDS[("autoscaling/v2", "HorizontalPodAutoscaler")]
@@ -33,6 +34,7 @@ __all__ = [
     "CRON_JOB",
     "DEPLOYMENT",
     "DRIFT_MONITOR",
+    "ENDPOINT_SLICE",
     "HORIZONTAL_POD_AUTOSCALER",
     "JOB",
     "KNOWN_KINDS",

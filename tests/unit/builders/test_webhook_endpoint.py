@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from ferryman.builders.webhook_endpoint import build_webhook_endpoint_slice, webhook_slice_name
+from ferryman.builders.webhook_endpoint import (
+    build_webhook_endpoint_slice,
+    points_as_wanted,
+    webhook_slice_name,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +35,7 @@ def test_the_slice_points_the_service_at_this_pod() -> None:
 
 def test_kubernetes_own_slice_controller_leaves_it_alone_and_the_service_owns_it() -> None:
     meta = build_webhook_endpoint_slice(SERVICE, "10.1.2.3", 8082)["metadata"]
-    assert meta["labels"]["endpointslice.kubernetes.io/managed-by"] == "ferryman.dev/operator"
+    assert meta["labels"]["endpointslice.kubernetes.io/managed-by"] == "operator.ferryman.dev"
     assert meta["ownerReferences"] == [
         {
             "apiVersion": "v1",
@@ -42,6 +47,15 @@ def test_kubernetes_own_slice_controller_leaves_it_alone_and_the_service_owns_it
     ]
 
 
+# Kubernetes' label value syntax (apimachinery validation.IsValidLabelValue): the API server refuses others.
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+
+
+def test_every_label_value_is_one_the_api_server_accepts() -> None:
+    labels = build_webhook_endpoint_slice(SERVICE, "10.1.2.3", 8082)["metadata"]["labels"]
+    assert all(len(v) <= 63 and LABEL_VALUE.fullmatch(v) for v in labels.values()), labels
+
+
 def test_an_ipv6_pod_gets_an_ipv6_slice_in_canonical_form() -> None:
     built = build_webhook_endpoint_slice(SERVICE, "fd00:0:0::1", 8082)
     assert built["addressType"] == "IPv6"
@@ -51,3 +65,16 @@ def test_an_ipv6_pod_gets_an_ipv6_slice_in_canonical_form() -> None:
 def test_a_long_service_name_still_gives_a_valid_slice_name() -> None:
     name = webhook_slice_name("s" * 253)
     assert len(name) <= 253 and name.endswith("-leader")
+
+
+def test_a_slice_already_pointing_here_is_left_as_it_is_and_any_difference_is_written() -> None:
+    wanted = build_webhook_endpoint_slice(SERVICE, "10.1.2.3", 8082)
+    as_read = {**wanted, "metadata": {**wanted["metadata"], "resourceVersion": "7", "uid": "s-1"}}
+    assert points_as_wanted(as_read, wanted)
+    assert not points_as_wanted(None, wanted)
+    assert not points_as_wanted(
+        build_webhook_endpoint_slice(SERVICE, "10.1.2.4", 8082), wanted
+    )  # a new leader
+    assert not points_as_wanted(build_webhook_endpoint_slice(SERVICE, "10.1.2.3", 9000), wanted)
+    recreated = {**SERVICE, "metadata": {**SERVICE["metadata"], "uid": "u-2"}}
+    assert not points_as_wanted(build_webhook_endpoint_slice(recreated, "10.1.2.3", 8082), wanted)

@@ -8,7 +8,15 @@ import textwrap
 import pytest
 
 from ferryman.chartgen.__main__ import rendered_files, stale_files
-from ferryman.chartgen.rbac import CALL_VERBS, built_kinds, direct_calls, operator_rules, own_namespace_rules
+from ferryman.chartgen.rbac import (
+    CALL_VERBS,
+    Rule,
+    built_kinds,
+    direct_calls,
+    leader_election_rules,
+    operator_rules,
+    registry_webhook_rules,
+)
 from ferryman.k8s import objects
 from ferryman.k8s.resources import KNOWN_KINDS
 
@@ -55,12 +63,18 @@ def test_what_the_handlers_call_is_granted_and_nothing_else() -> None:
     # The registry webhook Service's EndpointSlice, applied by the leader (in the release namespace only),
     # beside a read of that Service there (watchNamespaces may leave the release namespace out).
     assert _verbs("discovery.k8s.io", "endpointslices") == ("get", "create", "patch")
-    own = [(r.api_group, r.resource, r.verbs) for r in own_namespace_rules(operator_rules())]
-    assert own == [
-        ("coordination.k8s.io", "leases", ("get", "create", "update")),
+
+    def triples(rules: list[Rule]) -> list[tuple[str, str, tuple[str, ...]]]:
+        return [(r.api_group, r.resource, r.verbs) for r in rules]
+
+    assert triples(leader_election_rules(operator_rules())) == [
+        ("coordination.k8s.io", "leases", ("get", "create", "update"))
+    ]
+    assert triples(registry_webhook_rules(operator_rules())) == [
         ("discovery.k8s.io", "endpointslices", ("get", "create", "patch")),
         ("", "services", ("get",)),
     ]
+    assert sorted(r.resource for r in operator_rules() if r.own_namespace) == ["endpointslices", "leases"]
 
 
 def test_every_call_of_the_k8s_package_that_talks_to_the_api_server_has_its_verbs() -> None:
