@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ferryman.api.base import MAX_NAME, OBJECT_NAME_PATTERN
+from ferryman.api.base import MAX_NAME, OBJECT_NAME_PATTERN, SERVICE_NAME_PATTERN
 from ferryman.api.serving import SERVING_ENTRYPOINT, ResourceRequirements
 
 # Checked here, at start, with the variable's name: each of these used to pass and then fail later, on
@@ -174,7 +174,8 @@ class Settings(BaseSettings):
     )
     registry_webhook_service: str = Field(
         "",
-        pattern=r"^([a-z]([-a-z0-9]{0,61}[a-z0-9])?)?$",
+        max_length=63,
+        pattern=f"^$|{SERVICE_NAME_PATTERN}",  # empty, or a Service name
         description=(
             "Name of a Service without a selector in the operator's own namespace (the chart creates it): "
             "the replica that listens for webhooks points the Service's EndpointSlice NAME-leader at "

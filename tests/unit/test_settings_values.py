@@ -80,5 +80,5 @@ def test_the_webhook_service_needs_the_pod_ip(monkeypatch: pytest.MonkeyPatch) -
         Settings()
     # A rule across two settings has no one field: its line is its message, not "FERRYMAN_: ...".
     assert explain_settings_error(caught.value, Settings).startswith("Value error, FERRYMAN_REGISTRY_WEBHOOK")
-    monkeypatch.setenv("FERRYMAN_POD_IP", "10.1.2.3")
-    assert Settings().pod_ip == "10.1.2.3"
+    monkeypatch.setenv("FERRYMAN_POD_IP", "198.18.1.3")
+    assert Settings().pod_ip == "198.18.1.3"
