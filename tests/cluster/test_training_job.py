@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,22 @@ def mlflow(cluster: Any, tmp_path: Path) -> Iterator[MlflowServer]:
         yield server
 
 
+@contextmanager
+def operator_for_training(
+    operator_kubeconfig: Path, kubectl: Kubectl, namespace: str
+) -> Iterator[KopfRunner]:
+    with running_operator(operator_kubeconfig, namespace) as runner:
+        try:
+            yield runner
+        finally:
+            # While the operator still runs, so that the finalizer its timer needs is released.
+            kubectl.run("delete", "trainingjobs", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+
+
 @pytest.fixture
 def operator(operator_kubeconfig: Path, kubectl: Kubectl, namespace: str) -> Iterator[KopfRunner]:
-    with running_operator(operator_kubeconfig, namespace) as runner:
+    with operator_for_training(operator_kubeconfig, kubectl, namespace) as runner:
         yield runner
-        # While the operator still runs, so that the finalizer its timer needs is released.
-        kubectl.run("delete", "trainingjobs", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
 
 
 def training_job(
@@ -147,6 +158,26 @@ def test_passing_gates_move_the_alias_to_the_new_version(
     lag = (timestamp(status["completedAt"]) - timestamp(job["status"]["completionTime"])).total_seconds()
     print(f"Job complete -> alias moved: {lag:.0f} s")
     assert lag <= 5
+
+
+def test_a_job_whose_progress_was_written_first_is_still_named_in_the_status(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator_kubeconfig: Path
+) -> None:
+    """The race CI met: the Job's first event (Running) reached the status before the start write did.
+
+    Staged without timing: the status says Running before the operator first sees the TrainingJob, as
+    the Job handler's write would have. The start still records jobName and startedAt, and says JobCreated.
+    """
+    kubectl.apply([training_job("raced", namespace, mlflow.url)])
+    running = json.dumps({"status": {"phase": "Running", "message": "written first by the Job's event"}})
+    kubectl.run("patch", "trainingjob", "raced", "-n", namespace, "--subresource=status", "--type=merge",
+                "-p", running)  # fmt: skip
+    with operator_for_training(operator_kubeconfig, kubectl, namespace):
+        status = wait_for_phase(kubectl, namespace, "raced")
+        assert status["phase"] == "Succeeded", status.get("message")
+        assert status["jobName"] == "raced-train" and status["startedAt"]
+        assert timestamp(status["startedAt"]) <= timestamp(status["completedAt"])
+        assert "JobCreated" in event_reasons(kubectl, namespace, "raced")
 
 
 def test_a_worse_model_is_rejected_with_the_numbers(

@@ -270,6 +270,21 @@ def training_status(
     return desired
 
 
+def start_status(
+    previous: Mapping[str, Any], job_name: str, now: datetime, generation: int | None
+) -> dict[str, Any]:
+    """The status that records the training Job's start; empty when it is recorded already.
+
+    Pending with the start fields when nothing was written yet. When the Job's own progress (Running, or
+    later) reached the status first, only the start fields still missing: the phase stays where it is.
+    """
+    start = {"jobName": job_name, "startedAt": format_timestamp(now), "observedGeneration": generation}
+    if previous.get("phase") is None:
+        message = f"training Job {job_name} created; waiting for its pod"
+        return training_status(previous, "Pending", message, now, **start)
+    return {key: value for key, value in start.items() if key not in previous}
+
+
 def judgement_status(judgement: Judgement, previous: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if judgement.run_id is not None:

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from ferryman import k8s
 from ferryman.api import GROUP, VERSION, TrainingJob, redact_urls_in_text
 from ferryman.api import training_contract as contract
-from ferryman.api.vocabulary import format_timestamp
 from ferryman.builders.naming import LABEL_MANAGED_BY, MANAGED_BY
 from ferryman.builders.training_gates import gates_json
 from ferryman.builders.training_job import (
@@ -32,6 +31,7 @@ from ferryman.builders.training_phase import (
     explain_failed_run,
     job_failed_message,
     phase_after_job,
+    start_status,
     training_status,
 )
 from ferryman.builders.training_schedule import scheduled_status
@@ -68,21 +68,40 @@ def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
     manifest = build_training_job(tj, config)
     name = manifest["metadata"]["name"]
     # On resume the Job is there already: a Job's template cannot change, so it is not applied again.
-    if previous.get("phase") is None or k8s.get(k8s.JOB, tj.metadata.namespace, name) is None:
+    created = previous.get("phase") is None or k8s.get(k8s.JOB, tj.metadata.namespace, name) is None
+    if created:
         try:
             k8s.apply(manifest, config.field_manager)
         except kopf.PermanentError as error:
             _fail(body, previous, _refused(error), now, logger)
-    if previous.get("phase") is not None:
+    _record_start(tj, name, now)
+    if created:
+        logger.info("training Job %s created", name, extra={"decision": "start_training"})
+        kopf.event(body, type="Normal", reason="JobCreated", message=f"training Job {name} created")
+
+
+def _record_start(tj: TrainingJob, name: str, now: datetime) -> None:
+    """Write the start (jobName, startedAt; Pending if nothing else was written), from a fresh read.
+
+    The Job's first event can reach the status between the Job's creation and this write; the lost race
+    is decided again here at once, or the status would never name its Job.
+    """
+    namespace, tj_name = tj.metadata.namespace, tj.metadata.name
+    for _ in range(STATUS_WRITE_ATTEMPTS):
+        owner = k8s.get(k8s.TRAINING_JOB, namespace, tj_name)
+        if owner is None or owner.get("metadata", {}).get("uid") != tj.metadata.uid:
+            return
+        desired = start_status(dict(owner.get("status") or {}), name, now, tj.metadata.generation)
+        if not desired:
+            return
+        try:
+            rv = owner["metadata"]["resourceVersion"]
+            k8s.patch_status(k8s.TRAINING_JOB, namespace, tj_name, desired, resource_version=rv)
+        except k8s.Conflict:
+            continue
         return
-    message = f"training Job {name} created; waiting for its pod"
-    desired = training_status(
-        previous, "Pending", message, now, jobName=name, startedAt=format_timestamp(now),
-        observedGeneration=tj.metadata.generation,
-    )  # fmt: skip
-    write_status(body, desired, kind=k8s.TRAINING_JOB)
-    logger.info("training Job %s created", name, extra={"decision": "start_training"})
-    kopf.event(body, type="Normal", reason="JobCreated", message=message)
+    lost = f"the start of {tj_name} lost {STATUS_WRITE_ATTEMPTS} races to be written; retrying"
+    raise kopf.TemporaryError(lost, delay=1)
 
 
 def _refused(error: kopf.PermanentError) -> str:

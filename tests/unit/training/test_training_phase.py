@@ -19,6 +19,7 @@ from ferryman.builders.training_phase import (
     judge_run,
     judgement_status,
     phase_after_job,
+    start_status,
     version_not_from_run,
 )
 from tests.unit.training.cases import training_job
@@ -60,6 +61,16 @@ def test_the_jobs_status_moves_the_phase_forward_only(
     phase: str | None, observed: dict[str, Any], expected: str | None
 ) -> None:
     assert phase_after_job(phase, JobOutcome.of(observed)) == expected
+
+
+def test_the_start_is_recorded_once_even_after_the_jobs_progress_was_written_first() -> None:
+    fresh = start_status({}, "weekly-train", NOW, 1)
+    assert fresh["phase"] == "Pending" and fresh["jobName"] == "weekly-train"
+    assert fresh["startedAt"] == "2026-11-26T12:00:00Z" and fresh["observedGeneration"] == 1
+    # The Job's first event won the race: the phase stays, the start fields still come.
+    raced = start_status({"phase": "Running", "message": "running"}, "weekly-train", NOW, 1)
+    assert raced == {"jobName": "weekly-train", "startedAt": "2026-11-26T12:00:00Z", "observedGeneration": 1}
+    assert start_status({**fresh, "phase": "Running"}, "weekly-train", NOW, 1) == {}
 
 
 def test_a_failed_job_says_which_limit_ended_it() -> None:
