@@ -180,6 +180,36 @@ def test_a_job_whose_progress_was_written_first_is_still_named_in_the_status(
         assert "JobCreated" in event_reasons(kubectl, namespace, "raced")
 
 
+def test_a_training_job_deleted_before_it_finished_fails_and_is_not_created_again(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator_kubeconfig: Path
+) -> None:
+    """Deleting the Job is how a person stops a run: the TrainingJob fails saying so, whether the operator
+    saw the deletion or found the Job gone when it started again; no run starts over by itself."""
+    lingering = {"STANDIN_LINGER": "120"}
+    kubectl.apply([training_job(name, namespace, mlflow.url, env=lingering) for name in ("live", "offline")])
+
+    def running(name: str) -> dict[str, Any]:
+        status = status_of(kubectl, namespace, name)
+        if status.get("phase") != "Running":
+            raise NotYet(status)
+        return status
+
+    with running_operator(operator_kubeconfig, namespace):
+        for name in ("live", "offline"):
+            wait_for(f"trainingjob {name} Running", lambda name=name: running(name), timeout=90)
+        kubectl.delete("job", "live-train", namespace, wait=True)
+        live = wait_for_phase(kubectl, namespace, "live")
+    kubectl.delete("job", "offline-train", namespace, wait=True)  # while no operator runs
+    with operator_for_training(operator_kubeconfig, kubectl, namespace):
+        offline = wait_for_phase(kubectl, namespace, "offline")
+        for name, status in (("live", live), ("offline", offline)):
+            assert status["phase"] == "Failed", status.get("message")
+            assert f"training Job {name}-train was deleted before it finished" in status["message"]
+            assert "JobDeleted" in event_reasons(kubectl, namespace, name)
+        jobs = kubectl.get_json("jobs", "-n", namespace)["items"]
+        assert jobs == [], "no run starts over by itself"
+
+
 def test_a_worse_model_is_rejected_with_the_numbers(
     kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner, tmp_path: Path
 ) -> None:

@@ -21,7 +21,7 @@ from ferryman.api.vocabulary import format_timestamp
 from ferryman.builders.status import condition, with_other_conditions, within_limit
 from ferryman.builders.training_gates import gates_json, judge_data_check, judge_gates
 
-JobState = Literal["waiting", "active", "succeeded", "failed"]
+JobState = Literal["waiting", "active", "succeeded", "failed", "deleted"]
 TERMINAL_PHASES = frozenset({"Succeeded", "Rejected", "Failed"})
 BEFORE_JOB_END = frozenset({None, "Pending", "Running"})
 OUTCOME_CONDITIONS = ("Complete", "Failed", "Rejected")
@@ -36,7 +36,8 @@ class JobOutcome:
     message: str = ""
 
     @classmethod
-    def of(cls, job: Mapping[str, Any] | None) -> JobOutcome:
+    def of(cls, job: Mapping[str, Any] | None, deleted: bool = False) -> JobOutcome:
+        """From the Job's status; a Job deleted before it succeeded or failed is "deleted"."""
         status = (job or {}).get("status") or {}
         for entry in status.get("conditions") or []:
             if entry.get("status") != "True":
@@ -45,6 +46,8 @@ class JobOutcome:
                 return cls("succeeded")
             if entry.get("type") == "Failed":
                 return cls("failed", str(entry.get("reason", "")), str(entry.get("message", "")))
+        if deleted:
+            return cls("deleted")
         return cls("active" if int(status.get("active") or 0) > 0 else "waiting")
 
 
@@ -59,13 +62,21 @@ def job_failed_message(job_name: str, outcome: JobOutcome, backoff_limit: int) -
     return f"training Job {job_name} {why}; see `kubectl logs job/{job_name}` for the trainer's output"
 
 
+def job_deleted_message(job_name: str) -> str:
+    """A person (or a cleanup) deleted the Job mid-run: the run stops here, it is not started again."""
+    return (
+        f"training Job {job_name} was deleted before it finished; the run is not judged and none starts "
+        "again (delete and create this TrainingJob to train again)"
+    )
+
+
 def phase_after_job(phase: str | None, outcome: JobOutcome) -> TrainingPhase | None:
     """The phase the Job's status moves the TrainingJob to; None when it stays where it is."""
     if phase not in BEFORE_JOB_END:
         return None
     if outcome.state == "succeeded":
         return "Validating"
-    if outcome.state == "failed":
+    if outcome.state in ("failed", "deleted"):
         return "Failed"
     if outcome.state == "active" and phase != "Running":
         return "Running"

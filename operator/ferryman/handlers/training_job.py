@@ -29,6 +29,7 @@ from ferryman.builders.training_phase import (
     JobOutcome,
     RunFacts,
     explain_failed_run,
+    job_deleted_message,
     job_failed_message,
     phase_after_job,
     start_status,
@@ -44,6 +45,7 @@ from ferryman.registry.mlflow import RegistryError
 PLURAL = "trainingjobs"
 STATUS_WRITE_ATTEMPTS = 3
 EVENT_TYPES = {"Running": "Normal", "Validating": "Normal", "Failed": "Warning"}
+JOB_DELETED = "JobDeleted"
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -67,8 +69,12 @@ def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
         return
     manifest = build_training_job(tj, config)
     name = manifest["metadata"]["name"]
+    job_exists = k8s.get(k8s.JOB, tj.metadata.namespace, name) is not None
+    if not job_exists and previous.get("jobName"):  # deleted while the operator was not watching
+        _job_gone(body, previous, name, now, logger)
+        return
     # On resume the Job is there already: a Job's template cannot change, so it is not applied again.
-    created = previous.get("phase") is None or k8s.get(k8s.JOB, tj.metadata.namespace, name) is None
+    created = previous.get("phase") is None or not job_exists
     if created:
         try:
             k8s.apply(manifest, config.field_manager)
@@ -104,6 +110,19 @@ def _record_start(tj: TrainingJob, name: str, now: datetime) -> None:
     raise kopf.TemporaryError(lost, delay=1)
 
 
+def _job_gone(
+    body: kopf.Body, previous: dict[str, Any], name: str, now: datetime, logger: kopf.Logger
+) -> None:
+    """The Job the status names is gone: before its end that stops the run (as if seen live, in
+    training_job_changed); after it, the run is in MLflow and the judge goes on without the Job."""
+    if phase_after_job(previous.get("phase"), JobOutcome("deleted")) is None:
+        return
+    message = job_deleted_message(name)
+    write_status(body, training_status(previous, "Failed", message, now), kind=k8s.TRAINING_JOB)
+    logger.warning(message, extra={"decision": "failed"})
+    kopf.warn(body, reason=JOB_DELETED, message=message)
+
+
 def _refused(error: kopf.PermanentError) -> str:
     """The cluster refused the Job: a ClusterRefused names the object and the fix already."""
     if isinstance(error, k8s.ClusterRefused):
@@ -123,30 +142,36 @@ def _fail(
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_MANAGED_BY: MANAGED_BY, LABEL_TRAINING_JOB: kopf.PRESENT})
-def training_job_changed(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """The Job's progress moves its TrainingJob: Running, then Validating, or Failed.
+def training_job_changed(
+    body: kopf.Body, type: str | None, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """The Job's progress moves its TrainingJob: Running, then Validating, or Failed (also when someone
+    deletes the Job before it finished: that stops the run).
 
     Only the controller reference names the owner (labels can be copied). Event handlers are not retried,
     so this one reads the owner fresh and retries a lost race itself.
     """
     job = dict(body)
     controller = controlling_training_job(job)
-    if controller is None or job.get("metadata", {}).get("deletionTimestamp"):
+    deleted = type == "DELETED"
+    if controller is None or (job.get("metadata", {}).get("deletionTimestamp") and not deleted):
         return
     tj_name, tj_uid = controller
     if job.get("metadata", {}).get("name") != job_name(tj_name):
         return
-    outcome = JobOutcome.of(job)
+    outcome = JobOutcome.of(job, deleted=deleted)
     diagnosis: FailedRunExplained | None = None
     for attempt in range(STATUS_WRITE_ATTEMPTS):
         owner = k8s.get(k8s.TRAINING_JOB, namespace, tj_name)
-        if owner is None or owner.get("metadata", {}).get("uid") != tj_uid:
+        metadata = (owner or {}).get("metadata", {})
+        # A TrainingJob being deleted takes its Job with it: that is no run stopped by a person.
+        if owner is None or metadata.get("uid") != tj_uid or metadata.get("deletionTimestamp"):
             return
         previous = dict(owner.get("status") or {})
         phase = phase_after_job(previous.get("phase"), outcome)
         if phase is None:
             return
-        if phase == "Failed" and attempt == 0:
+        if outcome.state == "failed" and attempt == 0:
             diagnosis = _explained(owner, memo)
         message = _job_message(owner, job_name(tj_name), phase, outcome)
         fields = {}
@@ -163,7 +188,7 @@ def training_job_changed(body: kopf.Body, namespace: str | None, memo: kopf.Memo
         kopf.event(
             kopf.Body(cast(kopf.RawBody, owner)),
             type=EVENT_TYPES[phase],
-            reason=diagnosis.reason if diagnosis is not None else f"Job{phase}",
+            reason=_event_reason(phase, outcome, diagnosis),
             message=message,
         )
         return
@@ -184,7 +209,15 @@ def _explained(owner: dict[str, Any], memo: kopf.Memo) -> FailedRunExplained | N
     return explain_failed_run(tj, facts)
 
 
+def _event_reason(phase: str, outcome: JobOutcome, diagnosis: FailedRunExplained | None) -> str:
+    if diagnosis is not None:
+        return diagnosis.reason
+    return JOB_DELETED if outcome.state == "deleted" else f"Job{phase}"
+
+
 def _job_message(owner: dict[str, Any], name: str, phase: str, outcome: JobOutcome) -> str:
+    if outcome.state == "deleted":
+        return job_deleted_message(name)
     if phase == "Running":
         return f"training Job {name} is running"
     if phase == "Validating":

@@ -63,6 +63,24 @@ def test_the_jobs_status_moves_the_phase_forward_only(
     assert phase_after_job(phase, JobOutcome.of(observed)) == expected
 
 
+@pytest.mark.parametrize(
+    ("phase", "last_seen", "expected"),
+    [
+        ("Running", job(active=1), "Failed"),
+        ("Pending", job(), "Failed"),
+        # Its end was seen in its last state: the run is judged as if the Job were still there.
+        ("Running", job(type="Complete"), "Validating"),
+        ("Validating", job(type="Complete"), None),
+        ("AwaitingApproval", job(), None),
+        ("Succeeded", job(type="Complete"), None),
+    ],
+)
+def test_a_job_deleted_before_its_end_stops_the_run_and_after_it_changes_nothing(
+    phase: str, last_seen: dict[str, Any], expected: str | None
+) -> None:
+    assert phase_after_job(phase, JobOutcome.of(last_seen, deleted=True)) == expected
+
+
 def test_the_start_is_recorded_once_even_after_the_jobs_progress_was_written_first() -> None:
     fresh = start_status({}, "weekly-train", NOW, 1)
     assert fresh["phase"] == "Pending" and fresh["jobName"] == "weekly-train"
