@@ -121,3 +121,30 @@ def test_kubectl_explain_shows_model_descriptions(crds: DevCluster) -> None:
     """kubectl explain is useful: a nested field prints the description written in the pydantic model."""
     explained = crds.kubectl.run("explain", "modeldeployments.spec.strategy.canary.steps")
     assert "Weights and pauses in order" in explained
+
+
+def test_a_training_jobs_spec_is_fixed_once_created_unless_it_is_a_schedule(
+    crds: DevCluster, namespace: str
+) -> None:
+    """A Job's template cannot change, so neither can the spec it was made from: an edit is refused
+    saying what to do, not silently left unapplied. Metadata may change; a schedule's spec may too."""
+    once, schedule = (load_base_objects(namespace)["TrainingJob"] for _ in range(2))
+    once["metadata"]["name"], schedule["metadata"]["name"] = "once", "nightly"
+    schedule["spec"]["schedule"] = "@daily"
+    for body in (once, schedule):
+        crds.kubectl.run("create", "-f", "-", stdin=json.dumps(body))
+
+    def patched(name: str, patch: dict[str, Any]) -> tuple[bool, str]:
+        body = json.dumps(patch)
+        return _attempt(crds, "-n", namespace, "patch", "tj", name, "--type=merge", "-p", body)
+
+    image_edit = {"spec": {"template": {"spec": {"containers": [{"name": "train", "image": "trainer:2"}]}}}}
+    for edit in ({"spec": {"params": {"trees": "20"}}}, image_edit):
+        accepted, error = patched("once", edit)
+        assert not accepted, f"{edit} was accepted"
+        assert "spec: a TrainingJob's spec cannot change once it is created" in error, error
+        assert "create a TrainingJob of another name" in error, error
+    assert patched("once", {"metadata": {"annotations": {"ferryman.dev/action": "approve"}}})[0]
+    for edit in ({"spec": {"params": {"trees": "20"}}}, image_edit):
+        accepted, error = patched("nightly", edit)
+        assert accepted, error

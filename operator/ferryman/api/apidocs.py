@@ -44,6 +44,9 @@ def _resource_section(resource: type[ApiResource], schema: Schema) -> str:
         rules += [f"- `{path}`: {rule['message']} (`{rule['rule']}`)" for rule in _rules(node)]
     for path, node in _walk(schema["properties"]["status"], "status"):
         lines.append(_row(path, node))
+    # A rule about oldSelf judges an update against the stored object: only the API server can.
+    on_update = [rule for rule in rules if "oldSelf" in rule]
+    rules = [rule for rule in rules if "oldSelf" not in rule]
     if rules:
         lines += [
             "",
@@ -51,6 +54,8 @@ def _resource_section(resource: type[ApiResource], schema: Schema) -> str:
             "",
             *rules,
         ]
+    if on_update:
+        lines += ["", "Rules on update (CEL, checked by the API server):", "", *on_update]
     return "\n".join(lines) + "\n"
 
 

@@ -43,6 +43,16 @@ DATA_CHECK_NAMES_DIFFER = CelRule(
         "data_check.NAME, so two checks of one name were judged on one of the two values)"
     ),
 )
+# A root rule, not the spec's: the same spec in a DriftMonitor's retrain template may change.
+SPEC_FIXED_ONCE_CREATED = CelRule(
+    rule="has(oldSelf.spec.schedule) || self.spec == oldSelf.spec",
+    message=(
+        "spec: a TrainingJob's spec cannot change once it is created: its Job started from it, and a "
+        "Job's template cannot change. To train with a new spec, create a TrainingJob of another name "
+        "(or delete this one and create it again). Only a TrainingJob with spec.schedule takes edits: "
+        "they apply to its next runs"
+    ),
+)
 # MLflow keeps "latest" (any case) and v1, V2, ... for itself: setting such an alias is refused.
 RESERVED_ALIAS_RULE = "self.lowerAscii() != 'latest' && !self.matches('^[vV][0-9]+$')"
 RESERVED_ALIAS_MESSAGE = (
@@ -298,6 +308,7 @@ class TrainingJob(ApiResource):
     PLURAL: ClassVar[str] = "trainingjobs"
     SINGULAR: ClassVar[str] = "trainingjob"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("tj",)
+    ROOT_RULES: ClassVar[tuple[CelRule, ...]] = (SPEC_FIXED_ONCE_CREATED,)
 
     kind: str = Field(default="TrainingJob", description="TrainingJob")
     spec: TrainingJobSpec = Field(description="Desired state.")
