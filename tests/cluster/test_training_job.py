@@ -32,6 +32,7 @@ MODEL = "fraud"
 TRAINER = [sys.executable, "-m", "ferryman_testing.trainers.logs_a_run"]
 DONE = ("Succeeded", "Rejected", "Failed", "AwaitingApproval")
 ARGO_CD_HEALTH = {
+    "Running": "Progressing",
     "Succeeded": "Healthy",
     "Rejected": "Degraded",
     "Failed": "Degraded",
@@ -187,16 +188,9 @@ def test_a_training_job_deleted_before_it_finished_fails_and_is_not_created_agai
     saw the deletion or found the Job gone when it started again; no run starts over by itself."""
     lingering = {"STANDIN_LINGER": "120"}
     kubectl.apply([training_job(name, namespace, mlflow.url, env=lingering) for name in ("live", "offline")])
-
-    def running(name: str) -> dict[str, Any]:
-        status = status_of(kubectl, namespace, name)
-        if status.get("phase") != "Running":
-            raise NotYet(status)
-        return status
-
     with running_operator(operator_kubeconfig, namespace):
         for name in ("live", "offline"):
-            wait_for(f"trainingjob {name} Running", lambda name=name: running(name), timeout=90)
+            wait_for_phase(kubectl, namespace, name, ("Running",))
         kubectl.delete("job", "live-train", namespace, wait=True)
         live = wait_for_phase(kubectl, namespace, "live")
     kubectl.delete("job", "offline-train", namespace, wait=True)  # while no operator runs

@@ -69,12 +69,14 @@ def start_training_job(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
         return
     manifest = build_training_job(tj, config)
     name = manifest["metadata"]["name"]
-    job_exists = k8s.get(k8s.JOB, tj.metadata.namespace, name) is not None
-    if not job_exists and previous.get("jobName"):  # deleted while the operator was not watching
+    # Before the first phase nothing was recorded yet: the Job is applied without asking whether it is there.
+    started = previous.get("phase") is not None
+    job_missing = started and k8s.get(k8s.JOB, tj.metadata.namespace, name) is None
+    if job_missing and previous.get("jobName"):  # deleted while the operator was not watching
         _job_gone(body, previous, name, now, logger)
         return
     # On resume the Job is there already: a Job's template cannot change, so it is not applied again.
-    created = previous.get("phase") is None or not job_exists
+    created = not started or job_missing
     if created:
         try:
             k8s.apply(manifest, config.field_manager)
