@@ -28,6 +28,9 @@ from pathlib import Path
 MLSERVER_VERSION = "1.7.1"
 MLSERVER_VENV = Path.home() / ".cache" / "ferryman" / f"bench-mlserver-{MLSERVER_VERSION}"
 MODEL_NAME = "model"
+# Rows per merged run for ferryman-merged and mlserver-batched; MLServer's wait for more requests.
+MERGE_ROWS = 64
+MLSERVER_BATCH_SECONDS = 0.001
 # uvloop 0.22 removed the implicit event loop that MLServer 1.7's parallel workers ask for
 # (RuntimeError in mlserver/parallel/worker.py), so the uvloop of MLServer 1.7's time is pinned.
 MLSERVER_PACKAGES = (f"mlserver=={MLSERVER_VERSION}", "uvloop<0.22", "onnxruntime", "numpy")
@@ -134,6 +137,20 @@ def pinned(command: list[str], cpus: str | None) -> list[str]:
 
 
 def start_ferryman(model_dir: Path, port: int, cpus: str | None, workdir: Path) -> subprocess.Popen[bytes]:
+    return _start_ferryman(model_dir, port, cpus, workdir, {})
+
+
+def start_ferryman_merged(
+    model_dir: Path, port: int, cpus: str | None, workdir: Path
+) -> subprocess.Popen[bytes]:
+    """Ferryman with the rows of concurrent requests merged into one session.run (opt-in; right for
+    this model, whose rows are independent)."""
+    return _start_ferryman(model_dir, port, cpus, workdir, {"FERRYMAN_MERGE_MAX_ROWS": str(MERGE_ROWS)})
+
+
+def _start_ferryman(
+    model_dir: Path, port: int, cpus: str | None, workdir: Path, extra_env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "FERRYMAN_MODEL_URI": f"file://{model_dir}/model.onnx",
@@ -141,6 +158,7 @@ def start_ferryman(model_dir: Path, port: int, cpus: str | None, workdir: Path) 
         "FERRYMAN_PORT": str(port),
         "FERRYMAN_LOG_LEVEL": "WARNING",
         "FERRYMAN_DRAIN_SECONDS": "0",
+        **extra_env,
     }
     command = pinned([sys.executable, "-m", "ferryman_serving"], cpus)
     return subprocess.Popen(command, env=env, cwd=workdir, start_new_session=True)
@@ -165,8 +183,23 @@ def start_mlserver_tuned(
     return _start_mlserver(model_dir, port, cpus, workdir / "mlserver-tuned", tuned)
 
 
+def start_mlserver_batched(
+    model_dir: Path, port: int, cpus: str | None, workdir: Path
+) -> subprocess.Popen[bytes]:
+    """The tuned MLServer with its adaptive batching on, the counterpart of ferryman-merged: requests
+    that arrive within `max_batch_time` are merged, up to `max_batch_size` rows."""
+    tuned = {"parallel_workers": 0, "debug": False}
+    batching = {"max_batch_size": MERGE_ROWS, "max_batch_time": MLSERVER_BATCH_SECONDS}
+    return _start_mlserver(model_dir, port, cpus, workdir / "mlserver-batched", tuned, batching)
+
+
 def _start_mlserver(
-    model_dir: Path, port: int, cpus: str | None, root: Path, extra_settings: dict[str, object]
+    model_dir: Path,
+    port: int,
+    cpus: str | None,
+    root: Path,
+    extra_settings: dict[str, object],
+    model_settings: dict[str, object] | None = None,
 ) -> subprocess.Popen[bytes]:
     mlserver = ensure_mlserver()
     model_root = root / MODEL_NAME
@@ -178,6 +211,7 @@ def _start_mlserver(
                 "name": MODEL_NAME,
                 "implementation": "onnx_runtime.OnnxRuntime",
                 "parameters": {"uri": str(model_dir / "model.onnx")},
+                **(model_settings or {}),
             }
         )
     )
@@ -227,6 +261,8 @@ def measure_all(args: argparse.Namespace, model_dir: Path, workdir: Path) -> dic
         "bare-asgi": start_bare,
         "mlserver": start_mlserver,
         "mlserver-tuned": start_mlserver_tuned,
+        "ferryman-merged": start_ferryman_merged,
+        "mlserver-batched": start_mlserver_batched,
     }
     names = args.servers.split(",")
     ports = {name: free_port() for name in names}
@@ -268,8 +304,9 @@ def _median(results: list[Result]) -> Result:
 
 
 def print_table(results: dict[str, Result]) -> None:
-    # Ratios against the faster of the two MLServer set-ups, so that they are not flattered.
-    mlserver = results.get("mlserver-tuned") or results.get("mlserver")
+    # Ratios against the fastest MLServer set-up measured, so that they are not flattered.
+    setups = [results[name] for name in ("mlserver", "mlserver-tuned", "mlserver-batched") if name in results]
+    mlserver = max(setups, key=lambda r: r.requests_per_second, default=None)
     bare = results.get("bare-asgi")
     columns = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs MLServer", "vs bare", "CPU us/req")
     print("\n{:<15} {:>9} {:>8} {:>8} {:>7} {:>12} {:>8} {:>11}".format(*columns))
@@ -352,7 +389,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     parser.add_argument(
-        "--servers", default="ferryman,bare-asgi,mlserver,mlserver-tuned", help="comma-separated subset"
+        "--servers",
+        default="ferryman,ferryman-merged,bare-asgi,mlserver,mlserver-tuned,mlserver-batched",
+        help="comma-separated subset",
     )
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, wrk on CPU 1 (same for all)")
     parser.add_argument("--serve-bare", metavar="MODEL", help=argparse.SUPPRESS)

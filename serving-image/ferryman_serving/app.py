@@ -10,12 +10,13 @@ import orjson
 from ferryman_serving.codec import TensorLimits
 from ferryman_serving.dataplane import DataPlane
 from ferryman_serving.feedback import PredictionStore
+from ferryman_serving.merging import RowMerger
 from ferryman_serving.metrics import ServingMetrics
 from ferryman_serving.openapi import openapi_document
 from ferryman_serving.repository import ModelRepository
 from ferryman_serving.rest import Receive, RequestLimits, RestApi, Scope, Send
 from ferryman_serving.settings import Settings
-from ferryman_serving.workers import InferenceWorkers
+from ferryman_serving.workers import InferenceWorkers, run_each
 
 log = logging.getLogger("ferryman_serving.app")
 
@@ -39,7 +40,10 @@ class ServingApp:
             settings.feedback_output,
             settings.feedback_task,
         )
-        self.workers = InferenceWorkers(settings.inference_threads)
+        run_batch = (
+            RowMerger(self.dataplane, settings.merge_max_rows) if settings.merge_max_rows else run_each
+        )
+        self.workers = InferenceWorkers(settings.inference_threads, run_batch)
         limits = RequestLimits(
             settings.max_body_bytes, settings.max_inflight_requests, settings.request_timeout_seconds
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,38 @@ from ferryman_serving.tensors import InferenceRequest, InferenceResponse, InputT
 
 SERVER_NAME = "ferryman"
 EXTENSIONS = ["binary_tensor_data"]
+
+
+@dataclass(slots=True)
+class PreparedInfer:
+    """A request checked against the model, ready to run: `run_names` are the outputs to compute
+    (what the client wants, then what the drift histograms and the feedback store need)."""
+
+    model: OnnxModel
+    request: InferenceRequest
+    feeds: dict[str, np.ndarray]
+    wanted: list[tuple[str, bool]]
+    run_names: list[str]
+    remembered: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InferCall:
+    """The CPU-bound part of one infer request (decode, run, encode), for a worker thread."""
+
+    dataplane: DataPlane
+    name: str
+    version: str | None
+    body: bytes
+    json_length: int | None
+
+    def __call__(self, run_options: ort.RunOptions) -> tuple[bytes, int | None]:
+        return self.dataplane.infer_bytes(self.name, self.version, self.body, self.json_length, run_options)
+
+    def prepare(self) -> PreparedInfer:
+        """Decode and check the request, to be run later (possibly merged with others)."""
+        request = decode_request(self.body, self.json_length, self.dataplane.limits)
+        return self.dataplane.prepare(self.name, self.version, request)
 
 
 class DataPlane:
@@ -113,6 +146,11 @@ class DataPlane:
         run_options: ort.RunOptions | None = None,
     ) -> InferenceResponse:
         """Validate the request against the model signature, run it and count drift histograms."""
+        prepared = self.prepare(name, version, request)
+        return self.complete(prepared, self.run(prepared, run_options))
+
+    def prepare(self, name: str, version: str | None, request: InferenceRequest) -> PreparedInfer:
+        """Check a decoded request against the model: its feeds and the outputs to compute."""
         model = self._serving_model(name, version)
         feeds = {tensor.name: _feed(tensor, model) for tensor in request.inputs}
         if len(feeds) != len(model.inputs):
@@ -132,18 +170,26 @@ class DataPlane:
         )
         if remembered is not None and remembered not in run_names:
             run_names.append(remembered)
+        return PreparedInfer(model, request, feeds, wanted, run_names, remembered)
+
+    def run(self, prepared: PreparedInfer, run_options: ort.RunOptions | None = None) -> list[np.ndarray]:
+        """session.run of one prepared request; the runtime's refusal of its inputs is a 400."""
         try:
-            results = model.run(feeds, run_names, run_options)
+            return prepared.model.run(prepared.feeds, prepared.run_names, run_options)
         except InvalidArgument as error:
             raise BadRequest(f"the model rejected the inputs: {runtime_message(error)}") from None
-        by_name = dict(zip(run_names, results, strict=True))
-        self._check_response_size(by_name, wanted)
-        self._observe(feeds, by_name)
-        if remembered is not None and request.id is not None:
-            self._remember(request.id, by_name[remembered])
+
+    def complete(self, prepared: PreparedInfer, results: list[np.ndarray]) -> InferenceResponse:
+        """The response from the run's results (in `run_names` order); counts drift histograms."""
+        request = prepared.request
+        by_name = dict(zip(prepared.run_names, results, strict=True))
+        self._check_response_size(by_name, prepared.wanted)
+        self._observe(prepared.feeds, by_name)
+        if prepared.remembered is not None and request.id is not None:
+            self._remember(request.id, by_name[prepared.remembered])
         outputs = [
             OutputTensor(out, oip_datatype_of_array(by_name[out]), by_name[out], binary)
-            for out, binary in wanted
+            for out, binary in prepared.wanted
         ]
         return InferenceResponse(self.repository.name, self.repository.version, outputs, request.id)
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import onnxruntime as ort
 import orjson
 
-from ferryman_serving.dataplane import DataPlane
+from ferryman_serving.dataplane import DataPlane, InferCall
 from ferryman_serving.errors import (
     BadRequest,
     BodyTimedOut,
@@ -168,9 +168,7 @@ class RestApi:
             self._admit()
             body, json_length = await self._read_body(scope, receive, deadline)
 
-            def work(run_options: ort.RunOptions) -> tuple[bytes, int | None]:
-                return dataplane.infer_bytes(name, version, body, json_length, run_options)
-
+            work = InferCall(dataplane, name, version, body, json_length)
             payload, header_length = await self.workers.run(work, deadline, self._timeout_message)
             return Answer(200, payload, JSON if header_length is None else BINARY, header_length)
         except ClientError as error:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="Worker threads that decode, run and encode infer requests and parse feedback; the event "
         "loop only moves bytes, so probes and /metrics answer while a model computes.",
     )
+    merge_max_rows: int = Field(
+        default=0,
+        ge=0,
+        description="Merge the rows of infer requests that arrive together into one session.run, up to this "
+        "many rows (0: off). Only for models that compute each row from that row alone.",
+    )
     max_inflight_requests: int = Field(
         default=64,
         ge=1,

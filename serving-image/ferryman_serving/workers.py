@@ -15,6 +15,9 @@ or more (bench/README.md):
   it has nothing left to do, and while jobs are out the loop also drains the outbox every
   `DELIVERY_INTERVAL_SECONDS`, so a job that finishes before a slow one is answered without waiting
   for it.
+
+How a worker runs a batch is a `BatchRunner`: each job on its own (`run_each`), or infer requests
+merged into one session.run (merging.py, FERRYMAN_MERGE_MAX_ROWS).
 """
 
 from __future__ import annotations
@@ -75,10 +78,24 @@ class Job(Generic[T]):
             self.waiter.set_result(self.result)  # type: ignore[arg-type]  # set by run()
 
 
+# Hands a job that has run (or was skipped) back to the loop.
+JobDone = Callable[[Job[Any]], None]
+# How a worker runs one batch of jobs: each job, then done(job), in any order, each exactly once.
+BatchRunner = Callable[[list[Job[Any]], JobDone], None]
+
+
+def run_each(jobs: list[Job[Any]], done: JobDone) -> None:
+    """The default: every job on its own, handed back as soon as it has run."""
+    for job in jobs:
+        job.run()
+        done(job)
+
+
 class InferenceWorkers:
     """A fixed set of daemon threads running jobs in arrival order, for the loop of the first `run`."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, run_batch: BatchRunner = run_each) -> None:
+        self._run_batch = run_batch
         self._batches: SimpleQueue[list[Job[Any]] | None] = SimpleQueue()
         self._threads = [
             threading.Thread(target=self._serve, name=f"infer-{n}", daemon=True) for n in range(threads)
@@ -150,12 +167,13 @@ class InferenceWorkers:
 
     def _serve(self) -> None:
         while (batch := self._batches.get()) is not None:
-            for job in batch:
-                job.run()
-                with self._outbox_lock:
-                    self._outbox.append(job)
+            self._run_batch(batch, self._finished)
             if self._batches.empty():
                 self._wake_loop()
+
+    def _finished(self, job: Job[Any]) -> None:
+        with self._outbox_lock:
+            self._outbox.append(job)
 
     def _wake_loop(self) -> None:
         with self._outbox_lock:
