@@ -13,7 +13,7 @@ from ferryman_serving.app import create_app
 from ferryman_serving.connections import guarded_protocol
 from ferryman_serving.logs import configure_logging
 from ferryman_serving.server import DrainingServer
-from ferryman_serving.settings import Settings
+from ferryman_serving.settings import Settings, settings_problems
 
 
 def raise_open_files_limit() -> None:
@@ -38,7 +38,7 @@ def main() -> int:
     except ValidationError as error:
         configure_logging("INFO")
         logging.getLogger("ferryman_serving").error(
-            "invalid FERRYMAN_* settings", extra={"errors": str(error)}
+            "invalid FERRYMAN_* settings", extra={"errors": "; ".join(settings_problems(error))}
         )
         return 2
     configure_logging(settings.log_level)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -169,3 +169,15 @@ class Settings(BaseSettings):
         description="classification: accuracy counters; regression: an absolute-error histogram. auto: "
         "classification for integer, boolean and string outputs, regression for floating point.",
     )
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per refused setting: its variable, why, and what it is for; never its value (a value may
+    hold a credential), and the variable's name rather than the field's, since that is what was set."""
+    problems = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        known = Settings.model_fields.get(field)
+        purpose = f" [{known.description}]" if known is not None and known.description else ""
+        problems.append(f"FERRYMAN_{field.upper()}: {problem['msg']}{purpose}")
+    return problems

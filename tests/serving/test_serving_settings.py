@@ -23,7 +23,25 @@ def test_a_log_level_in_lower_case_is_read_and_an_unknown_one_exits_2(
     bad = ServingProcess(logs_dir, model_uri=model_uri, drain_seconds="0", log_level="verbose")
     try:
         assert bad.process.wait(timeout=30) == 2
-        assert "invalid FERRYMAN_* settings" in bad.logs() and "log_level" in bad.logs()
+        assert "invalid FERRYMAN_* settings" in bad.logs() and "FERRYMAN_LOG_LEVEL: " in bad.logs()
+    finally:
+        bad.stop()
+
+
+def test_a_refused_setting_is_named_by_its_variable_with_what_it_is_for_and_not_its_value(
+    gradient_boosting: GradientBoostingFiles, logs_dir: Path
+) -> None:
+    """pydantic's own text named the field (merge_max_rows) and echoed the value."""
+    model_uri = f"file://{gradient_boosting.model_path}"
+    bad = ServingProcess(
+        logs_dir, model_uri=model_uri, merge_max_rows="-12345", request_timeout_seconds="nine-seconds"
+    )
+    try:
+        assert bad.process.wait(timeout=30) == 2
+        logs = bad.logs()
+        assert "FERRYMAN_MERGE_MAX_ROWS: Input should be greater than or equal to 0 [Merge the rows" in logs
+        assert "FERRYMAN_REQUEST_TIMEOUT_SECONDS: Input should be a valid number" in logs
+        assert "-12345" not in logs and "nine-seconds" not in logs
     finally:
         bad.stop()
 
