@@ -174,10 +174,11 @@ class Settings(BaseSettings):
 def settings_problems(error: ValidationError) -> list[str]:
     """One line per refused setting: its variable, why, and what it is for; never its value (a value may
     hold a credential), and the variable's name rather than the field's, since that is what was set."""
+    prefix = Settings.model_config.get("env_prefix") or ""
     problems = []
     for problem in error.errors():
         field = str(problem["loc"][0]) if problem["loc"] else ""
         known = Settings.model_fields.get(field)
         purpose = f" [{known.description}]" if known is not None and known.description else ""
-        problems.append(f"FERRYMAN_{field.upper()}: {problem['msg']}{purpose}")
+        problems.append(f"{prefix}{field.upper()}: {problem['msg']}{purpose}")
     return problems
