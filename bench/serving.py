@@ -1,5 +1,5 @@
-"""Serving benchmark: Ferryman vs MLServer (default and tuned) vs a bare ASGI endpoint, same model, same
-request, one run.
+"""Serving benchmark: Ferryman (default, and with requests merged) vs MLServer (default, tuned, and tuned
+with adaptive batching) vs a bare ASGI endpoint, same model, same request, one run.
 
     .venv/bin/python bench/serving.py [--duration 15] [--connections 16] [--pin]
 
