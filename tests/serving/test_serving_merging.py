@@ -215,18 +215,29 @@ def batch_mean_model(path: Path) -> Path:
     return _save(helper.make_graph(nodes, "batch_mean", [x], [y]), path)
 
 
+def column_sum_model(path: Path) -> Path:
+    """y = the sum of x over the batch, [1, 3] however many rows come in."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    axes = numpy_helper.from_array(np.array([0], dtype=np.int64), "axes")
+    node = helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=1)
+    return _save(helper.make_graph([node], "column_sum", [x], [y], [axes]), path)
+
+
 @pytest.mark.parametrize(
-    "make",
+    ("make", "found_out"),
     [
-        make_gram_model,
-        batch_mean_model,
-    ],  # x·xᵀ ([n, n]: its shape follows the batch); same shape, other values
+        (make_gram_model, "differs when run with others"),  # x·xᵀ: [n, n], its shape follows the batch
+        (batch_mean_model, "differs when run with others"),  # the same shape, other values
+        (column_sum_model, "outputs of shapes [[1, 3]] for 5 rows"),  # not one row per input row
+    ],
 )
 def test_a_model_that_mixes_rows_is_found_out_and_no_longer_merged(
     served: Callable[..., Served],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     make: Callable[[Path], Path],
+    found_out: str,
 ) -> None:
     mixer = served(make(tmp_path / "model.onnx"))
     merger = RowMerger(mixer.dataplane, 64)
@@ -239,7 +250,7 @@ def test_a_model_that_mixes_rows_is_found_out_and_no_longer_merged(
     for outcome, want in zip(outcomes, expected, strict=True):
         (name,) = want
         np.testing.assert_allclose(outcome[name], want[name], rtol=1e-6)
-    assert "differs when run with others" in caplog.text and "FERRYMAN_MERGE_MAX_ROWS" in caplog.text
+    assert found_out in caplog.text and "FERRYMAN_MERGE_MAX_ROWS" in caplog.text
     mixer.runs.clear()
     mixer.merge([mixer.job(matrix("x", 2, 3, 7)), mixer.job(matrix("x", 2, 3, 8))], merger=merger)
     assert mixer.runs == [2, 2], "each alone from then on"
