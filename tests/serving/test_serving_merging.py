@@ -58,8 +58,11 @@ class Served:
         model.run = counted  # type: ignore[method-assign]
         self.loop = asyncio.new_event_loop()
 
-    def job(self, inputs: list[dict[str, Any]]) -> Job[Any]:
-        body = json.dumps({"inputs": inputs}).encode()
+    def job(self, inputs: list[dict[str, Any]], request_id: str | None = None) -> Job[Any]:
+        request: dict[str, Any] = (
+            {"inputs": inputs} if request_id is None else {"id": request_id, "inputs": inputs}
+        )
+        body = json.dumps(request).encode()
         return Job(InferCall(self.dataplane, self.name, None, body, None), self.loop.create_future())
 
     def merge(self, jobs: list[Job[Any]], max_rows: int = 64, merger: RowMerger | None = None) -> list[Any]:
@@ -98,16 +101,15 @@ def outputs_of(result: tuple[bytes, int | None]) -> dict[str, np.ndarray]:
     }
 
 
-def features(rows: int, seed: int) -> list[dict[str, Any]]:
-    data = np.random.default_rng(seed).standard_normal((rows, FEATURES)).astype(np.float32)
-    return [
-        {"name": INPUT_NAME, "shape": [rows, FEATURES], "datatype": "FP32", "data": data.ravel().tolist()}
-    ]
-
-
 def matrix(name: str, rows: int, width: int, seed: int) -> list[dict[str, Any]]:
+    """One FP32 input of random values."""
     data = np.random.default_rng(seed).standard_normal((rows, width)).astype(np.float32)
     return [{"name": name, "shape": [rows, width], "datatype": "FP32", "data": data.ravel().tolist()}]
+
+
+def features(rows: int, seed: int) -> list[dict[str, Any]]:
+    """Rows for the GradientBoosting model."""
+    return matrix(INPUT_NAME, rows, FEATURES, seed)
 
 
 def test_requests_of_a_batch_run_once_and_each_gets_its_own_rows(
@@ -131,10 +133,7 @@ def test_the_feedback_store_keeps_each_request_its_own_predictions(
     served: Callable[..., Served], gradient_boosting: GradientBoostingFiles
 ) -> None:
     gb = served(gradient_boosting.model_path)
-    jobs = []
-    for n, rows in enumerate([2, 1, 3]):
-        body = json.dumps({"id": f"r{n}", "inputs": features(rows, n)}).encode()
-        jobs.append(Job(InferCall(gb.dataplane, gb.name, None, body, None), gb.loop.create_future()))
+    jobs = [gb.job(features(rows, n), request_id=f"r{n}") for n, rows in enumerate([2, 1, 3])]
 
     outcomes = gb.merge(jobs)
 
