@@ -31,6 +31,8 @@ MODEL_NAME = "model"
 # Rows per merged run for ferryman-merged and mlserver-batched; MLServer's wait for more requests.
 MERGE_ROWS = 64
 MLSERVER_BATCH_SECONDS = 0.001
+# MLServer as its docs advise for small, fast models (mlserver-tuned, and under mlserver-batched).
+MLSERVER_TUNED: dict[str, object] = {"parallel_workers": 0, "debug": False}
 # uvloop 0.22 removed the implicit event loop that MLServer 1.7's parallel workers ask for
 # (RuntimeError in mlserver/parallel/worker.py), so the uvloop of MLServer 1.7's time is pinned.
 MLSERVER_PACKAGES = (f"mlserver=={MLSERVER_VERSION}", "uvloop<0.22", "onnxruntime", "numpy")
@@ -179,8 +181,7 @@ def start_mlserver_tuned(
 ) -> subprocess.Popen[bytes]:
     """MLServer as its docs advise for small, fast models: inference in the server process (no
     parallel worker process and its IPC per request) and debug off."""
-    tuned = {"parallel_workers": 0, "debug": False}
-    return _start_mlserver(model_dir, port, cpus, workdir / "mlserver-tuned", tuned)
+    return _start_mlserver(model_dir, port, cpus, workdir / "mlserver-tuned", MLSERVER_TUNED)
 
 
 def start_mlserver_batched(
@@ -188,9 +189,8 @@ def start_mlserver_batched(
 ) -> subprocess.Popen[bytes]:
     """The tuned MLServer with its adaptive batching on, the counterpart of ferryman-merged: requests
     that arrive within `max_batch_time` are merged, up to `max_batch_size` rows."""
-    tuned = {"parallel_workers": 0, "debug": False}
     batching = {"max_batch_size": MERGE_ROWS, "max_batch_time": MLSERVER_BATCH_SECONDS}
-    return _start_mlserver(model_dir, port, cpus, workdir / "mlserver-batched", tuned, batching)
+    return _start_mlserver(model_dir, port, cpus, workdir / "mlserver-batched", MLSERVER_TUNED, batching)
 
 
 def _start_mlserver(
@@ -309,12 +309,12 @@ def print_table(results: dict[str, Result]) -> None:
     mlserver = max(setups, key=lambda r: r.requests_per_second, default=None)
     bare = results.get("bare-asgi")
     columns = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs MLServer", "vs bare", "CPU us/req")
-    print("\n{:<15} {:>9} {:>8} {:>8} {:>7} {:>12} {:>8} {:>11}".format(*columns))
+    print("\n{:<16} {:>9} {:>8} {:>8} {:>7} {:>12} {:>8} {:>11}".format(*columns))
     for r in results.values():
         vs_ml = f"{r.requests_per_second / mlserver.requests_per_second:.2f}x" if mlserver else "-"
         vs_bare = f"{r.requests_per_second / bare.requests_per_second:.0%}" if bare else "-"
         print(
-            f"{r.name:<15} {r.requests_per_second:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{r.name:<16} {r.requests_per_second:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
             f"{r.errors:>7} {vs_ml:>12} {vs_bare:>8} {r.cpu_us_per_request:>11.0f}"
         )
 
