@@ -132,8 +132,9 @@ class RowMerger:
         feeds = {name: np.concatenate([p.feeds[name] for _, p in group]) for name in first.feeds}
         outputs = self._run_for_all(group, feeds)
         rows = [next(iter(p.feeds.values())).shape[0] for _, p in group]
-        if any(output.ndim == 0 or output.shape[0] != sum(rows) for output in outputs):
-            self._refuse(model, f"outputs of shapes {[list(o.shape) for o in outputs]} for {sum(rows)} rows")
+        total = sum(rows)
+        if any(output.ndim == 0 or output.shape[0] != total for output in outputs):
+            self._refuse(model, f"outputs of shapes {[list(o.shape) for o in outputs]} for {total} rows")
             return None
         splits = [np.split(output, np.cumsum(rows)[:-1]) for output in outputs]
         if self._checked.get(model, 0) < CHECKED_RUNS and not self._lone_run_agrees(group[0], splits):
