@@ -205,6 +205,33 @@ def test_a_training_job_deleted_before_it_finished_fails_and_is_not_created_agai
         assert jobs == [], "no run starts over by itself"
 
 
+def test_a_job_that_completed_and_was_deleted_while_the_operator_was_down_is_judged(
+    kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator_kubeconfig: Path
+) -> None:
+    """A cleanup (or a TTL) that removed a finished Job while the operator was down stopped nothing: the
+    Job's Completed Event shows it succeeded, so the run is judged, not failed as deleted."""
+    kubectl.apply([training_job("tidied-offline", namespace, mlflow.url, env={"STANDIN_LINGER": "15"})])
+    with running_operator(operator_kubeconfig, namespace):
+        wait_for_phase(kubectl, namespace, "tidied-offline", ("Running",))
+
+    def completed() -> dict[str, Any]:
+        job = kubectl.get("job", "tidied-offline-train", namespace)
+        if not any(c["type"] == "Complete" for c in job["status"].get("conditions") or []):
+            raise NotYet(job["status"])
+        return job
+
+    wait_for("the Job completes while no operator runs", completed, timeout=120)
+    kubectl.delete("job", "tidied-offline-train", namespace, wait=True)
+    assert status_of(kubectl, namespace, "tidied-offline")["phase"] == "Running", "nobody saw it end"
+    with operator_for_training(operator_kubeconfig, kubectl, namespace):
+        status = wait_for_phase(kubectl, namespace, "tidied-offline")
+        assert status["phase"] == "Succeeded", status.get("message")
+        assert Registry(mlflow.url).alias_version(MODEL, "production") == status["modelVersion"]
+        reasons = event_reasons(kubectl, namespace, "tidied-offline")
+        assert "JobValidating" in reasons and "JobDeleted" not in reasons
+        assert kubectl.get_json("jobs", "-n", namespace)["items"] == [], "no second run"
+
+
 def test_a_worse_model_is_rejected_with_the_numbers(
     kubectl: Kubectl, namespace: str, mlflow: MlflowServer, operator: KopfRunner, tmp_path: Path
 ) -> None:

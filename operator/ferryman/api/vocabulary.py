@@ -72,6 +72,11 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_timestamp(text: str) -> datetime:
+    """An RFC 3339 time as the API server writes it (metav1.Time, or MicroTime with a fraction), aware."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _string_enum(kind: type[enum.StrEnum]) -> WithJsonSchema:
     return WithJsonSchema({"type": "string", "enum": [member.value for member in kind]})
 

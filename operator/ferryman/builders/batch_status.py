@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from ferryman.api import BatchStatus
+from ferryman.api.vocabulary import parse_timestamp
 
 
 def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    return parse_timestamp(value) if value else None
 
 
 def latest_job(jobs: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from ferryman.api import GateResult, TrainingJob, TrainingPhase
 from ferryman.api import training_contract as contract
 from ferryman.api.base import MAX_TEXT
-from ferryman.api.vocabulary import format_timestamp
+from ferryman.api.vocabulary import format_timestamp, parse_timestamp
 from ferryman.builders.status import condition, with_other_conditions, within_limit
 from ferryman.builders.training_gates import gates_json, judge_data_check, judge_gates
 
@@ -60,6 +60,47 @@ def job_failed_message(job_name: str, outcome: JobOutcome, backoff_limit: int) -
     else:
         why = f"failed ({outcome.reason or 'no reason given'}: {outcome.message})"
     return f"training Job {job_name} {why}; see `kubectl logs job/{job_name}` for the trainer's output"
+
+
+# The Event the job controller records on a Job that succeeded (core v1, reason "Completed").
+JOB_COMPLETED_REASON = "Completed"
+
+
+def completed_job_events_selector(job_name: str) -> str:
+    """The field selector of the Events that say the Job of this name completed."""
+    return f"involvedObject.kind=Job,involvedObject.name={job_name},reason={JOB_COMPLETED_REASON}"
+
+
+def completed_after(events: Iterable[Mapping[str, Any]], job_name: str, started_at: str | None) -> bool:
+    """Whether one of these Events says the Job `job_name` completed after `started_at` (the status's
+    startedAt, written when the operator created the Job).
+
+    What is left when a Job succeeded and was then deleted (a cleanup, a TTL) while the operator was not
+    watching: the Job and its pods are gone, its Events stay (an hour by default, the API server's
+    --event-ttl). Events of an earlier Job of the same name, from a TrainingJob deleted and created again,
+    are older than this run's start; without startedAt no Event can be told apart, and none counts.
+    """
+    if not started_at:
+        return False
+    start = parse_timestamp(started_at)
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        if (event.get("reason"), involved.get("kind"), involved.get("name")) != (
+            JOB_COMPLETED_REASON, "Job", job_name,
+        ):  # fmt: skip
+            continue
+        when = event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
+        if when and parse_timestamp(str(when)) >= start:
+            return True
+    return False
+
+
+def job_gone_after_success_message(job_name: str) -> str:
+    """The Job succeeded and was deleted while the operator was not watching: the run is judged."""
+    return (
+        f"training Job {job_name} succeeded (its Completed Event) and was deleted since; reading its run "
+        "from MLflow to judge the gates"
+    )
 
 
 def job_deleted_message(job_name: str) -> str:

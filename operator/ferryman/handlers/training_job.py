@@ -28,9 +28,12 @@ from ferryman.builders.training_phase import (
     FailedRunExplained,
     JobOutcome,
     RunFacts,
+    completed_after,
+    completed_job_events_selector,
     explain_failed_run,
     job_deleted_message,
     job_failed_message,
+    job_gone_after_success_message,
     phase_after_job,
     start_status,
     training_status,
@@ -116,8 +119,17 @@ def _job_gone(
     body: kopf.Body, previous: dict[str, Any], name: str, now: datetime, logger: kopf.Logger
 ) -> None:
     """The Job the status names is gone: before its end that stops the run (as if seen live, in
-    training_job_changed); after it, the run is in MLflow and the judge goes on without the Job."""
+    training_job_changed); after it, the run is in MLflow and the judge goes on without the Job. A Job
+    that ended and went while the operator was not watching shows its end in its Events."""
     if phase_after_job(previous.get("phase"), JobOutcome("deleted")) is None:
+        return
+    selector = completed_job_events_selector(name)
+    events = k8s.list_objects(k8s.EVENT, body.meta.namespace, field_selector=selector)
+    if completed_after(events, name, previous.get("startedAt")):
+        message = job_gone_after_success_message(name)
+        write_status(body, training_status(previous, "Validating", message, now), kind=k8s.TRAINING_JOB)
+        logger.info(message, extra={"decision": "validate"})
+        kopf.event(body, type=EVENT_TYPES["Validating"], reason="JobValidating", message=message)
         return
     message = job_deleted_message(name)
     write_status(body, training_status(previous, "Failed", message, now), kind=k8s.TRAINING_JOB)

@@ -137,11 +137,13 @@ def replace(kind: ResourceKind, namespace: str | None, name: str, manifest: dict
     return result
 
 
-def list_objects(kind: ResourceKind, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
-    """The objects of kind in namespace that match label_selector (server-side filtered)."""
-    result: dict[str, Any] = _call(
-        "GET", kind.collection_path(namespace), query=[("labelSelector", label_selector)]
-    )
+def list_objects(
+    kind: ResourceKind, namespace: str | None, label_selector: str = "", *, field_selector: str = ""
+) -> list[dict[str, Any]]:
+    """The objects of kind in namespace that match the label and field selectors (server-side filtered)."""
+    selectors = (("labelSelector", label_selector), ("fieldSelector", field_selector))
+    query = [(name, value) for name, value in selectors if value]
+    result: dict[str, Any] = _call("GET", kind.collection_path(namespace), query=query)
     return list(result.get("items") or [])
 
 

@@ -13,6 +13,7 @@ from ferryman.api import training_contract as contract
 from ferryman.builders.training_phase import (
     JobOutcome,
     RunFacts,
+    completed_after,
     explain_failed_run,
     job_failed_message,
     judge_approval,
@@ -79,6 +80,51 @@ def test_a_job_deleted_before_its_end_stops_the_run_and_after_it_changes_nothing
     phase: str, last_seen: dict[str, Any], expected: str | None
 ) -> None:
     assert phase_after_job(phase, JobOutcome.of(last_seen, deleted=True)) == expected
+
+
+def completed_event(
+    job_name: str = "fraud-train", at: str = "2026-11-26T12:05:00Z", **fields: Any
+) -> dict[str, Any]:
+    """A Completed Event as the job controller records it (core v1: firstTimestamp and lastTimestamp)."""
+    event = {
+        "reason": "Completed",
+        "involvedObject": {"kind": "Job", "name": job_name},
+        "firstTimestamp": at,
+        "lastTimestamp": at,
+    }
+    return {**event, **fields}
+
+
+def test_a_job_gone_while_nobody_watched_completed_if_its_completed_event_is_from_this_run() -> None:
+    started = "2026-11-26T12:00:00Z"
+    assert completed_after([completed_event()], "fraud-train", started)
+    assert completed_after([completed_event(at=started)], "fraud-train", started), "within the second"
+    # The events.k8s.io form: eventTime (MicroTime) instead of the deprecated timestamps.
+    micro = completed_event(lastTimestamp=None, firstTimestamp=None, eventTime="2026-11-26T12:05:00.123456Z")
+    assert completed_after([micro], "fraud-train", started)
+
+
+@pytest.mark.parametrize(
+    ("events", "started"),
+    [
+        ([], "2026-11-26T12:00:00Z"),
+        # A Job of the same name of an earlier TrainingJob (deleted and created again) completed before.
+        ([completed_event(at="2026-11-26T11:59:59Z")], "2026-11-26T12:00:00Z"),
+        # Without a start time nothing tells this run's Job from an earlier one.
+        ([completed_event()], None),
+        ([completed_event(job_name="other-train")], "2026-11-26T12:00:00Z"),
+        ([completed_event(reason="SuccessfulCreate")], "2026-11-26T12:00:00Z"),
+        (
+            [completed_event(involvedObject={"kind": "CronJob", "name": "fraud-train"})],
+            "2026-11-26T12:00:00Z",
+        ),
+        ([completed_event(lastTimestamp=None, firstTimestamp=None)], "2026-11-26T12:00:00Z"),
+    ],
+)
+def test_no_completed_event_of_this_run_means_the_job_was_stopped(
+    events: list[dict[str, Any]], started: str | None
+) -> None:
+    assert not completed_after(events, "fraud-train", started)
 
 
 def test_the_start_is_recorded_once_even_after_the_jobs_progress_was_written_first() -> None:
