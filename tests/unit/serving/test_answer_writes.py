@@ -89,17 +89,19 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def hello(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    """An answer as Ferryman's app sends one: its head, then its whole body."""
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": b"hello"})
+def answer(body: bytes = b"hello", headers: list[tuple[bytes, bytes]] = HEADERS) -> App:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
 
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def test_an_answer_leaves_in_one_write() -> None:
-    calls = serve(hello, GET, GET)
+    calls = serve(answer(), GET, GET)
     assert len(calls) == 3, calls  # one write per answer, then the close when the client goes
     for call in calls[:2]:
         assert isinstance(call, bytes)
@@ -109,14 +111,14 @@ def test_an_answer_leaves_in_one_write() -> None:
 
 
 def test_the_head_of_an_answer_to_head_leaves_when_the_answer_completes() -> None:
-    calls = serve(hello, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", GET)
+    calls = serve(answer(), b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", GET)
     assert calls[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert calls[0].endswith(b"\r\n\r\n"), "no body for HEAD"
     assert calls[1].endswith(b"\r\n\r\nhello"), "the next answer is whole too"
 
 
 def test_an_answer_with_connection_close_is_written_before_the_close() -> None:
-    calls = serve(hello, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    calls = serve(answer(), b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert len(calls) >= 2, calls
     assert isinstance(calls[0], bytes) and calls[0].endswith(b"hello")
     assert calls[1] == "close"
