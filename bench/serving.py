@@ -166,16 +166,9 @@ def _start_ferryman(
     return subprocess.Popen(command, env=env, cwd=workdir, start_new_session=True)
 
 
-def start_bare(
-    model_dir: Path, port: int, cpus: str | None, workdir: Path, *flags: str
-) -> subprocess.Popen[bytes]:
+def start_bare(model_dir: Path, port: int, cpus: str | None, workdir: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, __file__, "--serve-bare", str(model_dir / "model.onnx"), "--port", str(port)]
-    return subprocess.Popen(pinned([*command, *flags], cpus), cwd=workdir, start_new_session=True)
-
-
-def start_bare_joined(model_dir: Path, port: int, cpus: str | None, workdir: Path) -> subprocess.Popen[bytes]:
-    """The bare endpoint on Ferryman's HTTP protocol, which writes each answer in one system call."""
-    return start_bare(model_dir, port, cpus, workdir, "--joined-writes")
+    return subprocess.Popen(pinned(command, cpus), cwd=workdir, start_new_session=True)
 
 
 def start_mlserver(model_dir: Path, port: int, cpus: str | None, workdir: Path) -> subprocess.Popen[bytes]:
@@ -266,7 +259,6 @@ def measure_all(args: argparse.Namespace, model_dir: Path, workdir: Path) -> dic
     starters = {
         "ferryman": start_ferryman,
         "bare-asgi": start_bare,
-        "bare-asgi-joined": start_bare_joined,
         "mlserver": start_mlserver,
         "mlserver-tuned": start_mlserver_tuned,
         "ferryman-merged": start_ferryman_merged,
@@ -347,14 +339,12 @@ def bench(args: argparse.Namespace) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def serve_bare(model_path: str, port: int, joined_writes: bool) -> None:
-    """A bare ASGI endpoint: parse JSON, session.run, dump JSON. The floor any server is compared with.
-    On stock uvicorn, or with joined_writes on Ferryman's protocol (answers in one write, connections.py)."""
+def serve_bare(model_path: str, port: int) -> None:
+    """A bare ASGI endpoint: parse JSON, session.run, dump JSON. The floor any server is compared with."""
     import numpy as np
     import orjson
     import uvicorn
 
-    from ferryman_serving.connections import guarded_protocol
     from ferryman_serving.model import OnnxModel
 
     model = OnnxModel(Path(model_path))
@@ -384,8 +374,8 @@ def serve_bare(model_path: str, port: int, joined_writes: bool) -> None:
         await send({"type": "http.response.body", "body": body})
 
     uvicorn.run(
-        app, host="127.0.0.1", port=port, loop="uvloop", access_log=False, log_level="warning",
-        lifespan="off", http=guarded_protocol(65536) if joined_writes else "httptools",
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
+        log_level="warning", lifespan="off",
     )  # fmt: skip
 
 
@@ -400,16 +390,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     parser.add_argument(
         "--servers",
-        default="ferryman,ferryman-merged,bare-asgi,bare-asgi-joined,mlserver,mlserver-tuned,mlserver-batched",
+        default="ferryman,ferryman-merged,bare-asgi,mlserver,mlserver-tuned,mlserver-batched",
         help="comma-separated subset",
     )
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, wrk on CPU 1 (same for all)")
     parser.add_argument("--serve-bare", metavar="MODEL", help=argparse.SUPPRESS)
-    parser.add_argument("--joined-writes", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
-        serve_bare(args.serve_bare, args.port, args.joined_writes)
+        serve_bare(args.serve_bare, args.port)
         return
     args.server_cpus, args.wrk_cpus = ("0", "1") if args.pin else (None, None)
     bench(args)

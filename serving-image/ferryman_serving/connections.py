@@ -7,10 +7,6 @@ a client streaming one endless header makes the parser grow it by concatenation 
 (measured: 74 MB in 8 s from one client held a probe 0.93 s). `StallGuardProtocol` caps the headers'
 size and notes since when a connection has waited on its client; `close_stalled` (run by the server
 once a second) closes those that waited too long.
-
-uvicorn also writes an answer's head and its body with two writes, and uvloop sends each at once: two
-system calls and two TCP segments per answer, 5 us of CPU each on loopback, and a client woken twice.
-`HeadWithBody` holds the head until the body follows, so the answer leaves in one.
 """
 
 from __future__ import annotations
@@ -54,17 +50,10 @@ class StallGuardProtocol(HttpToolsProtocol):
     answer_stalled_since: float | None = None
     # Requests of this connection pipelined while an earlier one was unanswered (empty without pipelining).
     unanswered: list[RequestResponseCycle] = []  # noqa: RUF012  # replaced, never mutated in place
-    writes: HeadWithBody  # the transport uvicorn writes to (set when the connection is made)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.writes = HeadWithBody(transport, self)
-        self.transport = self.writes  # type: ignore[assignment]  # a transport for everything uvicorn calls
         self._idle()
-
-    def on_response_complete(self) -> None:
-        self.writes.flush()  # an answer without a body write: to HEAD, or whose body was empty
-        HttpToolsProtocol.on_response_complete(self)
 
     # The overrides below run for every request: they call the base class directly, which is cheaper
     # than super(), and test the common case first.
@@ -150,56 +139,6 @@ class StallGuardProtocol(HttpToolsProtocol):
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
-
-
-class HeadWithBody:
-    """The connection's transport as uvicorn sees it: an answer's head waits for the first write of its
-    body and leaves with it, in one system call.
-
-    A head is the first write of the connection's current request once its answer has started. Other
-    writes (a 100 Continue, uvicorn's own error answers, the rest of a streamed body) pass at once; a
-    held head leaves when the answer completes without a body write (HEAD) or the transport closes.
-    With pipelining, uvicorn's current request is the newest one read, so the heads of those answered
-    before it simply pass unheld.
-    """
-
-    __slots__ = ("_headed", "_held", "_protocol", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, protocol: StallGuardProtocol) -> None:
-        self._transport = transport
-        self._protocol = protocol
-        self._held = b""
-        self._headed: RequestResponseCycle | None = None  # the request whose head was held last
-
-    def write(self, data: bytes) -> None:
-        if self._held:
-            held, self._held = self._held, b""
-            self._transport.writelines((held, data))  # one writev, and a large body is not copied
-            return
-        cycle = self._protocol.cycle
-        if cycle is not self._headed and cycle is not None and cycle.response_started:
-            self._headed, self._held = cycle, data
-            return
-        self._transport.write(data)
-
-    def flush(self) -> None:
-        if self._held:
-            held, self._held = self._held, b""
-            self._transport.write(held)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._held = b""
-        self._transport.abort()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)  # pause_reading, get_extra_info, set_protocol, ...
 
 
 def guarded_protocol(max_header_bytes: int) -> type[StallGuardProtocol]:
